@@ -1,0 +1,323 @@
+//! `csirtd bench`: generates realistic reports into a Maildir and runs them
+//! through the daemon's own intake path (poll, parse, decide, commit, group
+//! flush, release) with the outbox filled. Prints throughput, latency
+//! percentiles and peak memory. Run it on a release build.
+
+use crate::config::Config;
+use crate::daemon::{poll_sources, process_batch};
+use crate::intake::maildir::MaildirSource;
+use crate::intake::Source;
+use crate::store::Store;
+use crate::workflow::pipeline::Pipeline;
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// How many reports to generate and ingest
+    #[arg(long, default_value_t = 20_000)]
+    pub messages: usize,
+    /// Working directory (a fresh temporary one by default; deleted afterwards unless --keep)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Messages per durable commit (store.group_commit)
+    #[arg(long, default_value_t = 256)]
+    pub group_commit: usize,
+    /// Keep the generated Maildir and store
+    #[arg(long)]
+    pub keep: bool,
+    /// Seed for the generated corpus, so that runs are comparable
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; figures are meaningless. Use: cargo run --release -- bench");
+    }
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempdir()?;
+            tmp.clone()
+        }
+    };
+    let result = run_in(&dir, args);
+    if !args.keep && args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let base = std::env::temp_dir().join(format!("csirtd-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&base)?;
+    Ok(base)
+}
+
+fn run_in(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    let maildir = dir.join("maildir");
+    let store_path = dir.join("store");
+    let _ = std::fs::remove_dir_all(&store_path);
+    let _ = std::fs::remove_dir_all(&maildir);
+    let toml = format!(
+        r#"
+[team]
+name = "CERT Bench"
+address = "cert@cert.example"
+tag = "CERT-EX"
+domain = "cert.example"
+[store]
+path = "{store}"
+group_commit = {group}
+[intake.maildir]
+path = "{maildir}"
+[outbox]
+transport = "file"
+[outbox.file]
+dir = "{outbox}"
+[ack]
+rate_limit = 1000000
+"#,
+        store = store_path.display(),
+        maildir = maildir.display(),
+        outbox = dir.join("outbox").display(),
+        group = args.group_commit,
+    );
+    let cfg = Config::from_toml(&toml, &dir.join("bench.toml"))?;
+    let mut src = MaildirSource::open(&maildir, true)?;
+
+    let t0 = Instant::now();
+    let stats = generate(&maildir, args.messages, args.seed)?;
+    let gen_time = t0.elapsed();
+    println!(
+        "generated {} reports ({} plain, {} multipart, {} follow-ups, {} re-deliveries; {:.1} MB, 2-8 KB each) in {:.1} s",
+        args.messages,
+        stats.plain,
+        stats.multipart,
+        stats.followups,
+        stats.duplicates,
+        stats.bytes as f64 / 1e6,
+        gen_time.as_secs_f64()
+    );
+
+    let store = Store::open(&store_path, cfg.store.cache_mb)?;
+    let pipeline = Pipeline::new(store.clone(), cfg.clone())?;
+    let _ = src.poll(0);
+    let mut sources: Vec<Box<dyn Source>> = vec![Box::new(src)];
+
+    let mut latencies: Vec<Duration> = Vec::with_capacity(args.messages);
+    let (mut created, mut appended, mut dups, mut failed) = (0, 0, 0, 0);
+    let mut checkpoints = Vec::new();
+    let start = Instant::now();
+    loop {
+        let batch = poll_sources(&mut sources, args.group_commit);
+        if batch.is_empty() {
+            break;
+        }
+        let r = process_batch(&pipeline, &mut sources, batch, None);
+        created += r.created;
+        appended += r.appended;
+        dups += r.duplicates;
+        failed += r.failed;
+        latencies.extend(r.latencies);
+        let done = latencies.len();
+        for frac in [4usize, 2] {
+            let mark = args.messages / frac;
+            if done >= mark && !checkpoints.iter().any(|(m, _)| *m == mark) {
+                checkpoints.push((mark, peak_rss_kb()));
+            }
+        }
+        if failed > 0 {
+            anyhow::bail!("{failed} message(s) failed to store; see the log");
+        }
+    }
+    let wall = start.elapsed();
+    let n = latencies.len();
+    anyhow::ensure!(n == args.messages, "stored {n} of {} messages", args.messages);
+    latencies.sort();
+    let pct = |p: f64| latencies[((n as f64 * p).ceil() as usize).clamp(1, n) - 1];
+    let outbox = store.outbox()?.len();
+    let disk = dir_size(&store_path);
+    println!(
+        "ingested {n} messages in {:.2} s: {:.0} messages/s (group commit {}, durable flush per batch)",
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+        args.group_commit
+    );
+    println!("  tickets created {created}, follow-ups appended {appended}, duplicates {dups}, acknowledgements queued {outbox}");
+    println!(
+        "  latency from pickup to durable release: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(latencies[n - 1])
+    );
+    for (mark, rss) in &checkpoints {
+        println!("  peak RSS after {mark} messages: {:.1} MiB", *rss as f64 / 1024.0);
+    }
+    println!("  peak RSS at the end: {:.1} MiB; store on disk {:.1} MB", peak_rss_kb() as f64 / 1024.0, disk as f64 / 1e6);
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                match e.metadata() {
+                    Ok(m) if m.is_dir() => stack.push(e.path()),
+                    Ok(m) => total += m.len(),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    total
+}
+
+#[derive(Default)]
+struct GenStats {
+    plain: usize,
+    multipart: usize,
+    followups: usize,
+    duplicates: usize,
+    bytes: u64,
+}
+
+const KINDS: &[&str] = &[
+    "Phishing site impersonating online banking",
+    "Compromised web server serving malware",
+    "SSH brute force from your network",
+    "Open resolver abused for DDoS amplification",
+    "Ransomware infection at branch office",
+    "Credential leak on paste site",
+    "Vulnerable Exchange server (CVE-2021-26855)",
+    "Botnet C2 traffic observed",
+];
+
+const FILLER: &str = "We observed the activity below in our logs and would appreciate your help in \
+investigating it. Timestamps are UTC. Please treat this information as TLP:AMBER and share it only \
+with those who need it to respond. ";
+
+/// Writes `n` messages into `maildir/new`, one file at a time so that memory
+/// stays flat in `n`.
+fn generate(maildir: &Path, n: usize, seed: u64) -> anyhow::Result<GenStats> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut stats = GenStats::default();
+    let mut reports: Vec<(String, u32)> = Vec::new(); // (message-id, ticket seq) of new reports
+    let year = time::OffsetDateTime::now_utc().year();
+    let new_dir = maildir.join("new");
+    let mut last_raw: Option<Vec<u8>> = None;
+    for i in 0..n {
+        let roll: f64 = rng.gen();
+        let raw = if roll < 0.02 && last_raw.is_some() {
+            stats.duplicates += 1;
+            last_raw.clone().unwrap_or_default()
+        } else if roll < 0.17 && !reports.is_empty() {
+            stats.followups += 1;
+            let (mid, seq) = reports[rng.gen_range(0..reports.len())].clone();
+            let tag = rng.gen_bool(0.5).then_some((year, seq));
+            followup(&mut rng, i, &mid, tag)
+        } else {
+            let multipart = rng.gen_bool(0.4);
+            if multipart {
+                stats.multipart += 1;
+            } else {
+                stats.plain += 1;
+            }
+            let mid = format!("report-{i}-{seed}@reporter{}.example", i % 97);
+            reports.push((mid.clone(), reports.len() as u32 + 1));
+            report(&mut rng, i, &mid, multipart)
+        };
+        stats.bytes += raw.len() as u64;
+        let name = format!("{:010}.M{i}P{}.bench", 1_700_000_000 + i, std::process::id());
+        let mut f = std::fs::File::create(new_dir.join(&name)).context("writing the generated Maildir")?;
+        f.write_all(&raw)?;
+        last_raw = Some(raw);
+    }
+    Ok(stats)
+}
+
+fn body_text(rng: &mut StdRng, target: usize) -> String {
+    let mut s = String::with_capacity(target + 200);
+    while s.len() < target {
+        s.push_str(FILLER);
+        let ip = format!("198.51.{}.{}", rng.gen_range(0..255), rng.gen_range(1..255));
+        s.push_str(&format!(
+            "\n2026-11-{:02}T{:02}:{:02}:{:02}Z {ip} -> 203.0.113.{} port {} hxxp://login-secure{}[.]example/verify\n",
+            rng.gen_range(1..28),
+            rng.gen_range(0..24),
+            rng.gen_range(0..60),
+            rng.gen_range(0..60),
+            rng.gen_range(1..255),
+            rng.gen_range(1..65535),
+            rng.gen_range(0..1000)
+        ));
+    }
+    s
+}
+
+fn headers(i: usize, mid: &str, from: &str, subject: &str) -> String {
+    format!(
+        "Return-Path: <{from}>\r\nReceived: from mx.reporter.example (mx.reporter.example [192.0.2.{}])\r\n\tby mx.cert.example with ESMTPS id {i:08x}; Mon, 16 Nov 2026 10:00:00 +0000\r\nFrom: Reporter {i} <{from}>\r\nTo: cert@cert.example\r\nSubject: {subject}\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{mid}>\r\nMIME-Version: 1.0\r\n",
+        i % 250 + 1
+    )
+}
+
+fn report(rng: &mut StdRng, i: usize, mid: &str, multipart: bool) -> Vec<u8> {
+    let from = format!("soc{}@reporter{}.example", i % 13, i % 97);
+    let subject = KINDS[rng.gen_range(0..KINDS.len())];
+    let target = rng.gen_range(1500..7000);
+    let mut s = headers(i, mid, &from, subject);
+    if multipart {
+        let boundary = format!("=_b{i}");
+        let text = body_text(rng, target / 2);
+        let log = body_text(rng, target / 2);
+        s.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--{boundary}\r\nContent-Type: text/plain; name=\"evidence.log\"\r\nContent-Disposition: attachment; filename=\"evidence.log\"\r\n\r\n{log}\r\n--{boundary}--\r\n"
+        ));
+    } else {
+        s.push_str("Content-Type: text/plain; charset=utf-8\r\n\r\n");
+        s.push_str(&body_text(rng, target));
+    }
+    s.into_bytes()
+}
+
+fn followup(rng: &mut StdRng, i: usize, parent: &str, tag: Option<(i32, u32)>) -> Vec<u8> {
+    let from = format!("soc{}@reporter{}.example", i % 13, i % 97);
+    let subject = match tag {
+        Some((y, seq)) => format!("Re: [CERT-EX #{y}-{seq:05}] additional indicators"),
+        None => "Re: additional indicators".to_string(),
+    };
+    let mid = format!("followup-{i}@reporter{}.example", i % 97);
+    let mut s = headers(i, &mid, &from, &subject);
+    s.push_str(&format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n"));
+    s.push_str("Content-Type: text/plain; charset=utf-8\r\n\r\n");
+    let target = rng.gen_range(1500..5000);
+    s.push_str(&body_text(rng, target));
+    s.into_bytes()
+}

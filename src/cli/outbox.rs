@@ -1,0 +1,85 @@
+//! `csirtd outbox …`
+
+use crate::config::Config;
+use crate::outbox::sender::Sender;
+use crate::store::Store;
+use clap::Subcommand;
+use serde_json::json;
+use std::io::Write;
+use std::process::ExitCode;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// List outgoing mail with its delivery state
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver what is due now, once, and exit (for use without the daemon)
+    Deliver,
+}
+
+pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        OutboxCommand::List { json } => {
+            let entries = store.outbox()?;
+            if json {
+                let list: Vec<_> = entries
+                    .iter()
+                    .map(|o| {
+                        json!({
+                            "id": o.id, "ticket": o.ticket, "to": o.to, "subject": o.subject,
+                            "message_id": o.message_id, "state": o.state, "attempts": o.attempts,
+                            "last_error": o.last_error,
+                            "created_at": o.created_at.format(&Rfc3339).unwrap_or_default(),
+                            "next_attempt_at": o.next_attempt_at.format(&Rfc3339).unwrap_or_default(),
+                            "sent_at": o.sent_at.and_then(|t| t.format(&Rfc3339).ok()),
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else if entries.is_empty() {
+                writeln!(out, "outbox is empty")?;
+            } else {
+                writeln!(out, "{:>5}  {:<12} {:<7} {:>3}  {:<30} SUBJECT", "ID", "TICKET", "STATE", "TRY", "TO")?;
+                for o in &entries {
+                    writeln!(
+                        out,
+                        "{:>5}  {:<12} {:<7} {:>3}  {:<30} {}{}",
+                        o.id,
+                        o.ticket.to_string(),
+                        o.state.as_str(),
+                        o.attempts,
+                        o.to.join(", "),
+                        o.subject,
+                        o.last_error.as_deref().map(|e| format!("  (last error: {e})")).unwrap_or_default()
+                    )?;
+                }
+            }
+        }
+        OutboxCommand::Deliver => {
+            let sender = Sender::from_config(store.clone(), cfg)?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (_tx, shutdown) = tokio::sync::watch::channel(false);
+            let high = store.outbox_high_water()?;
+            let mut total = 0;
+            loop {
+                let n = rt.block_on(sender.deliver_due(high, &shutdown))?;
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            let queued = store
+                .outbox()?
+                .iter()
+                .filter(|o| o.state == crate::store::OutboxState::Queued)
+                .count();
+            writeln!(out, "attempted {total}, {queued} still queued")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,203 @@
+//! `csirtd ticket …`
+
+use crate::config::Config;
+use crate::model::{Status, TicketId};
+use crate::store::{MessageRecord, Store, TicketRecord};
+use clap::Subcommand;
+use serde_json::json;
+use std::io::Write;
+use std::process::ExitCode;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+#[derive(Subcommand, Debug)]
+pub enum TicketCommand {
+    /// List tickets, oldest first
+    List {
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its messages and history
+    Show {
+        /// 2026-00042 or the whole tag [CERT-EX #2026-00042]
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a ticket's status (recorded as an event)
+    Status { id: String, status: Status },
+    /// Write a stored message's raw bytes to standard output, bit for bit (evidence)
+    Raw {
+        id: String,
+        /// Which message of the ticket, counting from 1
+        #[arg(long, default_value_t = 1)]
+        message: usize,
+    },
+}
+
+fn parse_id(s: &str) -> anyhow::Result<TicketId> {
+    Ok(s.parse::<TicketId>()?)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn load(store: &Store, id: &str) -> anyhow::Result<TicketRecord> {
+    let id = parse_id(id)?;
+    store
+        .ticket(id)?
+        .ok_or_else(|| anyhow::anyhow!("ticket {id} does not exist (see `csirtd ticket list`)"))
+}
+
+pub fn ticket_json(store: &Store, t: &TicketRecord, tag_prefix: &str) -> anyhow::Result<serde_json::Value> {
+    let events: Vec<_> = store
+        .events(t.id)?
+        .into_iter()
+        .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "detail": e.detail }))
+        .collect();
+    let messages: Vec<_> = store.messages(t.id)?.iter().map(message_json).collect();
+    Ok(json!({
+        "id": t.id,
+        "tag": t.id.tag(tag_prefix),
+        "status": t.status,
+        "subject": t.subject,
+        "requestors": t.requestors,
+        "created_at": rfc3339(t.created_at),
+        "updated_at": rfc3339(t.updated_at),
+        "flags": t.flags,
+        "events": events,
+        "messages": messages,
+    }))
+}
+
+fn message_json(m: &MessageRecord) -> serde_json::Value {
+    json!({
+        "message_id": m.message_id,
+        "direction": m.direction,
+        "from": m.from,
+        "to": m.to,
+        "subject": m.subject,
+        "date": m.date,
+        "sha256": m.sha256,
+        "size": m.size,
+        "stored_at": rfc3339(m.stored_at),
+        "origin": m.origin,
+        "flags": m.flags,
+    })
+}
+
+pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<ExitCode> {
+    let prefix = &cfg.team.tag;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        TicketCommand::List { status, json } => {
+            let tickets = store.tickets(status)?;
+            if json {
+                let list: Vec<_> = tickets
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "id": t.id, "tag": t.id.tag(prefix), "status": t.status, "subject": t.subject,
+                            "requestors": t.requestors, "created_at": rfc3339(t.created_at),
+                            "updated_at": rfc3339(t.updated_at), "flags": t.flags, "messages": t.message_count,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else if tickets.is_empty() {
+                writeln!(out, "no tickets")?;
+            } else {
+                writeln!(out, "{:<12} {:<9} {:>4}  {:<32} SUBJECT", "ID", "STATUS", "MSGS", "REQUESTOR")?;
+                for t in &tickets {
+                    let flags = if t.flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", t.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","))
+                    };
+                    writeln!(
+                        out,
+                        "{:<12} {:<9} {:>4}  {:<32} {}{}",
+                        t.id.to_string(),
+                        t.status.as_str(),
+                        t.message_count,
+                        truncate(t.requestors.first().map_or("-", String::as_str), 32),
+                        t.subject,
+                        flags
+                    )?;
+                }
+            }
+        }
+        TicketCommand::Show { id, json } => {
+            let t = load(store, &id)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&ticket_json(store, &t, prefix)?)?)?;
+            } else {
+                writeln!(out, "{} {}", t.id.tag(prefix), t.subject)?;
+                writeln!(out, "  status      {}", t.status)?;
+                writeln!(out, "  requestors  {}", if t.requestors.is_empty() { "-".into() } else { t.requestors.join(", ") })?;
+                writeln!(out, "  created     {}", rfc3339(t.created_at))?;
+                writeln!(out, "  updated     {}", rfc3339(t.updated_at))?;
+                if !t.flags.is_empty() {
+                    let f: Vec<_> = t.flags.iter().map(|f| f.as_str()).collect();
+                    writeln!(out, "  flags       {}", f.join(", "))?;
+                }
+                writeln!(out, "\nmessages:")?;
+                for (i, m) in store.messages(t.id)?.iter().enumerate() {
+                    writeln!(
+                        out,
+                        "  {:>2}. {:<3} {}  {}  <{}>  {} bytes  sha256 {}",
+                        i + 1,
+                        match m.direction {
+                            crate::model::Direction::In => "in",
+                            crate::model::Direction::Out => "out",
+                        },
+                        rfc3339(m.stored_at),
+                        m.from.as_deref().unwrap_or("-"),
+                        m.message_id.as_deref().unwrap_or("-"),
+                        m.size,
+                        &m.sha256[..16.min(m.sha256.len())]
+                    )?;
+                }
+                writeln!(out, "\nhistory:")?;
+                for e in store.events(t.id)? {
+                    writeln!(out, "  {}  {:<15} {}", rfc3339(e.at), e.kind.as_str(), e.detail)?;
+                }
+            }
+        }
+        TicketCommand::Status { id, status } => {
+            let t = load(store, &id)?;
+            let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+            match store.set_status(t.id, status, OffsetDateTime::now_utc(), &format!("{by} (command line)"))? {
+                Some(old) => writeln!(out, "{} {old} → {status}", t.id)?,
+                None => writeln!(out, "{} already {status}", t.id)?,
+            }
+        }
+        TicketCommand::Raw { id, message } => {
+            let t = load(store, &id)?;
+            let messages = store.messages(t.id)?;
+            let m = message
+                .checked_sub(1)
+                .and_then(|i| messages.get(i))
+                .ok_or_else(|| anyhow::anyhow!("ticket {} has {} message(s); --message counts from 1", t.id, messages.len()))?;
+            let raw = store
+                .raw(m.seq)?
+                .ok_or_else(|| anyhow::anyhow!("raw bytes of message {} are missing from the store", m.seq))?;
+            out.write_all(&raw)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

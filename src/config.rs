@@ -1,0 +1,642 @@
+//! The TOML configuration: one type per section, validated at start so that a
+//! mistake stops the daemon with the file, the key and what to do about it.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {file}: {source}\n  hint: pass --config PATH, set CSIRTD_CONFIG, or create ./csirtd.toml (see config/csirtd.example.toml)")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {problem}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub team: TeamConfig,
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub intake: IntakeConfig,
+    pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub ack: AckConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Where the configuration was read from; relative paths in it are
+    /// resolved against this file's directory, not the working directory,
+    /// so the daemon behaves the same under systemd and in a shell.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub name: String,
+    pub address: String,
+    pub tag: String,
+    pub domain: String,
+    /// Other addresses that deliver into the team mailbox (abuse@, a +comment
+    /// subaddress). Mail from them is never acknowledged and they are never
+    /// taken for requestors.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+    /// Messages committed together before one flush to disk.
+    #[serde(default = "default_group_commit")]
+    pub group_commit: usize,
+}
+
+fn default_cache_mb() -> u64 {
+    64
+}
+fn default_group_commit() -> usize {
+    256
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConfig {
+    pub maildir: Option<MaildirConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaildirConfig {
+    pub path: PathBuf,
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Create `new/`, `cur/` and `tmp/` when missing.
+    #[serde(default = "yes")]
+    pub create: bool,
+}
+
+fn default_poll_ms() -> u64 {
+    250
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    pub transport: TransportKind,
+    pub file: Option<FileTransportConfig>,
+    pub smtp: Option<SmtpConfig>,
+    /// How long transient failures are retried before the entry is failed.
+    /// Three days, as MTAs do.
+    #[serde(default = "default_retry_for")]
+    pub retry_for_secs: u64,
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff_secs: u64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+    /// Envelope sender for everything csirtd sends; defaults to team.address.
+    pub envelope_from: Option<String>,
+}
+
+fn default_retry_for() -> u64 {
+    3 * 24 * 3600
+}
+fn default_initial_backoff() -> u64 {
+    30
+}
+fn default_max_backoff() -> u64 {
+    3600
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTransportConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS, which must succeed.
+    Starttls,
+    /// No TLS at all; only for a relay on the same host.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default = "default_smtp_tls")]
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// PEM file of a CA to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_smtp_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Body template; the embedded default is used when absent.
+    pub template: Option<PathBuf>,
+    /// At most this many acknowledgements per sender address...
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+    /// ...within this many seconds.
+    #[serde(default = "default_rate_window")]
+    pub rate_window_secs: u64,
+}
+
+impl Default for AckConfig {
+    fn default() -> Self {
+        AckConfig {
+            enabled: true,
+            template: None,
+            rate_limit: default_rate_limit(),
+            rate_window_secs: default_rate_window(),
+        }
+    }
+}
+
+fn default_rate_limit() -> u32 {
+    10
+}
+fn default_rate_window() -> u64 {
+    3600
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    #[serde(default = "default_max_size")]
+    pub max_message_size: usize,
+    #[serde(default = "default_max_depth")]
+    pub max_mime_depth: usize,
+    #[serde(default = "default_max_parts")]
+    pub max_parts: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_size: default_max_size(),
+            max_mime_depth: default_max_depth(),
+            max_parts: default_max_parts(),
+        }
+    }
+}
+
+fn default_max_size() -> usize {
+    25 * 1024 * 1024
+}
+fn default_max_depth() -> usize {
+    16
+}
+fn default_max_parts() -> usize {
+    1000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: default_level(),
+        }
+    }
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+/// Where the configuration comes from: `--config`, then `CSIRTD_CONFIG`, then
+/// `./csirtd.toml`.
+pub fn locate(cli: Option<&Path>) -> PathBuf {
+    if let Some(p) = cli {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("CSIRTD_CONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("csirtd.toml"),
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.source = path.to_path_buf();
+        cfg.resolve_paths();
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn base_dir(&self) -> PathBuf {
+        match self.source.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn resolve_paths(&mut self) {
+        let base = self.base_dir();
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.store.path);
+        if let Some(m) = self.intake.maildir.as_mut() {
+            fix(&mut m.path);
+        }
+        if let Some(f) = self.outbox.file.as_mut() {
+            fix(&mut f.dir);
+        }
+        if let Some(s) = self.outbox.smtp.as_mut() {
+            if let Some(p) = s.password_file.as_mut() {
+                fix(p);
+            }
+            if let Some(p) = s.ca_file.as_mut() {
+                fix(p);
+            }
+        }
+        if let Some(t) = self.ack.template.as_mut() {
+            fix(t);
+        }
+    }
+
+    fn invalid(&self, key: &str, problem: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.source.clone(),
+            key: key.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.team.name.trim().is_empty() {
+            return Err(self.invalid("team.name", "must not be empty"));
+        }
+        if !looks_like_address(&self.team.address) {
+            return Err(self.invalid(
+                "team.address",
+                format!("`{}` is not an email address like cert@example.org", self.team.address),
+            ));
+        }
+        for (i, a) in self.team.aliases.iter().enumerate() {
+            if !looks_like_address(a) {
+                return Err(self.invalid(&format!("team.aliases[{i}]"), format!("`{a}` is not an email address")));
+            }
+        }
+        let tag_ok = !self.team.tag.is_empty()
+            && self.team.tag.len() <= 32
+            && self
+                .team
+                .tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !tag_ok {
+            return Err(self.invalid(
+                "team.tag",
+                format!(
+                    "`{}` must be 1-32 characters of letters, digits, '-', '_' or '.' (e.g. CERT-EX)",
+                    self.team.tag
+                ),
+            ));
+        }
+        let domain_ok = self.team.domain.contains('.')
+            && self
+                .team
+                .domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !domain_ok {
+            return Err(self.invalid("team.domain", format!("`{}` is not a domain name", self.team.domain)));
+        }
+        if self.store.group_commit == 0 {
+            return Err(self.invalid("store.group_commit", "must be at least 1"));
+        }
+        if let Some(m) = &self.intake.maildir {
+            if m.poll_interval_ms == 0 {
+                return Err(self.invalid("intake.maildir.poll_interval_ms", "must be at least 1"));
+            }
+        }
+        match self.outbox.transport {
+            TransportKind::File => {
+                if self.outbox.file.is_none() {
+                    return Err(self.invalid(
+                        "outbox.file",
+                        "transport = \"file\" needs an [outbox.file] table with `dir`",
+                    ));
+                }
+            }
+            TransportKind::Smtp => {
+                let Some(s) = &self.outbox.smtp else {
+                    return Err(self.invalid(
+                        "outbox.smtp",
+                        "transport = \"smtp\" needs an [outbox.smtp] table with `host`",
+                    ));
+                };
+                if s.host.trim().is_empty() {
+                    return Err(self.invalid("outbox.smtp.host", "must not be empty"));
+                }
+                if s.user.is_some() != s.password_file.is_some() {
+                    return Err(self.invalid(
+                        "outbox.smtp.password_file",
+                        "`user` and `password_file` go together: set both or neither",
+                    ));
+                }
+                if let Some(p) = &s.password_file {
+                    if !p.is_file() {
+                        return Err(self.invalid(
+                            "outbox.smtp.password_file",
+                            format!("{} does not exist or is not a file", p.display()),
+                        ));
+                    }
+                }
+                if let Some(p) = &s.ca_file {
+                    if !p.is_file() {
+                        return Err(self.invalid("outbox.smtp.ca_file", format!("{} does not exist", p.display())));
+                    }
+                }
+                if s.timeout_secs == 0 {
+                    return Err(self.invalid("outbox.smtp.timeout_secs", "must be at least 1"));
+                }
+            }
+        }
+        if self.outbox.initial_backoff_secs == 0 || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs {
+            return Err(self.invalid(
+                "outbox.max_backoff_secs",
+                "initial_backoff_secs must be at least 1 and not above max_backoff_secs",
+            ));
+        }
+        if let Some(ef) = &self.outbox.envelope_from {
+            if !looks_like_address(ef) {
+                return Err(self.invalid("outbox.envelope_from", format!("`{ef}` is not an email address")));
+            }
+        }
+        if let Some(t) = &self.ack.template {
+            let body = std::fs::read_to_string(t)
+                .map_err(|e| self.invalid("ack.template", format!("cannot read {}: {e}", t.display())))?;
+            if !body.contains("{{ticket_id}}") && !body.contains("{{tag}}") {
+                return Err(self.invalid(
+                    "ack.template",
+                    format!(
+                        "{} must name the ticket: use {{{{ticket_id}}}} or {{{{tag}}}}",
+                        t.display()
+                    ),
+                ));
+            }
+        }
+        if self.ack.rate_limit == 0 || self.ack.rate_window_secs == 0 {
+            return Err(self.invalid(
+                "ack.rate_limit",
+                "rate_limit and rate_window_secs must be at least 1 (set ack.enabled = false to stop acknowledgements)",
+            ));
+        }
+        let l = &self.limits;
+        if l.max_message_size < 1024 {
+            return Err(self.invalid("limits.max_message_size", "must be at least 1024 bytes"));
+        }
+        if l.max_mime_depth == 0 || l.max_mime_depth > 100 {
+            return Err(self.invalid("limits.max_mime_depth", "must be between 1 and 100"));
+        }
+        if l.max_parts == 0 {
+            return Err(self.invalid("limits.max_parts", "must be at least 1"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(self.invalid(
+                "log.level",
+                format!("`{}` is not a level (error, warn, info, debug, trace)", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SMTP password, read from its file at the moment it is needed so
+    /// that a rotated secret is picked up on reconnect.
+    pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
+        let Some(s) = &self.outbox.smtp else { return Ok(None) };
+        let Some(p) = &s.password_file else { return Ok(None) };
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| self.invalid("outbox.smtp.password_file", format!("cannot read {}: {e}", p.display())))?;
+        Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
+    }
+
+    /// Every address that is the team itself: never a requestor, never acknowledged.
+    pub fn own_addresses(&self) -> Vec<String> {
+        let mut v = vec![crate::model::normalize_address(&self.team.address)];
+        v.extend(self.team.aliases.iter().map(|a| crate::model::normalize_address(a)));
+        if let Some(ef) = &self.outbox.envelope_from {
+            v.push(crate::model::normalize_address(ef));
+        }
+        v
+    }
+
+    pub fn envelope_from(&self) -> &str {
+        self.outbox.envelope_from.as_deref().unwrap_or(&self.team.address)
+    }
+
+    /// A human summary for `check-config`.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        use fmt::Write;
+        let _ = writeln!(s, "configuration {} is valid", self.source.display());
+        let _ = writeln!(s, "  team      {} <{}>, tag [{} #YYYY-NNNNN], domain {}", self.team.name, self.team.address, self.team.tag, self.team.domain);
+        if !self.team.aliases.is_empty() {
+            let _ = writeln!(s, "  aliases   {}", self.team.aliases.join(", "));
+        }
+        let _ = writeln!(s, "  store     {} (cache {} MiB, group commit {})", self.store.path.display(), self.store.cache_mb, self.store.group_commit);
+        match &self.intake.maildir {
+            Some(m) => {
+                let _ = writeln!(s, "  maildir   {} (poll every {} ms)", m.path.display(), m.poll_interval_ms);
+            }
+            None => {
+                let _ = writeln!(s, "  maildir   not configured");
+            }
+        }
+        match self.outbox.transport {
+            TransportKind::File => {
+                let dir = self.outbox.file.as_ref().map(|f| f.dir.display().to_string()).unwrap_or_default();
+                let _ = writeln!(s, "  outbox    file transport into {dir}");
+            }
+            TransportKind::Smtp => {
+                if let Some(m) = &self.outbox.smtp {
+                    let _ = writeln!(
+                        s,
+                        "  outbox    smtp {}:{} tls={:?} auth={}",
+                        m.host,
+                        m.port,
+                        m.tls,
+                        m.user.as_deref().unwrap_or("none")
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  retries   for {} s, backoff {}..{} s",
+            self.outbox.retry_for_secs, self.outbox.initial_backoff_secs, self.outbox.max_backoff_secs
+        );
+        let _ = writeln!(
+            s,
+            "  ack       {} (template {}, at most {} per sender per {} s)",
+            if self.ack.enabled { "enabled" } else { "disabled" },
+            self.ack.template.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into()),
+            self.ack.rate_limit,
+            self.ack.rate_window_secs
+        );
+        let _ = writeln!(
+            s,
+            "  limits    {} bytes, MIME depth {}, {} parts",
+            self.limits.max_message_size, self.limits.max_mime_depth, self.limits.max_parts
+        );
+        s
+    }
+}
+
+fn looks_like_address(a: &str) -> bool {
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !a.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c.is_control())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[team]
+name = "CERT Example"
+address = "cert@cert.example"
+tag = "CERT-EX"
+domain = "cert.example"
+
+[store]
+path = "state/store"
+
+[outbox]
+transport = "file"
+[outbox.file]
+dir = "state/outbox"
+"#;
+
+    #[test]
+    fn minimal_config_loads_with_defaults_and_relative_paths() {
+        let cfg = Config::from_toml(MINIMAL, Path::new("/etc/csirtd/csirtd.toml")).unwrap();
+        assert_eq!(cfg.store.path, PathBuf::from("/etc/csirtd/state/store"));
+        assert!(cfg.ack.enabled);
+        assert_eq!(cfg.limits.max_mime_depth, 16);
+        assert_eq!(cfg.outbox.retry_for_secs, 259_200);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("tag = \"CERT-EX\"", "tag = \"CERT-EX\"\nadress = \"x\"");
+        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("c.toml"), "{err}");
+        assert!(err.contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_file_and_key() {
+        let text = MINIMAL.replace("tag = \"CERT-EX\"", "tag = \"CERT EX!\"");
+        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("c.toml: key `team.tag`"), "{err}");
+
+        let text = MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"");
+        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("outbox.smtp"), "{err}");
+
+        let text = MINIMAL.replace("cert@cert.example", "cert");
+        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("team.address"), "{err}");
+    }
+
+    #[test]
+    fn smtp_user_needs_password_file() {
+        let text = MINIMAL.replace(
+            "transport = \"file\"",
+            "transport = \"smtp\"\n[outbox.smtp]\nhost = \"localhost\"\nuser = \"cert\"",
+        );
+        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("password_file"), "{err}");
+    }
+}

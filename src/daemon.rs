@@ -1,0 +1,209 @@
+//! `csirtd run`: the intake loop on a blocking thread (sled and the Maildir
+//! are blocking I/O), the outbox sender as an async task, one shared
+//! shutdown signal. SIGTERM or SIGINT finishes the batch in hand, flushes,
+//! tells the sources, and exits 0.
+
+use crate::config::Config;
+use crate::intake::maildir::MaildirSource;
+use crate::intake::{Origin, RawMessage, Source};
+use crate::outbox::sender::Sender;
+use crate::store::Store;
+use crate::workflow::decide::Placement;
+use crate::workflow::pipeline::Pipeline;
+use anyhow::Context as _;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What one durable batch did, for logs and the benchmark.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub stored: usize,
+    pub failed: usize,
+    pub created: usize,
+    pub appended: usize,
+    pub duplicates: usize,
+    /// Per message: from being handed out by its source to being released
+    /// by it after the durable commit.
+    pub latencies: Vec<Duration>,
+}
+
+/// Processes messages from the sources, one durable commit for the whole
+/// batch, and only then tells each source its messages are done.
+pub fn process_batch(
+    pipeline: &Pipeline,
+    sources: &mut [Box<dyn Source>],
+    batch: Vec<(usize, RawMessage, Instant)>,
+    durable: Option<&watch::Sender<u64>>,
+) -> BatchReport {
+    let mut report = BatchReport::default();
+    let mut committed: Vec<(usize, Origin, Instant)> = Vec::with_capacity(batch.len());
+    for (src, msg, started) in batch {
+        let origin = msg.origin.to_string();
+        match pipeline.process(&msg.bytes, &origin) {
+            Ok(p) => {
+                match p.placement {
+                    Placement::Created(_) => report.created += 1,
+                    Placement::Appended(_) => report.appended += 1,
+                    Placement::Duplicate(_) => report.duplicates += 1,
+                }
+                tracing::info!(ticket = %p.placement.ticket(), outcome = p.placement.word(), %origin, size = msg.bytes.len(), flags = ?p.flags, "message stored");
+                committed.push((src, msg.origin, started));
+            }
+            Err(e) => {
+                report.failed += 1;
+                tracing::error!(%origin, error = %e, "message not stored; it stays in its source and is retried");
+                if let Some(s) = sources.get_mut(src) {
+                    s.release(&msg.origin);
+                }
+            }
+        }
+    }
+    if committed.is_empty() {
+        return report;
+    }
+    if let Err(e) = pipeline.store().flush() {
+        tracing::error!(error = %e, "flush failed; no message of this batch is released from its source");
+        for (src, origin, _) in &committed {
+            if let Some(s) = sources.get_mut(*src) {
+                s.release(origin);
+            }
+        }
+        report.failed += committed.len();
+        return report;
+    }
+    if let Some(tx) = durable {
+        if let Ok(hw) = pipeline.store().outbox_high_water() {
+            let _ = tx.send(hw);
+        }
+    }
+    for (src, origin, started) in committed {
+        if let Some(s) = sources.get_mut(src) {
+            if let Err(e) = s.done(&origin) {
+                // Stored and durable: a second pass will be a duplicate, not a loss.
+                tracing::warn!(%origin, error = %e, "stored, but the source could not be told; it will be seen again as a duplicate");
+            }
+        }
+        report.stored += 1;
+        report.latencies.push(started.elapsed());
+    }
+    report
+}
+
+/// Pulls up to `max` messages across the sources, in order.
+pub fn poll_sources(sources: &mut [Box<dyn Source>], max: usize) -> Vec<(usize, RawMessage, Instant)> {
+    let mut batch = Vec::new();
+    for (i, s) in sources.iter_mut().enumerate() {
+        if batch.len() >= max {
+            break;
+        }
+        match s.poll(max - batch.len()) {
+            Ok(msgs) => {
+                let now = Instant::now();
+                batch.extend(msgs.into_iter().map(|m| (i, m, now)));
+            }
+            Err(e) => tracing::warn!(source = %s.name(), error = %e, "cannot read from source; retrying"),
+        }
+    }
+    batch
+}
+
+pub fn sources_from_config(cfg: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
+    let mut sources: Vec<Box<dyn Source>> = Vec::new();
+    if let Some(m) = &cfg.intake.maildir {
+        let src = MaildirSource::open(&m.path, m.create)
+            .with_context(|| format!("intake.maildir.path in {}", cfg.source.display()))?;
+        sources.push(Box::new(src));
+    }
+    Ok(sources)
+}
+
+fn intake_loop(
+    pipeline: Pipeline,
+    mut sources: Vec<Box<dyn Source>>,
+    shutdown: watch::Receiver<bool>,
+    durable: watch::Sender<u64>,
+    intake_done: watch::Sender<bool>,
+    drain: bool,
+    group_commit: usize,
+    poll_interval: Duration,
+) {
+    for s in &sources {
+        tracing::info!(source = %s.name(), "intake started");
+    }
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let batch = poll_sources(&mut sources, group_commit);
+        if batch.is_empty() {
+            if drain {
+                break;
+            }
+            // Sleep in short steps so that SIGTERM is answered promptly.
+            let until = Instant::now() + poll_interval;
+            while Instant::now() < until && !*shutdown.borrow() {
+                std::thread::sleep(Duration::from_millis(20).min(poll_interval));
+            }
+            continue;
+        }
+        let report = process_batch(&pipeline, &mut sources, batch, Some(&durable));
+        if report.failed > 0 {
+            std::thread::sleep(poll_interval);
+        }
+    }
+    let _ = intake_done.send(true);
+    tracing::info!("intake stopped");
+}
+
+pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
+    let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    let sources = sources_from_config(&cfg)?;
+    if sources.is_empty() {
+        tracing::warn!("no intake is configured ([intake.maildir]); only the outbox will be delivered");
+    }
+    let pipeline = Pipeline::new(store.clone(), cfg.clone())?;
+    let sender = Sender::from_config(store.clone(), &cfg)?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);
+    let (done_tx, done_rx) = watch::channel(false);
+
+    tokio::spawn(watch_signals(shutdown_tx));
+
+    let poll = cfg
+        .intake
+        .maildir
+        .as_ref()
+        .map_or(Duration::from_millis(250), |m| Duration::from_millis(m.poll_interval_ms));
+    let group = cfg.store.group_commit;
+    let intake_shutdown = shutdown_rx.clone();
+    let intake = std::thread::Builder::new()
+        .name("intake".into())
+        .spawn(move || intake_loop(pipeline, sources, intake_shutdown, durable_tx, done_tx, drain, group, poll))
+        .context("cannot start the intake thread")?;
+
+    tracing::info!(store = %cfg.store.path.display(), team = %cfg.team.address, drain, "csirtd running");
+    let sent = sender.run(durable_rx, shutdown_rx, done_rx, drain).await;
+    let joined = tokio::task::spawn_blocking(move || intake.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
+        anyhow::bail!("the intake thread panicked; messages in hand were not released and will be processed again");
+    }
+    sent?;
+    store.flush()?;
+    tracing::info!("csirtd stopped cleanly");
+    Ok(())
+}
+
+async fn watch_signals(shutdown: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop csirtd with SIGKILL only as a last resort");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "shutting down: finishing the messages in hand");
+    let _ = shutdown.send(true);
+}

@@ -1,0 +1,129 @@
+//! Maildir intake: files appear in `new/` (delivered atomically by the MDA
+//! through `tmp/`), and move to `cur/` only after their commit is durable.
+
+use super::{IntakeError, Origin, RawMessage, Source};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub struct MaildirSource {
+    root: PathBuf,
+    /// Handed out but not yet done: not to be handed out again meanwhile.
+    in_flight: HashSet<String>,
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> IntakeError + 'a {
+    move |source| IntakeError::Io {
+        what,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl MaildirSource {
+    pub fn open(root: &Path, create: bool) -> Result<MaildirSource, IntakeError> {
+        for sub in ["new", "cur", "tmp"] {
+            let p = root.join(sub);
+            if create {
+                std::fs::create_dir_all(&p).map_err(io("cannot create Maildir folder", &p))?;
+            } else if !p.is_dir() {
+                return Err(IntakeError::Io {
+                    what: "not a Maildir (missing folder)",
+                    path: p.display().to_string(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+        }
+        Ok(MaildirSource {
+            root: root.to_path_buf(),
+            in_flight: HashSet::new(),
+        })
+    }
+
+    /// File names in `new/`, oldest first (Maildir names start with the delivery time).
+    fn pending(&self) -> Result<Vec<String>, IntakeError> {
+        let dir = self.root.join("new");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io("cannot list", &dir))? {
+            let entry = entry.map_err(io("cannot list", &dir))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::warn!(file = ?entry.file_name(), "skipping a Maildir file whose name is not UTF-8; rename it");
+                continue;
+            };
+            if name.starts_with('.') || self.in_flight.contains(&name) {
+                continue;
+            }
+            names.push(name);
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Source for MaildirSource {
+    fn name(&self) -> String {
+        format!("maildir {}", self.root.display())
+    }
+
+    fn poll(&mut self, max: usize) -> Result<Vec<RawMessage>, IntakeError> {
+        let mut out = Vec::new();
+        for name in self.pending()? {
+            if out.len() >= max {
+                break;
+            }
+            let path = self.root.join("new").join(&name);
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    self.in_flight.insert(name.clone());
+                    out.push(RawMessage {
+                        bytes,
+                        origin: Origin::Maildir { name },
+                    });
+                }
+                // Another reader (a mail client) took it meanwhile: not ours to lose.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("cannot read", &path)(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn release(&mut self, origin: &Origin) {
+        if let Origin::Maildir { name } = origin {
+            self.in_flight.remove(name);
+        }
+    }
+
+    fn done(&mut self, origin: &Origin) -> Result<(), IntakeError> {
+        let Origin::Maildir { name } = origin else { return Ok(()) };
+        self.in_flight.remove(name);
+        let from = self.root.join("new").join(name);
+        // `:2,S`: Maildir info for "seen", so mail clients show it as read.
+        let base = name.split(":2,").next().unwrap_or(name);
+        let to = self.root.join("cur").join(format!("{base}:2,S"));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("cannot move to cur/", &from)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hands_out_oldest_first_and_moves_only_when_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = MaildirSource::open(dir.path(), true).unwrap();
+        std::fs::write(dir.path().join("new/2.b"), b"two").unwrap();
+        std::fs::write(dir.path().join("new/1.a"), b"one").unwrap();
+        let batch = src.poll(10).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[0].bytes, b"one");
+        assert!(src.poll(10).unwrap().is_empty(), "in-flight messages are not handed out twice");
+        src.done(&batch[0].origin).unwrap();
+        assert!(dir.path().join("cur/1.a:2,S").exists());
+        assert!(dir.path().join("new/2.b").exists(), "not done yet, stays in new/");
+    }
+}

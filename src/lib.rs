@@ -1,0 +1,16 @@
+//! csirtd: the mail front door of a CSIRT. Mail comes in through `intake`,
+//! is understood by `mail` (and `pgp`), becomes a decision in `workflow`,
+//! is committed by `store`, and anything to send leaves through `outbox`.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod intake;
+pub mod logging;
+pub mod mail;
+pub mod model;
+pub mod outbox;
+pub mod pgp;
+pub mod store;
+pub mod workflow;

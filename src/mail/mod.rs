@@ -1,0 +1,7 @@
+//! Mail in and out: parsing hostile input, subjects and tags, Message-IDs,
+//! and composing what we send.
+
+pub mod compose;
+pub mod msgid;
+pub mod parse;
+pub mod subject;

@@ -1,0 +1,319 @@
+//! From hostile bytes to the facts the workflow decides on. Parsing never
+//! fails: whatever mail-parser cannot make sense of becomes a flag, and the
+//! raw bytes are kept by the caller regardless.
+
+use crate::config::LimitsConfig;
+use crate::model::{normalize_address, normalize_message_id, Flag};
+use mail_parser::{HeaderName, Message, MessageParser, PartType};
+use std::collections::BTreeSet;
+
+/// Headers larger than this are not read for an oversized message: a giant
+/// message gets only its routing facts extracted.
+const HEADER_SCAN_LIMIT: usize = 256 * 1024;
+
+/// What the pipeline needs to know about one incoming message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedMail {
+    pub message_id: Option<String>,
+    /// Every address of every From header, normalised, in order.
+    pub from: Vec<String>,
+    pub from_header_count: usize,
+    /// The first From header as written (display name and address), for people.
+    pub from_display: Option<String>,
+    pub sender: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: Option<String>,
+    /// The Date header in RFC 3339; claimed by the sender, never trusted.
+    pub date: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// `Some("")` for the null sender `<>`.
+    pub return_path: Option<String>,
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    pub list_id: Option<String>,
+    pub x_loop: Vec<String>,
+    pub mime_depth: usize,
+    pub part_count: usize,
+    pub flags: BTreeSet<Flag>,
+}
+
+impl ParsedMail {
+    /// The single address a reply would go to; `None` when From is missing
+    /// or ambiguous, because guessing would send mail to a stranger.
+    pub fn single_from(&self) -> Option<&str> {
+        match (self.from.as_slice(), self.from_header_count) {
+            ([one], 1) => Some(one.as_str()),
+            _ => None,
+        }
+    }
+}
+
+pub fn parse(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
+    // mail-parser documents that it never panics; a CSIRT's intake must not
+    // bet its uptime on that, so a panic becomes the `unparsed` flag.
+    match std::panic::catch_unwind(|| parse_inner(raw, limits)) {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::error!(size = raw.len(), "mail parser panicked; storing the message raw and unparsed");
+            unparsed()
+        }
+    }
+}
+
+fn unparsed() -> ParsedMail {
+    let mut p = ParsedMail::default();
+    p.flags.insert(Flag::Unparsed);
+    p
+}
+
+fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return unparsed();
+    }
+    let oversized = raw.len() > limits.max_message_size;
+    let parser = MessageParser::default();
+    let message = if oversized {
+        parser.parse_headers(header_block(raw))
+    } else {
+        parser.parse(raw)
+    };
+    let Some(message) = message else {
+        return unparsed();
+    };
+    // mail-parser accepts anything; a "message" without a single header
+    // field is binary junk or a truncated file, not mail.
+    if message.parts.first().is_none_or(|p| p.headers.is_empty()) {
+        return unparsed();
+    }
+    let mut p = facts(&message);
+    if oversized {
+        p.flags.insert(Flag::Oversized);
+    } else {
+        let (depth, parts) = structure(&message);
+        p.mime_depth = depth;
+        p.part_count = parts;
+        if depth > limits.max_mime_depth {
+            p.flags.insert(Flag::TooDeep);
+        }
+        if parts > limits.max_parts {
+            p.flags.insert(Flag::TooManyParts);
+        }
+    }
+    p
+}
+
+/// The header section of a message, bounded, for messages too large to parse whole.
+fn header_block(raw: &[u8]) -> &[u8] {
+    let scan = &raw[..raw.len().min(HEADER_SCAN_LIMIT)];
+    let end = find(scan, b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| find(scan, b"\n\n").map(|i| i + 2))
+        .unwrap_or(scan.len());
+    &scan[..end]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn facts(m: &Message<'_>) -> ParsedMail {
+    let mut p = ParsedMail {
+        message_id: m
+            .message_id()
+            .map(normalize_message_id)
+            .filter(|id| !id.is_empty() && id.len() <= 998),
+        subject: m.subject().map(|s| s.to_string()),
+        date: m.date().filter(|d| d.is_valid()).map(|d| d.to_rfc3339()),
+        in_reply_to: id_list(m.in_reply_to()),
+        references: id_list(m.references()),
+        ..ParsedMail::default()
+    };
+
+    for h in m.headers() {
+        if h.name == HeaderName::From {
+            p.from_header_count += 1;
+            if let Some(addr) = h.value.as_address() {
+                for a in addr.iter() {
+                    if let Some(email) = a.address() {
+                        p.from.push(normalize_address(email));
+                    }
+                }
+                if p.from_display.is_none() {
+                    p.from_display = addr.first().map(display_addr);
+                }
+            }
+        }
+    }
+    p.sender = m
+        .sender()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(normalize_address);
+    p.to = m.all_to().flat_map(|a| a.iter()).filter_map(|a| a.address()).map(normalize_address).collect();
+    p.cc = m.all_cc().flat_map(|a| a.iter()).filter_map(|a| a.address()).map(normalize_address).collect();
+
+    p.return_path = raw_header(m, "Return-Path").map(|v| normalize_address(&v));
+    p.auto_submitted = raw_header(m, "Auto-Submitted").map(|v| first_token(&v));
+    p.precedence = raw_header(m, "Precedence").map(|v| first_token(&v));
+    p.list_id = raw_header(m, "List-Id").map(|v| v.trim().to_string());
+    p.x_loop = raw_headers(m, "X-Loop").map(|v| normalize_address(&v)).collect();
+
+    if p.from.is_empty() {
+        p.flags.insert(Flag::NoFrom);
+    }
+    if p.from.len() > 1 || p.from_header_count > 1 {
+        p.flags.insert(Flag::MultipleFrom);
+    }
+    if p.message_id.is_none() {
+        p.flags.insert(Flag::NoMessageId);
+    }
+    p
+}
+
+fn display_addr(a: &mail_parser::Addr<'_>) -> String {
+    match (a.name(), a.address()) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (None, Some(e)) => e.to_string(),
+        (Some(n), None) => n.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+fn id_list(v: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+    let ids: Vec<String> = match v {
+        mail_parser::HeaderValue::Text(t) => vec![normalize_message_id(t)],
+        mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| normalize_message_id(t)).collect(),
+        _ => Vec::new(),
+    };
+    // A References header is attacker-sized; only the most recent entries
+    // matter for threading.
+    let skip = ids.len().saturating_sub(64);
+    ids.into_iter().skip(skip).filter(|i| !i.is_empty()).collect()
+}
+
+fn first_token(v: &str) -> String {
+    v.split(|c: char| c == ';' || c == '(' || c.is_whitespace())
+        .find(|t| !t.is_empty())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Header values by name, as written (unfolded), for fields mail-parser does not model.
+fn raw_headers<'a>(m: &'a Message<'_>, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    let raw = m.raw_message();
+    m.headers().iter().filter(move |h| h.name().eq_ignore_ascii_case(name)).map(move |h| {
+        let start = (h.offset_start as usize).min(raw.len());
+        let end = (h.offset_end as usize).clamp(start, raw.len());
+        String::from_utf8_lossy(&raw[start..end])
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim()
+            .to_string()
+    })
+}
+
+fn raw_header(m: &Message<'_>, name: &str) -> Option<String> {
+    raw_headers(m, name).next()
+}
+
+/// MIME nesting depth and part count, walked without recursion because the
+/// nesting is chosen by the sender.
+fn structure(m: &Message<'_>) -> (usize, usize) {
+    let mut max_depth = 0;
+    let mut parts = 0;
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(m, 0, 1)];
+    while let Some((msg, part_id, depth)) = stack.pop() {
+        let Some(part) = msg.parts.get(part_id as usize) else { continue };
+        parts += 1;
+        max_depth = max_depth.max(depth);
+        if parts > 1_000_000 {
+            break;
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                for &c in children {
+                    // A child that points back at or before its parent would loop.
+                    if c > part_id {
+                        stack.push((msg, c, depth + 1));
+                    }
+                }
+            }
+            PartType::Message(inner) => stack.push((inner, 0, depth + 1)),
+            _ => {}
+        }
+    }
+    (max_depth, parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> LimitsConfig {
+        LimitsConfig {
+            max_message_size: 64 * 1024,
+            max_mime_depth: 8,
+            max_parts: 50,
+        }
+    }
+
+    #[test]
+    fn plain_report_facts() {
+        let raw = b"From: Alice <Alice@Bank.example>\r\nTo: cert@cert.example\r\nSubject: Phishing\r\nMessage-ID: <a1@bank.example>\r\nIn-Reply-To: <x@y>\r\nReferences: <r1@y> <x@y>\r\nAuto-Submitted: No\r\nX-Loop: Other@x.example\r\n\r\nbody\r\n";
+        let p = parse(raw, &limits());
+        assert_eq!(p.message_id.as_deref(), Some("a1@bank.example"));
+        assert_eq!(p.single_from(), Some("alice@bank.example"));
+        assert_eq!(p.from_display.as_deref(), Some("Alice <Alice@Bank.example>"));
+        assert_eq!(p.in_reply_to, vec!["x@y"]);
+        assert_eq!(p.references, vec!["r1@y", "x@y"]);
+        assert_eq!(p.auto_submitted.as_deref(), Some("no"));
+        assert_eq!(p.x_loop, vec!["other@x.example"]);
+        assert!(p.flags.is_empty(), "{:?}", p.flags);
+    }
+
+    #[test]
+    fn junk_and_empty_are_unparsed() {
+        assert!(parse(b"", &limits()).flags.contains(&Flag::Unparsed));
+        assert!(parse(b" \r\n", &limits()).flags.contains(&Flag::Unparsed));
+        let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let p = parse(&junk, &limits());
+        assert!(p.flags.contains(&Flag::Unparsed) || p.flags.contains(&Flag::NoFrom), "{:?}", p.flags);
+    }
+
+    #[test]
+    fn two_from_headers_are_ambiguous() {
+        let raw = b"From: a@x.example\r\nFrom: b@y.example\r\nSubject: s\r\n\r\nhi";
+        let p = parse(raw, &limits());
+        assert!(p.flags.contains(&Flag::MultipleFrom));
+        assert_eq!(p.single_from(), None);
+    }
+
+    #[test]
+    fn oversized_reads_headers_only() {
+        let mut raw = b"From: a@x.example\r\nSubject: big\r\nMessage-ID: <big@x>\r\n\r\n".to_vec();
+        raw.extend(std::iter::repeat_n(b'A', 100 * 1024));
+        let p = parse(&raw, &limits());
+        assert!(p.flags.contains(&Flag::Oversized));
+        assert_eq!(p.single_from(), Some("a@x.example"));
+        assert_eq!(p.message_id.as_deref(), Some("big@x"));
+    }
+
+    #[test]
+    fn deep_nesting_is_flagged() {
+        let mut raw = String::from("From: a@x.example\r\nSubject: nest\r\n");
+        let depth = 40;
+        for i in 0..depth {
+            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        }
+        raw.push_str("Content-Type: text/plain\r\n\r\nleaf\r\n");
+        for i in (0..depth).rev() {
+            raw.push_str(&format!("--b{i}--\r\n"));
+        }
+        let p = parse(raw.as_bytes(), &limits());
+        assert!(p.flags.contains(&Flag::TooDeep), "depth {} flags {:?}", p.mime_depth, p.flags);
+    }
+}

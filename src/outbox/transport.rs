@@ -1,0 +1,143 @@
+//! Where outgoing bytes go: a directory (the embedded default, for demos and
+//! for sites that hand mail to another tool) or an SMTP relay through lettre.
+
+use crate::config::{Config, SmtpTls, TransportKind};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{address::Envelope, Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying: 4xx, connection refused, timeouts, disk full.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help: 5xx, an address that does not parse.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+pub enum Transport {
+    File(FileTransport),
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+}
+
+impl Transport {
+    pub fn from_config(cfg: &Config) -> anyhow::Result<Transport> {
+        match cfg.outbox.transport {
+            TransportKind::File => {
+                let dir = cfg
+                    .outbox
+                    .file
+                    .as_ref()
+                    .map(|f| f.dir.clone())
+                    .ok_or_else(|| anyhow::anyhow!("outbox.file.dir is not set"))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create outbox directory {}: {e}", dir.display()))?;
+                Ok(Transport::File(FileTransport { dir }))
+            }
+            TransportKind::Smtp => {
+                let s = cfg
+                    .outbox
+                    .smtp
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("outbox.smtp is not set"))?;
+                let tls = || -> anyhow::Result<TlsParameters> {
+                    let mut b = TlsParameters::builder(s.host.clone());
+                    if let Some(ca) = &s.ca_file {
+                        let pem = std::fs::read(ca)
+                            .map_err(|e| anyhow::anyhow!("cannot read outbox.smtp.ca_file {}: {e}", ca.display()))?;
+                        let cert = Certificate::from_pem(&pem)
+                            .map_err(|e| anyhow::anyhow!("outbox.smtp.ca_file {} is not a PEM certificate: {e}", ca.display()))?;
+                        b = b.certificate_store(CertificateStore::None).add_root_certificate(cert);
+                    }
+                    Ok(b.build_rustls()?)
+                };
+                let tls = match s.tls {
+                    SmtpTls::Implicit => Tls::Wrapper(tls()?),
+                    SmtpTls::Starttls => Tls::Required(tls()?),
+                    SmtpTls::None => {
+                        tracing::warn!(host = %s.host, "SMTP without TLS (outbox.smtp.tls = \"none\"): only safe for a relay on this host");
+                        Tls::None
+                    }
+                };
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
+                    .port(s.port)
+                    .tls(tls)
+                    .timeout(Some(Duration::from_secs(s.timeout_secs)));
+                if let (Some(user), Some(password)) = (&s.user, cfg.smtp_password()?) {
+                    b = b.credentials(Credentials::new(user.clone(), password));
+                }
+                Ok(Transport::Smtp(Box::new(b.build())))
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::File(f) => format!("file:{}", f.dir.display()),
+            Transport::Smtp(_) => "smtp".into(),
+        }
+    }
+
+    pub async fn send(&self, envelope_from: &str, to: &[String], message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
+        match self {
+            Transport::File(f) => {
+                let f = f.clone();
+                let (from, to, mid, bytes) = (envelope_from.to_string(), to.to_vec(), message_id.to_string(), bytes.to_vec());
+                tokio::task::spawn_blocking(move || f.write(&from, &to, &mid, &bytes))
+                    .await
+                    .map_err(|e| SendError::Transient(format!("file transport task failed: {e}")))?
+            }
+            Transport::Smtp(smtp) => {
+                let parse = |a: &str| {
+                    a.parse::<Address>()
+                        .map_err(|e| SendError::Permanent(format!("address {a} is not valid: {e}")))
+                };
+                let from = parse(envelope_from)?;
+                let rcpts = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
+                let envelope = Envelope::new(Some(from), rcpts)
+                    .map_err(|e| SendError::Permanent(format!("no valid envelope: {e}")))?;
+                match smtp.send_raw(&envelope, bytes).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
+                    Err(e) => Err(SendError::Transient(format!("SMTP: {e}"))),
+                }
+            }
+        }
+    }
+}
+
+/// Writes each message to `<dir>/<Message-ID>.eml`, with its envelope in a
+/// `.json` beside it. Named by Message-ID (lettre's own file transport uses
+/// a random name), so a retry after a crash overwrites identical bytes
+/// instead of leaving a second copy: the directory shows each mail once.
+#[derive(Clone)]
+pub struct FileTransport {
+    pub dir: PathBuf,
+}
+
+impl FileTransport {
+    fn write(&self, from: &str, to: &[String], message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
+        let stem: String = message_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "@.-_+".contains(c) { c } else { '_' })
+            .collect();
+        let envelope = serde_json::json!({ "from": from, "to": to, "message_id": message_id });
+        let envelope = serde_json::to_vec_pretty(&envelope).unwrap_or_default();
+        self.write_atomic(&format!("{stem}.json"), &envelope)?;
+        self.write_atomic(&format!("{stem}.eml"), bytes)
+    }
+
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), SendError> {
+        use std::io::Write;
+        let fail = |what: &str, e: std::io::Error| SendError::Transient(format!("{what} in {}: {e}", self.dir.display()));
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(|e| fail("cannot create file", e))?;
+        f.write_all(bytes).map_err(|e| fail("cannot write", e))?;
+        f.sync_all().map_err(|e| fail("cannot sync", e))?;
+        std::fs::rename(&tmp, self.dir.join(name)).map_err(|e| fail("cannot rename", e))?;
+        Ok(())
+    }
+}

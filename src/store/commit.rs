@@ -1,0 +1,133 @@
+//! One incoming message (or one operator action) is one transaction: the
+//! ticket, the message and its raw bytes, the indexes, the events and the
+//! outbox entries become visible together or not at all.
+
+use super::keys::*;
+use super::records::{MessageRecord, OutboxRecord, OutboxState, TicketRecord};
+use super::*;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+pub struct NewMessage {
+    /// `seq` is assigned by the commit.
+    pub record: MessageRecord,
+    pub raw: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
+pub struct NewOutbox {
+    /// Index into [`Commit::messages`] of the message whose bytes are sent.
+    pub message: usize,
+    pub envelope_from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub message_id: String,
+    pub next_attempt_at: OffsetDateTime,
+}
+
+pub struct Commit {
+    /// The ticket's state after this commit; all events belong to it.
+    pub ticket: TicketRecord,
+    pub ticket_is_new: bool,
+    pub messages: Vec<NewMessage>,
+    pub events: Vec<Event>,
+    pub outbox: Vec<NewOutbox>,
+    /// The acknowledgement rate list of one sender, replaced whole.
+    pub ack_sent_to: Option<(String, Vec<i64>)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CommitResult {
+    pub message_seqs: Vec<u64>,
+    pub outbox_ids: Vec<u64>,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<String>>;
+
+fn next(counters: &sled::transaction::TransactionalTree, key: &[u8]) -> TxResult<u64> {
+    let n = read_u64(counters.get(key)?.as_deref()) + 1;
+    counters.insert(key, &n.to_be_bytes())?;
+    Ok(n)
+}
+
+impl Store {
+    pub fn apply(&self, c: &Commit, now: OffsetDateTime) -> Result<CommitResult> {
+        let result = self.trees().transaction(|t| -> TxResult<CommitResult> {
+            let ticket_key = c.ticket.id.to_key();
+            if c.ticket_is_new {
+                let counter_key = ticket_counter_key(c.ticket.id.year);
+                let last = read_u64(t[T_COUNTERS].get(&counter_key)?.as_deref());
+                if u64::from(c.ticket.id.seq) <= last || t[T_TICKETS].get(ticket_key)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(format!(
+                        "ticket {} was already allocated; IDs are never reused",
+                        c.ticket.id
+                    )));
+                }
+                t[T_COUNTERS].insert(counter_key, &u64::from(c.ticket.id.seq).to_be_bytes())?;
+            }
+
+            let mut res = CommitResult::default();
+            for m in &c.messages {
+                let seq = next(&t[T_COUNTERS], MESSAGE_COUNTER)?;
+                let mut rec = m.record.clone();
+                rec.seq = seq;
+                rec.ticket = c.ticket.id;
+                let key = ticket_seq_key(c.ticket.id, seq);
+                t[T_MESSAGES].insert(&key, encode(&rec))?;
+                t[T_RAW].insert(&seq.to_be_bytes(), m.raw.as_slice())?;
+                if let Some(mid) = &rec.message_id {
+                    if t[T_MSGID].get(mid.as_bytes())?.is_none() {
+                        t[T_MSGID].insert(mid.as_bytes(), &key)?;
+                    }
+                }
+                if t[T_SHA].get(m.sha256)?.is_none() {
+                    t[T_SHA].insert(&m.sha256, &key)?;
+                }
+                res.message_seqs.push(seq);
+            }
+
+            for e in &c.events {
+                let seq = next(&t[T_COUNTERS], EVENT_COUNTER)?;
+                t[T_EVENTS].insert(&ticket_seq_key(c.ticket.id, seq), encode(e))?;
+            }
+
+            for o in &c.outbox {
+                let Some(&message_seq) = res.message_seqs.get(o.message) else {
+                    return Err(ConflictableTransactionError::Abort(
+                        "outbox entry names a message that is not in the commit".into(),
+                    ));
+                };
+                let id = next(&t[T_COUNTERS], OUTBOX_COUNTER)?;
+                let rec = OutboxRecord {
+                    id,
+                    ticket: c.ticket.id,
+                    message_seq,
+                    message_id: o.message_id.clone(),
+                    envelope_from: o.envelope_from.clone(),
+                    to: o.to.clone(),
+                    subject: o.subject.clone(),
+                    state: OutboxState::Queued,
+                    attempts: 0,
+                    last_error: None,
+                    created_at: now,
+                    next_attempt_at: o.next_attempt_at,
+                    sent_at: None,
+                };
+                t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+                t[T_OUTBOX_DUE].insert(&due_key(unix_ms(o.next_attempt_at), id), &[])?;
+                res.outbox_ids.push(id);
+            }
+
+            if let Some((addr, list)) = &c.ack_sent_to {
+                t[T_ACK_RATE].insert(addr.as_bytes(), encode(list))?;
+            }
+            t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
+            Ok(res)
+        });
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Abort(msg)) => Err(StoreError::Conflict(msg)),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+        }
+    }
+}

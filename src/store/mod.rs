@@ -1,0 +1,248 @@
+//! The only module that knows sled. Its API is narrow on purpose: apply a
+//! commit, look things up, move outbox entries through their states.
+
+mod commit;
+mod keys;
+mod outbox;
+pub use outbox::Attempt;
+pub mod records;
+
+pub use commit::{Commit, CommitResult, NewMessage, NewOutbox};
+pub use records::{MessageRecord, OutboxRecord, OutboxState, TicketRecord};
+
+use crate::model::{Event, Status, TicketId};
+use keys::*;
+use std::path::Path;
+use time::OffsetDateTime;
+
+/// Bumped when the on-disk layout changes; a store written by a newer
+/// csirtd is refused rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} is in use by another csirtd process (is `csirtd run` active?); try again later or stop the daemon")]
+    Locked { path: String },
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("the store at {path} has schema version {found}, this csirtd understands up to {SCHEMA_VERSION}; upgrade csirtd")]
+    Schema { path: String, found: u32 },
+    #[error("store I/O error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store record {what} is corrupt: {detail}")]
+    Corrupt { what: String, detail: String },
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Errors after which the same operation may succeed later (an MTA
+    /// should retry rather than bounce).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, StoreError::Locked { .. } | StoreError::Sled(sled::Error::Io(_)) | StoreError::Open { .. })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Tree order inside a transaction view; see [`Store::trees`].
+pub(crate) const T_META: usize = 0;
+pub(crate) const T_COUNTERS: usize = 1;
+pub(crate) const T_TICKETS: usize = 2;
+pub(crate) const T_MESSAGES: usize = 3;
+pub(crate) const T_RAW: usize = 4;
+pub(crate) const T_MSGID: usize = 5;
+pub(crate) const T_SHA: usize = 6;
+pub(crate) const T_EVENTS: usize = 7;
+pub(crate) const T_OUTBOX: usize = 8;
+pub(crate) const T_OUTBOX_DUE: usize = 9;
+pub(crate) const T_ACK_RATE: usize = 10;
+const TREE_NAMES: [&str; 11] = [
+    "meta",
+    "counters",
+    "tickets",
+    "messages",
+    "raw",
+    "message_ids",
+    "sha256",
+    "events",
+    "outbox",
+    "outbox_due",
+    "ack_rate",
+];
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+impl Store {
+    pub fn open(path: &Path, cache_mb: u64) -> Result<Store> {
+        let shown = path.display().to_string();
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
+            // Durability is ours to decide: flush() after each group commit.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| {
+                let locked = matches!(&e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
+                if locked {
+                    StoreError::Locked { path: shown.clone() }
+                } else {
+                    StoreError::Open { path: shown.clone(), source: e }
+                }
+            })?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|n| db.open_tree(n))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let store = Store { db, trees };
+        store.check_schema(&shown)?;
+        Ok(store)
+    }
+
+    fn check_schema(&self, path: &str) -> Result<()> {
+        let meta = &self.trees[T_META];
+        match meta.get(b"schema_version")? {
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    what: "meta/schema_version".into(),
+                    detail: "not 4 bytes".into(),
+                })?);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::Schema { path: path.to_string(), found });
+                }
+            }
+            None => {
+                meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn trees(&self) -> &[sled::Tree] {
+        &self.trees
+    }
+
+    /// Makes everything committed so far durable. Sources are told a message
+    /// is done only after this returns.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The ID the next new ticket of `year` will get. Safe because a single
+    /// pipeline task writes; the commit re-checks it.
+    pub fn next_ticket_id(&self, year: u16) -> Result<TicketId> {
+        let last = read_u64(self.trees[T_COUNTERS].get(ticket_counter_key(year))?.as_deref());
+        let seq = u32::try_from(last + 1).map_err(|_| StoreError::Conflict(format!("ticket sequence for {year} exhausted")))?;
+        Ok(TicketId::new(year, seq))
+    }
+
+    pub fn ticket(&self, id: TicketId) -> Result<Option<TicketRecord>> {
+        match self.trees[T_TICKETS].get(id.to_key())? {
+            Some(v) => Ok(Some(decode(&v, "ticket")?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn tickets(&self, status: Option<Status>) -> Result<Vec<TicketRecord>> {
+        let mut out = Vec::new();
+        for item in self.trees[T_TICKETS].iter() {
+            let (_, v) = item?;
+            let t: TicketRecord = decode(&v, "ticket")?;
+            if status.is_none_or(|s| s == t.status) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ticket and message a Message-ID belongs to, incoming or outgoing.
+    pub fn message_by_id(&self, message_id: &str) -> Result<Option<(TicketId, u64)>> {
+        Ok(self.trees[T_MSGID].get(message_id.as_bytes())?.and_then(|v| split_message_key(&v)))
+    }
+
+    pub fn message_by_sha(&self, sha: &[u8; 32]) -> Result<Option<(TicketId, u64)>> {
+        Ok(self.trees[T_SHA].get(sha)?.and_then(|v| split_message_key(&v)))
+    }
+
+    pub fn messages(&self, id: TicketId) -> Result<Vec<MessageRecord>> {
+        let mut out = Vec::new();
+        for item in self.trees[T_MESSAGES].scan_prefix(id.to_key()) {
+            let (_, v) = item?;
+            out.push(decode(&v, "message")?);
+        }
+        Ok(out)
+    }
+
+    pub fn events(&self, id: TicketId) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        for item in self.trees[T_EVENTS].scan_prefix(id.to_key()) {
+            let (_, v) = item?;
+            out.push(decode(&v, "event")?);
+        }
+        Ok(out)
+    }
+
+    pub fn raw(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.trees[T_RAW].get(seq.to_be_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Acknowledgements sent to `address` since `since`, for the rate limit.
+    pub fn acks_since(&self, address: &str, since: OffsetDateTime) -> Result<Vec<i64>> {
+        let list: Vec<i64> = match self.trees[T_ACK_RATE].get(address.as_bytes())? {
+            Some(v) => decode(&v, "ack_rate")?,
+            None => Vec::new(),
+        };
+        let cutoff = since.unix_timestamp();
+        Ok(list.into_iter().filter(|&t| t >= cutoff).collect())
+    }
+
+    /// An operator's status change, with its event, made durable at once.
+    pub fn set_status(&self, id: TicketId, status: Status, now: OffsetDateTime, by: &str) -> Result<Option<Status>> {
+        let Some(mut ticket) = self.ticket(id)? else {
+            return Err(StoreError::Conflict(format!("ticket {id} does not exist")));
+        };
+        let old = ticket.status;
+        if old == status {
+            return Ok(None);
+        }
+        ticket.status = status;
+        ticket.updated_at = now;
+        let event = Event::new(now, crate::model::EventKind::StatusChange, format!("{old} → {status} by {by}"));
+        let commit = Commit {
+            ticket: ticket.clone(),
+            ticket_is_new: false,
+            messages: Vec::new(),
+            events: vec![event],
+            outbox: Vec::new(),
+            ack_sent_to: None,
+        };
+        self.apply(&commit, now)?;
+        self.flush()?;
+        Ok(Some(old))
+    }
+
+    pub fn ticket_count(&self) -> usize {
+        self.trees[T_TICKETS].len()
+    }
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain structs to JSON cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}

@@ -1,0 +1,126 @@
+//! Moving outbox entries through queued → sent | failed. Each step is its
+//! own transaction with the ticket event that records it.
+
+use super::keys::*;
+use super::records::{OutboxRecord, OutboxState};
+use super::*;
+use crate::model::EventKind;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    Delivered,
+    /// Try again at the given time.
+    Retry { error: String, at: OffsetDateTime },
+    /// Given up: a permanent error, or transient errors for too long.
+    Failed { error: String },
+}
+
+impl Store {
+    pub fn outbox(&self) -> Result<Vec<OutboxRecord>> {
+        let mut out = Vec::new();
+        for item in self.trees[T_OUTBOX].iter() {
+            let (_, v) = item?;
+            out.push(decode(&v, "outbox")?);
+        }
+        Ok(out)
+    }
+
+    pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxRecord>> {
+        match self.trees[T_OUTBOX].get(id.to_be_bytes())? {
+            Some(v) => Ok(Some(decode(&v, "outbox")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The highest outbox ID allocated so far.
+    pub fn outbox_high_water(&self) -> Result<u64> {
+        Ok(read_u64(self.trees[T_COUNTERS].get(OUTBOX_COUNTER)?.as_deref()))
+    }
+
+    /// Queued entries whose time has come, oldest first, limited to IDs at
+    /// or below `durable_up_to` so that nothing is sent before the commit that
+    /// created it is on disk.
+    pub fn due_outbox(&self, now: OffsetDateTime, durable_up_to: u64, limit: usize) -> Result<Vec<OutboxRecord>> {
+        let end = due_key(unix_ms(now), u64::MAX);
+        let mut out = Vec::new();
+        for item in self.trees[T_OUTBOX_DUE].range(..=end.as_slice()) {
+            let (k, _) = item?;
+            let Some(id) = due_key_id(&k) else { continue };
+            if id > durable_up_to {
+                continue;
+            }
+            if let Some(rec) = self.outbox_entry(id)? {
+                if rec.state == OutboxState::Queued {
+                    out.push(rec);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the next queued entry becomes due, if any.
+    pub fn next_due_at(&self) -> Result<Option<i64>> {
+        Ok(self.trees[T_OUTBOX_DUE]
+            .iter()
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| k.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes))
+            .map(|ms| ms as i64))
+    }
+
+    pub fn record_attempt(&self, id: u64, attempt: &Attempt, now: OffsetDateTime) -> Result<()> {
+        let result = self.trees().transaction(|t| {
+            let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
+                return Err(ConflictableTransactionError::Abort(format!("outbox entry {id} does not exist")));
+            };
+            let mut rec: OutboxRecord = serde_json::from_slice(&v)
+                .map_err(|e| ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}")))?;
+            t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
+            rec.attempts += 1;
+            let event = match attempt {
+                Attempt::Delivered => {
+                    rec.state = OutboxState::Sent;
+                    rec.sent_at = Some(now);
+                    Some(Event::new(
+                        now,
+                        EventKind::Sent,
+                        format!("<{}> to {} accepted by the transport", rec.message_id, rec.to.join(", ")),
+                    ))
+                }
+                Attempt::Retry { error, at } => {
+                    rec.last_error = Some(error.clone());
+                    rec.next_attempt_at = *at;
+                    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(*at), id), &[])?;
+                    None
+                }
+                Attempt::Failed { error } => {
+                    rec.state = OutboxState::Failed;
+                    rec.last_error = Some(error.clone());
+                    Some(Event::new(
+                        now,
+                        EventKind::SendFailed,
+                        format!("<{}> to {} failed after {} attempt(s): {error}", rec.message_id, rec.to.join(", "), rec.attempts),
+                    ))
+                }
+            };
+            if let Some(e) = event {
+                let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
+                t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
+                t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&e))?;
+            }
+            t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(msg)) => Err(StoreError::Conflict(msg)),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+        }
+    }
+}

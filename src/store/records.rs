@@ -1,0 +1,81 @@
+//! What is kept per ticket, message and outgoing mail. JSON-encoded in sled so
+//! that an operator with a debugger, or a future migration, can read it.
+
+use crate::model::{Direction, Flag, Status, TicketId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRecord {
+    pub id: TicketId,
+    pub status: Status,
+    pub subject: String,
+    pub requestors: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub flags: BTreeSet<Flag>,
+    pub message_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Store-wide sequence number; also the key of the raw bytes.
+    pub seq: u64,
+    pub ticket: TicketId,
+    pub message_id: Option<String>,
+    pub direction: Direction,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub stored_at: OffsetDateTime,
+    /// Where it came from (`maildir:<file>`, `stdin`, `file:<path>`) or, for
+    /// outgoing mail, what it was (`ack`).
+    pub origin: String,
+    pub flags: BTreeSet<Flag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    Queued,
+    Sent,
+    Failed,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub id: u64,
+    pub ticket: TicketId,
+    /// The stored outgoing message whose raw bytes are sent, unchanged, on every attempt.
+    pub message_seq: u64,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+}

@@ -1,0 +1,355 @@
+//! Where an incoming message belongs and what follows from it. A pure
+//! function of the parsed mail and what the store knows: every threading and
+//! acknowledgement rule is a unit test here.
+
+use super::ack::{self, AckPolicy};
+use crate::mail::parse::ParsedMail;
+use crate::mail::subject::{sanitize, TagMatcher};
+use crate::model::{Event, EventKind, Flag, Status, TicketId};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// What the store knows about a ticket that the decision needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketView {
+    pub id: TicketId,
+    pub status: Status,
+    pub requestors: Vec<String>,
+}
+
+/// Facts gathered from the store before deciding.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub now: OffsetDateTime,
+    /// The number a new ticket would get.
+    pub next_id: TicketId,
+    /// The ticket that already holds this message (same Message-ID, or same
+    /// bytes when there is no Message-ID).
+    pub duplicate_of: Option<TicketId>,
+    /// Our tags found in the subject, in order, with the ticket when it exists.
+    pub tagged: Vec<(TicketId, Option<TicketView>)>,
+    /// The ticket that one of In-Reply-To/References names.
+    pub referenced: Option<TicketView>,
+    pub acks_in_window: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Created(TicketId),
+    Appended(TicketId),
+    Duplicate(TicketId),
+}
+
+impl Placement {
+    pub fn ticket(self) -> TicketId {
+        match self {
+            Placement::Created(t) | Placement::Appended(t) | Placement::Duplicate(t) => t,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Placement::Created(_) => "created",
+            Placement::Appended(_) => "appended",
+            Placement::Duplicate(_) => "duplicate",
+        }
+    }
+}
+
+/// An acknowledgement to build and queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckIntent {
+    pub to: String,
+    /// The reporter's subject, sanitised: the only reporter text we sign.
+    pub subject: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub placement: Placement,
+    /// For a new ticket: its subject and requestors.
+    pub new_ticket: Option<(String, Vec<String>)>,
+    pub status_change: Option<(Status, Status)>,
+    /// Flags to add to the ticket.
+    pub flags: BTreeSet<Flag>,
+    pub events: Vec<Event>,
+    pub ack: Option<AckIntent>,
+}
+
+pub const SUBJECT_MAX_CHARS: usize = 160;
+
+pub fn decide(mail: &ParsedMail, ctx: &Context, tags: &TagMatcher, policy: &AckPolicy<'_>, origin: &str) -> Plan {
+    let now = ctx.now;
+    let who = mail.single_from().unwrap_or("(no single From)");
+    let mid = mail.message_id.as_deref().map_or_else(|| "no Message-ID".to_string(), |m| format!("<{m}>"));
+
+    if let Some(id) = ctx.duplicate_of {
+        return Plan {
+            placement: Placement::Duplicate(id),
+            new_ticket: None,
+            status_change: None,
+            flags: BTreeSet::new(),
+            events: vec![Event::new(
+                now,
+                EventKind::Duplicate,
+                format!("{mid} from {who} arrived again via {origin}; already stored, kept once"),
+            )],
+            ack: None,
+        };
+    }
+
+    let mut events = Vec::new();
+    let mut flags: BTreeSet<Flag> = mail.flags.iter().copied().filter(|f| *f != Flag::NoMessageId).collect();
+
+    let existing_tag = ctx.tagged.iter().find_map(|(_, v)| v.clone());
+    let unknown: Vec<TicketId> = ctx.tagged.iter().filter(|(_, v)| v.is_none()).map(|(id, _)| *id).collect();
+    if existing_tag.is_none() && !unknown.is_empty() {
+        let names: Vec<String> = unknown.iter().map(|id| tags.tag_for(*id)).collect();
+        events.push(Event::new(
+            now,
+            EventKind::Warning,
+            format!(
+                "subject names {}, which does not exist; not attached to any other ticket",
+                names.join(", ")
+            ),
+        ));
+        flags.insert(Flag::UnknownTag);
+    }
+
+    let target = existing_tag.or_else(|| ctx.referenced.clone());
+    let subject_line = mail.subject.as_deref().unwrap_or("");
+
+    if let Some(ticket) = target {
+        events.push(Event::new(
+            now,
+            EventKind::Received,
+            format!("follow-up {mid} from {who} via {origin}: {}", sanitize(subject_line, SUBJECT_MAX_CHARS)),
+        ));
+        let from_requestor = mail.single_from().is_some_and(|f| ticket.requestors.iter().any(|r| r == f));
+        let status_change = match ticket.status {
+            Status::Resolved | Status::Stalled if from_requestor => {
+                events.push(Event::new(
+                    now,
+                    EventKind::StatusChange,
+                    format!("{} → open: follow-up from requestor {who}", ticket.status),
+                ));
+                Some((ticket.status, Status::Open))
+            }
+            _ => None,
+        };
+        return Plan {
+            placement: Placement::Appended(ticket.id),
+            new_ticket: None,
+            status_change,
+            flags,
+            events,
+            ack: None,
+        };
+    }
+
+    let id = ctx.next_id;
+    let stripped = tags.strip(subject_line);
+    let clean = sanitize(&stripped, SUBJECT_MAX_CHARS);
+    let subject = if clean.is_empty() { "(no subject)".to_string() } else { clean.clone() };
+    let requestors: Vec<String> = mail
+        .single_from()
+        .filter(|f| !policy.own_addresses.iter().any(|o| o == f))
+        .map(|f| vec![f.to_string()])
+        .unwrap_or_default();
+
+    let mut all_events = vec![Event::new(
+        now,
+        EventKind::Created,
+        format!("new report {mid} from {who} via {origin}"),
+    )];
+    all_events.append(&mut events);
+    for f in &flags {
+        all_events.push(Event::new(now, EventKind::Warning, format!("flagged {}", f.as_str())));
+    }
+
+    let ack = match ack::decide(mail, policy, ctx.acks_in_window) {
+        Ok(to) => Some(AckIntent { to, subject: clean }),
+        Err(why) => {
+            all_events.push(Event::new(now, EventKind::AckSuppressed, why.to_string()));
+            None
+        }
+    };
+
+    Plan {
+        placement: Placement::Created(id),
+        new_ticket: Some((subject, requestors)),
+        status_change: None,
+        flags,
+        events: all_events,
+        ack,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWN: &[&str] = &["cert@cert.example"];
+
+    fn own() -> Vec<String> {
+        OWN.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn mail(from: &str, subject: &str) -> ParsedMail {
+        ParsedMail {
+            message_id: Some("m1@bank.example".into()),
+            from: vec![from.into()],
+            from_header_count: 1,
+            subject: Some(subject.into()),
+            ..ParsedMail::default()
+        }
+    }
+
+    fn ctx() -> Context {
+        Context {
+            now: OffsetDateTime::UNIX_EPOCH,
+            next_id: TicketId::new(2026, 7),
+            duplicate_of: None,
+            tagged: Vec::new(),
+            referenced: None,
+            acks_in_window: 0,
+        }
+    }
+
+    fn view(seq: u32, status: Status, requestor: &str) -> TicketView {
+        TicketView {
+            id: TicketId::new(2026, seq),
+            status,
+            requestors: vec![requestor.into()],
+        }
+    }
+
+    fn run(m: &ParsedMail, c: &Context) -> Plan {
+        let own = own();
+        let policy = AckPolicy {
+            enabled: true,
+            own_addresses: &own,
+            rate_limit: 5,
+            rate_window_secs: 3600,
+        };
+        decide(m, c, &TagMatcher::new("CERT-EX"), &policy, "test")
+    }
+
+    #[test]
+    fn a_fresh_report_opens_a_ticket_and_is_acknowledged() {
+        let p = run(&mail("alice@bank.example", "Re: Fwd: Phishing wave"), &ctx());
+        assert_eq!(p.placement, Placement::Created(TicketId::new(2026, 7)));
+        let (subject, requestors) = p.new_ticket.unwrap();
+        assert_eq!(subject, "Phishing wave");
+        assert_eq!(requestors, vec!["alice@bank.example"]);
+        assert_eq!(
+            p.ack,
+            Some(AckIntent {
+                to: "alice@bank.example".into(),
+                subject: "Phishing wave".into()
+            })
+        );
+        assert_eq!(p.events[0].kind, EventKind::Created);
+    }
+
+    #[test]
+    fn an_existing_tag_appends() {
+        let mut c = ctx();
+        c.tagged = vec![(TicketId::new(2026, 3), Some(view(3, Status::Open, "alice@bank.example")))];
+        let p = run(&mail("alice@bank.example", "AW: [CERT-EX #2026-00003] x"), &c);
+        assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 3)));
+        assert!(p.ack.is_none(), "follow-ups are not acknowledged");
+        assert!(p.status_change.is_none());
+    }
+
+    #[test]
+    fn an_unknown_tag_opens_a_new_ticket_with_a_warning() {
+        let mut c = ctx();
+        c.tagged = vec![(TicketId::new(2026, 999), None)];
+        let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00999] hello"), &c);
+        assert_eq!(p.placement, Placement::Created(TicketId::new(2026, 7)));
+        assert!(p.flags.contains(&Flag::UnknownTag));
+        assert!(p
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Warning && e.detail.contains("[CERT-EX #2026-00999]")));
+        assert_eq!(p.new_ticket.unwrap().0, "hello");
+    }
+
+    #[test]
+    fn references_thread_when_the_tag_was_dropped() {
+        let mut c = ctx();
+        c.referenced = Some(view(5, Status::New, "alice@bank.example"));
+        let p = run(&mail("alice@bank.example", "Re: your message"), &c);
+        assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 5)));
+    }
+
+    #[test]
+    fn an_unknown_tag_with_a_known_reference_threads_by_reference_and_warns() {
+        let mut c = ctx();
+        c.tagged = vec![(TicketId::new(2026, 999), None)];
+        c.referenced = Some(view(5, Status::New, "alice@bank.example"));
+        let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00999]"), &c);
+        assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 5)));
+        assert!(p.flags.contains(&Flag::UnknownTag));
+    }
+
+    #[test]
+    fn the_first_existing_tag_wins_over_references() {
+        let mut c = ctx();
+        c.tagged = vec![
+            (TicketId::new(2026, 999), None),
+            (TicketId::new(2026, 4), Some(view(4, Status::Open, "x@y.example"))),
+        ];
+        c.referenced = Some(view(5, Status::New, "alice@bank.example"));
+        let p = run(&mail("alice@bank.example", "s"), &c);
+        assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 4)));
+        assert!(!p.flags.contains(&Flag::UnknownTag), "a tag matched, the other is noise");
+    }
+
+    #[test]
+    fn the_reporter_reopens_a_resolved_ticket_but_a_stranger_does_not() {
+        let mut c = ctx();
+        c.tagged = vec![(TicketId::new(2026, 3), Some(view(3, Status::Resolved, "alice@bank.example")))];
+        let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00003]"), &c);
+        assert_eq!(p.status_change, Some((Status::Resolved, Status::Open)));
+        assert!(p.events.iter().any(|e| e.kind == EventKind::StatusChange));
+
+        let p = run(&mail("mallory@evil.example", "[CERT-EX #2026-00003]"), &c);
+        assert_eq!(p.status_change, None);
+    }
+
+    #[test]
+    fn rejected_tickets_stay_rejected() {
+        let mut c = ctx();
+        c.tagged = vec![(TicketId::new(2026, 3), Some(view(3, Status::Rejected, "alice@bank.example")))];
+        let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00003]"), &c);
+        assert_eq!(p.status_change, None);
+    }
+
+    #[test]
+    fn duplicates_are_reported_not_stored_again() {
+        let mut c = ctx();
+        c.duplicate_of = Some(TicketId::new(2026, 2));
+        let p = run(&mail("alice@bank.example", "x"), &c);
+        assert_eq!(p.placement, Placement::Duplicate(TicketId::new(2026, 2)));
+        assert!(p.ack.is_none());
+        assert_eq!(p.events[0].kind, EventKind::Duplicate);
+    }
+
+    #[test]
+    fn suppression_is_recorded_with_its_reason() {
+        let mut m = mail("alice@bank.example", "Out of office");
+        m.auto_submitted = Some("auto-replied".into());
+        let p = run(&m, &ctx());
+        assert!(p.ack.is_none());
+        let e = p.events.iter().find(|e| e.kind == EventKind::AckSuppressed).unwrap();
+        assert!(e.detail.contains("Auto-Submitted: auto-replied"), "{}", e.detail);
+    }
+
+    #[test]
+    fn the_acknowledged_subject_is_sanitised() {
+        let p = run(&mail("alice@bank.example", "Phish\r\nBcc: victim@x.example"), &ctx());
+        assert_eq!(p.ack.unwrap().subject, "Phish Bcc: victim@x.example");
+    }
+}

@@ -1,0 +1,7 @@
+//! Decisions: which ticket a message belongs to, and what must follow
+//! (events, acknowledgements). Pure functions over parsed data; the
+//! [`pipeline`] does the I/O around them.
+
+pub mod ack;
+pub mod decide;
+pub mod pipeline;

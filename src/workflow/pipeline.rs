@@ -1,0 +1,298 @@
+//! One message's way from raw bytes to a commit: parse, (verify), gather what
+//! the store knows, decide, compose what must be sent, apply in one
+//! transaction. Durability (flush) and telling the source are the caller's,
+//! so that several messages can share one flush.
+
+use super::ack::AckPolicy;
+use super::decide::{decide, Context, Placement, Plan, TicketView};
+use crate::config::Config;
+use crate::mail::compose::{self, Outgoing};
+use crate::mail::msgid::MessageIds;
+use crate::mail::parse::{self, ParsedMail};
+use crate::mail::subject::TagMatcher;
+use crate::model::{Direction, Event, EventKind, Flag, Status, TicketId};
+use crate::store::{Commit, MessageRecord, NewMessage, NewOutbox, Store, StoreError, TicketRecord};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// The body used when `ack.template` is not set.
+pub const DEFAULT_ACK_TEMPLATE: &str = include_str!("../../config/ack.txt");
+
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub placement: Placement,
+    pub outbox_ids: Vec<u64>,
+    pub flags: BTreeSet<Flag>,
+}
+
+pub struct Pipeline {
+    store: Store,
+    config: Config,
+    tags: TagMatcher,
+    ids: MessageIds,
+    own: Vec<String>,
+    ack_template: String,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, config: Config) -> Result<Pipeline, crate::config::ConfigError> {
+        let ack_template = match &config.ack.template {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| crate::config::ConfigError::Invalid {
+                file: config.source.clone(),
+                key: "ack.template".into(),
+                problem: format!("cannot read {}: {e}", p.display()),
+            })?,
+            None => DEFAULT_ACK_TEMPLATE.to_string(),
+        };
+        Ok(Pipeline {
+            tags: TagMatcher::new(&config.team.tag),
+            ids: MessageIds::new(&config.team.tag, &config.team.domain),
+            own: config.own_addresses(),
+            store,
+            config,
+            ack_template,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Parses, decides and commits one message; not yet flushed.
+    pub fn process(&self, raw: &[u8], origin: &str) -> Result<Processed, StoreError> {
+        self.process_at(raw, origin, OffsetDateTime::now_utc())
+    }
+
+    pub fn process_at(&self, raw: &[u8], origin: &str, now: OffsetDateTime) -> Result<Processed, StoreError> {
+        let sha: [u8; 32] = Sha256::digest(raw).into();
+        let mail = parse::parse(raw, &self.config.limits);
+        let ctx = self.context(&mail, &sha, now)?;
+        let policy = AckPolicy {
+            enabled: self.config.ack.enabled,
+            own_addresses: &self.own,
+            rate_limit: self.config.ack.rate_limit,
+            rate_window_secs: self.config.ack.rate_window_secs,
+        };
+        let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
+        let flags = mail.flags.clone();
+        let (commit, ack_count) = self.build_commit(&plan, &mail, raw, sha, origin, now)?;
+        let result = self.store.apply(&commit, now)?;
+        debug_assert_eq!(result.outbox_ids.len(), ack_count);
+        Ok(Processed {
+            placement: plan.placement,
+            outbox_ids: result.outbox_ids,
+            flags,
+        })
+    }
+
+    fn view(&self, id: TicketId) -> Result<Option<TicketView>, StoreError> {
+        Ok(self.store.ticket(id)?.map(|t| TicketView {
+            id: t.id,
+            status: t.status,
+            requestors: t.requestors,
+        }))
+    }
+
+    fn context(&self, mail: &ParsedMail, sha: &[u8; 32], now: OffsetDateTime) -> Result<Context, StoreError> {
+        let duplicate_of = match &mail.message_id {
+            Some(mid) => self.store.message_by_id(mid)?.map(|(t, _)| t),
+            None => self.store.message_by_sha(sha)?.map(|(t, _)| t),
+        };
+        let mut tagged = Vec::new();
+        if let Some(subject) = &mail.subject {
+            for id in self.tags.find(subject).into_iter().take(8) {
+                tagged.push((id, self.view(id)?));
+            }
+        }
+        // The direct parent first, then the thread from newest to oldest.
+        let mut referenced = None;
+        let candidates = mail.in_reply_to.iter().chain(mail.references.iter().rev());
+        for mid in candidates {
+            let ticket = match self.store.message_by_id(mid)? {
+                Some((t, _)) => Some(t),
+                None => self.ids.ticket_of(mid),
+            };
+            if let Some(t) = ticket {
+                if let Some(v) = self.view(t)? {
+                    referenced = Some(v);
+                    break;
+                }
+            }
+        }
+        let acks_in_window = match mail.single_from() {
+            Some(from) => {
+                let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
+                self.store.acks_since(from, since)?.len() as u32
+            }
+            None => 0,
+        };
+        Ok(Context {
+            now,
+            next_id: self.store.next_ticket_id(now.year().clamp(0, 9999) as u16)?,
+            duplicate_of,
+            tagged,
+            referenced,
+            acks_in_window,
+        })
+    }
+
+    fn build_commit(
+        &self,
+        plan: &Plan,
+        mail: &ParsedMail,
+        raw: &[u8],
+        sha: [u8; 32],
+        origin: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Commit, usize), StoreError> {
+        let id = plan.placement.ticket();
+        let mut events = plan.events.clone();
+        let (mut ticket, is_new) = match (&plan.placement, &plan.new_ticket) {
+            (Placement::Created(_), Some((subject, requestors))) => (
+                TicketRecord {
+                    id,
+                    status: Status::New,
+                    subject: subject.clone(),
+                    requestors: requestors.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    flags: BTreeSet::new(),
+                    message_count: 0,
+                },
+                true,
+            ),
+            _ => {
+                let t = self.store.ticket(id)?.ok_or_else(|| {
+                    StoreError::Conflict(format!("ticket {id} vanished between lookup and commit"))
+                })?;
+                (t, false)
+            }
+        };
+
+        if matches!(plan.placement, Placement::Duplicate(_)) {
+            let commit = Commit {
+                ticket,
+                ticket_is_new: false,
+                messages: Vec::new(),
+                events,
+                outbox: Vec::new(),
+                ack_sent_to: None,
+            };
+            return Ok((commit, 0));
+        }
+
+        ticket.updated_at = now;
+        ticket.flags.extend(plan.flags.iter().copied());
+        if let Some((_, to)) = plan.status_change {
+            ticket.status = to;
+        }
+
+        let mut messages = vec![NewMessage {
+            record: MessageRecord {
+                seq: 0,
+                ticket: id,
+                message_id: mail.message_id.clone(),
+                direction: Direction::In,
+                from: mail.from_display.clone().or_else(|| mail.from.first().cloned()),
+                to: mail.to.iter().chain(mail.cc.iter()).cloned().collect(),
+                subject: mail.subject.clone(),
+                date: mail.date.clone(),
+                sha256: hex::encode(sha),
+                size: raw.len() as u64,
+                stored_at: now,
+                origin: origin.to_string(),
+                flags: mail.flags.clone(),
+            },
+            raw: raw.to_vec(),
+            sha256: sha,
+        }];
+
+        let mut outbox = Vec::new();
+        let mut ack_sent_to = None;
+        if let Some(ack) = &plan.ack {
+            let message_id = self.ids.generate(id, "ack");
+            let subject = self.tags.compose(id, &ack.subject, super::decide::SUBJECT_MAX_CHARS);
+            let tag = self.tags.tag_for(id);
+            let ticket_id = id.to_string();
+            let body = compose::fill_template(
+                &self.ack_template,
+                &[
+                    ("ticket_id", &ticket_id),
+                    ("tag", &tag),
+                    ("team_name", &self.config.team.name),
+                    ("team_address", &self.config.team.address),
+                    ("subject", &ack.subject),
+                ],
+            );
+            let mut references = mail.references.clone();
+            if let Some(mid) = &mail.message_id {
+                references.push(mid.clone());
+            }
+            let to = vec![ack.to.clone()];
+            let bytes = compose::render(&Outgoing {
+                from_name: &self.config.team.name,
+                from_address: &self.config.team.address,
+                to: &to,
+                subject: &subject,
+                message_id: &message_id,
+                in_reply_to: mail.message_id.as_deref(),
+                references: &references,
+                auto_reply: true,
+                loop_address: &self.config.team.address,
+                body: &body,
+                date: now,
+            });
+            let out_sha: [u8; 32] = Sha256::digest(&bytes).into();
+            messages.push(NewMessage {
+                record: MessageRecord {
+                    seq: 0,
+                    ticket: id,
+                    message_id: Some(message_id.clone()),
+                    direction: Direction::Out,
+                    from: Some(self.config.team.address.clone()),
+                    to: to.clone(),
+                    subject: Some(subject.clone()),
+                    date: Some(now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                    sha256: hex::encode(out_sha),
+                    size: bytes.len() as u64,
+                    stored_at: now,
+                    origin: "ack".into(),
+                    flags: BTreeSet::new(),
+                },
+                raw: bytes,
+                sha256: out_sha,
+            });
+            outbox.push(NewOutbox {
+                message: 1,
+                envelope_from: self.config.envelope_from().to_string(),
+                to: to.clone(),
+                subject,
+                message_id: message_id.clone(),
+                next_attempt_at: now,
+            });
+            events.push(Event::new(
+                now,
+                EventKind::Acked,
+                format!("acknowledgement <{message_id}> queued to {}", ack.to),
+            ));
+            let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
+            let mut list = self.store.acks_since(&ack.to, since)?;
+            list.push(now.unix_timestamp());
+            ack_sent_to = Some((ack.to.clone(), list));
+        }
+        ticket.message_count += messages.len() as u32;
+        let ack_count = outbox.len();
+        Ok((
+            Commit {
+                ticket,
+                ticket_is_new: is_new,
+                messages,
+                events,
+                outbox,
+                ack_sent_to,
+            },
+            ack_count,
+        ))
+    }
+}
