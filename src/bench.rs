@@ -142,7 +142,11 @@ rate_limit = 1000000
     }
     let wall = start.elapsed();
     let n = latencies.len();
-    anyhow::ensure!(n == args.messages, "stored {n} of {} messages", args.messages);
+    anyhow::ensure!(
+        n == args.messages,
+        "stored {n} of {} messages",
+        args.messages
+    );
     latencies.sort();
     let pct = |p: f64| latencies[((n as f64 * p).ceil() as usize).clamp(1, n) - 1];
     let outbox = store.outbox()?.len();
@@ -161,9 +165,16 @@ rate_limit = 1000000
         ms(latencies[n - 1])
     );
     for (mark, rss) in &checkpoints {
-        println!("  peak RSS after {mark} messages: {:.1} MiB", *rss as f64 / 1024.0);
+        println!(
+            "  peak RSS after {mark} messages: {:.1} MiB",
+            *rss as f64 / 1024.0
+        );
     }
-    println!("  peak RSS at the end: {:.1} MiB; store on disk {:.1} MB", peak_rss_kb() as f64 / 1024.0, disk as f64 / 1e6);
+    println!(
+        "  peak RSS at the end: {:.1} MiB; store on disk {:.1} MB",
+        peak_rss_kb() as f64 / 1024.0,
+        disk as f64 / 1e6
+    );
     Ok(())
 }
 
@@ -219,7 +230,8 @@ const KINDS: &[&str] = &[
     "Botnet C2 traffic observed",
 ];
 
-const FILLER: &str = "We observed the activity below in our logs and would appreciate your help in \
+const FILLER: &str =
+    "We observed the activity below in our logs and would appreciate your help in \
 investigating it. Timestamps are UTC. Please treat this information as TLP:AMBER and share it only \
 with those who need it to respond. ";
 
@@ -254,8 +266,13 @@ fn generate(maildir: &Path, n: usize, seed: u64) -> anyhow::Result<GenStats> {
             report(&mut rng, i, &mid, multipart)
         };
         stats.bytes += raw.len() as u64;
-        let name = format!("{:010}.M{i}P{}.bench", 1_700_000_000 + i, std::process::id());
-        let mut f = std::fs::File::create(new_dir.join(&name)).context("writing the generated Maildir")?;
+        let name = format!(
+            "{:010}.M{i}P{}.bench",
+            1_700_000_000 + i,
+            std::process::id()
+        );
+        let mut f =
+            std::fs::File::create(new_dir.join(&name)).context("writing the generated Maildir")?;
         f.write_all(&raw)?;
         last_raw = Some(raw);
     }
@@ -315,7 +332,9 @@ fn followup(rng: &mut StdRng, i: usize, parent: &str, tag: Option<(i32, u32)>) -
     };
     let mid = format!("followup-{i}@reporter{}.example", i % 97);
     let mut s = headers(i, &mid, &from, &subject);
-    s.push_str(&format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n"));
+    s.push_str(&format!(
+        "In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n"
+    ));
     s.push_str("Content-Type: text/plain; charset=utf-8\r\n\r\n");
     let target = rng.gen_range(1500..5000);
     s.push_str(&body_text(rng, target));

@@ -213,8 +213,14 @@ fn default_rate_window() -> u64 {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// Larger messages are stored raw and flagged `oversized`; only their
+    /// headers are read.
     #[serde(default = "default_max_size")]
     pub max_message_size: usize,
+    /// Larger messages are not taken at all: `ingest` refuses them (the MTA
+    /// bounces) and the Maildir intake moves them to `.Quarantine/`.
+    #[serde(default = "default_max_stored")]
+    pub max_stored_size: usize,
     #[serde(default = "default_max_depth")]
     pub max_mime_depth: usize,
     #[serde(default = "default_max_parts")]
@@ -225,6 +231,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_message_size: default_max_size(),
+            max_stored_size: default_max_stored(),
             max_mime_depth: default_max_depth(),
             max_parts: default_max_parts(),
         }
@@ -233,6 +240,9 @@ impl Default for LimitsConfig {
 
 fn default_max_size() -> usize {
     25 * 1024 * 1024
+}
+fn default_max_stored() -> usize {
+    256 * 1024 * 1024
 }
 fn default_max_depth() -> usize {
     16
@@ -352,12 +362,18 @@ impl Config {
         if !looks_like_address(&self.team.address) {
             return Err(self.invalid(
                 "team.address",
-                format!("`{}` is not an email address like cert@example.org", self.team.address),
+                format!(
+                    "`{}` is not an email address like cert@example.org",
+                    self.team.address
+                ),
             ));
         }
         for (i, a) in self.team.aliases.iter().enumerate() {
             if !looks_like_address(a) {
-                return Err(self.invalid(&format!("team.aliases[{i}]"), format!("`{a}` is not an email address")));
+                return Err(self.invalid(
+                    &format!("team.aliases[{i}]"),
+                    format!("`{a}` is not an email address"),
+                ));
             }
         }
         let tag_ok = !self.team.tag.is_empty()
@@ -383,7 +399,10 @@ impl Config {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !domain_ok {
-            return Err(self.invalid("team.domain", format!("`{}` is not a domain name", self.team.domain)));
+            return Err(self.invalid(
+                "team.domain",
+                format!("`{}` is not a domain name", self.team.domain),
+            ));
         }
         if self.store.group_commit == 0 {
             return Err(self.invalid("store.group_commit", "must be at least 1"));
@@ -428,7 +447,10 @@ impl Config {
                 }
                 if let Some(p) = &s.ca_file {
                     if !p.is_file() {
-                        return Err(self.invalid("outbox.smtp.ca_file", format!("{} does not exist", p.display())));
+                        return Err(self.invalid(
+                            "outbox.smtp.ca_file",
+                            format!("{} does not exist", p.display()),
+                        ));
                     }
                 }
                 if s.timeout_secs == 0 {
@@ -436,7 +458,9 @@ impl Config {
                 }
             }
         }
-        if self.outbox.initial_backoff_secs == 0 || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs {
+        if self.outbox.initial_backoff_secs == 0
+            || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs
+        {
             return Err(self.invalid(
                 "outbox.max_backoff_secs",
                 "initial_backoff_secs must be at least 1 and not above max_backoff_secs",
@@ -444,12 +468,16 @@ impl Config {
         }
         if let Some(ef) = &self.outbox.envelope_from {
             if !looks_like_address(ef) {
-                return Err(self.invalid("outbox.envelope_from", format!("`{ef}` is not an email address")));
+                return Err(self.invalid(
+                    "outbox.envelope_from",
+                    format!("`{ef}` is not an email address"),
+                ));
             }
         }
         if let Some(t) = &self.ack.template {
-            let body = std::fs::read_to_string(t)
-                .map_err(|e| self.invalid("ack.template", format!("cannot read {}: {e}", t.display())))?;
+            let body = std::fs::read_to_string(t).map_err(|e| {
+                self.invalid("ack.template", format!("cannot read {}: {e}", t.display()))
+            })?;
             if !body.contains("{{ticket_id}}") && !body.contains("{{tag}}") {
                 return Err(self.invalid(
                     "ack.template",
@@ -470,6 +498,12 @@ impl Config {
         if l.max_message_size < 1024 {
             return Err(self.invalid("limits.max_message_size", "must be at least 1024 bytes"));
         }
+        if l.max_stored_size < l.max_message_size {
+            return Err(self.invalid(
+                "limits.max_stored_size",
+                "must not be below limits.max_message_size",
+            ));
+        }
         if l.max_mime_depth == 0 || l.max_mime_depth > 100 {
             return Err(self.invalid("limits.max_mime_depth", "must be between 1 and 100"));
         }
@@ -479,7 +513,10 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(self.invalid(
                 "log.level",
-                format!("`{}` is not a level (error, warn, info, debug, trace)", self.log.level),
+                format!(
+                    "`{}` is not a level (error, warn, info, debug, trace)",
+                    self.log.level
+                ),
             ));
         }
         Ok(())
@@ -488,17 +525,30 @@ impl Config {
     /// The SMTP password, read from its file at the moment it is needed so
     /// that a rotated secret is picked up on reconnect.
     pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
-        let Some(s) = &self.outbox.smtp else { return Ok(None) };
-        let Some(p) = &s.password_file else { return Ok(None) };
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| self.invalid("outbox.smtp.password_file", format!("cannot read {}: {e}", p.display())))?;
+        let Some(s) = &self.outbox.smtp else {
+            return Ok(None);
+        };
+        let Some(p) = &s.password_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            self.invalid(
+                "outbox.smtp.password_file",
+                format!("cannot read {}: {e}", p.display()),
+            )
+        })?;
         Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
     }
 
     /// Every address that is the team itself: never a requestor, never acknowledged.
     pub fn own_addresses(&self) -> Vec<String> {
         let mut v = vec![crate::model::normalize_address(&self.team.address)];
-        v.extend(self.team.aliases.iter().map(|a| crate::model::normalize_address(a)));
+        v.extend(
+            self.team
+                .aliases
+                .iter()
+                .map(|a| crate::model::normalize_address(a)),
+        );
         if let Some(ef) = &self.outbox.envelope_from {
             v.push(crate::model::normalize_address(ef));
         }
@@ -506,7 +556,10 @@ impl Config {
     }
 
     pub fn envelope_from(&self) -> &str {
-        self.outbox.envelope_from.as_deref().unwrap_or(&self.team.address)
+        self.outbox
+            .envelope_from
+            .as_deref()
+            .unwrap_or(&self.team.address)
     }
 
     /// A human summary for `check-config`.
@@ -514,14 +567,29 @@ impl Config {
         let mut s = String::new();
         use fmt::Write;
         let _ = writeln!(s, "configuration {} is valid", self.source.display());
-        let _ = writeln!(s, "  team      {} <{}>, tag [{} #YYYY-NNNNN], domain {}", self.team.name, self.team.address, self.team.tag, self.team.domain);
+        let _ = writeln!(
+            s,
+            "  team      {} <{}>, tag [{} #YYYY-NNNNN], domain {}",
+            self.team.name, self.team.address, self.team.tag, self.team.domain
+        );
         if !self.team.aliases.is_empty() {
             let _ = writeln!(s, "  aliases   {}", self.team.aliases.join(", "));
         }
-        let _ = writeln!(s, "  store     {} (cache {} MiB, group commit {})", self.store.path.display(), self.store.cache_mb, self.store.group_commit);
+        let _ = writeln!(
+            s,
+            "  store     {} (cache {} MiB, group commit {})",
+            self.store.path.display(),
+            self.store.cache_mb,
+            self.store.group_commit
+        );
         match &self.intake.maildir {
             Some(m) => {
-                let _ = writeln!(s, "  maildir   {} (poll every {} ms)", m.path.display(), m.poll_interval_ms);
+                let _ = writeln!(
+                    s,
+                    "  maildir   {} (poll every {} ms)",
+                    m.path.display(),
+                    m.poll_interval_ms
+                );
             }
             None => {
                 let _ = writeln!(s, "  maildir   not configured");
@@ -529,7 +597,12 @@ impl Config {
         }
         match self.outbox.transport {
             TransportKind::File => {
-                let dir = self.outbox.file.as_ref().map(|f| f.dir.display().to_string()).unwrap_or_default();
+                let dir = self
+                    .outbox
+                    .file
+                    .as_ref()
+                    .map(|f| f.dir.display().to_string())
+                    .unwrap_or_default();
                 let _ = writeln!(s, "  outbox    file transport into {dir}");
             }
             TransportKind::Smtp => {
@@ -548,20 +621,33 @@ impl Config {
         let _ = writeln!(
             s,
             "  retries   for {} s, backoff {}..{} s",
-            self.outbox.retry_for_secs, self.outbox.initial_backoff_secs, self.outbox.max_backoff_secs
+            self.outbox.retry_for_secs,
+            self.outbox.initial_backoff_secs,
+            self.outbox.max_backoff_secs
         );
         let _ = writeln!(
             s,
             "  ack       {} (template {}, at most {} per sender per {} s)",
-            if self.ack.enabled { "enabled" } else { "disabled" },
-            self.ack.template.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into()),
+            if self.ack.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            self.ack
+                .template
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "embedded default".into()),
             self.ack.rate_limit,
             self.ack.rate_window_secs
         );
         let _ = writeln!(
             s,
-            "  limits    {} bytes, MIME depth {}, {} parts",
-            self.limits.max_message_size, self.limits.max_mime_depth, self.limits.max_parts
+            "  limits    parse up to {} bytes, store up to {} bytes, MIME depth {}, {} parts",
+            self.limits.max_message_size,
+            self.limits.max_stored_size,
+            self.limits.max_mime_depth,
+            self.limits.max_parts
         );
         s
     }
@@ -572,7 +658,9 @@ fn looks_like_address(a: &str) -> bool {
         Some((local, domain)) => {
             !local.is_empty()
                 && domain.contains('.')
-                && !a.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c.is_control())
+                && !a
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '<' || c == '>' || c.is_control())
         }
         None => false,
     }
@@ -610,7 +698,9 @@ dir = "state/outbox"
     #[test]
     fn unknown_key_is_named() {
         let text = MINIMAL.replace("tag = \"CERT-EX\"", "tag = \"CERT-EX\"\nadress = \"x\"");
-        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("c.toml"), "{err}");
         assert!(err.contains("adress"), "{err}");
     }
@@ -618,15 +708,21 @@ dir = "state/outbox"
     #[test]
     fn bad_values_name_file_and_key() {
         let text = MINIMAL.replace("tag = \"CERT-EX\"", "tag = \"CERT EX!\"");
-        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.toml: key `team.tag`"), "{err}");
 
         let text = MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"");
-        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("outbox.smtp"), "{err}");
 
         let text = MINIMAL.replace("cert@cert.example", "cert");
-        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("team.address"), "{err}");
     }
 
@@ -636,7 +732,9 @@ dir = "state/outbox"
             "transport = \"file\"",
             "transport = \"smtp\"\n[outbox.smtp]\nhost = \"localhost\"\nuser = \"cert\"",
         );
-        let err = Config::from_toml(&text, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("password_file"), "{err}");
     }
 }

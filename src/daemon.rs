@@ -36,7 +36,8 @@ pub fn process_batch(
     durable: Option<&watch::Sender<u64>>,
 ) -> BatchReport {
     let mut report = BatchReport::default();
-    let mut committed: Vec<(usize, Origin, Instant)> = Vec::with_capacity(batch.len());
+    let mut committed: Vec<(usize, Origin, Instant, Placement, usize)> =
+        Vec::with_capacity(batch.len());
     for (src, msg, started) in batch {
         let origin = msg.origin.to_string();
         match pipeline.process(&msg.bytes, &origin) {
@@ -46,8 +47,11 @@ pub fn process_batch(
                     Placement::Appended(_) => report.appended += 1,
                     Placement::Duplicate(_) => report.duplicates += 1,
                 }
-                tracing::info!(ticket = %p.placement.ticket(), outcome = p.placement.word(), %origin, size = msg.bytes.len(), flags = ?p.flags, "message stored");
-                committed.push((src, msg.origin, started));
+                if !p.flags.is_empty() {
+                    let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
+                    tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %flags.join(","), "message flagged");
+                }
+                committed.push((src, msg.origin, started, p.placement, msg.bytes.len()));
             }
             Err(e) => {
                 report.failed += 1;
@@ -63,7 +67,7 @@ pub fn process_batch(
     }
     if let Err(e) = pipeline.store().flush() {
         tracing::error!(error = %e, "flush failed; no message of this batch is released from its source");
-        for (src, origin, _) in &committed {
+        for (src, origin, ..) in &committed {
             if let Some(s) = sources.get_mut(*src) {
                 s.release(origin);
             }
@@ -76,7 +80,9 @@ pub fn process_batch(
             let _ = tx.send(hw);
         }
     }
-    for (src, origin, started) in committed {
+    for (src, origin, started, placement, size) in committed {
+        // Logged only now: before the flush, a crash could still undo it.
+        tracing::info!(ticket = %placement.ticket(), outcome = placement.word(), %origin, size, "message stored");
         if let Some(s) = sources.get_mut(src) {
             if let Err(e) = s.done(&origin) {
                 // Stored and durable: a second pass will be a duplicate, not a loss.
@@ -90,7 +96,10 @@ pub fn process_batch(
 }
 
 /// Pulls up to `max` messages across the sources, in order.
-pub fn poll_sources(sources: &mut [Box<dyn Source>], max: usize) -> Vec<(usize, RawMessage, Instant)> {
+pub fn poll_sources(
+    sources: &mut [Box<dyn Source>],
+    max: usize,
+) -> Vec<(usize, RawMessage, Instant)> {
     let mut batch = Vec::new();
     for (i, s) in sources.iter_mut().enumerate() {
         if batch.len() >= max {
@@ -101,7 +110,9 @@ pub fn poll_sources(sources: &mut [Box<dyn Source>], max: usize) -> Vec<(usize, 
                 let now = Instant::now();
                 batch.extend(msgs.into_iter().map(|m| (i, m, now)));
             }
-            Err(e) => tracing::warn!(source = %s.name(), error = %e, "cannot read from source; retrying"),
+            Err(e) => {
+                tracing::warn!(source = %s.name(), error = %e, "cannot read from source; retrying")
+            }
         }
     }
     batch
@@ -159,7 +170,9 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
     let sources = sources_from_config(&cfg)?;
     if sources.is_empty() {
-        tracing::warn!("no intake is configured ([intake.maildir]); only the outbox will be delivered");
+        tracing::warn!(
+            "no intake is configured ([intake.maildir]); only the outbox will be delivered"
+        );
     }
     let pipeline = Pipeline::new(store.clone(), cfg.clone())?;
     let sender = Sender::from_config(store.clone(), &cfg)?;
@@ -174,12 +187,25 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         .intake
         .maildir
         .as_ref()
-        .map_or(Duration::from_millis(250), |m| Duration::from_millis(m.poll_interval_ms));
+        .map_or(Duration::from_millis(250), |m| {
+            Duration::from_millis(m.poll_interval_ms)
+        });
     let group = cfg.store.group_commit;
     let intake_shutdown = shutdown_rx.clone();
     let intake = std::thread::Builder::new()
         .name("intake".into())
-        .spawn(move || intake_loop(pipeline, sources, intake_shutdown, durable_tx, done_tx, drain, group, poll))
+        .spawn(move || {
+            intake_loop(
+                pipeline,
+                sources,
+                intake_shutdown,
+                durable_tx,
+                done_tx,
+                drain,
+                group,
+                poll,
+            )
+        })
         .context("cannot start the intake thread")?;
 
     tracing::info!(store = %cfg.store.path.display(), team = %cfg.team.address, drain, "csirtd running");
@@ -196,14 +222,22 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
 
 async fn watch_signals(shutdown: watch::Sender<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; stop csirtd with SIGKILL only as a last resort");
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!(
+            "cannot install signal handlers; stop csirtd with SIGKILL only as a last resort"
+        );
         return;
     };
     let name = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    tracing::info!(signal = name, "shutting down: finishing the messages in hand");
+    tracing::info!(
+        signal = name,
+        "shutting down: finishing the messages in hand"
+    );
     let _ = shutdown.send(true);
 }

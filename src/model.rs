@@ -139,6 +139,9 @@ pub enum Flag {
     NoMessageId,
     /// The subject carried our tag for a ticket that does not exist.
     UnknownTag,
+    /// A Message-ID we already hold arrived with a different body: kept as a
+    /// message of its own, since a forged Message-ID must not hide a report.
+    MessageIdReused,
 }
 
 impl Flag {
@@ -152,6 +155,7 @@ impl Flag {
             Flag::MultipleFrom => "multiple-from",
             Flag::NoMessageId => "no-message-id",
             Flag::UnknownTag => "unknown-tag",
+            Flag::MessageIdReused => "message-id-reused",
         }
     }
 }
@@ -223,7 +227,11 @@ pub fn normalize_address(addr: &str) -> String {
 /// Angle brackets and surrounding whitespace are transport syntax, not part of
 /// the identifier; clients differ in whether they keep them.
 pub fn normalize_message_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -246,19 +254,33 @@ mod tests {
 
     #[test]
     fn ticket_id_rejects_junk() {
-        for s in ["", "2026", "26-00042", "2026-", "2026-abc", "2026-00000", "x2026-1"] {
+        for s in [
+            "",
+            "2026",
+            "26-00042",
+            "2026-",
+            "2026-abc",
+            "2026-00000",
+            "x2026-1",
+        ] {
             assert!(s.parse::<TicketId>().is_err(), "{s} should not parse");
         }
     }
 
     #[test]
     fn tag_format() {
-        assert_eq!(TicketId::new(2026, 42).tag("CERT-EX"), "[CERT-EX #2026-00042]");
+        assert_eq!(
+            TicketId::new(2026, 42).tag("CERT-EX"),
+            "[CERT-EX #2026-00042]"
+        );
     }
 
     #[test]
     fn message_id_normalization() {
         assert_eq!(normalize_message_id(" <abc@x> "), "abc@x");
-        assert_eq!(normalize_address("<Alice@Example.ORG>"), "alice@example.org");
+        assert_eq!(
+            normalize_address("<Alice@Example.ORG>"),
+            "alice@example.org"
+        );
     }
 }

@@ -16,15 +16,15 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
     let stdin_only = files.is_empty() || (files.len() == 1 && files[0].as_os_str() == "-");
     if stdin_only {
         let mut buf = Vec::new();
-        // Bounded: a pipe that never ends must not exhaust memory. Four times
-        // the parse limit still stores the message raw, flagged oversized.
-        let cap = (cfg.limits.max_message_size as u64).saturating_mul(4);
+        // Bounded: a pipe that never ends must not exhaust memory. Anything
+        // up to the store limit is kept (flagged oversized past the parse limit).
+        let cap = cfg.limits.max_stored_size as u64;
         if let Err(e) = std::io::stdin().take(cap + 1).read_to_end(&mut buf) {
             eprintln!("csirtd: cannot read standard input: {e}");
             return ExitCode::from(EX_TEMPFAIL);
         }
         if buf.len() as u64 > cap {
-            eprintln!("csirtd: message on standard input exceeds {cap} bytes; refused (raise limits.max_message_size)");
+            eprintln!("csirtd: message on standard input exceeds limits.max_stored_size ({cap} bytes); refused so that the MTA bounces it");
             return ExitCode::from(EX_NOINPUT);
         }
         inputs.push((buf, Origin::Stdin));
@@ -55,12 +55,16 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
         }
     };
     let mut lines = Vec::new();
+    let mut code = ExitCode::SUCCESS;
     for (bytes, origin) in &inputs {
         match pipeline.process(bytes, &origin.to_string()) {
             Ok(p) => lines.push(format!("{} {}", p.placement.ticket(), p.placement.word())),
             Err(e) => {
+                // What was stored before stays stored; running the same
+                // command again reports those as duplicates.
                 eprintln!("csirtd: {origin}: not stored: {e}");
-                return ExitCode::from(EX_TEMPFAIL);
+                code = ExitCode::from(EX_TEMPFAIL);
+                break;
             }
         }
     }
@@ -72,5 +76,5 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
     for l in lines {
         println!("{l}");
     }
-    ExitCode::SUCCESS
+    code
 }

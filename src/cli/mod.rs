@@ -17,7 +17,11 @@ pub const EX_NOINPUT: u8 = 66;
 pub const EX_CONFIG: u8 = 78;
 
 #[derive(Parser, Debug)]
-#[command(name = "csirtd", version, about = "The mail front door of a CSIRT: incident reports in, tickets and signed replies out")]
+#[command(
+    name = "csirtd",
+    version,
+    about = "The mail front door of a CSIRT: incident reports in, tickets and signed replies out"
+)]
 pub struct Cli {
     /// Configuration file [default: $CSIRTD_CONFIG, then ./csirtd.toml]
     #[arg(long, global = true, value_name = "PATH")]
@@ -78,7 +82,10 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run { drain } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.into(), 1),
             };

@@ -43,7 +43,11 @@ pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand) -> anyhow::Result<Ex
             } else if entries.is_empty() {
                 writeln!(out, "outbox is empty")?;
             } else {
-                writeln!(out, "{:>5}  {:<12} {:<7} {:>3}  {:<30} SUBJECT", "ID", "TICKET", "STATE", "TRY", "TO")?;
+                writeln!(
+                    out,
+                    "{:>5}  {:<12} {:<7} {:>3}  {:<30} SUBJECT",
+                    "ID", "TICKET", "STATE", "TRY", "TO"
+                )?;
                 for o in &entries {
                     writeln!(
                         out,
@@ -54,14 +58,19 @@ pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand) -> anyhow::Result<Ex
                         o.attempts,
                         o.to.join(", "),
                         o.subject,
-                        o.last_error.as_deref().map(|e| format!("  (last error: {e})")).unwrap_or_default()
+                        o.last_error
+                            .as_deref()
+                            .map(|e| format!("  (last error: {e})"))
+                            .unwrap_or_default()
                     )?;
                 }
             }
         }
         OutboxCommand::Deliver => {
             let sender = Sender::from_config(store.clone(), cfg)?;
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let (_tx, shutdown) = tokio::sync::watch::channel(false);
             let high = store.outbox_high_water()?;
             let mut total = 0;

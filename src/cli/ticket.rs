@@ -52,7 +52,11 @@ fn load(store: &Store, id: &str) -> anyhow::Result<TicketRecord> {
         .ok_or_else(|| anyhow::anyhow!("ticket {id} does not exist (see `csirtd ticket list`)"))
 }
 
-pub fn ticket_json(store: &Store, t: &TicketRecord, tag_prefix: &str) -> anyhow::Result<serde_json::Value> {
+pub fn ticket_json(
+    store: &Store,
+    t: &TicketRecord,
+    tag_prefix: &str,
+) -> anyhow::Result<serde_json::Value> {
     let events: Vec<_> = store
         .events(t.id)?
         .into_iter()
@@ -110,12 +114,23 @@ pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<Ex
             } else if tickets.is_empty() {
                 writeln!(out, "no tickets")?;
             } else {
-                writeln!(out, "{:<12} {:<9} {:>4}  {:<32} SUBJECT", "ID", "STATUS", "MSGS", "REQUESTOR")?;
+                writeln!(
+                    out,
+                    "{:<12} {:<9} {:>4}  {:<32} SUBJECT",
+                    "ID", "STATUS", "MSGS", "REQUESTOR"
+                )?;
                 for t in &tickets {
                     let flags = if t.flags.is_empty() {
                         String::new()
                     } else {
-                        format!(" [{}]", t.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","))
+                        format!(
+                            " [{}]",
+                            t.flags
+                                .iter()
+                                .map(|f| f.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
                     };
                     writeln!(
                         out,
@@ -133,11 +148,23 @@ pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<Ex
         TicketCommand::Show { id, json } => {
             let t = load(store, &id)?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&ticket_json(store, &t, prefix)?)?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&ticket_json(store, &t, prefix)?)?
+                )?;
             } else {
                 writeln!(out, "{} {}", t.id.tag(prefix), t.subject)?;
                 writeln!(out, "  status      {}", t.status)?;
-                writeln!(out, "  requestors  {}", if t.requestors.is_empty() { "-".into() } else { t.requestors.join(", ") })?;
+                writeln!(
+                    out,
+                    "  requestors  {}",
+                    if t.requestors.is_empty() {
+                        "-".into()
+                    } else {
+                        t.requestors.join(", ")
+                    }
+                )?;
                 writeln!(out, "  created     {}", rfc3339(t.created_at))?;
                 writeln!(out, "  updated     {}", rfc3339(t.updated_at))?;
                 if !t.flags.is_empty() {
@@ -163,14 +190,25 @@ pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<Ex
                 }
                 writeln!(out, "\nhistory:")?;
                 for e in store.events(t.id)? {
-                    writeln!(out, "  {}  {:<15} {}", rfc3339(e.at), e.kind.as_str(), e.detail)?;
+                    writeln!(
+                        out,
+                        "  {}  {:<15} {}",
+                        rfc3339(e.at),
+                        e.kind.as_str(),
+                        e.detail
+                    )?;
                 }
             }
         }
         TicketCommand::Status { id, status } => {
             let t = load(store, &id)?;
             let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-            match store.set_status(t.id, status, OffsetDateTime::now_utc(), &format!("{by} (command line)"))? {
+            match store.set_status(
+                t.id,
+                status,
+                OffsetDateTime::now_utc(),
+                &format!("{by} (command line)"),
+            )? {
                 Some(old) => writeln!(out, "{} {old} → {status}", t.id)?,
                 None => writeln!(out, "{} already {status}", t.id)?,
             }
@@ -181,10 +219,16 @@ pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<Ex
             let m = message
                 .checked_sub(1)
                 .and_then(|i| messages.get(i))
-                .ok_or_else(|| anyhow::anyhow!("ticket {} has {} message(s); --message counts from 1", t.id, messages.len()))?;
-            let raw = store
-                .raw(m.seq)?
-                .ok_or_else(|| anyhow::anyhow!("raw bytes of message {} are missing from the store", m.seq))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "ticket {} has {} message(s); --message counts from 1",
+                        t.id,
+                        messages.len()
+                    )
+                })?;
+            let raw = store.raw(m.seq)?.ok_or_else(|| {
+                anyhow::anyhow!("raw bytes of message {} are missing from the store", m.seq)
+            })?;
             out.write_all(&raw)?;
         }
     }

@@ -94,7 +94,9 @@ impl Source for MaildirSource {
     }
 
     fn done(&mut self, origin: &Origin) -> Result<(), IntakeError> {
-        let Origin::Maildir { name } = origin else { return Ok(()) };
+        let Origin::Maildir { name } = origin else {
+            return Ok(());
+        };
         self.in_flight.remove(name);
         let from = self.root.join("new").join(name);
         // `:2,S`: Maildir info for "seen", so mail clients show it as read.
@@ -121,9 +123,15 @@ mod tests {
         let batch = src.poll(10).unwrap();
         assert_eq!(batch.len(), 2);
         assert_eq!(batch[0].bytes, b"one");
-        assert!(src.poll(10).unwrap().is_empty(), "in-flight messages are not handed out twice");
+        assert!(
+            src.poll(10).unwrap().is_empty(),
+            "in-flight messages are not handed out twice"
+        );
         src.done(&batch[0].origin).unwrap();
         assert!(dir.path().join("cur/1.a:2,S").exists());
-        assert!(dir.path().join("new/2.b").exists(), "not done yet, stays in new/");
+        assert!(
+            dir.path().join("new/2.b").exists(),
+            "not done yet, stays in new/"
+        );
     }
 }

@@ -10,7 +10,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A file in a Maildir's `new/`, by its unique name.
-    Maildir { name: String },
+    Maildir {
+        name: String,
+    },
     File(std::path::PathBuf),
     Stdin,
 }

@@ -30,7 +30,10 @@ const MAX_REFERENCES: usize = 20;
 
 pub fn render(o: &Outgoing<'_>) -> Vec<u8> {
     let mut h = String::with_capacity(1024 + o.body.len() * 2);
-    let date = o.date.format(&Rfc2822).unwrap_or_else(|_| "Thu, 01 Jan 1970 00:00:00 +0000".into());
+    let date = o
+        .date
+        .format(&Rfc2822)
+        .unwrap_or_else(|_| "Thu, 01 Jan 1970 00:00:00 +0000".into());
     push_header(&mut h, "Date", &date);
     push_header(&mut h, "From", &mailbox(o.from_name, o.from_address));
     push_header(&mut h, "To", &o.to.join(", "));
@@ -41,7 +44,12 @@ pub fn render(o: &Outgoing<'_>) -> Vec<u8> {
     }
     if !o.references.is_empty() {
         let skip = o.references.len().saturating_sub(MAX_REFERENCES);
-        let refs: Vec<String> = o.references.iter().skip(skip).map(|r| format!("<{r}>")).collect();
+        let refs: Vec<String> = o
+            .references
+            .iter()
+            .skip(skip)
+            .map(|r| format!("<{r}>"))
+            .collect();
         push_header(&mut h, "References", &refs.join("\r\n "));
     }
     if o.auto_reply {
@@ -70,7 +78,9 @@ fn mailbox(name: &str, address: &str) -> String {
     if name.is_empty() {
         return address.to_string();
     }
-    let is_atom_text = name.chars().all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c));
+    let is_atom_text = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c));
     if is_atom_text {
         format!("{name} <{address}>")
     } else if name.is_ascii() && !name.chars().any(|c| c.is_ascii_control()) {
@@ -100,7 +110,12 @@ pub fn encode_words(text: &str) -> String {
     }
     words
         .iter()
-        .map(|w| format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(w.as_bytes())))
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
+            )
+        })
         .collect::<Vec<_>>()
         .join("\r\n ")
 }
@@ -115,7 +130,10 @@ pub fn quoted_printable(text: &str) -> String {
         let bytes = line.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             let last = i + 1 == bytes.len();
-            let needs = b == b'=' || b > 126 || (b < 32 && b != b'\t') || ((b == b' ' || b == b'\t') && last);
+            let needs = b == b'='
+                || b > 126
+                || (b < 32 && b != b'\t')
+                || ((b == b' ' || b == b'\t') && last);
             let piece_len = if needs { 3 } else { 1 };
             if col + piece_len > 75 {
                 out.push_str("=\r\n");
@@ -153,14 +171,17 @@ mod tests {
 
     #[test]
     fn quoted_printable_round_trips_through_mail_parser() {
-        let body = "Grüße = 100%\nline with trailing space \n".to_string() + &"x".repeat(200) + "\n";
+        let body =
+            "Grüße = 100%\nline with trailing space \n".to_string() + &"x".repeat(200) + "\n";
         let qp = quoted_printable(&body);
         assert!(qp.is_ascii());
         assert!(qp.lines().all(|l| l.len() <= 76), "{qp}");
         let raw = format!(
             "From: a@b.example\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}"
         );
-        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
         assert_eq!(m.body_text(0).unwrap().replace("\r\n", "\n"), body);
     }
 
@@ -171,7 +192,9 @@ mod tests {
         assert!(enc.is_ascii());
         assert!(enc.split("\r\n ").all(|w| w.len() <= 75));
         let raw = format!("From: a@b.example\r\nSubject: {enc}\r\n\r\nx");
-        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
         assert_eq!(m.subject(), Some(s));
     }
 
@@ -194,18 +217,33 @@ mod tests {
         });
         let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
         assert_eq!(m.subject(), Some("[CERT-EX #2026-00001] Phishing"));
-        assert_eq!(m.message_id(), Some("cert-ex.2026-00001.ack.00@cert.example"));
+        assert_eq!(
+            m.message_id(),
+            Some("cert-ex.2026-00001.ack.00@cert.example")
+        );
         assert_eq!(m.in_reply_to().as_text(), Some("rep@bank.example"));
-        assert_eq!(m.header_raw("Auto-Submitted").map(str::trim), Some("auto-replied"));
-        assert_eq!(m.header_raw("X-Loop").map(str::trim), Some("cert@cert.example"));
-        assert_eq!(m.from().unwrap().first().unwrap().address(), Some("cert@cert.example"));
+        assert_eq!(
+            m.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-replied")
+        );
+        assert_eq!(
+            m.header_raw("X-Loop").map(str::trim),
+            Some("cert@cert.example")
+        );
+        assert_eq!(
+            m.from().unwrap().first().unwrap().address(),
+            Some("cert@cert.example")
+        );
     }
 
     #[test]
     fn templates_fill_known_placeholders() {
         let t = "Ticket {{ticket_id}} / {{tag}} / {{unknown}}";
         assert_eq!(
-            fill_template(t, &[("ticket_id", "2026-00001"), ("tag", "[X #2026-00001]")]),
+            fill_template(
+                t,
+                &[("ticket_id", "2026-00001"), ("tag", "[X #2026-00001]")]
+            ),
             "Ticket 2026-00001 / [X #2026-00001] / {{unknown}}"
         );
     }

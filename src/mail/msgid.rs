@@ -31,7 +31,10 @@ impl MessageIds {
     /// A fresh Message-ID (without angle brackets) for mail about `ticket`.
     pub fn generate(&self, ticket: TicketId, kind: &str) -> String {
         let nonce: u64 = rand::thread_rng().gen();
-        format!("{}.{ticket}.{kind}.{nonce:016x}@{}", self.prefix, self.domain)
+        format!(
+            "{}.{ticket}.{kind}.{nonce:016x}@{}",
+            self.prefix, self.domain
+        )
     }
 
     /// The ticket named by one of our own Message-IDs.
@@ -63,9 +66,18 @@ mod tests {
     #[test]
     fn foreign_ids_do_not_decode() {
         let ids = MessageIds::new("CERT-EX", "cert.example");
-        assert_eq!(ids.ticket_of("cert-ex.2026-00042.ack.0123456789abcdef@evil.example"), None);
-        assert_eq!(ids.ticket_of("cert-ot.2026-00042.ack.0123456789abcdef@cert.example"), None);
+        assert_eq!(
+            ids.ticket_of("cert-ex.2026-00042.ack.0123456789abcdef@evil.example"),
+            None
+        );
+        assert_eq!(
+            ids.ticket_of("cert-ot.2026-00042.ack.0123456789abcdef@cert.example"),
+            None
+        );
         assert_eq!(ids.ticket_of("random@cert.example"), None);
-        assert_eq!(ids.ticket_of("cert-ex.2026-00000.ack.0123456789abcdef@cert.example"), None);
+        assert_eq!(
+            ids.ticket_of("cert-ex.2026-00000.ack.0123456789abcdef@cert.example"),
+            None
+        );
     }
 }

@@ -56,7 +56,10 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
     match std::panic::catch_unwind(|| parse_inner(raw, limits)) {
         Ok(p) => p,
         Err(_) => {
-            tracing::error!(size = raw.len(), "mail parser panicked; storing the message raw and unparsed");
+            tracing::error!(
+                size = raw.len(),
+                "mail parser panicked; storing the message raw and unparsed"
+            );
             unparsed()
         }
     }
@@ -82,9 +85,14 @@ fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
     let Some(message) = message else {
         return unparsed();
     };
-    // mail-parser accepts anything; a "message" without a single header
-    // field is binary junk or a truncated file, not mail.
-    if message.parts.first().is_none_or(|p| p.headers.is_empty()) {
+    // mail-parser accepts anything and finds "headers" in binary junk; a
+    // message without one standard header field is not mail.
+    let is_mail = message.parts.first().is_some_and(|p| {
+        p.headers
+            .iter()
+            .any(|h| !matches!(h.name, HeaderName::Other(_)))
+    });
+    if !is_mail {
         return unparsed();
     }
     let mut p = facts(&message);
@@ -151,14 +159,26 @@ fn facts(m: &Message<'_>) -> ParsedMail {
         .and_then(|a| a.first())
         .and_then(|a| a.address())
         .map(normalize_address);
-    p.to = m.all_to().flat_map(|a| a.iter()).filter_map(|a| a.address()).map(normalize_address).collect();
-    p.cc = m.all_cc().flat_map(|a| a.iter()).filter_map(|a| a.address()).map(normalize_address).collect();
+    p.to = m
+        .all_to()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(normalize_address)
+        .collect();
+    p.cc = m
+        .all_cc()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(normalize_address)
+        .collect();
 
     p.return_path = raw_header(m, "Return-Path").map(|v| normalize_address(&v));
     p.auto_submitted = raw_header(m, "Auto-Submitted").map(|v| first_token(&v));
     p.precedence = raw_header(m, "Precedence").map(|v| first_token(&v));
     p.list_id = raw_header(m, "List-Id").map(|v| v.trim().to_string());
-    p.x_loop = raw_headers(m, "X-Loop").map(|v| normalize_address(&v)).collect();
+    p.x_loop = raw_headers(m, "X-Loop")
+        .map(|v| normalize_address(&v))
+        .collect();
 
     if p.from.is_empty() {
         p.flags.insert(Flag::NoFrom);
@@ -184,13 +204,18 @@ fn display_addr(a: &mail_parser::Addr<'_>) -> String {
 fn id_list(v: &mail_parser::HeaderValue<'_>) -> Vec<String> {
     let ids: Vec<String> = match v {
         mail_parser::HeaderValue::Text(t) => vec![normalize_message_id(t)],
-        mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| normalize_message_id(t)).collect(),
+        mail_parser::HeaderValue::TextList(l) => {
+            l.iter().map(|t| normalize_message_id(t)).collect()
+        }
         _ => Vec::new(),
     };
     // A References header is attacker-sized; only the most recent entries
     // matter for threading.
     let skip = ids.len().saturating_sub(64);
-    ids.into_iter().skip(skip).filter(|i| !i.is_empty()).collect()
+    ids.into_iter()
+        .skip(skip)
+        .filter(|i| !i.is_empty())
+        .collect()
 }
 
 fn first_token(v: &str) -> String {
@@ -203,17 +228,20 @@ fn first_token(v: &str) -> String {
 /// Header values by name, as written (unfolded), for fields mail-parser does not model.
 fn raw_headers<'a>(m: &'a Message<'_>, name: &'a str) -> impl Iterator<Item = String> + 'a {
     let raw = m.raw_message();
-    m.headers().iter().filter(move |h| h.name().eq_ignore_ascii_case(name)).map(move |h| {
-        let start = (h.offset_start as usize).min(raw.len());
-        let end = (h.offset_end as usize).clamp(start, raw.len());
-        String::from_utf8_lossy(&raw[start..end])
-            .split(['\r', '\n'])
-            .map(str::trim)
-            .collect::<Vec<_>>()
-            .join(" ")
-            .trim()
-            .to_string()
-    })
+    m.headers()
+        .iter()
+        .filter(move |h| h.name().eq_ignore_ascii_case(name))
+        .map(move |h| {
+            let start = (h.offset_start as usize).min(raw.len());
+            let end = (h.offset_end as usize).clamp(start, raw.len());
+            String::from_utf8_lossy(&raw[start..end])
+                .split(['\r', '\n'])
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim()
+                .to_string()
+        })
 }
 
 fn raw_header(m: &Message<'_>, name: &str) -> Option<String> {
@@ -227,7 +255,9 @@ fn structure(m: &Message<'_>) -> (usize, usize) {
     let mut parts = 0;
     let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(m, 0, 1)];
     while let Some((msg, part_id, depth)) = stack.pop() {
-        let Some(part) = msg.parts.get(part_id as usize) else { continue };
+        let Some(part) = msg.parts.get(part_id as usize) else {
+            continue;
+        };
         parts += 1;
         max_depth = max_depth.max(depth);
         if parts > 1_000_000 {
@@ -256,6 +286,7 @@ mod tests {
     fn limits() -> LimitsConfig {
         LimitsConfig {
             max_message_size: 64 * 1024,
+            max_stored_size: 1 << 20,
             max_mime_depth: 8,
             max_parts: 50,
         }
@@ -267,7 +298,10 @@ mod tests {
         let p = parse(raw, &limits());
         assert_eq!(p.message_id.as_deref(), Some("a1@bank.example"));
         assert_eq!(p.single_from(), Some("alice@bank.example"));
-        assert_eq!(p.from_display.as_deref(), Some("Alice <Alice@Bank.example>"));
+        assert_eq!(
+            p.from_display.as_deref(),
+            Some("Alice <Alice@Bank.example>")
+        );
         assert_eq!(p.in_reply_to, vec!["x@y"]);
         assert_eq!(p.references, vec!["r1@y", "x@y"]);
         assert_eq!(p.auto_submitted.as_deref(), Some("no"));
@@ -279,9 +313,15 @@ mod tests {
     fn junk_and_empty_are_unparsed() {
         assert!(parse(b"", &limits()).flags.contains(&Flag::Unparsed));
         assert!(parse(b" \r\n", &limits()).flags.contains(&Flag::Unparsed));
-        let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let junk: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let p = parse(&junk, &limits());
-        assert!(p.flags.contains(&Flag::Unparsed) || p.flags.contains(&Flag::NoFrom), "{:?}", p.flags);
+        assert!(
+            p.flags.contains(&Flag::Unparsed) || p.flags.contains(&Flag::NoFrom),
+            "{:?}",
+            p.flags
+        );
     }
 
     #[test]
@@ -307,13 +347,20 @@ mod tests {
         let mut raw = String::from("From: a@x.example\r\nSubject: nest\r\n");
         let depth = 40;
         for i in 0..depth {
-            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
         }
         raw.push_str("Content-Type: text/plain\r\n\r\nleaf\r\n");
         for i in (0..depth).rev() {
             raw.push_str(&format!("--b{i}--\r\n"));
         }
         let p = parse(raw.as_bytes(), &limits());
-        assert!(p.flags.contains(&Flag::TooDeep), "depth {} flags {:?}", p.mime_depth, p.flags);
+        assert!(
+            p.flags.contains(&Flag::TooDeep),
+            "depth {} flags {:?}",
+            p.mime_depth,
+            p.flags
+        );
     }
 }

@@ -46,7 +46,9 @@ impl TagMatcher {
     pub fn find(&self, subject: &str) -> Vec<TicketId> {
         let mut out = Vec::new();
         for c in self.tag.captures_iter(subject) {
-            let (Some(y), Some(n)) = (c.get(1), c.get(2)) else { continue };
+            let (Some(y), Some(n)) = (c.get(1), c.get(2)) else {
+                continue;
+            };
             let (Ok(year), Ok(seq)) = (y.as_str().parse::<u16>(), n.as_str().parse::<u32>()) else {
                 continue;
             };
@@ -99,7 +101,13 @@ fn collapse_whitespace(s: &str) -> String {
 pub fn sanitize(s: &str, max_chars: usize) -> String {
     let cleaned: String = s
         .chars()
-        .map(|c| if c.is_control() || is_bidi_control(c) { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let cleaned = collapse_whitespace(&cleaned);
     if cleaned.chars().count() <= max_chars {
@@ -160,7 +168,10 @@ mod tests {
     #[test]
     fn several_tags_in_order_without_repeats() {
         let s = "[CERT-EX #2026-00002] Re: [CERT-EX #2026-00001] [cert-ex #2026-00002]";
-        assert_eq!(m().find(s), vec![TicketId::new(2026, 2), TicketId::new(2026, 1)]);
+        assert_eq!(
+            m().find(s),
+            vec![TicketId::new(2026, 2), TicketId::new(2026, 1)]
+        );
     }
 
     #[test]
@@ -169,13 +180,22 @@ mod tests {
         let cases = [
             ("Phishing at bank", "[CERT-EX #2026-00042] Phishing at bank"),
             ("Re: Re: AW: Phishing", "[CERT-EX #2026-00042] Phishing"),
-            ("RE: [CERT-EX #2026-00042] Re: Phishing", "[CERT-EX #2026-00042] Phishing"),
+            (
+                "RE: [CERT-EX #2026-00042] Re: Phishing",
+                "[CERT-EX #2026-00042] Phishing",
+            ),
             ("Fwd: [cert-ex#2026-00042] WG: x", "[CERT-EX #2026-00042] x"),
             ("TR : Réf: problème", "[CERT-EX #2026-00042] problème"),
             ("", "[CERT-EX #2026-00042]"),
             ("Re:", "[CERT-EX #2026-00042]"),
-            ("[CERT-OT #2026-1234] shared case", "[CERT-EX #2026-00042] [CERT-OT #2026-1234] shared case"),
-            ("Re: [CERT-EX #2026-00007] wrong ticket", "[CERT-EX #2026-00042] wrong ticket"),
+            (
+                "[CERT-OT #2026-1234] shared case",
+                "[CERT-EX #2026-00042] [CERT-OT #2026-1234] shared case",
+            ),
+            (
+                "Re: [CERT-EX #2026-00007] wrong ticket",
+                "[CERT-EX #2026-00042] wrong ticket",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(m().compose(id, input, 120), want, "input: {input:?}");

@@ -27,9 +27,18 @@ mod tests {
     fn backoff_doubles_and_caps() {
         let i = Duration::from_secs(30);
         let m = Duration::from_secs(3600);
-        for (n, want) in [(0, 30.0), (1, 60.0), (2, 120.0), (10, 3600.0), (100, 3600.0)] {
+        for (n, want) in [
+            (0, 30.0),
+            (1, 60.0),
+            (2, 120.0),
+            (10, 3600.0),
+            (100, 3600.0),
+        ] {
             let got = backoff(n, i, m).as_secs_f64();
-            assert!(got >= want * 0.8 - 0.01 && got <= want * 1.2 + 0.01, "attempt {n}: {got}");
+            assert!(
+                got >= want * 0.8 - 0.01 && got <= want * 1.2 + 0.01,
+                "attempt {n}: {got}"
+            );
         }
     }
 }

@@ -50,7 +50,12 @@ impl Sender {
                 continue;
             }
             if drain && *intake_done.borrow() && *durable.borrow() == up_to {
-                let waiting = self.store.outbox()?.iter().filter(|o| o.state == crate::store::OutboxState::Queued).count();
+                let waiting = self
+                    .store
+                    .outbox()?
+                    .iter()
+                    .filter(|o| o.state == crate::store::OutboxState::Queued)
+                    .count();
                 if waiting > 0 {
                     tracing::info!(waiting, "drain: leaving entries queued for a later retry");
                 }
@@ -71,14 +76,20 @@ impl Sender {
     fn until_next_due(&self) -> Duration {
         let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         match self.store.next_due_at() {
-            Ok(Some(ms)) if ms > now_ms => Duration::from_millis((ms - now_ms) as u64).min(Duration::from_secs(30)),
+            Ok(Some(ms)) if ms > now_ms => {
+                Duration::from_millis((ms - now_ms) as u64).min(Duration::from_secs(30))
+            }
             Ok(Some(_)) => Duration::from_millis(200),
             _ => Duration::from_secs(30),
         }
     }
 
     /// One pass over what is due; returns how many entries were attempted.
-    pub async fn deliver_due(&self, durable_up_to: u64, shutdown: &watch::Receiver<bool>) -> anyhow::Result<usize> {
+    pub async fn deliver_due(
+        &self,
+        durable_up_to: u64,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<usize> {
         let now = OffsetDateTime::now_utc();
         let due = self.store.due_outbox(now, durable_up_to, BATCH)?;
         let mut attempted = 0;
@@ -88,11 +99,18 @@ impl Sender {
             }
             let attempt = self.attempt(entry).await;
             match &attempt {
-                Attempt::Delivered => tracing::info!(id = entry.id, ticket = %entry.ticket, to = ?entry.to, message_id = %entry.message_id, "delivered"),
-                Attempt::Retry { error, at } => tracing::warn!(id = entry.id, ticket = %entry.ticket, attempts = entry.attempts + 1, %error, retry_at = %at, "delivery failed, will retry"),
-                Attempt::Failed { error } => tracing::error!(id = entry.id, ticket = %entry.ticket, %error, "delivery failed permanently"),
+                Attempt::Delivered => {
+                    tracing::info!(id = entry.id, ticket = %entry.ticket, to = ?entry.to, message_id = %entry.message_id, "delivered")
+                }
+                Attempt::Retry { error, at } => {
+                    tracing::warn!(id = entry.id, ticket = %entry.ticket, attempts = entry.attempts + 1, %error, retry_at = %at, "delivery failed, will retry")
+                }
+                Attempt::Failed { error } => {
+                    tracing::error!(id = entry.id, ticket = %entry.ticket, %error, "delivery failed permanently")
+                }
             }
-            self.store.record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
+            self.store
+                .record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
             attempted += 1;
         }
         if attempted > 0 {
@@ -114,7 +132,11 @@ impl Sender {
                 return self.retry(entry, format!("store: {e}"));
             }
         };
-        match self.transport.send(&entry.envelope_from, &entry.to, &entry.message_id, &bytes).await {
+        match self
+            .transport
+            .send(&entry.envelope_from, &entry.to, &entry.message_id, &bytes)
+            .await
+        {
             Ok(()) => Attempt::Delivered,
             Err(SendError::Permanent(e)) => Attempt::Failed { error: e },
             Err(SendError::Transient(e)) => self.retry(entry, e),

@@ -33,8 +33,9 @@ impl Transport {
                     .as_ref()
                     .map(|f| f.dir.clone())
                     .ok_or_else(|| anyhow::anyhow!("outbox.file.dir is not set"))?;
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| anyhow::anyhow!("cannot create outbox directory {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create outbox directory {}: {e}", dir.display())
+                })?;
                 Ok(Transport::File(FileTransport { dir }))
             }
             TransportKind::Smtp => {
@@ -46,11 +47,18 @@ impl Transport {
                 let tls = || -> anyhow::Result<TlsParameters> {
                     let mut b = TlsParameters::builder(s.host.clone());
                     if let Some(ca) = &s.ca_file {
-                        let pem = std::fs::read(ca)
-                            .map_err(|e| anyhow::anyhow!("cannot read outbox.smtp.ca_file {}: {e}", ca.display()))?;
-                        let cert = Certificate::from_pem(&pem)
-                            .map_err(|e| anyhow::anyhow!("outbox.smtp.ca_file {} is not a PEM certificate: {e}", ca.display()))?;
-                        b = b.certificate_store(CertificateStore::None).add_root_certificate(cert);
+                        let pem = std::fs::read(ca).map_err(|e| {
+                            anyhow::anyhow!("cannot read outbox.smtp.ca_file {}: {e}", ca.display())
+                        })?;
+                        let cert = Certificate::from_pem(&pem).map_err(|e| {
+                            anyhow::anyhow!(
+                                "outbox.smtp.ca_file {} is not a PEM certificate: {e}",
+                                ca.display()
+                            )
+                        })?;
+                        b = b
+                            .certificate_store(CertificateStore::None)
+                            .add_root_certificate(cert);
                     }
                     Ok(b.build_rustls()?)
                 };
@@ -81,11 +89,22 @@ impl Transport {
         }
     }
 
-    pub async fn send(&self, envelope_from: &str, to: &[String], message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
+    pub async fn send(
+        &self,
+        envelope_from: &str,
+        to: &[String],
+        message_id: &str,
+        bytes: &[u8],
+    ) -> Result<(), SendError> {
         match self {
             Transport::File(f) => {
                 let f = f.clone();
-                let (from, to, mid, bytes) = (envelope_from.to_string(), to.to_vec(), message_id.to_string(), bytes.to_vec());
+                let (from, to, mid, bytes) = (
+                    envelope_from.to_string(),
+                    to.to_vec(),
+                    message_id.to_string(),
+                    bytes.to_vec(),
+                );
                 tokio::task::spawn_blocking(move || f.write(&from, &to, &mid, &bytes))
                     .await
                     .map_err(|e| SendError::Transient(format!("file transport task failed: {e}")))?
@@ -119,10 +138,22 @@ pub struct FileTransport {
 }
 
 impl FileTransport {
-    fn write(&self, from: &str, to: &[String], message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
+    fn write(
+        &self,
+        from: &str,
+        to: &[String],
+        message_id: &str,
+        bytes: &[u8],
+    ) -> Result<(), SendError> {
         let stem: String = message_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "@.-_+".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let envelope = serde_json::json!({ "from": from, "to": to, "message_id": message_id });
         let envelope = serde_json::to_vec_pretty(&envelope).unwrap_or_default();
@@ -132,7 +163,9 @@ impl FileTransport {
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), SendError> {
         use std::io::Write;
-        let fail = |what: &str, e: std::io::Error| SendError::Transient(format!("{what} in {}: {e}", self.dir.display()));
+        let fail = |what: &str, e: std::io::Error| {
+            SendError::Transient(format!("{what} in {}: {e}", self.dir.display()))
+        };
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut f = std::fs::File::create(&tmp).map_err(|e| fail("cannot create file", e))?;
         f.write_all(bytes).map_err(|e| fail("cannot write", e))?;

@@ -12,7 +12,9 @@ pub(crate) const EVENT_COUNTER: &[u8] = b"event";
 pub(crate) const OUTBOX_COUNTER: &[u8] = b"outbox";
 
 pub(crate) fn read_u64(v: Option<&[u8]>) -> u64 {
-    v.and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes).unwrap_or(0)
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }
 
 /// Ticket key followed by a store-wide sequence number.

@@ -39,7 +39,12 @@ impl StoreError {
     /// Errors after which the same operation may succeed later (an MTA
     /// should retry rather than bounce).
     pub fn is_temporary(&self) -> bool {
-        matches!(self, StoreError::Locked { .. } | StoreError::Sled(sled::Error::Io(_)) | StoreError::Open { .. })
+        matches!(
+            self,
+            StoreError::Locked { .. }
+                | StoreError::Sled(sled::Error::Io(_))
+                | StoreError::Open { .. }
+        )
     }
 }
 
@@ -110,12 +115,16 @@ impl Store {
         let meta = &self.trees[T_META];
         match meta.get(b"schema_version")? {
             Some(v) => {
-                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                    what: "meta/schema_version".into(),
-                    detail: "not 4 bytes".into(),
-                })?);
+                let found =
+                    u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        what: "meta/schema_version".into(),
+                        detail: "not 4 bytes".into(),
+                    })?);
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::Schema { path: path.to_string(), found });
+                    return Err(StoreError::Schema {
+                        path: path.to_string(),
+                        found,
+                    });
                 }
             }
             None => {
@@ -140,8 +149,13 @@ impl Store {
     /// The ID the next new ticket of `year` will get. Safe because a single
     /// pipeline task writes; the commit re-checks it.
     pub fn next_ticket_id(&self, year: u16) -> Result<TicketId> {
-        let last = read_u64(self.trees[T_COUNTERS].get(ticket_counter_key(year))?.as_deref());
-        let seq = u32::try_from(last + 1).map_err(|_| StoreError::Conflict(format!("ticket sequence for {year} exhausted")))?;
+        let last = read_u64(
+            self.trees[T_COUNTERS]
+                .get(ticket_counter_key(year))?
+                .as_deref(),
+        );
+        let seq = u32::try_from(last + 1)
+            .map_err(|_| StoreError::Conflict(format!("ticket sequence for {year} exhausted")))?;
         Ok(TicketId::new(year, seq))
     }
 
@@ -166,11 +180,22 @@ impl Store {
 
     /// The ticket and message a Message-ID belongs to, incoming or outgoing.
     pub fn message_by_id(&self, message_id: &str) -> Result<Option<(TicketId, u64)>> {
-        Ok(self.trees[T_MSGID].get(message_id.as_bytes())?.and_then(|v| split_message_key(&v)))
+        Ok(self.trees[T_MSGID]
+            .get(message_id.as_bytes())?
+            .and_then(|v| split_message_key(&v)))
+    }
+
+    pub fn message(&self, ticket: TicketId, seq: u64) -> Result<Option<MessageRecord>> {
+        match self.trees[T_MESSAGES].get(ticket_seq_key(ticket, seq))? {
+            Some(v) => Ok(Some(decode(&v, "message")?)),
+            None => Ok(None),
+        }
     }
 
     pub fn message_by_sha(&self, sha: &[u8; 32]) -> Result<Option<(TicketId, u64)>> {
-        Ok(self.trees[T_SHA].get(sha)?.and_then(|v| split_message_key(&v)))
+        Ok(self.trees[T_SHA]
+            .get(sha)?
+            .and_then(|v| split_message_key(&v)))
     }
 
     pub fn messages(&self, id: TicketId) -> Result<Vec<MessageRecord>> {
@@ -192,7 +217,9 @@ impl Store {
     }
 
     pub fn raw(&self, seq: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.trees[T_RAW].get(seq.to_be_bytes())?.map(|v| v.to_vec()))
+        Ok(self.trees[T_RAW]
+            .get(seq.to_be_bytes())?
+            .map(|v| v.to_vec()))
     }
 
     /// Acknowledgements sent to `address` since `since`, for the rate limit.
@@ -206,7 +233,13 @@ impl Store {
     }
 
     /// An operator's status change, with its event, made durable at once.
-    pub fn set_status(&self, id: TicketId, status: Status, now: OffsetDateTime, by: &str) -> Result<Option<Status>> {
+    pub fn set_status(
+        &self,
+        id: TicketId,
+        status: Status,
+        now: OffsetDateTime,
+        by: &str,
+    ) -> Result<Option<Status>> {
         let Some(mut ticket) = self.ticket(id)? else {
             return Err(StoreError::Conflict(format!("ticket {id} does not exist")));
         };
@@ -216,7 +249,11 @@ impl Store {
         }
         ticket.status = status;
         ticket.updated_at = now;
-        let event = Event::new(now, crate::model::EventKind::StatusChange, format!("{old} → {status} by {by}"));
+        let event = Event::new(
+            now,
+            crate::model::EventKind::StatusChange,
+            format!("{old} → {status} by {by}"),
+        );
         let commit = Commit {
             ticket: ticket.clone(),
             ticket_is_new: false,

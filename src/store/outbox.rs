@@ -13,9 +13,14 @@ use sled::Transactional;
 pub enum Attempt {
     Delivered,
     /// Try again at the given time.
-    Retry { error: String, at: OffsetDateTime },
+    Retry {
+        error: String,
+        at: OffsetDateTime,
+    },
     /// Given up: a permanent error, or transient errors for too long.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 impl Store {
@@ -37,13 +42,20 @@ impl Store {
 
     /// The highest outbox ID allocated so far.
     pub fn outbox_high_water(&self) -> Result<u64> {
-        Ok(read_u64(self.trees[T_COUNTERS].get(OUTBOX_COUNTER)?.as_deref()))
+        Ok(read_u64(
+            self.trees[T_COUNTERS].get(OUTBOX_COUNTER)?.as_deref(),
+        ))
     }
 
     /// Queued entries whose time has come, oldest first, limited to IDs at
     /// or below `durable_up_to` so that nothing is sent before the commit that
     /// created it is on disk.
-    pub fn due_outbox(&self, now: OffsetDateTime, durable_up_to: u64, limit: usize) -> Result<Vec<OutboxRecord>> {
+    pub fn due_outbox(
+        &self,
+        now: OffsetDateTime,
+        durable_up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>> {
         let end = due_key(unix_ms(now), u64::MAX);
         let mut out = Vec::new();
         for item in self.trees[T_OUTBOX_DUE].range(..=end.as_slice()) {
@@ -70,17 +82,24 @@ impl Store {
             .iter()
             .next()
             .transpose()?
-            .and_then(|(k, _)| k.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes))
+            .and_then(|(k, _)| {
+                k.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+            })
             .map(|ms| ms as i64))
     }
 
     pub fn record_attempt(&self, id: u64, attempt: &Attempt, now: OffsetDateTime) -> Result<()> {
         let result = self.trees().transaction(|t| {
             let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
-                return Err(ConflictableTransactionError::Abort(format!("outbox entry {id} does not exist")));
+                return Err(ConflictableTransactionError::Abort(format!(
+                    "outbox entry {id} does not exist"
+                )));
             };
-            let mut rec: OutboxRecord = serde_json::from_slice(&v)
-                .map_err(|e| ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}")))?;
+            let mut rec: OutboxRecord = serde_json::from_slice(&v).map_err(|e| {
+                ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}"))
+            })?;
             t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
             rec.attempts += 1;
             let event = match attempt {
@@ -90,7 +109,11 @@ impl Store {
                     Some(Event::new(
                         now,
                         EventKind::Sent,
-                        format!("<{}> to {} accepted by the transport", rec.message_id, rec.to.join(", ")),
+                        format!(
+                            "<{}> to {} accepted by the transport",
+                            rec.message_id,
+                            rec.to.join(", ")
+                        ),
                     ))
                 }
                 Attempt::Retry { error, at } => {
@@ -105,7 +128,12 @@ impl Store {
                     Some(Event::new(
                         now,
                         EventKind::SendFailed,
-                        format!("<{}> to {} failed after {} attempt(s): {error}", rec.message_id, rec.to.join(", "), rec.attempts),
+                        format!(
+                            "<{}> to {} failed after {} attempt(s): {error}",
+                            rec.message_id,
+                            rec.to.join(", "),
+                            rec.attempts
+                        ),
                     ))
                 }
             };

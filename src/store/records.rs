@@ -32,6 +32,10 @@ pub struct MessageRecord {
     pub subject: Option<String>,
     pub date: Option<String>,
     pub sha256: String,
+    /// SHA-256 of the body with line ends normalised: the same message
+    /// delivered twice differs only in its trace headers.
+    #[serde(default)]
+    pub body_sha256: Option<String>,
     pub size: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub stored_at: OffsetDateTime,

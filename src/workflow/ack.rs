@@ -20,19 +20,29 @@ pub enum Suppression {
     ListMail(String),
     OwnLoop,
     OwnAddress(String),
-    RateLimited { sent: u32, window_secs: u64 },
+    RateLimited {
+        sent: u32,
+        window_secs: u64,
+    },
 }
 
 impl fmt::Display for Suppression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Suppression::Disabled => write!(f, "acknowledgements are disabled (ack.enabled = false)"),
+            Suppression::Disabled => {
+                write!(f, "acknowledgements are disabled (ack.enabled = false)")
+            }
             Suppression::NoReplyAddress => write!(f, "no single From address to reply to"),
-            Suppression::NullSender => write!(f, "null envelope sender <> (a bounce or notification)"),
+            Suppression::NullSender => {
+                write!(f, "null envelope sender <> (a bounce or notification)")
+            }
             Suppression::MailerDaemon(a) => write!(f, "sender {a} is a mailer daemon"),
             Suppression::Postmaster(a) => write!(f, "sender {a} is a postmaster"),
             Suppression::NoReply(a) => write!(f, "sender {a} does not accept replies"),
-            Suppression::AutoSubmitted(v) => write!(f, "Auto-Submitted: {v} (RFC 3834: never answer automatic mail)"),
+            Suppression::AutoSubmitted(v) => write!(
+                f,
+                "Auto-Submitted: {v} (RFC 3834: never answer automatic mail)"
+            ),
             Suppression::Precedence(v) => write!(f, "Precedence: {v}"),
             Suppression::ListMail(v) => write!(f, "mailing-list mail (List-Id: {v})"),
             Suppression::OwnLoop => write!(f, "carries our own X-Loop header (mail loop)"),
@@ -53,7 +63,11 @@ pub struct AckPolicy<'a> {
 
 /// The address to acknowledge, or why not. `acks_in_window` is how many
 /// acknowledgements this sender already got within the rate window.
-pub fn decide(mail: &ParsedMail, policy: &AckPolicy<'_>, acks_in_window: u32) -> Result<String, Suppression> {
+pub fn decide(
+    mail: &ParsedMail,
+    policy: &AckPolicy<'_>,
+    acks_in_window: u32,
+) -> Result<String, Suppression> {
     if !policy.enabled {
         return Err(Suppression::Disabled);
     }
@@ -74,13 +88,17 @@ pub fn decide(mail: &ParsedMail, policy: &AckPolicy<'_>, acks_in_window: u32) ->
         // Sub-addresses (noreply+bounces@) count as the base address.
         let base = local.split('+').next().unwrap_or(local);
         match base {
-            "mailer-daemon" | "mailerdaemon" => return Err(Suppression::MailerDaemon(addr.to_string())),
+            "mailer-daemon" | "mailerdaemon" => {
+                return Err(Suppression::MailerDaemon(addr.to_string()))
+            }
             "postmaster" => return Err(Suppression::Postmaster(addr.to_string())),
             _ => {}
         }
         let squashed: String = base.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        if matches!(squashed.as_str(), "noreply" | "donotreply" | "noreplies" | "bounce" | "bounces")
-            || squashed.starts_with("noreply")
+        if matches!(
+            squashed.as_str(),
+            "noreply" | "donotreply" | "noreplies" | "bounce" | "bounces"
+        ) || squashed.starts_with("noreply")
             || squashed.starts_with("donotreply")
         {
             return Err(Suppression::NoReply(addr.to_string()));
@@ -137,12 +155,20 @@ mod tests {
 
     #[test]
     fn an_ordinary_reporter_is_acknowledged() {
-        assert_eq!(check(&mail("alice@bank.example"), 0), Ok("alice@bank.example".into()));
+        assert_eq!(
+            check(&mail("alice@bank.example"), 0),
+            Ok("alice@bank.example".into())
+        );
     }
 
     #[test]
     fn peer_teams_abuse_mailboxes_are_acknowledged() {
-        for a in ["abuse@isp.example", "cert@cert.other.example", "security@vendor.example", "soc-noc@x.example"] {
+        for a in [
+            "abuse@isp.example",
+            "cert@cert.other.example",
+            "security@vendor.example",
+            "soc-noc@x.example",
+        ] {
             assert_eq!(check(&mail(a), 0), Ok(a.to_string()), "{a}");
         }
     }
@@ -169,7 +195,10 @@ mod tests {
     fn automatic_and_list_mail_is_not_acknowledged() {
         let mut m = mail("alice@bank.example");
         m.auto_submitted = Some("auto-replied".into());
-        assert_eq!(check(&m, 0), Err(Suppression::AutoSubmitted("auto-replied".into())));
+        assert_eq!(
+            check(&m, 0),
+            Err(Suppression::AutoSubmitted("auto-replied".into()))
+        );
         m.auto_submitted = Some("no".into());
         assert!(check(&m, 0).is_ok(), "Auto-Submitted: no is a human");
 
@@ -199,14 +228,23 @@ mod tests {
 
         let mut m = mail("alice@bank.example");
         m.x_loop = vec!["other@list.example".into()];
-        assert!(check(&m, 0).is_ok(), "someone else's loop header is not ours");
+        assert!(
+            check(&m, 0).is_ok(),
+            "someone else's loop header is not ours"
+        );
 
-        assert!(matches!(check(&mail("abuse@cert.example"), 0), Err(Suppression::OwnAddress(_))));
+        assert!(matches!(
+            check(&mail("abuse@cert.example"), 0),
+            Err(Suppression::OwnAddress(_))
+        ));
     }
 
     #[test]
     fn missing_or_ambiguous_from_is_not_acknowledged() {
-        assert_eq!(check(&ParsedMail::default(), 0), Err(Suppression::NoReplyAddress));
+        assert_eq!(
+            check(&ParsedMail::default(), 0),
+            Err(Suppression::NoReplyAddress)
+        );
         let m = ParsedMail {
             from: vec!["a@x.example".into(), "b@y.example".into()],
             from_header_count: 2,
@@ -220,7 +258,10 @@ mod tests {
         assert!(check(&mail("alice@bank.example"), 2).is_ok());
         assert_eq!(
             check(&mail("alice@bank.example"), 3),
-            Err(Suppression::RateLimited { sent: 3, window_secs: 3600 })
+            Err(Suppression::RateLimited {
+                sent: 3,
+                window_secs: 3600
+            })
         );
     }
 
@@ -233,6 +274,9 @@ mod tests {
             rate_limit: 3,
             rate_window_secs: 3600,
         };
-        assert_eq!(decide(&mail("alice@bank.example"), &policy, 0), Err(Suppression::Disabled));
+        assert_eq!(
+            decide(&mail("alice@bank.example"), &policy, 0),
+            Err(Suppression::Disabled)
+        );
     }
 }

@@ -26,6 +26,9 @@ pub struct Context {
     /// The ticket that already holds this message (same Message-ID, or same
     /// bytes when there is no Message-ID).
     pub duplicate_of: Option<TicketId>,
+    /// The ticket holding another message with this Message-ID but a
+    /// different body.
+    pub message_id_reused: Option<TicketId>,
     /// Our tags found in the subject, in order, with the ticket when it exists.
     pub tagged: Vec<(TicketId, Option<TicketView>)>,
     /// The ticket that one of In-Reply-To/References names.
@@ -78,10 +81,19 @@ pub struct Plan {
 
 pub const SUBJECT_MAX_CHARS: usize = 160;
 
-pub fn decide(mail: &ParsedMail, ctx: &Context, tags: &TagMatcher, policy: &AckPolicy<'_>, origin: &str) -> Plan {
+pub fn decide(
+    mail: &ParsedMail,
+    ctx: &Context,
+    tags: &TagMatcher,
+    policy: &AckPolicy<'_>,
+    origin: &str,
+) -> Plan {
     let now = ctx.now;
     let who = mail.single_from().unwrap_or("(no single From)");
-    let mid = mail.message_id.as_deref().map_or_else(|| "no Message-ID".to_string(), |m| format!("<{m}>"));
+    let mid = mail
+        .message_id
+        .as_deref()
+        .map_or_else(|| "no Message-ID".to_string(), |m| format!("<{m}>"));
 
     if let Some(id) = ctx.duplicate_of {
         return Plan {
@@ -99,10 +111,29 @@ pub fn decide(mail: &ParsedMail, ctx: &Context, tags: &TagMatcher, policy: &AckP
     }
 
     let mut events = Vec::new();
-    let mut flags: BTreeSet<Flag> = mail.flags.iter().copied().filter(|f| *f != Flag::NoMessageId).collect();
+    let mut flags: BTreeSet<Flag> = mail
+        .flags
+        .iter()
+        .copied()
+        .filter(|f| *f != Flag::NoMessageId)
+        .collect();
+
+    if let Some(other) = ctx.message_id_reused {
+        flags.insert(Flag::MessageIdReused);
+        events.push(Event::new(
+            now,
+            EventKind::Warning,
+            format!("{mid} was already used by a different message on {other}; kept separately (possible forgery)"),
+        ));
+    }
 
     let existing_tag = ctx.tagged.iter().find_map(|(_, v)| v.clone());
-    let unknown: Vec<TicketId> = ctx.tagged.iter().filter(|(_, v)| v.is_none()).map(|(id, _)| *id).collect();
+    let unknown: Vec<TicketId> = ctx
+        .tagged
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(id, _)| *id)
+        .collect();
     if existing_tag.is_none() && !unknown.is_empty() {
         let names: Vec<String> = unknown.iter().map(|id| tags.tag_for(*id)).collect();
         events.push(Event::new(
@@ -123,9 +154,14 @@ pub fn decide(mail: &ParsedMail, ctx: &Context, tags: &TagMatcher, policy: &AckP
         events.push(Event::new(
             now,
             EventKind::Received,
-            format!("follow-up {mid} from {who} via {origin}: {}", sanitize(subject_line, SUBJECT_MAX_CHARS)),
+            format!(
+                "follow-up {mid} from {who} via {origin}: {}",
+                sanitize(subject_line, SUBJECT_MAX_CHARS)
+            ),
         ));
-        let from_requestor = mail.single_from().is_some_and(|f| ticket.requestors.iter().any(|r| r == f));
+        let from_requestor = mail
+            .single_from()
+            .is_some_and(|f| ticket.requestors.iter().any(|r| r == f));
         let status_change = match ticket.status {
             Status::Resolved | Status::Stalled if from_requestor => {
                 events.push(Event::new(
@@ -150,7 +186,11 @@ pub fn decide(mail: &ParsedMail, ctx: &Context, tags: &TagMatcher, policy: &AckP
     let id = ctx.next_id;
     let stripped = tags.strip(subject_line);
     let clean = sanitize(&stripped, SUBJECT_MAX_CHARS);
-    let subject = if clean.is_empty() { "(no subject)".to_string() } else { clean.clone() };
+    let subject = if clean.is_empty() {
+        "(no subject)".to_string()
+    } else {
+        clean.clone()
+    };
     let requestors: Vec<String> = mail
         .single_from()
         .filter(|f| !policy.own_addresses.iter().any(|o| o == f))
@@ -164,7 +204,11 @@ pub fn decide(mail: &ParsedMail, ctx: &Context, tags: &TagMatcher, policy: &AckP
     )];
     all_events.append(&mut events);
     for f in &flags {
-        all_events.push(Event::new(now, EventKind::Warning, format!("flagged {}", f.as_str())));
+        all_events.push(Event::new(
+            now,
+            EventKind::Warning,
+            format!("flagged {}", f.as_str()),
+        ));
     }
 
     let ack = match ack::decide(mail, policy, ctx.acks_in_window) {
@@ -210,6 +254,7 @@ mod tests {
             now: OffsetDateTime::UNIX_EPOCH,
             next_id: TicketId::new(2026, 7),
             duplicate_of: None,
+            message_id_reused: None,
             tagged: Vec::new(),
             referenced: None,
             acks_in_window: 0,
@@ -237,7 +282,10 @@ mod tests {
 
     #[test]
     fn a_fresh_report_opens_a_ticket_and_is_acknowledged() {
-        let p = run(&mail("alice@bank.example", "Re: Fwd: Phishing wave"), &ctx());
+        let p = run(
+            &mail("alice@bank.example", "Re: Fwd: Phishing wave"),
+            &ctx(),
+        );
         assert_eq!(p.placement, Placement::Created(TicketId::new(2026, 7)));
         let (subject, requestors) = p.new_ticket.unwrap();
         assert_eq!(subject, "Phishing wave");
@@ -255,8 +303,14 @@ mod tests {
     #[test]
     fn an_existing_tag_appends() {
         let mut c = ctx();
-        c.tagged = vec![(TicketId::new(2026, 3), Some(view(3, Status::Open, "alice@bank.example")))];
-        let p = run(&mail("alice@bank.example", "AW: [CERT-EX #2026-00003] x"), &c);
+        c.tagged = vec![(
+            TicketId::new(2026, 3),
+            Some(view(3, Status::Open, "alice@bank.example")),
+        )];
+        let p = run(
+            &mail("alice@bank.example", "AW: [CERT-EX #2026-00003] x"),
+            &c,
+        );
         assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 3)));
         assert!(p.ack.is_none(), "follow-ups are not acknowledged");
         assert!(p.status_change.is_none());
@@ -266,7 +320,10 @@ mod tests {
     fn an_unknown_tag_opens_a_new_ticket_with_a_warning() {
         let mut c = ctx();
         c.tagged = vec![(TicketId::new(2026, 999), None)];
-        let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00999] hello"), &c);
+        let p = run(
+            &mail("alice@bank.example", "[CERT-EX #2026-00999] hello"),
+            &c,
+        );
         assert_eq!(p.placement, Placement::Created(TicketId::new(2026, 7)));
         assert!(p.flags.contains(&Flag::UnknownTag));
         assert!(p
@@ -299,18 +356,27 @@ mod tests {
         let mut c = ctx();
         c.tagged = vec![
             (TicketId::new(2026, 999), None),
-            (TicketId::new(2026, 4), Some(view(4, Status::Open, "x@y.example"))),
+            (
+                TicketId::new(2026, 4),
+                Some(view(4, Status::Open, "x@y.example")),
+            ),
         ];
         c.referenced = Some(view(5, Status::New, "alice@bank.example"));
         let p = run(&mail("alice@bank.example", "s"), &c);
         assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 4)));
-        assert!(!p.flags.contains(&Flag::UnknownTag), "a tag matched, the other is noise");
+        assert!(
+            !p.flags.contains(&Flag::UnknownTag),
+            "a tag matched, the other is noise"
+        );
     }
 
     #[test]
     fn the_reporter_reopens_a_resolved_ticket_but_a_stranger_does_not() {
         let mut c = ctx();
-        c.tagged = vec![(TicketId::new(2026, 3), Some(view(3, Status::Resolved, "alice@bank.example")))];
+        c.tagged = vec![(
+            TicketId::new(2026, 3),
+            Some(view(3, Status::Resolved, "alice@bank.example")),
+        )];
         let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00003]"), &c);
         assert_eq!(p.status_change, Some((Status::Resolved, Status::Open)));
         assert!(p.events.iter().any(|e| e.kind == EventKind::StatusChange));
@@ -322,7 +388,10 @@ mod tests {
     #[test]
     fn rejected_tickets_stay_rejected() {
         let mut c = ctx();
-        c.tagged = vec![(TicketId::new(2026, 3), Some(view(3, Status::Rejected, "alice@bank.example")))];
+        c.tagged = vec![(
+            TicketId::new(2026, 3),
+            Some(view(3, Status::Rejected, "alice@bank.example")),
+        )];
         let p = run(&mail("alice@bank.example", "[CERT-EX #2026-00003]"), &c);
         assert_eq!(p.status_change, None);
     }
@@ -338,18 +407,42 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_message_id_with_another_body_is_kept_and_flagged() {
+        let mut c = ctx();
+        c.message_id_reused = Some(TicketId::new(2026, 2));
+        let p = run(&mail("alice@bank.example", "x"), &c);
+        assert_eq!(p.placement, Placement::Created(TicketId::new(2026, 7)));
+        assert!(p.flags.contains(&Flag::MessageIdReused));
+        assert!(p
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Warning && e.detail.contains("2026-00002")));
+    }
+
+    #[test]
     fn suppression_is_recorded_with_its_reason() {
         let mut m = mail("alice@bank.example", "Out of office");
         m.auto_submitted = Some("auto-replied".into());
         let p = run(&m, &ctx());
         assert!(p.ack.is_none());
-        let e = p.events.iter().find(|e| e.kind == EventKind::AckSuppressed).unwrap();
-        assert!(e.detail.contains("Auto-Submitted: auto-replied"), "{}", e.detail);
+        let e = p
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::AckSuppressed)
+            .unwrap();
+        assert!(
+            e.detail.contains("Auto-Submitted: auto-replied"),
+            "{}",
+            e.detail
+        );
     }
 
     #[test]
     fn the_acknowledged_subject_is_sanitised() {
-        let p = run(&mail("alice@bank.example", "Phish\r\nBcc: victim@x.example"), &ctx());
+        let p = run(
+            &mail("alice@bank.example", "Phish\r\nBcc: victim@x.example"),
+            &ctx(),
+        );
         assert_eq!(p.ack.unwrap().subject, "Phish Bcc: victim@x.example");
     }
 }

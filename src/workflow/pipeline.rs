@@ -38,11 +38,13 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(store: Store, config: Config) -> Result<Pipeline, crate::config::ConfigError> {
         let ack_template = match &config.ack.template {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| crate::config::ConfigError::Invalid {
-                file: config.source.clone(),
-                key: "ack.template".into(),
-                problem: format!("cannot read {}: {e}", p.display()),
-            })?,
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| crate::config::ConfigError::Invalid {
+                    file: config.source.clone(),
+                    key: "ack.template".into(),
+                    problem: format!("cannot read {}: {e}", p.display()),
+                })?
+            }
             None => DEFAULT_ACK_TEMPLATE.to_string(),
         };
         Ok(Pipeline {
@@ -64,10 +66,16 @@ impl Pipeline {
         self.process_at(raw, origin, OffsetDateTime::now_utc())
     }
 
-    pub fn process_at(&self, raw: &[u8], origin: &str, now: OffsetDateTime) -> Result<Processed, StoreError> {
+    pub fn process_at(
+        &self,
+        raw: &[u8],
+        origin: &str,
+        now: OffsetDateTime,
+    ) -> Result<Processed, StoreError> {
         let sha: [u8; 32] = Sha256::digest(raw).into();
         let mail = parse::parse(raw, &self.config.limits);
-        let ctx = self.context(&mail, &sha, now)?;
+        let body_sha = body_sha256(raw);
+        let ctx = self.context(&mail, &sha, &body_sha, now)?;
         let policy = AckPolicy {
             enabled: self.config.ack.enabled,
             own_addresses: &self.own,
@@ -76,7 +84,8 @@ impl Pipeline {
         };
         let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
         let flags = mail.flags.clone();
-        let (commit, ack_count) = self.build_commit(&plan, &mail, raw, sha, origin, now)?;
+        let (commit, ack_count) =
+            self.build_commit(&plan, &mail, raw, (sha, body_sha), origin, now)?;
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), ack_count);
         Ok(Processed {
@@ -94,11 +103,34 @@ impl Pipeline {
         }))
     }
 
-    fn context(&self, mail: &ParsedMail, sha: &[u8; 32], now: OffsetDateTime) -> Result<Context, StoreError> {
-        let duplicate_of = match &mail.message_id {
-            Some(mid) => self.store.message_by_id(mid)?.map(|(t, _)| t),
-            None => self.store.message_by_sha(sha)?.map(|(t, _)| t),
-        };
+    fn context(
+        &self,
+        mail: &ParsedMail,
+        sha: &[u8; 32],
+        body_sha: &str,
+        now: OffsetDateTime,
+    ) -> Result<Context, StoreError> {
+        let (mut duplicate_of, mut message_id_reused) = (None, None);
+        match &mail.message_id {
+            Some(mid) => {
+                if let Some((t, seq)) = self.store.message_by_id(mid)? {
+                    let earlier = self.store.message(t, seq)?;
+                    // The same report delivered twice differs only in trace
+                    // headers; a different body under a known Message-ID is
+                    // another message, and must not be swallowed.
+                    let same = match earlier.as_ref().and_then(|m| m.body_sha256.as_deref()) {
+                        Some(b) => b == body_sha,
+                        None => true,
+                    };
+                    if same {
+                        duplicate_of = Some(t);
+                    } else {
+                        message_id_reused = Some(t);
+                    }
+                }
+            }
+            None => duplicate_of = self.store.message_by_sha(sha)?.map(|(t, _)| t),
+        }
         let mut tagged = Vec::new();
         if let Some(subject) = &mail.subject {
             for id in self.tags.find(subject).into_iter().take(8) {
@@ -129,8 +161,11 @@ impl Pipeline {
         };
         Ok(Context {
             now,
-            next_id: self.store.next_ticket_id(now.year().clamp(0, 9999) as u16)?,
+            next_id: self
+                .store
+                .next_ticket_id(now.year().clamp(0, 9999) as u16)?,
             duplicate_of,
+            message_id_reused,
             tagged,
             referenced,
             acks_in_window,
@@ -142,7 +177,7 @@ impl Pipeline {
         plan: &Plan,
         mail: &ParsedMail,
         raw: &[u8],
-        sha: [u8; 32],
+        (sha, body_sha): ([u8; 32], String),
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<(Commit, usize), StoreError> {
@@ -194,11 +229,15 @@ impl Pipeline {
                 ticket: id,
                 message_id: mail.message_id.clone(),
                 direction: Direction::In,
-                from: mail.from_display.clone().or_else(|| mail.from.first().cloned()),
+                from: mail
+                    .from_display
+                    .clone()
+                    .or_else(|| mail.from.first().cloned()),
                 to: mail.to.iter().chain(mail.cc.iter()).cloned().collect(),
                 subject: mail.subject.clone(),
                 date: mail.date.clone(),
                 sha256: hex::encode(sha),
+                body_sha256: Some(body_sha),
                 size: raw.len() as u64,
                 stored_at: now,
                 origin: origin.to_string(),
@@ -212,7 +251,9 @@ impl Pipeline {
         let mut ack_sent_to = None;
         if let Some(ack) = &plan.ack {
             let message_id = self.ids.generate(id, "ack");
-            let subject = self.tags.compose(id, &ack.subject, super::decide::SUBJECT_MAX_CHARS);
+            let subject = self
+                .tags
+                .compose(id, &ack.subject, super::decide::SUBJECT_MAX_CHARS);
             let tag = self.tags.tag_for(id);
             let ticket_id = id.to_string();
             let body = compose::fill_template(
@@ -253,8 +294,12 @@ impl Pipeline {
                     from: Some(self.config.team.address.clone()),
                     to: to.clone(),
                     subject: Some(subject.clone()),
-                    date: Some(now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                    date: Some(
+                        now.format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                    ),
                     sha256: hex::encode(out_sha),
+                    body_sha256: None,
                     size: bytes.len() as u64,
                     stored_at: now,
                     origin: "ack".into(),
@@ -294,5 +339,43 @@ impl Pipeline {
             },
             ack_count,
         ))
+    }
+}
+
+/// SHA-256 of everything after the header section, with CRLF folded to LF
+/// (Maildir stores LF, IMAP serves CRLF) and trailing blank lines ignored.
+pub fn body_sha256(raw: &[u8]) -> String {
+    let start = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .into_iter()
+        .chain(raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
+        .min()
+        .unwrap_or(raw.len());
+    let mut h = Sha256::new();
+    let body = &raw[start..];
+    let end = body
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    for chunk in body[..end].split(|&b| b == b'\n') {
+        h.update(chunk.strip_suffix(b"\r").unwrap_or(chunk));
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_sha256;
+
+    #[test]
+    fn body_hash_ignores_headers_and_line_ends() {
+        let a = b"Received: one\r\nSubject: x\r\n\r\nline1\r\nline2\r\n";
+        let b = b"Delivered-To: cert@x\nReceived: two\nSubject: x\n\nline1\nline2\n\n";
+        let c = b"Subject: x\r\n\r\nline1\r\nline3\r\n";
+        assert_eq!(body_sha256(a), body_sha256(b));
+        assert_ne!(body_sha256(a), body_sha256(c));
     }
 }

@@ -1,0 +1,218 @@
+//! Shared by the integration tests: a throwaway csirtd installation (config,
+//! store, Maildir, file outbox) and helpers that drive the real binary.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_csirtd");
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_extra("")
+    }
+
+    /// `extra` is appended to the TOML (e.g. a `[limits]` table).
+    pub fn with_extra(extra: &str) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("csirtd.toml");
+        let text = format!(
+            r#"
+[team]
+name = "CERT Example"
+address = "cert@cert.example"
+tag = "CERT-EX"
+domain = "cert.example"
+aliases = ["abuse@cert.example"]
+
+[store]
+path = "store"
+
+[intake.maildir]
+path = "maildir"
+poll_interval_ms = 50
+
+[outbox]
+transport = "file"
+initial_backoff_secs = 1
+max_backoff_secs = 2
+[outbox.file]
+dir = "outbox"
+{extra}
+"#
+        );
+        std::fs::write(&config, text).expect("write config");
+        Env { dir, config }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(&self.config).env_remove("RUST_LOG");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run csirtd")
+    }
+
+    /// Runs and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "csirtd {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Pipes one message into `csirtd ingest`; returns (exit code, stdout, stderr).
+    pub fn ingest_full(&self, raw: &[u8]) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .arg("ingest")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ingest");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(raw)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait ingest");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn ingest(&self, raw: &[u8]) -> (i32, String) {
+        let (code, out, err) = self.ingest_full(raw);
+        (
+            code,
+            if code == 0 {
+                out
+            } else {
+                format!("{out} / stderr: {err}")
+            },
+        )
+    }
+
+    /// Ingests and returns (ticket id, outcome word), insisting on exit 0.
+    pub fn ingest_ok(&self, raw: &[u8]) -> (String, String) {
+        let (code, line) = self.ingest(raw);
+        assert_eq!(code, 0, "ingest failed: {line}");
+        let mut parts = line.split_whitespace();
+        let id = parts.next().expect("ticket id").to_string();
+        let word = parts.next().expect("outcome").to_string();
+        (id, word)
+    }
+
+    pub fn ticket(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["ticket", "show", id, "--json"])).expect("ticket json")
+    }
+
+    pub fn tickets(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["ticket", "list", "--json"])).expect("ticket list json")
+    }
+
+    pub fn outbox(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["outbox", "list", "--json"])).expect("outbox json")
+    }
+
+    /// The `.eml` files the file transport wrote.
+    pub fn sent_files(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("outbox"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Drops a message into the Maildir the way an MDA does (tmp/ then rename to new/).
+    pub fn deliver(&self, name: &str, raw: &[u8]) {
+        let md = self.path("maildir");
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(md.join(sub)).expect("maildir");
+        }
+        std::fs::write(md.join("tmp").join(name), raw).expect("write tmp");
+        std::fs::rename(md.join("tmp").join(name), md.join("new").join(name))
+            .expect("rename to new");
+    }
+
+    pub fn count_in(&self, sub: &str) -> usize {
+        std::fs::read_dir(self.path("maildir").join(sub))
+            .map(|rd| rd.count())
+            .unwrap_or(0)
+    }
+}
+
+/// A plain report. `extra` are whole header lines ending in CRLF.
+pub fn mail(
+    from: &str,
+    subject: &str,
+    message_id: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
+    let mid = message_id
+        .map(|m| format!("Message-ID: <{m}>\r\n"))
+        .unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: cert@cert.example\r\nSubject: {subject}\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n{mid}{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+pub fn event_kinds(ticket: &Value) -> Vec<String> {
+    ticket["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["kind"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    f()
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
