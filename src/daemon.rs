@@ -11,6 +11,7 @@ use crate::store::Store;
 use crate::workflow::decide::Placement;
 use crate::workflow::pipeline::Pipeline;
 use anyhow::Context as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -128,11 +129,12 @@ pub fn sources_from_config(cfg: &Config) -> anyhow::Result<Vec<Box<dyn Source>>>
     Ok(sources)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn intake_loop(
-    pipeline: Pipeline,
+    pipeline: Arc<Pipeline>,
     mut sources: Vec<Box<dyn Source>>,
     shutdown: watch::Receiver<bool>,
-    durable: watch::Sender<u64>,
+    durable: Arc<watch::Sender<u64>>,
     intake_done: watch::Sender<bool>,
     drain: bool,
     group_commit: usize,
@@ -174,14 +176,22 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
             "no intake is configured ([intake.maildir]); only the outbox will be delivered"
         );
     }
-    let pipeline = Pipeline::new(store.clone(), cfg.clone())?;
+    let pipeline = Arc::new(Pipeline::new(store.clone(), cfg.clone())?);
     let sender = Sender::from_config(store.clone(), &cfg)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);
+    let durable_tx = Arc::new(durable_tx);
     let (done_tx, done_rx) = watch::channel(false);
 
     tokio::spawn(watch_signals(shutdown_tx));
+    let control = tokio::spawn(crate::control::serve(
+        crate::control::socket_path(&cfg.store.path),
+        // Base64 and JSON add about a third to a message.
+        cfg.limits.max_stored_size.saturating_mul(2),
+        Arc::new(control_handler(pipeline.clone(), cfg.clone(), durable_tx.clone())),
+        shutdown_rx.clone(),
+    ));
 
     let poll = cfg
         .intake
@@ -192,11 +202,12 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         });
     let group = cfg.store.group_commit;
     let intake_shutdown = shutdown_rx.clone();
+    let intake_pipeline = pipeline.clone();
     let intake = std::thread::Builder::new()
         .name("intake".into())
         .spawn(move || {
             intake_loop(
-                pipeline,
+                intake_pipeline,
                 sources,
                 intake_shutdown,
                 durable_tx,
@@ -215,6 +226,8 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         anyhow::bail!("the intake thread panicked; messages in hand were not released and will be processed again");
     }
     sent?;
+    control.abort();
+    let _ = std::fs::remove_file(crate::control::socket_path(&cfg.store.path));
     store.flush()?;
     tracing::info!("csirtd stopped cleanly");
     Ok(())
@@ -240,4 +253,43 @@ async fn watch_signals(shutdown: watch::Sender<bool>) {
         "shutting down: finishing the messages in hand"
     );
     let _ = shutdown.send(true);
+}
+
+/// Answers commands forwarded by `csirtd` processes that found the store
+/// locked: read-only commands and status changes run here directly (the
+/// store's writer lock orders them with the intake), ingested messages go
+/// through the same pipeline as the Maildir's.
+fn control_handler(
+    pipeline: Arc<Pipeline>,
+    cfg: Config,
+    durable: Arc<watch::Sender<u64>>,
+) -> impl Fn(crate::control::Request) -> crate::control::Response + Send + Sync {
+    use crate::control::{b64, unb64, Request, Response};
+    move |request| {
+        let (code, out, err) = match request {
+            Request::Cli { args } => {
+                tracing::info!(?args, "command from the control socket");
+                crate::cli::execute_forwarded(pipeline.store(), &cfg, &args)
+            }
+            Request::Ingest { items } => {
+                let decoded: Option<Vec<(String, Vec<u8>)>> = items
+                    .iter()
+                    .map(|i| unb64(&i.data).map(|b| (format!("{} (via control socket)", i.origin), b)))
+                    .collect();
+                match decoded {
+                    Some(d) if !d.is_empty() => crate::cli::ingest::ingest_all(&pipeline, &d, |store| {
+                        if let Ok(hw) = store.outbox_high_water() {
+                            let _ = durable.send(hw);
+                        }
+                    }),
+                    _ => (crate::cli::EX_USAGE, Vec::new(), "malformed ingest request\n".to_string()),
+                }
+            }
+        };
+        Response {
+            code,
+            stdout: b64(&out),
+            stderr: err,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The command line: a contract that MTAs, scripts and later issues rely on.
 
-mod ingest;
+pub mod ingest;
 mod outbox;
 mod ticket;
 
@@ -8,6 +8,7 @@ use crate::config::{self, Config, LogFormat};
 use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// sysexits.h: the MTA keeps the message and retries later.
@@ -82,10 +83,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run { drain } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.into(), 1),
             };
@@ -95,10 +93,82 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Ingest { files } => ingest::run(&cfg, &files),
-        Command::Ticket(cmd) => with_store(&cfg, |store| ticket::run(store, &cfg, cmd)),
-        Command::Outbox(cmd) => with_store(&cfg, |store| outbox::run(store, &cfg, cmd)),
-        Command::Bench(_) => unreachable!("handled above"),
+        cmd @ (Command::Ticket(_) | Command::Outbox(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
+            Ok(store) => {
+                let (code, out, err) = execute(&store, &cfg, cmd, false);
+                let _ = std::io::stdout().write_all(&out);
+                eprint!("{err}");
+                ExitCode::from(code)
+            }
+            Err(StoreError::Locked { .. }) => forward_cli(&cfg),
+            Err(e) => {
+                let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
+                fail(&e.into(), code)
+            }
+        },
+        Command::Bench(_) => ExitCode::SUCCESS,
     }
+}
+
+/// Runs a store command with its output captured, here or inside the daemon
+/// for a forwarded request. Returns (exit code, stdout, stderr).
+pub fn execute(store: &Store, cfg: &Config, cmd: Command, in_daemon: bool) -> (u8, Vec<u8>, String) {
+    let mut out = Vec::new();
+    let result = match cmd {
+        Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
+        Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
+        _ => Err(anyhow::anyhow!("this command cannot run through the daemon's control socket")),
+    };
+    match result {
+        Ok(()) => (0, out, String::new()),
+        Err(e) => (exit_code_for(&e), out, format!("csirtd: {e:#}\n")),
+    }
+}
+
+/// Handles a forwarded command line inside the daemon.
+pub fn execute_forwarded(store: &Store, cfg: &Config, args: &[String]) -> (u8, Vec<u8>, String) {
+    let argv = std::iter::once("csirtd".to_string()).chain(args.iter().cloned());
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => execute(store, cfg, cli.command, true),
+        Err(e) => (EX_USAGE, Vec::new(), e.to_string()),
+    }
+}
+
+/// The command line without the global options, which only this process needs.
+fn forwarded_args() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--config" || a == "--log-format" {
+            args.next();
+        } else if !(a.starts_with("--config=") || a.starts_with("--log-format=")) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn forward_cli(cfg: &Config) -> ExitCode {
+    let request = crate::control::Request::Cli { args: forwarded_args() };
+    let socket = crate::control::socket_path(&cfg.store.path);
+    match crate::control::call(&socket, &request, std::time::Duration::from_secs(60)) {
+        Ok(r) => relay(r),
+        Err(e) => {
+            eprintln!(
+                "csirtd: the store at {} is in use by another csirtd process, and {e}; try again later",
+                cfg.store.path.display()
+            );
+            ExitCode::from(EX_TEMPFAIL)
+        }
+    }
+}
+
+pub(crate) fn relay(r: crate::control::Response) -> ExitCode {
+    let out = crate::control::unb64(&r.stdout).unwrap_or_default();
+    let _ = std::io::stdout().write_all(&out);
+    let _ = std::io::stdout().flush();
+    eprint!("{}", r.stderr);
+    ExitCode::from(r.code)
 }
 
 fn exit_code_for(e: &anyhow::Error) -> u8 {
@@ -111,18 +181,4 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
 pub(crate) fn fail(e: &anyhow::Error, code: u8) -> ExitCode {
     eprintln!("csirtd: {e:#}");
     ExitCode::from(code)
-}
-
-fn with_store(cfg: &Config, f: impl FnOnce(&Store) -> anyhow::Result<ExitCode>) -> ExitCode {
-    let store = match Store::open(&cfg.store.path, cfg.store.cache_mb) {
-        Ok(s) => s,
-        Err(e) => {
-            let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
-            return fail(&e.into(), code);
-        }
-    };
-    match f(&store) {
-        Ok(code) => code,
-        Err(e) => fail(&e, exit_code_for(&e)),
-    }
 }

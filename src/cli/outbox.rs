@@ -6,7 +6,6 @@ use crate::store::Store;
 use clap::Subcommand;
 use serde_json::json;
 use std::io::Write;
-use std::process::ExitCode;
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Subcommand, Debug)]
@@ -20,8 +19,8 @@ pub enum OutboxCommand {
     Deliver,
 }
 
-pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+/// `in_daemon`: run inside the daemon for a forwarded request.
+pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand, out: &mut dyn Write, in_daemon: bool) -> anyhow::Result<()> {
     match cmd {
         OutboxCommand::List { json } => {
             let entries = store.outbox()?;
@@ -66,6 +65,9 @@ pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand) -> anyhow::Result<Ex
                 }
             }
         }
+        OutboxCommand::Deliver if in_daemon => {
+            writeln!(out, "the running daemon delivers the outbox itself; see `csirtd outbox list`")?;
+        }
         OutboxCommand::Deliver => {
             let sender = Sender::from_config(store.clone(), cfg)?;
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -90,5 +92,5 @@ pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand) -> anyhow::Result<Ex
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

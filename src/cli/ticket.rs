@@ -6,7 +6,6 @@ use crate::store::{MessageRecord, Store, TicketRecord};
 use clap::Subcommand;
 use serde_json::json;
 use std::io::Write;
-use std::process::ExitCode;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -93,9 +92,8 @@ fn message_json(m: &MessageRecord) -> serde_json::Value {
     })
 }
 
-pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<ExitCode> {
+pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     let prefix = &cfg.team.tag;
-    let mut out = std::io::stdout().lock();
     match cmd {
         TicketCommand::List { status, json } => {
             let tickets = store.tickets(status)?;
@@ -233,7 +231,7 @@ pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand) -> anyhow::Result<Ex
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn truncate(s: &str, n: usize) -> String {

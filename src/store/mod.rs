@@ -80,6 +80,9 @@ const TREE_NAMES: [&str; 11] = [
 pub struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+    /// Serialises read-decide-commit sequences: the pipeline and operator
+    /// commands read a ticket, then write it whole, and must not interleave.
+    writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -106,7 +109,11 @@ impl Store {
             .iter()
             .map(|n| db.open_tree(n))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let store = Store { db, trees };
+        let store = Store {
+            db,
+            trees,
+            writer: Default::default(),
+        };
         store.check_schema(&shown)?;
         Ok(store)
     }
@@ -133,6 +140,13 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Held across a read-decide-commit sequence by whoever writes tickets.
+    pub fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding it leaves no partial state (commits are
+        // transactions), so a poisoned lock is safe to take over.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn trees(&self) -> &[sled::Tree] {
@@ -240,6 +254,7 @@ impl Store {
         now: OffsetDateTime,
         by: &str,
     ) -> Result<Option<Status>> {
+        let _writer = self.write_guard();
         let Some(mut ticket) = self.ticket(id)? else {
             return Err(StoreError::Conflict(format!("ticket {id} does not exist")));
         };

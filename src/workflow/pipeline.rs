@@ -75,6 +75,7 @@ impl Pipeline {
         let sha: [u8; 32] = Sha256::digest(raw).into();
         let mail = parse::parse(raw, &self.config.limits);
         let body_sha = body_sha256(raw);
+        let _writer = self.store.write_guard();
         let ctx = self.context(&mail, &sha, &body_sha, now)?;
         let policy = AckPolicy {
             enabled: self.config.ack.enabled,
