@@ -93,7 +93,7 @@ rate_limit = 1000000
         group = args.group_commit,
     );
     let cfg = Config::from_toml(&toml, &dir.join("bench.toml"))?;
-    let mut src = MaildirSource::open(&maildir, true)?;
+    let mut src = MaildirSource::open(&maildir, true, cfg.limits.max_stored_size as u64)?;
 
     let t0 = Instant::now();
     let stats = generate(&maildir, args.messages, args.seed)?;

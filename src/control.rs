@@ -49,7 +49,10 @@ pub fn unb64(s: &str) -> Option<Vec<u8>> {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("cannot reach the running daemon at {path}: {source}")]
-    Connect { path: String, source: std::io::Error },
+    Connect {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the daemon did not answer properly: {0}")]
     Protocol(String),
 }
@@ -64,9 +67,12 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
     let mut stream = UnixStream::connect(path).map_err(connect)?;
     stream.set_read_timeout(Some(timeout)).map_err(connect)?;
     stream.set_write_timeout(Some(timeout)).map_err(connect)?;
-    let mut line = serde_json::to_vec(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
+    let mut line =
+        serde_json::to_vec(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(|e| ControlError::Protocol(e.to_string()))?;
+    stream
+        .write_all(&line)
+        .map_err(|e| ControlError::Protocol(e.to_string()))?;
     let mut answer = Vec::new();
     BufReader::new(stream)
         .read_until(b'\n', &mut answer)
@@ -109,7 +115,9 @@ where
                 Ok(s) => s,
                 Err(e) => return tracing::warn!(error = %e, "control connection lost"),
             };
-            let result = tokio::task::spawn_blocking(move || serve_one(std_stream, max_request, &*handle)).await;
+            let result =
+                tokio::task::spawn_blocking(move || serve_one(std_stream, max_request, &*handle))
+                    .await;
             if let Ok(Err(e)) = result {
                 tracing::warn!(error = %e, "control request failed");
             }

@@ -122,7 +122,7 @@ pub fn poll_sources(
 pub fn sources_from_config(cfg: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
     if let Some(m) = &cfg.intake.maildir {
-        let src = MaildirSource::open(&m.path, m.create)
+        let src = MaildirSource::open(&m.path, m.create, cfg.limits.max_stored_size as u64)
             .with_context(|| format!("intake.maildir.path in {}", cfg.source.display()))?;
         sources.push(Box::new(src));
     }
@@ -189,7 +189,11 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         crate::control::socket_path(&cfg.store.path),
         // Base64 and JSON add about a third to a message.
         cfg.limits.max_stored_size.saturating_mul(2),
-        Arc::new(control_handler(pipeline.clone(), cfg.clone(), durable_tx.clone())),
+        Arc::new(control_handler(
+            pipeline.clone(),
+            cfg.clone(),
+            durable_tx.clone(),
+        )),
         shutdown_rx.clone(),
     ));
 
@@ -274,15 +278,23 @@ fn control_handler(
             Request::Ingest { items } => {
                 let decoded: Option<Vec<(String, Vec<u8>)>> = items
                     .iter()
-                    .map(|i| unb64(&i.data).map(|b| (format!("{} (via control socket)", i.origin), b)))
+                    .map(|i| {
+                        unb64(&i.data).map(|b| (format!("{} (via control socket)", i.origin), b))
+                    })
                     .collect();
                 match decoded {
-                    Some(d) if !d.is_empty() => crate::cli::ingest::ingest_all(&pipeline, &d, |store| {
-                        if let Ok(hw) = store.outbox_high_water() {
-                            let _ = durable.send(hw);
-                        }
-                    }),
-                    _ => (crate::cli::EX_USAGE, Vec::new(), "malformed ingest request\n".to_string()),
+                    Some(d) if !d.is_empty() => {
+                        crate::cli::ingest::ingest_all(&pipeline, &d, |store| {
+                            if let Ok(hw) = store.outbox_high_water() {
+                                let _ = durable.send(hw);
+                            }
+                        })
+                    }
+                    _ => (
+                        crate::cli::EX_USAGE,
+                        Vec::new(),
+                        "malformed ingest request\n".to_string(),
+                    ),
                 }
             }
         };

@@ -37,14 +37,20 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
             return ExitCode::from(super::EX_CONFIG);
         }
     };
-    let items: Vec<(String, Vec<u8>)> = inputs.into_iter().map(|(b, o)| (o.to_string(), b)).collect();
+    let items: Vec<(String, Vec<u8>)> = inputs
+        .into_iter()
+        .map(|(b, o)| (o.to_string(), b))
+        .collect();
     let (code, out, err) = ingest_all(&pipeline, &items, |_| {});
     let _ = std::io::stdout().write_all(&out);
     eprint!("{err}");
     ExitCode::from(code)
 }
 
-fn read_inputs(cfg: &Config, files: &[PathBuf]) -> Result<Vec<(Vec<u8>, Origin)>, (u8, String)> {
+/// The messages to store, or an exit code with the reason.
+type Inputs = Result<Vec<(Vec<u8>, Origin)>, (u8, String)>;
+
+fn read_inputs(cfg: &Config, files: &[PathBuf]) -> Inputs {
     let cap = cfg.limits.max_stored_size as u64;
     let stdin_only = files.is_empty() || (files.len() == 1 && files[0].as_os_str() == "-");
     if stdin_only {
@@ -67,9 +73,16 @@ fn read_inputs(cfg: &Config, files: &[PathBuf]) -> Result<Vec<(Vec<u8>, Origin)>
     for f in files {
         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         if size > cap {
-            return Err((EX_NOINPUT, format!("{} exceeds limits.max_stored_size ({cap} bytes)", f.display())));
+            return Err((
+                EX_NOINPUT,
+                format!(
+                    "{} exceeds limits.max_stored_size ({cap} bytes)",
+                    f.display()
+                ),
+            ));
         }
-        let bytes = std::fs::read(f).map_err(|e| (EX_NOINPUT, format!("cannot read {}: {e}", f.display())))?;
+        let bytes = std::fs::read(f)
+            .map_err(|e| (EX_NOINPUT, format!("cannot read {}: {e}", f.display())))?;
         inputs.push((bytes, Origin::File(f.clone())));
     }
     Ok(inputs)
@@ -85,10 +98,16 @@ fn forward(cfg: &Config, inputs: Vec<(Vec<u8>, Origin)>) -> ExitCode {
             })
             .collect(),
     };
-    match control::call(&control::socket_path(&cfg.store.path), &request, Duration::from_secs(120)) {
+    match control::call(
+        &control::socket_path(&cfg.store.path),
+        &request,
+        Duration::from_secs(120),
+    ) {
         Ok(r) => super::relay(r),
         Err(e) => {
-            eprintln!("csirtd: the store is in use by the running daemon, and {e}; the MTA should retry");
+            eprintln!(
+                "csirtd: the store is in use by the running daemon, and {e}; the MTA should retry"
+            );
             ExitCode::from(EX_TEMPFAIL)
         }
     }
@@ -97,7 +116,11 @@ fn forward(cfg: &Config, inputs: Vec<(Vec<u8>, Origin)>) -> ExitCode {
 /// Stores each message, flushes once, and only then reports them: nothing
 /// is announced as stored before it is on disk. `after_flush` lets the
 /// daemon wake its outbox sender. Returns (exit code, stdout, stderr).
-pub fn ingest_all(pipeline: &Pipeline, items: &[(String, Vec<u8>)], after_flush: impl FnOnce(&Store)) -> (u8, Vec<u8>, String) {
+pub fn ingest_all(
+    pipeline: &Pipeline,
+    items: &[(String, Vec<u8>)],
+    after_flush: impl FnOnce(&Store),
+) -> (u8, Vec<u8>, String) {
     let mut out = Vec::new();
     let mut err = String::new();
     let mut code = 0;
@@ -116,7 +139,11 @@ pub fn ingest_all(pipeline: &Pipeline, items: &[(String, Vec<u8>)], after_flush:
         }
     }
     if let Err(e) = pipeline.store().flush() {
-        return (EX_TEMPFAIL, Vec::new(), format!("csirtd: cannot flush the store: {e}\n"));
+        return (
+            EX_TEMPFAIL,
+            Vec::new(),
+            format!("csirtd: cannot flush the store: {e}\n"),
+        );
     }
     after_flush(pipeline.store());
     (code, out, err)

@@ -7,8 +7,8 @@ mod ticket;
 use crate::config::{self, Config, LogFormat};
 use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// sysexits.h: the MTA keeps the message and retries later.
@@ -83,7 +83,10 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run { drain } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.into(), 1),
             };
@@ -93,31 +96,40 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Ingest { files } => ingest::run(&cfg, &files),
-        cmd @ (Command::Ticket(_) | Command::Outbox(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
-            Ok(store) => {
-                let (code, out, err) = execute(&store, &cfg, cmd, false);
-                let _ = std::io::stdout().write_all(&out);
-                eprint!("{err}");
-                ExitCode::from(code)
+        cmd @ (Command::Ticket(_) | Command::Outbox(_)) => {
+            match Store::open(&cfg.store.path, cfg.store.cache_mb) {
+                Ok(store) => {
+                    let (code, out, err) = execute(&store, &cfg, cmd, false);
+                    let _ = std::io::stdout().write_all(&out);
+                    eprint!("{err}");
+                    ExitCode::from(code)
+                }
+                Err(StoreError::Locked { .. }) => forward_cli(&cfg),
+                Err(e) => {
+                    let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
+                    fail(&e.into(), code)
+                }
             }
-            Err(StoreError::Locked { .. }) => forward_cli(&cfg),
-            Err(e) => {
-                let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
-                fail(&e.into(), code)
-            }
-        },
+        }
         Command::Bench(_) => ExitCode::SUCCESS,
     }
 }
 
 /// Runs a store command with its output captured, here or inside the daemon
 /// for a forwarded request. Returns (exit code, stdout, stderr).
-pub fn execute(store: &Store, cfg: &Config, cmd: Command, in_daemon: bool) -> (u8, Vec<u8>, String) {
+pub fn execute(
+    store: &Store,
+    cfg: &Config,
+    cmd: Command,
+    in_daemon: bool,
+) -> (u8, Vec<u8>, String) {
     let mut out = Vec::new();
     let result = match cmd {
         Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
         Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
-        _ => Err(anyhow::anyhow!("this command cannot run through the daemon's control socket")),
+        _ => Err(anyhow::anyhow!(
+            "this command cannot run through the daemon's control socket"
+        )),
     };
     match result {
         Ok(()) => (0, out, String::new()),
@@ -149,7 +161,9 @@ fn forwarded_args() -> Vec<String> {
 }
 
 fn forward_cli(cfg: &Config) -> ExitCode {
-    let request = crate::control::Request::Cli { args: forwarded_args() };
+    let request = crate::control::Request::Cli {
+        args: forwarded_args(),
+    };
     let socket = crate::control::socket_path(&cfg.store.path);
     match crate::control::call(&socket, &request, std::time::Duration::from_secs(60)) {
         Ok(r) => relay(r),

@@ -20,7 +20,13 @@ pub enum OutboxCommand {
 }
 
 /// `in_daemon`: run inside the daemon for a forwarded request.
-pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand, out: &mut dyn Write, in_daemon: bool) -> anyhow::Result<()> {
+pub fn run(
+    store: &Store,
+    cfg: &Config,
+    cmd: OutboxCommand,
+    out: &mut dyn Write,
+    in_daemon: bool,
+) -> anyhow::Result<()> {
     match cmd {
         OutboxCommand::List { json } => {
             let entries = store.outbox()?;
@@ -66,7 +72,10 @@ pub fn run(store: &Store, cfg: &Config, cmd: OutboxCommand, out: &mut dyn Write,
             }
         }
         OutboxCommand::Deliver if in_daemon => {
-            writeln!(out, "the running daemon delivers the outbox itself; see `csirtd outbox list`")?;
+            writeln!(
+                out,
+                "the running daemon delivers the outbox itself; see `csirtd outbox list`"
+            )?;
         }
         OutboxCommand::Deliver => {
             let sender = Sender::from_config(store.clone(), cfg)?;

@@ -92,7 +92,12 @@ fn message_json(m: &MessageRecord) -> serde_json::Value {
     })
 }
 
-pub fn run(store: &Store, cfg: &Config, cmd: TicketCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    store: &Store,
+    cfg: &Config,
+    cmd: TicketCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let prefix = &cfg.team.tag;
     match cmd {
         TicketCommand::List { status, json } => {

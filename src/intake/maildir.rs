@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 pub struct MaildirSource {
     root: PathBuf,
+    /// Files larger than this are not read but moved to `.Quarantine/new/`.
+    max_size: u64,
     /// Handed out but not yet done: not to be handed out again meanwhile.
     in_flight: HashSet<String>,
 }
@@ -20,7 +22,7 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 }
 
 impl MaildirSource {
-    pub fn open(root: &Path, create: bool) -> Result<MaildirSource, IntakeError> {
+    pub fn open(root: &Path, create: bool, max_size: u64) -> Result<MaildirSource, IntakeError> {
         for sub in ["new", "cur", "tmp"] {
             let p = root.join(sub);
             if create {
@@ -35,6 +37,7 @@ impl MaildirSource {
         }
         Ok(MaildirSource {
             root: root.to_path_buf(),
+            max_size,
             in_flight: HashSet::new(),
         })
     }
@@ -59,6 +62,28 @@ impl MaildirSource {
     }
 }
 
+impl MaildirSource {
+    /// Moves a message we refuse to read into a Maildir++ folder that any
+    /// mail client shows, so a handler can deal with it by hand.
+    fn quarantine(&self, name: &str, size: u64) {
+        let folder = self.root.join(".Quarantine");
+        for sub in ["new", "cur", "tmp"] {
+            let _ = std::fs::create_dir_all(folder.join(sub));
+        }
+        let to = folder.join("new").join(name);
+        match std::fs::rename(self.root.join("new").join(name), &to) {
+            Ok(()) => tracing::error!(
+                file = %name, size, limit = self.max_size, moved_to = %to.display(),
+                "refused: message exceeds limits.max_stored_size; moved to the .Quarantine folder, not stored"
+            ),
+            Err(e) => tracing::error!(
+                file = %name, size, error = %e,
+                "refused: message exceeds limits.max_stored_size and could not be moved to .Quarantine; left in new/"
+            ),
+        }
+    }
+}
+
 impl Source for MaildirSource {
     fn name(&self) -> String {
         format!("maildir {}", self.root.display())
@@ -71,6 +96,11 @@ impl Source for MaildirSource {
                 break;
             }
             let path = self.root.join("new").join(&name);
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if size > self.max_size {
+                self.quarantine(&name, size);
+                continue;
+            }
             match std::fs::read(&path) {
                 Ok(bytes) => {
                     self.in_flight.insert(name.clone());
@@ -117,7 +147,7 @@ mod tests {
     #[test]
     fn hands_out_oldest_first_and_moves_only_when_done() {
         let dir = tempfile::tempdir().unwrap();
-        let mut src = MaildirSource::open(dir.path(), true).unwrap();
+        let mut src = MaildirSource::open(dir.path(), true, 1024).unwrap();
         std::fs::write(dir.path().join("new/2.b"), b"two").unwrap();
         std::fs::write(dir.path().join("new/1.a"), b"one").unwrap();
         let batch = src.poll(10).unwrap();
@@ -132,6 +162,21 @@ mod tests {
         assert!(
             dir.path().join("new/2.b").exists(),
             "not done yet, stays in new/"
+        );
+    }
+
+    #[test]
+    fn oversized_files_go_to_quarantine_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = MaildirSource::open(dir.path(), true, 10).unwrap();
+        std::fs::write(dir.path().join("new/1.big"), b"0123456789abcdef").unwrap();
+        std::fs::write(dir.path().join("new/2.ok"), b"small").unwrap();
+        let batch = src.poll(10).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].bytes, b"small");
+        assert_eq!(
+            std::fs::read(dir.path().join(".Quarantine/new/1.big")).unwrap(),
+            b"0123456789abcdef"
         );
     }
 }
