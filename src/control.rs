@@ -53,6 +53,11 @@ pub enum ControlError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot create the control socket {path}: {source} (a Unix socket path must be under 108 bytes: choose a shorter store.path)")]
+    Bind {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the daemon did not answer properly: {0}")]
     Protocol(String),
 }
@@ -82,7 +87,23 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
 
 /// Serves requests until `shutdown`; each request runs on a blocking thread
 /// through `handle`. Requests are bounded by `max_request` bytes.
+/// Creates the socket, owner-only. Done before the daemon reports itself
+/// running: without it every `ingest` would fail for as long as it runs.
+pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, ControlError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |source| ControlError::Bind {
+        path: path.display().to_string(),
+        source,
+    };
+    // A socket left by a crashed daemon would make bind fail.
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    Ok(listener)
+}
+
 pub async fn serve<F>(
+    listener: tokio::net::UnixListener,
     path: PathBuf,
     max_request: usize,
     handle: std::sync::Arc<F>,
@@ -91,11 +112,6 @@ pub async fn serve<F>(
 where
     F: Fn(Request) -> Response + Send + Sync + 'static,
 {
-    use std::os::unix::fs::PermissionsExt;
-    // A socket left by a crashed daemon would make bind fail.
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %path.display(), "control socket ready");
     loop {
         let accepted = tokio::select! {

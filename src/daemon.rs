@@ -169,7 +169,12 @@ fn intake_loop(
 }
 
 pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
+    // Signals first: a SIGTERM during start-up must also end in a clean exit.
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(watch_signals(signals()?, shutdown_tx));
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    let socket = crate::control::socket_path(&cfg.store.path);
+    let listener = crate::control::bind(&socket)?;
     let sources = sources_from_config(&cfg)?;
     if sources.is_empty() {
         tracing::warn!(
@@ -179,14 +184,13 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let pipeline = Arc::new(Pipeline::new(store.clone(), cfg.clone())?);
     let sender = Sender::from_config(store.clone(), &cfg)?;
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);
     let durable_tx = Arc::new(durable_tx);
     let (done_tx, done_rx) = watch::channel(false);
 
-    tokio::spawn(watch_signals(shutdown_tx));
     let control = tokio::spawn(crate::control::serve(
-        crate::control::socket_path(&cfg.store.path),
+        listener,
+        socket.clone(),
         // Base64 and JSON add about a third to a message.
         cfg.limits.max_stored_size.saturating_mul(2),
         Arc::new(control_handler(
@@ -231,23 +235,22 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     }
     sent?;
     control.abort();
-    let _ = std::fs::remove_file(crate::control::socket_path(&cfg.store.path));
+    let _ = std::fs::remove_file(&socket);
     store.flush()?;
     tracing::info!("csirtd stopped cleanly");
     Ok(())
 }
 
-async fn watch_signals(shutdown: watch::Sender<bool>) {
+type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn signals() -> anyhow::Result<Signals> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!(
-            "cannot install signal handlers; stop csirtd with SIGKILL only as a last resort"
-        );
-        return;
-    };
+    let term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok((term, int))
+}
+
+async fn watch_signals((mut term, mut int): Signals, shutdown: watch::Sender<bool>) {
     let name = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",

@@ -216,3 +216,176 @@ pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
+
+/// A `csirtd` child process that is killed (SIGKILL) and reaped when dropped,
+/// so that a failing test does not leave a daemon holding the store lock.
+/// Its standard output and error go to files in the test's directory.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub stderr_path: PathBuf,
+    pub stdout_path: PathBuf,
+}
+
+static DAEMON_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Daemon {
+    /// Spawns `csirtd --config … <args>` (e.g. `["run"]`).
+    pub fn start(env: &Env, args: &[&str]) -> Daemon {
+        let n = DAEMON_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stdout_path = env.path(&format!("daemon-{n}.out"));
+        let stderr_path = env.path(&format!("daemon-{n}.log"));
+        let child = env
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout_path).expect("daemon stdout file"))
+            .stderr(std::fs::File::create(&stderr_path).expect("daemon stderr file"))
+            .spawn()
+            .expect("spawn csirtd");
+        Daemon {
+            child,
+            stderr_path,
+            stdout_path,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; false on timeout or if the daemon exited first.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: std::time::Duration) -> bool {
+        wait_until(timeout, || {
+            self.log().contains(needle) || matches!(self.child.try_wait(), Ok(Some(_)))
+        }) && self.log().contains(needle)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(
+            rc,
+            0,
+            "kill({}, {sig}) failed: {}",
+            self.pid(),
+            std::io::Error::last_os_error()
+        );
+    }
+
+    pub fn terminate(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Exit status, or None if still running after `timeout`.
+    pub fn wait_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the exit and insists on status 0, showing the log otherwise.
+    pub fn expect_success(&mut self, timeout: std::time::Duration) {
+        let status = self.wait_timeout(timeout);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "csirtd did not exit 0 within {timeout:?}: {status:?}\n--- log ---\n{}",
+            self.log()
+        );
+    }
+
+    /// SIGKILL and reap (`Child::kill` then `wait`).
+    pub fn kill(&mut self) -> std::process::ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("wait for killed csirtd")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs csirtd to completion, killing it after `timeout`; returns the exit code.
+pub fn run_with_timeout(
+    env: &Env,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> (Option<i32>, String) {
+    let mut d = Daemon::start(env, args);
+    let status = d.wait_timeout(timeout);
+    let log = d.log();
+    (status.and_then(|s| s.code()), log)
+}
+
+/// Adds `key = value` lines to the `[store]` table of the environment's
+/// configuration (e.g. `group_commit = 32`), replacing earlier additions.
+pub fn set_store_options(env: &Env, lines: &str) {
+    let text = std::fs::read_to_string(&env.config).expect("read config");
+    let start = text.find("[store]\n").expect("[store] table") + "[store]\n".len();
+    let end = start + text[start..].find("\n\n").expect("end of [store] table");
+    let body: Vec<&str> = text[start..end]
+        .lines()
+        .filter(|l| l.starts_with("path ="))
+        .collect();
+    let new = format!(
+        "{}{}\n{}{}",
+        &text[..start],
+        body.join("\n"),
+        lines.trim_end(),
+        &text[end..]
+    );
+    std::fs::write(&env.config, new).expect("write config");
+}
+
+/// The names of the `.eml` files in the outbox directory.
+pub fn sent_names(env: &Env) -> Vec<String> {
+    env.sent_files()
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .collect()
+}
+
+/// The value of the first header `name` (case-insensitive) in raw mail text,
+/// unfolded; None if absent.
+pub fn header(text: &str, name: &str) -> Option<String> {
+    let head = text.split("\r\n\r\n").next().unwrap_or(text);
+    let mut lines = head.split("\r\n").peekable();
+    while let Some(line) = lines.next() {
+        let Some((n, v)) = line.split_once(':') else {
+            continue;
+        };
+        if n.eq_ignore_ascii_case(name) {
+            let mut value = v.trim().to_string();
+            while let Some(next) = lines.peek() {
+                if next.starts_with(' ') || next.starts_with('\t') {
+                    value.push(' ');
+                    value.push_str(next.trim());
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+            return Some(value);
+        }
+    }
+    None
+}
