@@ -522,8 +522,7 @@ impl Config {
         Ok(())
     }
 
-    /// The SMTP password, read from its file at the moment it is needed so
-    /// that a rotated secret is picked up on reconnect.
+    /// The SMTP password, read from its file when the transport is built.
     pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
         let Some(s) = &self.outbox.smtp else {
             return Ok(None);
