@@ -644,3 +644,39 @@ fn the_shipped_configs_are_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_bounce_of_our_acknowledgement_lands_on_its_ticket() {
+    let env = Env::new();
+    let (t1, _) = env.ingest_ok(&mail(
+        "alice@bank.example",
+        "Report",
+        Some("b1@bank.example"),
+        "",
+        "x",
+    ));
+    let ack_id = env.outbox()[0]["message_id"].as_str().unwrap().to_string();
+    let dsn = format!(
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.bank.example\r\nTo: cert@cert.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <dsn-1@mx.bank.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: text/plain\r\n\r\nMailbox full.\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.bank.example\r\n\r\nFinal-Recipient: rfc822; alice@bank.example\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n\
+--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: CERT Example <cert@cert.example>\r\nTo: alice@bank.example\r\nSubject: [CERT-EX #{t1}] Report\r\nMessage-ID: <{ack_id}>\r\n\r\n\
+--B--\r\n"
+    );
+    let (t, word) = env.ingest_ok(dsn.as_bytes());
+    assert_eq!((t.as_str(), word.as_str()), (t1.as_str(), "appended"));
+    let ticket = env.ticket(&t1);
+    assert!(ticket["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "warning" && e["detail"].as_str().unwrap().contains(&ack_id)));
+    assert_eq!(env.outbox().len(), 1, "a bounce is never answered");
+
+    // A report about somebody else's message opens its own ticket.
+    let other = dsn
+        .replace(&ack_id, "unrelated@elsewhere.example")
+        .replace("dsn-1@", "dsn-2@");
+    assert_eq!(env.ingest_ok(other.as_bytes()).1, "created");
+}

@@ -34,6 +34,10 @@ pub struct ParsedMail {
     pub precedence: Option<String>,
     pub list_id: Option<String>,
     pub x_loop: Vec<String>,
+    /// For a delivery or feedback report (multipart/report): the
+    /// Message-IDs of the messages it reports on, so that a bounce of our own
+    /// mail lands on the ticket that sent it.
+    pub reported_message_ids: Vec<String>,
     pub mime_depth: usize,
     pub part_count: usize,
     pub flags: BTreeSet<Flag>,
@@ -96,6 +100,9 @@ fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
         return unparsed();
     }
     let mut p = facts(&message);
+    if !oversized {
+        p.reported_message_ids = reported_message_ids(&message);
+    }
     if oversized {
         p.flags.insert(Flag::Oversized);
     } else {
@@ -190,6 +197,35 @@ fn facts(m: &Message<'_>) -> ParsedMail {
         p.flags.insert(Flag::NoMessageId);
     }
     p
+}
+
+fn reported_message_ids(m: &Message<'_>) -> Vec<String> {
+    use mail_parser::MimeHeaders;
+    let is_type = |ct: Option<&mail_parser::ContentType<'_>>, t: &str, s: &str| {
+        ct.is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case(t)
+                && ct.subtype().is_some_and(|x| x.eq_ignore_ascii_case(s))
+        })
+    };
+    if !is_type(m.content_type(), "multipart", "report") {
+        return Vec::new();
+    }
+    let mut ids = Vec::new();
+    for part in m.parts.iter().take(32) {
+        let id = match &part.body {
+            PartType::Message(inner) => inner.message_id().map(normalize_message_id),
+            PartType::Text(text) if is_type(part.content_type(), "text", "rfc822-headers") => {
+                MessageParser::default()
+                    .parse_headers(text.as_bytes())
+                    .and_then(|h| h.message_id().map(normalize_message_id))
+            }
+            _ => None,
+        };
+        if let Some(id) = id.filter(|i| !i.is_empty()) {
+            ids.push(id);
+        }
+    }
+    ids
 }
 
 fn display_addr(a: &mail_parser::Addr<'_>) -> String {
@@ -362,5 +398,25 @@ mod tests {
             p.mime_depth,
             p.flags
         );
+    }
+
+    #[test]
+    fn a_bounce_names_the_message_it_reports_on() {
+        let raw = "From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered\r\nMessage-ID: <dsn1@mx.example>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nIt bounced.\r\n\
+--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; x@y.example\r\nAction: failed\r\n\r\n\
+--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: cert@cert.example\r\nMessage-ID: <cert-ex.2026-00001.ack.0a@cert.example>\r\nSubject: x\r\n\r\n\
+--b--\r\n";
+        let p = parse(raw.as_bytes(), &limits());
+        assert_eq!(
+            p.reported_message_ids,
+            vec!["cert-ex.2026-00001.ack.0a@cert.example"]
+        );
+        let plain = parse(
+            b"From: a@x.example\r\nSubject: s\r\n\r\nMessage-ID: <not@header>\r\n",
+            &limits(),
+        );
+        assert!(plain.reported_message_ids.is_empty());
     }
 }

@@ -33,6 +33,9 @@ pub struct Context {
     pub tagged: Vec<(TicketId, Option<TicketView>)>,
     /// The ticket that one of In-Reply-To/References names.
     pub referenced: Option<TicketView>,
+    /// A delivery report about one of our own outgoing messages: the
+    /// Message-ID it reports on and that message's ticket.
+    pub bounce_of: Option<(String, TicketView)>,
     pub acks_in_window: u32,
 }
 
@@ -147,7 +150,17 @@ pub fn decide(
         flags.insert(Flag::UnknownTag);
     }
 
-    let target = existing_tag.or_else(|| ctx.referenced.clone());
+    let mut target = existing_tag.or_else(|| ctx.referenced.clone());
+    if target.is_none() {
+        if let Some((our_id, ticket)) = &ctx.bounce_of {
+            events.push(Event::new(
+                now,
+                EventKind::Warning,
+                format!("delivery report about our message <{our_id}>: it may not have reached its recipient"),
+            ));
+            target = Some(ticket.clone());
+        }
+    }
     let subject_line = mail.subject.as_deref().unwrap_or("");
 
     if let Some(ticket) = target {
@@ -257,6 +270,7 @@ mod tests {
             message_id_reused: None,
             tagged: Vec::new(),
             referenced: None,
+            bounce_of: None,
             acks_in_window: 0,
         }
     }
@@ -368,6 +382,27 @@ mod tests {
             !p.flags.contains(&Flag::UnknownTag),
             "a tag matched, the other is noise"
         );
+    }
+
+    #[test]
+    fn a_bounce_of_our_mail_lands_on_its_ticket_with_a_warning() {
+        let mut c = ctx();
+        c.bounce_of = Some((
+            "cert-ex.2026-00005.ack.1@cert.example".into(),
+            view(5, Status::New, "alice@bank.example"),
+        ));
+        let mut m = mail(
+            "mailer-daemon@mx.example",
+            "Undelivered Mail Returned to Sender",
+        );
+        m.return_path = Some(String::new());
+        let p = run(&m, &c);
+        assert_eq!(p.placement, Placement::Appended(TicketId::new(2026, 5)));
+        assert!(p
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Warning && e.detail.contains("delivery report")));
+        assert!(p.ack.is_none());
     }
 
     #[test]

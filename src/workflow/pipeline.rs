@@ -153,6 +153,23 @@ impl Pipeline {
                 }
             }
         }
+        let mut bounce_of = None;
+        for mid in mail.reported_message_ids.iter().take(8) {
+            // Only our own outgoing mail: a report naming someone else's
+            // message must not pull mail onto a ticket.
+            let ours = match self.store.message_by_id(mid)? {
+                Some((t, seq)) => self
+                    .store
+                    .message(t, seq)?
+                    .filter(|m| m.direction == Direction::Out)
+                    .map(|_| t),
+                None => self.ids.ticket_of(mid),
+            };
+            if let Some(view) = ours.map(|t| self.view(t)).transpose()?.flatten() {
+                bounce_of = Some((mid.clone(), view));
+                break;
+            }
+        }
         let acks_in_window = match mail.single_from() {
             Some(from) => {
                 let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
@@ -169,6 +186,7 @@ impl Pipeline {
             message_id_reused,
             tagged,
             referenced,
+            bounce_of,
             acks_in_window,
         })
     }
