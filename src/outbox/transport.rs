@@ -20,7 +20,13 @@ pub enum SendError {
 
 pub enum Transport {
     File(FileTransport),
-    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    Smtp {
+        client: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        /// Deadline for a whole SMTP transaction. lettre bounds only the
+        /// connect; a server that accepts and then stalls must not hold the
+        /// outbox (or a shutdown) forever.
+        deadline: Duration,
+    },
 }
 
 impl Transport {
@@ -77,7 +83,10 @@ impl Transport {
                 if let (Some(user), Some(password)) = (&s.user, cfg.smtp_password()?) {
                     b = b.credentials(Credentials::new(user.clone(), password));
                 }
-                Ok(Transport::Smtp(Box::new(b.build())))
+                Ok(Transport::Smtp {
+                    client: Box::new(b.build()),
+                    deadline: Duration::from_secs(s.timeout_secs),
+                })
             }
         }
     }
@@ -85,7 +94,7 @@ impl Transport {
     pub fn describe(&self) -> String {
         match self {
             Transport::File(f) => format!("file:{}", f.dir.display()),
-            Transport::Smtp(_) => "smtp".into(),
+            Transport::Smtp { .. } => "smtp".into(),
         }
     }
 
@@ -109,7 +118,7 @@ impl Transport {
                     .await
                     .map_err(|e| SendError::Transient(format!("file transport task failed: {e}")))?
             }
-            Transport::Smtp(smtp) => {
+            Transport::Smtp { client, deadline } => {
                 let parse = |a: &str| {
                     a.parse::<Address>()
                         .map_err(|e| SendError::Permanent(format!("address {a} is not valid: {e}")))
@@ -118,10 +127,19 @@ impl Transport {
                 let rcpts = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
                 let envelope = Envelope::new(Some(from), rcpts)
                     .map_err(|e| SendError::Permanent(format!("no valid envelope: {e}")))?;
-                match smtp.send_raw(&envelope, bytes).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
-                    Err(e) => Err(SendError::Transient(format!("SMTP: {e}"))),
+                match tokio::time::timeout(*deadline, client.send_raw(&envelope, bytes)).await {
+                    Err(_) => Err(SendError::Transient(format!(
+                        "SMTP: no complete answer within {} s (outbox.smtp.timeout_secs)",
+                        deadline.as_secs()
+                    ))),
+                    Ok(Ok(_)) => Ok(()),
+                    // A rejected login is our configuration, not the recipient:
+                    // keep the mail queued until the password is fixed.
+                    Ok(Err(e)) if e.status().is_some_and(|c| c.to_string().starts_with("53")) => Err(SendError::Transient(
+                        format!("SMTP authentication refused (check outbox.smtp.user and password_file): {e}"),
+                    )),
+                    Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
+                    Ok(Err(e)) => Err(SendError::Transient(format!("SMTP: {e}"))),
                 }
             }
         }

@@ -2,6 +2,8 @@
 //! store, Maildir, file outbox) and helpers that drive the real binary.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,8 +22,62 @@ impl Env {
 
     /// `extra` is appended to the TOML (e.g. a `[limits]` table).
     pub fn with_extra(extra: &str) -> Env {
+        Env::with_outbox(
+            r#"[outbox]
+transport = "file"
+initial_backoff_secs = 1
+max_backoff_secs = 2
+[outbox.file]
+dir = "outbox""#,
+            extra,
+        )
+    }
+
+    /// An installation whose outbox delivers over SMTP to `127.0.0.1:port`.
+    /// `tls` is "implicit", "starttls" or "none"; `auth` is (user, password),
+    /// the password written to a file for `password_file`. Backoff as in
+    /// `new()` (1 s, at most 2 s); `extra` is appended to the TOML.
+    pub fn with_outbox_smtp(
+        port: u16,
+        tls: &str,
+        ca_file: Option<&Path>,
+        auth: Option<(&str, &str)>,
+        extra: &str,
+    ) -> Env {
+        let env = Env::with_outbox("", "");
+        let mut smtp = format!(
+            "[outbox]\ntransport = \"smtp\"\ninitial_backoff_secs = 1\nmax_backoff_secs = 2\n\
+             [outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{tls}\"\ntimeout_secs = 10"
+        );
+        if let Some(ca) = ca_file {
+            smtp.push_str(&format!(
+                "\nca_file = {}",
+                toml_str(&ca.display().to_string())
+            ));
+        }
+        if let Some((user, password)) = auth {
+            let file = env.path("smtp-password");
+            std::fs::write(&file, format!("{password}\n")).expect("write password file");
+            smtp.push_str(&format!(
+                "\nuser = {}\npassword_file = {}",
+                toml_str(user),
+                toml_str(&file.display().to_string())
+            ));
+        }
+        env.write_config(&smtp, extra);
+        env
+    }
+
+    /// `outbox` is the whole `[outbox]` section (with its sub-tables).
+    pub fn with_outbox(outbox: &str, extra: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("csirtd.toml");
+        let env = Env { dir, config };
+        env.write_config(outbox, extra);
+        env
+    }
+
+    fn write_config(&self, outbox: &str, extra: &str) {
         let text = format!(
             r#"
 [team]
@@ -38,17 +94,11 @@ path = "store"
 path = "maildir"
 poll_interval_ms = 50
 
-[outbox]
-transport = "file"
-initial_backoff_secs = 1
-max_backoff_secs = 2
-[outbox.file]
-dir = "outbox"
+{outbox}
 {extra}
 "#
         );
-        std::fs::write(&config, text).expect("write config");
-        Env { dir, config }
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -211,6 +261,11 @@ pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> 
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     f()
+}
+
+/// A TOML basic string.
+pub fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("string")
 }
 
 pub fn fixtures() -> PathBuf {
