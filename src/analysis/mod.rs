@@ -1,0 +1,4 @@
+//! What a report says: indicators, and (with issue 6) machine-readable
+//! report formats, correlation and classification.
+
+pub mod indicators;
