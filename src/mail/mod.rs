@@ -4,4 +4,5 @@
 pub mod compose;
 pub mod msgid;
 pub mod parse;
+pub mod quote;
 pub mod subject;

@@ -3,5 +3,6 @@
 //! [`pipeline`] does the I/O around them.
 
 pub mod ack;
+pub mod commands;
 pub mod decide;
 pub mod pipeline;
