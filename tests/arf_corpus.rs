@@ -102,3 +102,23 @@ fn provider_feedback_loops_yield_type_and_source() {
         "only {recognised} of {total} provider reports recognised as ARF"
     );
 }
+
+#[test]
+fn blocklist_de_xarf_reports_yield_source_and_type() {
+    let Some(root) = corpus() else { return };
+    for name in ["Blocklistde_Example_1.eml", "Blocklistde_Example_2.eml"] {
+        let path = root.join("abuse/abuseio/blocklistde").join(name);
+        let raw = std::fs::read(&path).unwrap();
+        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let r = csirtd::analysis::xarf::parse(&m)
+            .unwrap_or_else(|| panic!("{name}: not recognised as X-ARF"));
+        assert!(
+            r.source
+                .as_deref()
+                .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok()),
+            "{name}: {r:?}"
+        );
+        assert!(r.report_type.is_some(), "{name}: {r:?}");
+        assert_eq!(r.category.as_deref(), Some("abuse"), "{name}");
+    }
+}

@@ -3,3 +3,4 @@
 
 pub mod arf;
 pub mod indicators;
+pub mod xarf;
