@@ -79,7 +79,129 @@ fn default_group_commit() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct IntakeConfig {
     pub maildir: Option<MaildirConfig>,
+    /// `[[intake.imap]]`: one entry per account and folder watched.
+    #[serde(default)]
+    pub imap: Vec<ImapConfig>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapTls {
+    /// TLS from the first byte (port 993).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS, which must succeed.
+    Starttls,
+    /// No TLS at all: password and mail cross the network in clear.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapAuth {
+    /// The IMAP LOGIN command.
+    Login,
+    /// AUTHENTICATE PLAIN (RFC 4616).
+    Plain,
+}
+
+/// What happens to a message in the watched folder once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapAfter {
+    /// Moved to `processed_folder`.
+    Move,
+    /// Left in place and flagged `\Seen`.
+    Seen,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Names the account in logs, in message origins and in the sled key
+    /// of its UID state: renaming it makes csirtd rescan the folder.
+    pub name: String,
+    pub host: String,
+    /// Default: 993 with implicit TLS, 143 otherwise.
+    pub port: Option<u16>,
+    #[serde(default = "default_imap_tls")]
+    pub tls: ImapTls,
+    /// PEM file of a CA to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub user: String,
+    /// Read at every connection, so a rotated password needs no restart.
+    pub password_file: PathBuf,
+    #[serde(default = "default_imap_auth")]
+    pub auth: ImapAuth,
+    #[serde(default = "default_imap_folder")]
+    pub folder: String,
+    #[serde(default = "default_imap_after")]
+    pub after: ImapAfter,
+    #[serde(default = "default_processed_folder")]
+    pub processed_folder: String,
+    #[serde(default = "default_quarantine_folder")]
+    pub quarantine_folder: String,
+    #[serde(default = "yes")]
+    pub idle: bool,
+    /// Used when the server lacks IDLE or `idle = false`.
+    #[serde(default = "default_imap_poll")]
+    pub poll_interval_secs: u64,
+    /// Messages fetched with one command.
+    #[serde(default = "default_imap_batch")]
+    pub batch: usize,
+    /// RFC 2177: servers may drop a client idle for 30 minutes.
+    #[serde(default = "default_idle_renew")]
+    pub idle_renew_secs: u64,
+    /// Limit for each network step (connect, TLS, a command, one response).
+    #[serde(default = "default_imap_timeout")]
+    pub timeout_secs: u64,
+    /// Defaults for the tickets this account opens; carried with the
+    /// account name in each message's origin until tickets take them.
+    pub label: Option<String>,
+    pub constituency: Option<String>,
+    pub category: Option<String>,
+}
+
+impl ImapConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            ImapTls::Implicit => 993,
+            ImapTls::Starttls | ImapTls::None => 143,
+        })
+    }
+}
+
+fn default_imap_tls() -> ImapTls {
+    ImapTls::Implicit
+}
+fn default_imap_auth() -> ImapAuth {
+    ImapAuth::Login
+}
+fn default_imap_folder() -> String {
+    "INBOX".into()
+}
+fn default_imap_after() -> ImapAfter {
+    ImapAfter::Move
+}
+fn default_processed_folder() -> String {
+    "processed".into()
+}
+fn default_quarantine_folder() -> String {
+    "quarantine".into()
+}
+fn default_imap_poll() -> u64 {
+    60
+}
+fn default_imap_batch() -> usize {
+    100
+}
+fn default_idle_renew() -> u64 {
+    25 * 60
+}
+fn default_imap_timeout() -> u64 {
+    60
+}
+/// RFC 2177 lets a server log out a client idle for 30 minutes.
+pub const IMAP_IDLE_RENEW_MAX_SECS: u64 = 29 * 60;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,6 +453,12 @@ impl Config {
         if let Some(m) = self.intake.maildir.as_mut() {
             fix(&mut m.path);
         }
+        for a in self.intake.imap.iter_mut() {
+            fix(&mut a.password_file);
+            if let Some(p) = a.ca_file.as_mut() {
+                fix(p);
+            }
+        }
         if let Some(f) = self.outbox.file.as_mut() {
             fix(&mut f.dir);
         }
@@ -412,6 +540,7 @@ impl Config {
                 return Err(self.invalid("intake.maildir.poll_interval_ms", "must be at least 1"));
             }
         }
+        self.validate_imap()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {
@@ -522,6 +651,115 @@ impl Config {
         Ok(())
     }
 
+    fn validate_imap(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in self.intake.imap.iter().enumerate() {
+            let key = |k: &str| format!("intake.imap[{i}].{k}");
+            let name_ok = !a.name.is_empty()
+                && a.name.len() <= 64
+                && a.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if !name_ok {
+                return Err(self.invalid(
+                    &key("name"),
+                    format!(
+                        "`{}` must be 1-64 characters of letters, digits, '-', '_' or '.' (e.g. cert)",
+                        a.name
+                    ),
+                ));
+            }
+            if !names.insert(a.name.as_str()) {
+                return Err(self.invalid(
+                    &key("name"),
+                    format!("`{}` is used by another [[intake.imap]] entry", a.name),
+                ));
+            }
+            if a.host.trim().is_empty() {
+                return Err(self.invalid(&key("host"), "must not be empty"));
+            }
+            if a.port == Some(0) {
+                return Err(self.invalid(&key("port"), "must be between 1 and 65535"));
+            }
+            if a.user.is_empty() {
+                return Err(self.invalid(&key("user"), "must not be empty"));
+            }
+            if !a.password_file.is_file() {
+                return Err(self.invalid(
+                    &key("password_file"),
+                    format!(
+                        "{} does not exist or is not a file",
+                        a.password_file.display()
+                    ),
+                ));
+            }
+            if let Some(p) = &a.ca_file {
+                if !p.is_file() {
+                    return Err(
+                        self.invalid(&key("ca_file"), format!("{} does not exist", p.display()))
+                    );
+                }
+                if a.tls == ImapTls::None {
+                    return Err(self.invalid(
+                        &key("ca_file"),
+                        "is set but tls = \"none\": choose \"implicit\" or \"starttls\", or remove ca_file",
+                    ));
+                }
+            }
+            for (k, folder) in [
+                ("folder", &a.folder),
+                ("processed_folder", &a.processed_folder),
+                ("quarantine_folder", &a.quarantine_folder),
+            ] {
+                if folder.is_empty() || folder.chars().any(|c| c.is_control()) {
+                    return Err(
+                        self.invalid(&key(k), format!("`{folder}` is not a usable folder name"))
+                    );
+                }
+            }
+            if a.processed_folder == a.folder || a.quarantine_folder == a.folder {
+                return Err(self.invalid(
+                    &key(if a.processed_folder == a.folder {
+                        "processed_folder"
+                    } else {
+                        "quarantine_folder"
+                    }),
+                    format!(
+                        "must differ from folder `{}`, or messages would be fetched again",
+                        a.folder
+                    ),
+                ));
+            }
+            if a.poll_interval_secs == 0 {
+                return Err(self.invalid(&key("poll_interval_secs"), "must be at least 1"));
+            }
+            if a.batch == 0 || a.batch > 10_000 {
+                return Err(self.invalid(&key("batch"), "must be between 1 and 10000"));
+            }
+            if a.idle_renew_secs == 0 || a.idle_renew_secs >= IMAP_IDLE_RENEW_MAX_SECS {
+                return Err(self.invalid(
+                    &key("idle_renew_secs"),
+                    format!(
+                        "must be at least 1 and below {IMAP_IDLE_RENEW_MAX_SECS} (29 minutes): servers may drop a client idle for 30 minutes"
+                    ),
+                ));
+            }
+            if a.timeout_secs == 0 {
+                return Err(self.invalid(&key("timeout_secs"), "must be at least 1"));
+            }
+            for (k, v) in [
+                ("label", &a.label),
+                ("constituency", &a.constituency),
+                ("category", &a.category),
+            ] {
+                if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    return Err(self.invalid(&key(k), "must not be empty when set"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The SMTP password, read from its file when the transport is built.
     pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
         let Some(s) = &self.outbox.smtp else {
@@ -593,6 +831,20 @@ impl Config {
             None => {
                 let _ = writeln!(s, "  maildir   not configured");
             }
+        }
+        for a in &self.intake.imap {
+            let _ = writeln!(
+                s,
+                "  imap      {}: {}@{}:{} tls={:?} folder {} (after: {:?}{})",
+                a.name,
+                a.user,
+                a.host,
+                a.port(),
+                a.tls,
+                a.folder,
+                a.after,
+                if a.idle { ", IDLE" } else { ", polling" }
+            );
         }
         match self.outbox.transport {
             TransportKind::File => {
@@ -723,6 +975,94 @@ dir = "state/outbox"
             .unwrap_err()
             .to_string();
         assert!(err.contains("team.address"), "{err}");
+    }
+
+    fn with_imap(dir: &Path, entries: &str) -> Result<Config, ConfigError> {
+        std::fs::write(dir.join("imap-password"), "secret\n").unwrap();
+        Config::from_toml(&format!("{MINIMAL}\n{entries}"), &dir.join("c.toml"))
+    }
+
+    #[test]
+    fn imap_accounts_load_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = with_imap(
+            dir.path(),
+            r#"
+[[intake.imap]]
+name = "cert"
+host = "imap.cert.example"
+user = "cert"
+password_file = "imap-password"
+
+[[intake.imap]]
+name = "abuse"
+host = "imap.cert.example"
+tls = "starttls"
+auth = "plain"
+user = "abuse"
+password_file = "imap-password"
+folder = "reports"
+after = "seen"
+idle = false
+label = "abuse"
+"#,
+        )
+        .unwrap();
+        let [cert, abuse] = &cfg.intake.imap[..] else {
+            panic!("two accounts expected: {:?}", cfg.intake.imap)
+        };
+        assert_eq!(cert.port(), 993);
+        assert_eq!(cert.folder, "INBOX");
+        assert_eq!(cert.after, ImapAfter::Move);
+        assert_eq!(cert.processed_folder, "processed");
+        assert_eq!(cert.quarantine_folder, "quarantine");
+        assert!(cert.idle);
+        assert_eq!(
+            (cert.poll_interval_secs, cert.batch, cert.idle_renew_secs),
+            (60, 100, 1500)
+        );
+        assert_eq!(cert.password_file, dir.path().join("imap-password"));
+        assert_eq!(abuse.port(), 143);
+        assert_eq!(abuse.auth, ImapAuth::Plain);
+        assert_eq!(abuse.after, ImapAfter::Seen);
+        assert_eq!(abuse.label.as_deref(), Some("abuse"));
+    }
+
+    #[test]
+    fn imap_mistakes_name_the_entry_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "[[intake.imap]]\nname = \"cert\"\nhost = \"h.example\"\nuser = \"u\"\npassword_file = \"imap-password\"\n";
+        for (extra, key) in [
+            ("idle_renew_secs = 1740\n", "intake.imap[0].idle_renew_secs"),
+            (
+                "processed_folder = \"INBOX\"\n",
+                "intake.imap[0].processed_folder",
+            ),
+            ("batch = 0\n", "intake.imap[0].batch"),
+            ("name2 = 1\n", "name2"),
+        ] {
+            let err = with_imap(dir.path(), &format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("c.toml") && err.contains(key),
+                "{extra}: {err}"
+            );
+        }
+        let err = with_imap(dir.path(), &format!("{base}\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("intake.imap[1].name") && err.contains("another"),
+            "{err}"
+        );
+        let err = with_imap(
+            dir.path(),
+            &base.replace("imap-password", "missing-password"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("intake.imap[0].password_file"), "{err}");
     }
 
     #[test]

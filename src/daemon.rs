@@ -1,11 +1,12 @@
 //! `csirtd run`: the intake loop on a blocking thread (sled and the Maildir
-//! are blocking I/O), the outbox sender as an async task, one shared
-//! shutdown signal. SIGTERM or SIGINT finishes the batch in hand, flushes,
-//! tells the sources, and exits 0.
+//! are blocking I/O), one async task per IMAP account feeding it, the
+//! outbox sender as an async task, one shared shutdown signal. SIGTERM or
+//! SIGINT finishes the batch in hand, flushes, tells the sources (the IMAP
+//! tasks move what was stored and log out), and exits 0.
 
 use crate::config::Config;
 use crate::intake::maildir::MaildirSource;
-use crate::intake::{Origin, RawMessage, Source};
+use crate::intake::{Disposition, Origin, RawMessage, Source, Wakeup};
 use crate::outbox::sender::Sender;
 use crate::store::Store;
 use crate::workflow::decide::Placement;
@@ -23,6 +24,8 @@ pub struct BatchReport {
     pub created: usize,
     pub appended: usize,
     pub duplicates: usize,
+    /// Stored, and put in their source's quarantine (hostile structure).
+    pub quarantined: usize,
     /// Per message: from being handed out by its source to being released
     /// by it after the durable commit.
     pub latencies: Vec<Duration>,
@@ -37,7 +40,7 @@ pub fn process_batch(
     durable: Option<&watch::Sender<u64>>,
 ) -> BatchReport {
     let mut report = BatchReport::default();
-    let mut committed: Vec<(usize, Origin, Instant, Placement, usize)> =
+    let mut committed: Vec<(usize, Origin, Instant, Placement, usize, Disposition)> =
         Vec::with_capacity(batch.len());
     for (src, msg, started) in batch {
         let origin = msg.origin.to_string();
@@ -52,7 +55,15 @@ pub fn process_batch(
                     let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
                     tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %flags.join(","), "message flagged");
                 }
-                committed.push((src, msg.origin, started, p.placement, msg.bytes.len()));
+                let disposition = Disposition::for_flags(&p.flags);
+                committed.push((
+                    src,
+                    msg.origin,
+                    started,
+                    p.placement,
+                    msg.bytes.len(),
+                    disposition,
+                ));
             }
             Err(e) => {
                 report.failed += 1;
@@ -81,11 +92,15 @@ pub fn process_batch(
             let _ = tx.send(hw);
         }
     }
-    for (src, origin, started, placement, size) in committed {
+    for (src, origin, started, placement, size, disposition) in committed {
         // Logged only now: before the flush, a crash could still undo it.
         tracing::info!(ticket = %placement.ticket(), outcome = placement.word(), %origin, size, "message stored");
+        if disposition == Disposition::Quarantine {
+            report.quarantined += 1;
+            tracing::warn!(ticket = %placement.ticket(), %origin, "hostile structure: the source copy goes to quarantine");
+        }
         if let Some(s) = sources.get_mut(src) {
-            if let Err(e) = s.done(&origin) {
+            if let Err(e) = s.done(&origin, disposition) {
                 // Stored and durable: a second pass will be a duplicate, not a loss.
                 tracing::warn!(%origin, error = %e, "stored, but the source could not be told; it will be seen again as a duplicate");
             }
@@ -119,12 +134,46 @@ pub fn poll_sources(
     batch
 }
 
-pub fn sources_from_config(cfg: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
-    let mut sources: Vec<Box<dyn Source>> = Vec::new();
+/// The configured sources, and the tasks behind the network ones (to be
+/// awaited after the intake thread has dropped the sources).
+pub struct Sources {
+    pub list: Vec<Box<dyn Source>>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Must run inside the tokio runtime: IMAP accounts start their tasks.
+pub fn sources_from_config(
+    cfg: &Config,
+    store: &Store,
+    shutdown: &watch::Receiver<bool>,
+    wake: &Wakeup,
+) -> anyhow::Result<Sources> {
+    let mut sources = Sources {
+        list: Vec::new(),
+        tasks: Vec::new(),
+    };
     if let Some(m) = &cfg.intake.maildir {
         let src = MaildirSource::open(&m.path, m.create, cfg.limits.max_stored_size as u64)
             .with_context(|| format!("intake.maildir.path in {}", cfg.source.display()))?;
-        sources.push(Box::new(src));
+        sources.list.push(Box::new(src));
+    }
+    for (i, acct) in cfg.intake.imap.iter().enumerate() {
+        let (src, task) = crate::intake::imap::spawn(
+            acct,
+            cfg.limits.max_stored_size as u64,
+            store.clone(),
+            shutdown.clone(),
+            wake.clone(),
+        )
+        .with_context(|| {
+            format!(
+                "intake.imap[{i}] ({}) in {}",
+                acct.name,
+                cfg.source.display()
+            )
+        })?;
+        sources.list.push(Box::new(src));
+        sources.tasks.push(task);
     }
     Ok(sources)
 }
@@ -139,6 +188,7 @@ fn intake_loop(
     drain: bool,
     group_commit: usize,
     poll_interval: Duration,
+    wake: Wakeup,
 ) {
     for s in &sources {
         tracing::info!(source = %s.name(), "intake started");
@@ -149,13 +199,16 @@ fn intake_loop(
         }
         let batch = poll_sources(&mut sources, group_commit);
         if batch.is_empty() {
-            if drain {
+            if drain && sources.iter().all(|s| s.caught_up()) {
                 break;
             }
-            // Sleep in short steps so that SIGTERM is answered promptly.
+            // Wait in short steps so that SIGTERM is answered promptly; a
+            // network source with mail cuts the wait short.
             let until = Instant::now() + poll_interval;
             while Instant::now() < until && !*shutdown.borrow() {
-                std::thread::sleep(Duration::from_millis(20).min(poll_interval));
+                if wake.wait(Duration::from_millis(20).min(poll_interval)) {
+                    break;
+                }
             }
             continue;
         }
@@ -175,10 +228,14 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
     let socket = crate::control::socket_path(&cfg.store.path);
     let listener = crate::control::bind(&socket)?;
-    let sources = sources_from_config(&cfg)?;
+    let wake = Wakeup::default();
+    let Sources {
+        list: sources,
+        tasks: source_tasks,
+    } = sources_from_config(&cfg, &store, &shutdown_rx, &wake)?;
     if sources.is_empty() {
         tracing::warn!(
-            "no intake is configured ([intake.maildir]); only the outbox will be delivered"
+            "no intake is configured ([intake.maildir] or [[intake.imap]]); only the outbox will be delivered"
         );
     }
     let pipeline = Arc::new(Pipeline::new(store.clone(), cfg.clone())?);
@@ -223,6 +280,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
                 drain,
                 group,
                 poll,
+                wake,
             )
         })
         .context("cannot start the intake thread")?;
@@ -232,6 +290,17 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let joined = tokio::task::spawn_blocking(move || intake.join()).await;
     if !matches!(joined, Ok(Ok(()))) {
         anyhow::bail!("the intake thread panicked; messages in hand were not released and will be processed again");
+    }
+    // The intake dropped its sources: each IMAP task carries out the last
+    // dispositions and logs out. One stuck on a dead server must not hold
+    // the exit; what it did not move is seen again (as duplicates).
+    for task in source_tasks {
+        if tokio::time::timeout(Duration::from_secs(15), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("an IMAP task did not finish within 15 s; its last messages stay in the folder and are recognised as duplicates next time");
+        }
     }
     sent?;
     control.abort();

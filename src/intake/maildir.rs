@@ -1,7 +1,8 @@
 //! Maildir intake: files appear in `new/` (delivered atomically by the MDA
-//! through `tmp/`), and move to `cur/` only after their commit is durable.
+//! through `tmp/`), and move to `cur/` (hostile ones to `.Quarantine/cur/`)
+//! only after their commit is durable.
 
-use super::{IntakeError, Origin, RawMessage, Source};
+use super::{Disposition, IntakeError, Origin, RawMessage, Source};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -123,19 +124,30 @@ impl Source for MaildirSource {
         }
     }
 
-    fn done(&mut self, origin: &Origin) -> Result<(), IntakeError> {
+    fn done(&mut self, origin: &Origin, disposition: Disposition) -> Result<(), IntakeError> {
         let Origin::Maildir { name } = origin else {
             return Ok(());
         };
         self.in_flight.remove(name);
         let from = self.root.join("new").join(name);
+        let (cur, what) = match disposition {
+            Disposition::Processed => (self.root.join("cur"), "cannot move to cur/"),
+            Disposition::Quarantine => {
+                let folder = self.root.join(".Quarantine");
+                for sub in ["new", "cur", "tmp"] {
+                    std::fs::create_dir_all(folder.join(sub))
+                        .map_err(io("cannot create Maildir folder", &folder))?;
+                }
+                (folder.join("cur"), "cannot move to .Quarantine/cur/")
+            }
+        };
         // `:2,S`: Maildir info for "seen", so mail clients show it as read.
         let base = name.split(":2,").next().unwrap_or(name);
-        let to = self.root.join("cur").join(format!("{base}:2,S"));
+        let to = cur.join(format!("{base}:2,S"));
         match std::fs::rename(&from, &to) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("cannot move to cur/", &from)(e)),
+            Err(e) => Err(io(what, &from)(e)),
         }
     }
 }
@@ -157,12 +169,15 @@ mod tests {
             src.poll(10).unwrap().is_empty(),
             "in-flight messages are not handed out twice"
         );
-        src.done(&batch[0].origin).unwrap();
+        src.done(&batch[0].origin, Disposition::Processed).unwrap();
         assert!(dir.path().join("cur/1.a:2,S").exists());
         assert!(
             dir.path().join("new/2.b").exists(),
             "not done yet, stays in new/"
         );
+        src.done(&batch[1].origin, Disposition::Quarantine).unwrap();
+        assert!(dir.path().join(".Quarantine/cur/2.b:2,S").exists());
+        assert!(!dir.path().join("new/2.b").exists());
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! commit, look things up, move outbox entries through their states.
 
 mod commit;
+mod imap_state;
 mod keys;
 mod outbox;
 pub use outbox::Attempt;
 pub mod records;
 
 pub use commit::{Commit, CommitResult, NewMessage, NewOutbox};
+pub use imap_state::ImapState;
 pub use records::{MessageRecord, OutboxRecord, OutboxState, TicketRecord};
 
 use crate::model::{Event, Status, TicketId};
@@ -75,11 +77,15 @@ const TREE_NAMES: [&str; 11] = [
     "outbox_due",
     "ack_rate",
 ];
+/// Not among [`TREE_NAMES`], so that the commit transactions, which span
+/// all of those, neither lock nor wait for it.
+const IMAP_STATE_TREE: &str = "imap_state";
 
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+    imap_state: sled::Tree,
     /// Serialises read-decide-commit sequences: the pipeline and operator
     /// commands read a ticket, then write it whole, and must not interleave.
     writer: std::sync::Arc<std::sync::Mutex<()>>,
@@ -109,9 +115,11 @@ impl Store {
             .iter()
             .map(|n| db.open_tree(n))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let imap_state = db.open_tree(IMAP_STATE_TREE)?;
         let store = Store {
             db,
             trees,
+            imap_state,
             writer: Default::default(),
         };
         store.check_schema(&shown)?;

@@ -1,0 +1,219 @@
+//! Outgoing mail as PGP/MIME (RFC 3156): signed with the team key
+//! (`multipart/signed`), optionally encrypted too (`multipart/encrypted`,
+//! signed inside).
+//!
+//! The input is a complete message as `mail::compose::render` produces
+//! it: headers and a single-part body. The Content-* headers move into
+//! the signed (or encrypted) part; every other header stays outside.
+
+use super::keyring::TeamKey;
+use super::{mime, PgpError};
+use rand::Rng;
+use sequoia_openpgp as openpgp;
+use openpgp::armor;
+use openpgp::policy::{Policy, StandardPolicy};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
+use openpgp::types::HashAlgorithm;
+use openpgp::cert::Preferences;
+use openpgp::Cert;
+use std::io::Write;
+use std::time::SystemTime;
+
+/// SHA-256: accepted everywhere, and what `micalg` then says.
+const HASH: HashAlgorithm = HashAlgorithm::SHA256;
+const MICALG: &str = "pgp-sha256";
+
+/// The message split into what stays outside and the MIME entity that
+/// gets signed or encrypted.
+struct Split {
+    outer: Vec<u8>,
+    inner: Vec<u8>,
+}
+
+fn split_message(raw: &[u8]) -> Result<Split, PgpError> {
+    let ent = mime::split(raw);
+    if ent.header.is_empty() {
+        return Err(PgpError::BadMessage("no header section".into()));
+    }
+    let mut outer = Vec::new();
+    let mut content = Vec::new();
+    // Whole fields, continuation lines included, so that folding survives.
+    let mut to_content = false;
+    for (s, _, l) in mime::lines(ent.header) {
+        let line = ent.header.get(s..l).unwrap_or_default();
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            let lower = line.to_ascii_lowercase();
+            to_content = lower.starts_with(b"content-");
+        }
+        let dest = if to_content { &mut content } else { &mut outer };
+        dest.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            dest.extend_from_slice(b"\r\n");
+        }
+    }
+    if content.is_empty() {
+        content.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+    }
+    let has_mime_version = mime::fields(&outer).iter().any(|f| f.name == "mime-version");
+    if !has_mime_version {
+        outer.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
+    let mut inner = content;
+    inner.extend_from_slice(b"\r\n");
+    inner.extend_from_slice(ent.body);
+    Ok(Split {
+        outer: mime::to_crlf(&outer).into_owned(),
+        inner: mime::to_crlf(&inner).into_owned(),
+    })
+}
+
+fn boundary(avoid: &[u8]) -> String {
+    loop {
+        let n: u128 = rand::thread_rng().gen();
+        let b = format!("=_csirtd_{n:032x}");
+        if super::found::find(avoid, b.as_bytes()).is_none() {
+            return b;
+        }
+    }
+}
+
+/// Signs an outgoing message with the team key: PGP/MIME
+/// `multipart/signed`, a detached armored signature over the CRLF
+/// canonical inner part.
+pub fn sign_message(raw: &[u8], team: &TeamKey) -> Result<Vec<u8>, PgpError> {
+    sign_message_at(raw, team, SystemTime::now())
+}
+
+pub fn sign_message_at(raw: &[u8], team: &TeamKey, now: SystemTime) -> Result<Vec<u8>, PgpError> {
+    let policy = StandardPolicy::new();
+    let split = split_message(raw)?;
+    let sig = detached_signature(&split.inner, team, &policy, now)?;
+    let b = boundary(&split.inner);
+    let mut out = split.outer;
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; micalg={MICALG};\r\n protocol=\"application/pgp-signature\";\r\n boundary=\"{b}\"\r\n\r\n\
+             This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n--{b}\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&split.inner);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{b}\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\
+             Content-Description: OpenPGP digital signature\r\n\
+             Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&mime::to_crlf(&sig));
+    out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    Ok(out)
+}
+
+fn detached_signature(
+    data: &[u8],
+    team: &TeamKey,
+    policy: &dyn Policy,
+    now: SystemTime,
+) -> Result<Vec<u8>, PgpError> {
+    let (_, key) = team.signing_key(policy, now)?;
+    let pair = key.into_keypair()?;
+    let mut sink = Vec::new();
+    {
+        let message = Message::new(&mut sink);
+        let message = Armorer::new(message).kind(armor::Kind::Signature).build()?;
+        let mut signer = Signer::new(message, pair)?
+            .hash_algo(HASH)?
+            .creation_time(now)
+            .detached()
+            .build()?;
+        signer
+            .write_all(data)
+            .map_err(|e| PgpError::Openpgp(e.to_string()))?;
+        signer.finalize()?;
+    }
+    Ok(sink)
+}
+
+/// Signs and encrypts an outgoing message: PGP/MIME `multipart/encrypted`
+/// whose payload is the inner entity, signed inside the OpenPGP message
+/// by the team key and encrypted to every recipient and to the team (so
+/// that the team can read what it sent).
+pub fn encrypt_message(raw: &[u8], team: &TeamKey, recipients: &[Cert]) -> Result<Vec<u8>, PgpError> {
+    encrypt_message_at(raw, team, recipients, SystemTime::now())
+}
+
+pub fn encrypt_message_at(
+    raw: &[u8],
+    team: &TeamKey,
+    recipients: &[Cert],
+    now: SystemTime,
+) -> Result<Vec<u8>, PgpError> {
+    let policy = StandardPolicy::new();
+    let split = split_message(raw)?;
+    let (_, key) = team.signing_key(&policy, now)?;
+    let pair = key.into_keypair()?;
+
+    let mut all: Vec<&Cert> = recipients.iter().collect();
+    let team_public = team.public_certs();
+    all.extend(team_public.iter());
+    let mut keys = Vec::new();
+    for cert in &all {
+        let vc = cert.with_policy(&policy, now).map_err(|e| {
+            PgpError::NoEncryptionKey(format!("{}: {e:#}", cert.fingerprint()))
+        })?;
+        let before = keys.len();
+        for ka in vc
+            .keys()
+            .supported()
+            .alive()
+            .revoked(false)
+            .for_transport_encryption()
+        {
+            keys.push((vc.features(), ka.key().clone()));
+        }
+        if keys.len() == before && recipients.iter().any(|r| r.fingerprint() == cert.fingerprint()) {
+            return Err(PgpError::NoEncryptionKey(cert.fingerprint().to_hex()));
+        }
+    }
+    let rcpts: Vec<Recipient> = keys
+        .iter()
+        .map(|(features, key)| Recipient::new(features.clone(), key.key_handle(), key))
+        .collect();
+
+    let mut sink = Vec::new();
+    {
+        let message = Message::new(&mut sink);
+        let message = Armorer::new(message).kind(armor::Kind::Message).build()?;
+        let message = Encryptor::for_recipients(message, rcpts).build()?;
+        let mut signer = Signer::new(message, pair)?.hash_algo(HASH)?.creation_time(now);
+        for r in recipients {
+            signer = signer.add_intended_recipient(r);
+        }
+        let message = signer.build()?;
+        let mut literal = LiteralWriter::new(message).build()?;
+        literal
+            .write_all(&split.inner)
+            .map_err(|e| PgpError::Openpgp(e.to_string()))?;
+        literal.finalize()?;
+    }
+
+    let b = boundary(b"");
+    let mut out = split.outer;
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/encrypted;\r\n protocol=\"application/pgp-encrypted\";\r\n boundary=\"{b}\"\r\n\r\n\
+             This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n\
+             --{b}\r\nContent-Type: application/pgp-encrypted\r\n\
+             Content-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n\
+             --{b}\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\
+             Content-Description: OpenPGP encrypted message\r\n\
+             Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&mime::to_crlf(&sink));
+    out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    Ok(out)
+}
