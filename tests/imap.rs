@@ -653,11 +653,13 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     assert_eq!(env.sent_files().len(), 500);
 }
 
-/// The same over SMTP into the reporter's mailbox, counted by Message-ID.
-/// A SIGKILL between the MTA's 250 and the outbox recording it as sent
-/// makes the retry deliver a second copy: SMTP is at-least-once.
+/// The same over SMTP into the reporter's mailbox, counted by Message-ID:
+/// every ticket's acknowledgement arrives, under the one Message-ID its
+/// outbox entry holds. SMTP is at-least-once: a SIGKILL between the MTA's
+/// 250 and the flush that records it can deliver a second copy of the same
+/// bytes (the sender flushes after every delivery to keep that window to one
+/// fsync), so copies are bounded by the number of kills, not forbidden.
 #[test]
-#[ignore = "SMTP is at-least-once: a SIGKILL after the MTA accepted an ack but before it was marked sent duplicates it"]
 fn sigkill_with_smtp_delivers_each_acknowledgement_once() {
     const N: usize = 500;
     let servers = MailServers::start();
@@ -678,7 +680,28 @@ fn sigkill_with_smtp_delivers_each_acknowledgement_once() {
             .entry(header(&text, "Message-ID").unwrap_or_default())
             .or_default() += 1;
     }
-    let twice: Vec<_> = per_id.iter().filter(|(_, &n)| n > 1).collect();
-    assert!(twice.is_empty(), "acknowledged twice: {twice:?}");
-    assert_eq!(per_id.len(), N);
+    let copies: usize = per_id.values().map(|n| n - 1).sum();
+    println!(
+        "{} acknowledgements, {copies} extra copies after 4 kills",
+        per_id.len()
+    );
+    assert_eq!(
+        per_id.len(),
+        N,
+        "one acknowledgement (Message-ID) per ticket"
+    );
+    let queued: std::collections::BTreeSet<String> = env
+        .outbox()
+        .iter()
+        .map(|e| format!("<{}>", e["message_id"].as_str().unwrap_or_default()))
+        .collect();
+    let received: std::collections::BTreeSet<String> = per_id.keys().cloned().collect();
+    assert_eq!(
+        received, queued,
+        "the mailbox holds exactly the queued acknowledgements"
+    );
+    assert!(
+        copies <= 4,
+        "at most one in-flight copy per kill, got {copies}: {per_id:?}"
+    );
 }

@@ -112,12 +112,24 @@ impl Sender {
             self.store
                 .record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
             attempted += 1;
+            // A delivery is made durable at once: a crash between the
+            // transport's acceptance and this flush is the only way a
+            // recipient gets a second copy (same bytes, same Message-ID), so
+            // that window is kept to one fsync.
+            if matches!(attempt, Attempt::Delivered) {
+                self.flush().await?;
+            }
         }
         if attempted > 0 {
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.flush()).await??;
+            self.flush().await?;
         }
         Ok(attempted)
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush()).await??;
+        Ok(())
     }
 
     async fn attempt(&self, entry: &OutboxRecord) -> Attempt {
