@@ -36,6 +36,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// OpenPGP; without it mail is stored with no verdict and sent unsigned.
+    pub pgp: Option<PgpConfig>,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -312,6 +314,56 @@ pub struct AckConfig {
     /// ...within this many seconds.
     #[serde(default = "default_rate_window")]
     pub rate_window_secs: u64,
+    /// Whether acknowledgements are encrypted to the reporter's key.
+    #[serde(default)]
+    pub encrypt: EncryptPolicy,
+}
+
+/// Per destination: `never`; `if-key` when the recipient's certificate is in
+/// the keyring; `always`, holding the mail (never sending it in plaintext)
+/// when there is no key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncryptPolicy {
+    Never,
+    #[default]
+    IfKey,
+    Always,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgpConfig {
+    /// Directory of trusted public certificates (*.asc, *.pgp, *.gpg).
+    pub keyring: PathBuf,
+    /// The team's secret key: decrypts incoming mail, signs outgoing mail.
+    pub team_key: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    #[serde(default)]
+    pub policy: PgpPolicy,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgpPolicy {
+    /// Senders whose reports must carry a good signature: addresses or
+    /// patterns such as `*@bank.example`. Unsigned reports from them are
+    /// still ticketed, flagged `signature-required`.
+    #[serde(default)]
+    pub require_signed: Vec<String>,
+}
+
+impl PgpPolicy {
+    /// Whether `address` (lower case) falls under `require_signed`.
+    pub fn requires_signature(&self, address: &str) -> bool {
+        self.require_signed.iter().any(|p| {
+            let p = p.to_ascii_lowercase();
+            match p.strip_prefix('*') {
+                Some(suffix) => address.ends_with(suffix),
+                None => address == p,
+            }
+        })
+    }
 }
 
 impl Default for AckConfig {
@@ -321,6 +373,7 @@ impl Default for AckConfig {
             template: None,
             rate_limit: default_rate_limit(),
             rate_window_secs: default_rate_window(),
+            encrypt: EncryptPolicy::default(),
         }
     }
 }
@@ -473,6 +526,15 @@ impl Config {
         if let Some(t) = self.ack.template.as_mut() {
             fix(t);
         }
+        if let Some(p) = self.pgp.as_mut() {
+            fix(&mut p.keyring);
+            if let Some(k) = p.team_key.as_mut() {
+                fix(k);
+            }
+            if let Some(k) = p.passphrase_file.as_mut() {
+                fix(k);
+            }
+        }
     }
 
     fn invalid(&self, key: &str, problem: impl fmt::Display) -> ConfigError {
@@ -622,6 +684,46 @@ impl Config {
                 "ack.rate_limit",
                 "rate_limit and rate_window_secs must be at least 1 (set ack.enabled = false to stop acknowledgements)",
             ));
+        }
+        if let Some(p) = &self.pgp {
+            if !p.keyring.is_dir() {
+                return Err(self.invalid(
+                    "pgp.keyring",
+                    format!(
+                        "{} is not a directory (create it, then `csirtd keys import FILE`)",
+                        p.keyring.display()
+                    ),
+                ));
+            }
+            if let Some(k) = &p.team_key {
+                if !k.is_file() {
+                    return Err(
+                        self.invalid("pgp.team_key", format!("{} does not exist", k.display()))
+                    );
+                }
+            }
+            if p.passphrase_file.is_some() && p.team_key.is_none() {
+                return Err(
+                    self.invalid("pgp.passphrase_file", "set only together with pgp.team_key")
+                );
+            }
+            for (i, pat) in p.policy.require_signed.iter().enumerate() {
+                let ok = pat.contains('@')
+                    && !pat.chars().any(|c| c.is_whitespace())
+                    && pat.matches('*').count() <= 1
+                    && (!pat.contains('*') || pat.starts_with('*'));
+                if !ok {
+                    return Err(self.invalid(
+                        &format!("pgp.policy.require_signed[{i}]"),
+                        format!("`{pat}` is not an address or a pattern like *@bank.example"),
+                    ));
+                }
+            }
+        }
+        if self.ack.encrypt == EncryptPolicy::Always
+            && self.pgp.as_ref().is_none_or(|p| p.team_key.is_none())
+        {
+            return Err(self.invalid("ack.encrypt", "\"always\" needs [pgp] with a team_key"));
         }
         let l = &self.limits;
         if l.max_message_size < 1024 {

@@ -142,6 +142,12 @@ pub enum Flag {
     /// A Message-ID we already hold arrived with a different body: kept as a
     /// message of its own, since a forged Message-ID must not hide a report.
     MessageIdReused,
+    /// The sender is listed in pgp.policy.require_signed and the report
+    /// does not carry a good signature.
+    SignatureRequired,
+    /// Encrypted, and csirtd could not decrypt it (raw bytes kept; fix the
+    /// keys and run `csirtd reverify`).
+    DecryptionFailed,
 }
 
 impl Flag {
@@ -156,6 +162,8 @@ impl Flag {
             Flag::NoMessageId => "no-message-id",
             Flag::UnknownTag => "unknown-tag",
             Flag::MessageIdReused => "message-id-reused",
+            Flag::SignatureRequired => "signature-required",
+            Flag::DecryptionFailed => "decryption-failed",
         }
     }
 }
@@ -172,6 +180,12 @@ pub enum EventKind {
     Warning,
     Sent,
     SendFailed,
+    /// The OpenPGP verdict decided at intake.
+    Verdict,
+    /// A later re-evaluation with the keys of that day; the intake verdict stays.
+    Reverified,
+    /// An outgoing mail kept back, never sent in plaintext.
+    Held,
 }
 
 impl EventKind {
@@ -186,6 +200,9 @@ impl EventKind {
             EventKind::Warning => "warning",
             EventKind::Sent => "sent",
             EventKind::SendFailed => "send-failed",
+            EventKind::Verdict => "verdict",
+            EventKind::Reverified => "reverified",
+            EventKind::Held => "held",
         }
     }
 }

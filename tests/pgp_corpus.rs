@@ -83,71 +83,346 @@ const fn row(file: &'static str, team: Team, status: Verdict, enc: Enc) -> Row {
 //   structure and the armor are repaired as Thunderbird does, and the
 //   content is unsigned.
 const ROWS: &[Row] = &[
-    row("alice-broken-exchange.eml", Team::Alice, Unsigned, Enc::Decrypted),
+    row(
+        "alice-broken-exchange.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
     row("alice-signed.eml", Team::Alice, Good, Enc::None),
     row("alice-utf.eml", Team::Alice, Good, Enc::None),
-    row("bob-enc-html-nbsp.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("bob-enc-inline-nbsp-qp.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("bob-to-alice-signed-damaged-signature.eml", Team::Alice, Bad, Enc::None),
-    row("dual-signed-uncommon-content-type.eml", Team::Alice, Bad, Enc::None),
-    row("enc-to-carol@pgp.icu-revoked.eml", Team::Alice, Unsigned, Enc::Failed),
-    row("enc-to-carol@pgp.icu-revoked.eml", Team::CarolIcu, UnknownKey, Enc::Decrypted),
-    row("encrypted-and-signed-alice-to-bob-nonascii.eml", Team::Alice, Good, Enc::Decrypted),
-    row("encrypted-and-signed-alice-to-bob-nonascii.eml", Team::Bob, Good, Enc::Decrypted),
-    row("encrypted-to-alice-as-hidden-recipient.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("encrypted-to-alice-as-hidden-recipient.eml", Team::Bob, Unsigned, Enc::Failed),
+    row(
+        "bob-enc-html-nbsp.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "bob-enc-inline-nbsp-qp.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "bob-to-alice-signed-damaged-signature.eml",
+        Team::Alice,
+        Bad,
+        Enc::None,
+    ),
+    row(
+        "dual-signed-uncommon-content-type.eml",
+        Team::Alice,
+        Bad,
+        Enc::None,
+    ),
+    row(
+        "enc-to-carol@pgp.icu-revoked.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Failed,
+    ),
+    row(
+        "enc-to-carol@pgp.icu-revoked.eml",
+        Team::CarolIcu,
+        UnknownKey,
+        Enc::Decrypted,
+    ),
+    row(
+        "encrypted-and-signed-alice-to-bob-nonascii.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "encrypted-and-signed-alice-to-bob-nonascii.eml",
+        Team::Bob,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "encrypted-to-alice-as-hidden-recipient.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "encrypted-to-alice-as-hidden-recipient.eml",
+        Team::Bob,
+        Unsigned,
+        Enc::Failed,
+    ),
     row("eve-duplicate.eml", Team::Alice, Unsigned, Enc::None),
-    row("forwarded-eml-signed-by-alice.eml", Team::Alice, Unsigned, Enc::None),
+    row(
+        "forwarded-eml-signed-by-alice.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
     row("fwd-signed.eml", Team::Alice, Unsigned, Enc::None),
-    row("fwd-unsigned-encrypted.eml", Team::Alice, Unsigned, Enc::None),
-    row("inline-signed-latin1.eml", Team::Alice, UnknownKey, Enc::None),
+    row(
+        "fwd-unsigned-encrypted.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
+    row(
+        "inline-signed-latin1.eml",
+        Team::Alice,
+        UnknownKey,
+        Enc::None,
+    ),
     row("inline-signed-utf8.eml", Team::Alice, UnknownKey, Enc::None),
-    row("inner-smime-sig-in-pgp-encrypted.eml", Team::Alice, Unsigned, Enc::Decrypted),
+    row(
+        "inner-smime-sig-in-pgp-encrypted.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
     row("multiple-signatures.eml", Team::Alice, Unsigned, Enc::None),
     row("openpgp__stripped_sig.eml", Team::Alice, Error, Enc::None),
-    row("outer-pgp-sig-inner-pgp-enc-sig.eml", Team::Alice, Bad, Enc::Decrypted),
-    row("outer-pgp-sig-inner-pgp-enc-with-mixed.eml", Team::Alice, Bad, Enc::Decrypted),
-    row("outer-pgp-sig-inner-pgp-enc.eml", Team::Alice, Bad, Enc::Decrypted),
-    row("outer-smime-bad-sig-inner-pgp-enc-sig-with-mixed.eml", Team::Alice, Partial, Enc::Decrypted),
-    row("outer-smime-bad-sig-inner-pgp-enc-sig.eml", Team::Alice, Good, Enc::Decrypted),
-    row("outer-smime-bad-sig-inner-pgp-enc.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("partial-encrypt-for-alice-html.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("partial-encrypt-for-alice-plaintext.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("partial-encrypt-for-carol-html.eml", Team::Alice, Unsigned, Enc::Failed),
-    row("partial-encrypt-for-carol-html.eml", Team::Carol, Unsigned, Enc::Decrypted),
-    row("partial-encrypt-for-carol-plaintext.eml", Team::Alice, Unsigned, Enc::Failed),
-    row("partial-encrypt-for-carol-plaintext.eml", Team::Carol, Unsigned, Enc::Decrypted),
-    row("partial-signed-from-bob-html.eml", Team::Alice, Partial, Enc::None),
-    row("partial-signed-from-bob-plaintext.eml", Team::Alice, Partial, Enc::None),
-    row("partial-signed-from-carol-html.eml", Team::Alice, Partial, Enc::None),
-    row("partial-signed-from-carol-plaintext.eml", Team::Alice, Partial, Enc::None),
-    row("signed-by-0x3099ff1238852b9f-encrypted-to-0xf231550c4f47e38e-with-key.eml", Team::Alice, Good, Enc::Decrypted),
-    row("signed-by-0x3099ff1238852b9f-encrypted-to-0xf231550c4f47e38e.eml", Team::Alice, Good, Enc::Decrypted),
+    row(
+        "outer-pgp-sig-inner-pgp-enc-sig.eml",
+        Team::Alice,
+        Bad,
+        Enc::Decrypted,
+    ),
+    row(
+        "outer-pgp-sig-inner-pgp-enc-with-mixed.eml",
+        Team::Alice,
+        Bad,
+        Enc::Decrypted,
+    ),
+    row(
+        "outer-pgp-sig-inner-pgp-enc.eml",
+        Team::Alice,
+        Bad,
+        Enc::Decrypted,
+    ),
+    row(
+        "outer-smime-bad-sig-inner-pgp-enc-sig-with-mixed.eml",
+        Team::Alice,
+        Partial,
+        Enc::Decrypted,
+    ),
+    row(
+        "outer-smime-bad-sig-inner-pgp-enc-sig.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "outer-smime-bad-sig-inner-pgp-enc.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "partial-encrypt-for-alice-html.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "partial-encrypt-for-alice-plaintext.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "partial-encrypt-for-carol-html.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Failed,
+    ),
+    row(
+        "partial-encrypt-for-carol-html.eml",
+        Team::Carol,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "partial-encrypt-for-carol-plaintext.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Failed,
+    ),
+    row(
+        "partial-encrypt-for-carol-plaintext.eml",
+        Team::Carol,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "partial-signed-from-bob-html.eml",
+        Team::Alice,
+        Partial,
+        Enc::None,
+    ),
+    row(
+        "partial-signed-from-bob-plaintext.eml",
+        Team::Alice,
+        Partial,
+        Enc::None,
+    ),
+    row(
+        "partial-signed-from-carol-html.eml",
+        Team::Alice,
+        Partial,
+        Enc::None,
+    ),
+    row(
+        "partial-signed-from-carol-plaintext.eml",
+        Team::Alice,
+        Partial,
+        Enc::None,
+    ),
+    row(
+        "signed-by-0x3099ff1238852b9f-encrypted-to-0xf231550c4f47e38e-with-key.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "signed-by-0x3099ff1238852b9f-encrypted-to-0xf231550c4f47e38e.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
     // Carol encrypts to herself as well.
-    row("signed-by-0x3099ff1238852b9f-encrypted-to-0xf231550c4f47e38e.eml", Team::Carol, Good, Enc::Decrypted),
-    row("signed-by-0x3099ff1238852b9f-to-0xf231550c4f47e38e-unencrypted-with-key.eml", Team::Alice, Good, Enc::None),
-    row("signed-by-0x3099ff1238852b9f-to-0xf231550c4f47e38e-unencrypted.eml", Team::Alice, Good, Enc::None),
-    row("signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e-multi-from.eml", Team::Alice, SignerMismatch, Enc::Decrypted),
-    row("signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e-with-key.eml", Team::Alice, Good, Enc::Decrypted),
-    row("signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e.eml", Team::Alice, Good, Enc::Decrypted),
-    row("signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e.eml", Team::Carol, Unsigned, Enc::Failed),
-    row("signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted-in-mixed.eml", Team::Alice, Partial, Enc::None),
-    row("signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted-with-key.eml", Team::Alice, Good, Enc::None),
-    row("signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted.eml", Team::Alice, Good, Enc::None),
-    row("signed-encrypted-autocrypt-gossip.eml", Team::Alice, Good, Enc::Decrypted),
+    row(
+        "signed-by-0x3099ff1238852b9f-encrypted-to-0xf231550c4f47e38e.eml",
+        Team::Carol,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "signed-by-0x3099ff1238852b9f-to-0xf231550c4f47e38e-unencrypted-with-key.eml",
+        Team::Alice,
+        Good,
+        Enc::None,
+    ),
+    row(
+        "signed-by-0x3099ff1238852b9f-to-0xf231550c4f47e38e-unencrypted.eml",
+        Team::Alice,
+        Good,
+        Enc::None,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e-multi-from.eml",
+        Team::Alice,
+        SignerMismatch,
+        Enc::Decrypted,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e-with-key.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e.eml",
+        Team::Carol,
+        Unsigned,
+        Enc::Failed,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted-in-mixed.eml",
+        Team::Alice,
+        Partial,
+        Enc::None,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted-with-key.eml",
+        Team::Alice,
+        Good,
+        Enc::None,
+    ),
+    row(
+        "signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted.eml",
+        Team::Alice,
+        Good,
+        Enc::None,
+    ),
+    row(
+        "signed-encrypted-autocrypt-gossip.eml",
+        Team::Alice,
+        Good,
+        Enc::Decrypted,
+    ),
     row("signed-inline-indented.eml", Team::Alice, Good, Enc::None),
-    row("signed-mismatch-email-date.eml", Team::Alice, Good, Enc::None),
-    row("signed-with-mailman-footer.eml", Team::Alice, Bad, Enc::None),
+    row(
+        "signed-mismatch-email-date.eml",
+        Team::Alice,
+        Good,
+        Enc::None,
+    ),
+    row(
+        "signed-with-mailman-footer.eml",
+        Team::Alice,
+        Bad,
+        Enc::None,
+    ),
     row("sigspoof-git-commit.eml", Team::Alice, Error, Enc::Failed),
-    row("unob-signed-by-0x3099ff1238852b9f-to-0xf231550c4f47e38e.eml", Team::Alice, Unsigned, Enc::None),
-    row("unrelated-and-fake-keys-attached.eml", Team::Alice, Unsigned, Enc::None),
-    row("unsigned-encrypted-to-0xf231550c4f47e38e-from-0x3099ff1238852b9f-with-key.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("unsigned-encrypted-to-0xf231550c4f47e38e-from-0x3099ff1238852b9f.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("unsigned-encrypted-to-0xf231550c4f47e38e-from-0xfbfcc82a015e7330-with-key.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("unsigned-encrypted-to-0xf231550c4f47e38e-from-0xfbfcc82a015e7330.eml", Team::Alice, Unsigned, Enc::Decrypted),
-    row("unsigned-unencrypted-0x3099ff1238852b9f-autocrypt.eml", Team::Alice, Unsigned, Enc::None),
-    row("unsigned-unencrypted-from-bob-to-alice.eml", Team::Alice, Unsigned, Enc::None),
-    row("unsigned-unencrypted-key-0x1f10171bfb881b1c-attached.eml", Team::Alice, Unsigned, Enc::None),
+    row(
+        "unob-signed-by-0x3099ff1238852b9f-to-0xf231550c4f47e38e.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
+    row(
+        "unrelated-and-fake-keys-attached.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
+    row(
+        "unsigned-encrypted-to-0xf231550c4f47e38e-from-0x3099ff1238852b9f-with-key.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "unsigned-encrypted-to-0xf231550c4f47e38e-from-0x3099ff1238852b9f.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "unsigned-encrypted-to-0xf231550c4f47e38e-from-0xfbfcc82a015e7330-with-key.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "unsigned-encrypted-to-0xf231550c4f47e38e-from-0xfbfcc82a015e7330.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::Decrypted,
+    ),
+    row(
+        "unsigned-unencrypted-0x3099ff1238852b9f-autocrypt.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
+    row(
+        "unsigned-unencrypted-from-bob-to-alice.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
+    row(
+        "unsigned-unencrypted-key-0x1f10171bfb881b1c-attached.eml",
+        Team::Alice,
+        Unsigned,
+        Enc::None,
+    ),
 ];
 
 const ALICE: &str = "EB85BB5FA33A75E15E944E63F231550C4F47E38E";
@@ -161,7 +436,10 @@ fn corpus() -> Option<PathBuf> {
     };
     let tb = PathBuf::from(dir).join("openpgp/thunderbird");
     if !tb.join("eml").is_dir() {
-        eprintln!("{} is missing: skipping the OpenPGP corpus tests", tb.display());
+        eprintln!(
+            "{} is missing: skipping the OpenPGP corpus tests",
+            tb.display()
+        );
         return None;
     }
     Some(tb)
@@ -215,9 +493,22 @@ fn enc_of(e: &Encryption) -> Enc {
 /// Names that must never come out `good`, whatever the keys.
 fn never_good(name: &str) -> bool {
     [
-        "damaged", "stripped", "partial", "in-mixed", "with-mixed", "sigspoof", "fwd", "forwarded",
-        "mailman", "multi-from", "unob", "outer-pgp-sig", "unsigned", "multiple-signatures",
-        "fake-keys", "duplicate",
+        "damaged",
+        "stripped",
+        "partial",
+        "in-mixed",
+        "with-mixed",
+        "sigspoof",
+        "fwd",
+        "forwarded",
+        "mailman",
+        "multi-from",
+        "unob",
+        "outer-pgp-sig",
+        "unsigned",
+        "multiple-signatures",
+        "fake-keys",
+        "duplicate",
     ]
     .iter()
     .any(|w| name.contains(w))
@@ -247,7 +538,11 @@ fn every_corpus_mail_gets_the_verdict_its_name_calls_for() {
     }
     for r in ROWS.iter().filter(|r| on_disk.contains(r.file)) {
         let raw = std::fs::read(tb.join("eml").join(r.file)).expect("read eml");
-        let engine = &engines.iter().find(|(t, _)| *t == r.team).expect("engine").1;
+        let engine = &engines
+            .iter()
+            .find(|(t, _)| *t == r.team)
+            .expect("engine")
+            .1;
         let v = engine.verify(&raw, &parsed(&raw));
         let enc = enc_of(&v.encryption);
         if v.status != r.status || enc != r.enc {
@@ -263,7 +558,12 @@ fn every_corpus_mail_gets_the_verdict_its_name_calls_for() {
             failures.push(format!("{}: good without a signer", r.file));
         }
     }
-    assert!(failures.is_empty(), "{} corpus case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} corpus case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -287,16 +587,29 @@ fn attached_and_autocrypt_keys_are_reported_but_never_trusted() {
     let keys = tb.join("keys");
     // Bob's key is not in this keyring, but his mail carries it twice
     // (Autocrypt header and attachment).
-    let ring = Keyring::from_certs(certs(&keys.join("alice@openpgp.example-0xf231550c4f47e38e-pub.asc")));
+    let ring = Keyring::from_certs(certs(
+        &keys.join("alice@openpgp.example-0xf231550c4f47e38e-pub.asc"),
+    ));
     let engine = Engine::new(ring, Some(team(&tb, Team::Alice)));
     let file = "signed-by-0xfbfcc82a015e7330-to-0xf231550c4f47e38e-unencrypted-with-key.eml";
     let raw = std::fs::read(tb.join("eml").join(file)).expect("read");
     let v = engine.verify(&raw, &parsed(&raw));
     assert_eq!(v.status, UnknownKey, "{}", v.detail);
-    let sources: BTreeSet<(String, KeySource)> =
-        v.found_keys.iter().map(|k| (k.fingerprint.clone(), k.source)).collect();
-    assert!(sources.contains(&(BOB.to_string(), KeySource::Autocrypt)), "{:?}", v.found_keys);
-    assert!(sources.contains(&(BOB.to_string(), KeySource::Attachment)), "{:?}", v.found_keys);
+    let sources: BTreeSet<(String, KeySource)> = v
+        .found_keys
+        .iter()
+        .map(|k| (k.fingerprint.clone(), k.source))
+        .collect();
+    assert!(
+        sources.contains(&(BOB.to_string(), KeySource::Autocrypt)),
+        "{:?}",
+        v.found_keys
+    );
+    assert!(
+        sources.contains(&(BOB.to_string(), KeySource::Attachment)),
+        "{:?}",
+        v.found_keys
+    );
     assert!(engine.keyring().get(BOB).is_none());
 
     let raw = std::fs::read(tb.join("eml/signed-encrypted-autocrypt-gossip.eml")).expect("read");
@@ -315,14 +628,24 @@ fn protected_subject_comes_from_the_payload() {
     let Some(tb) = corpus() else { return };
     let engine = Engine::new(keyring(&tb), Some(team(&tb, Team::Alice)));
     for (file, subject) in [
-        ("signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e.eml", "Signed Encrypted"),
-        ("encrypted-and-signed-alice-to-bob-nonascii.eml", "Re: kod blå"),
+        (
+            "signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e.eml",
+            "Signed Encrypted",
+        ),
+        (
+            "encrypted-and-signed-alice-to-bob-nonascii.eml",
+            "Re: kod blå",
+        ),
     ] {
         let raw = std::fs::read(tb.join("eml").join(file)).expect("read");
         let p = parsed(&raw);
         assert_eq!(p.subject.as_deref(), Some("..."), "{file}: outer subject");
         let ex = engine.examine(&raw, &(&p).into());
-        assert_eq!(ex.verification.inner_subject.as_deref(), Some(subject), "{file}");
+        assert_eq!(
+            ex.verification.inner_subject.as_deref(),
+            Some(subject),
+            "{file}"
+        );
         assert!(ex.plaintext.is_some(), "{file}: decrypted payload");
     }
 }
@@ -340,7 +663,11 @@ fn the_corpus_key_directory_loads_with_warnings_not_failures() {
     assert_eq!(list.len(), ring.len());
     let eddie = list
         .iter()
-        .find(|k| k.user_ids.iter().any(|u| u.contains("eddie@openpgp.example")))
+        .find(|k| {
+            k.user_ids
+                .iter()
+                .any(|u| u.contains("eddie@openpgp.example"))
+        })
         .expect("eddie listed");
     assert!(eddie.expired && eddie.expires.is_some(), "{eddie:?}");
     let carol_icu = list

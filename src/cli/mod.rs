@@ -1,7 +1,9 @@
 //! The command line: a contract that MTAs, scripts and later issues rely on.
 
 pub mod ingest;
+mod keys;
 mod outbox;
+mod reverify;
 mod ticket;
 
 use crate::config::{self, Config, LogFormat};
@@ -53,6 +55,14 @@ pub enum Command {
     /// Look at and deliver the outgoing queue
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Import and list the OpenPGP keyring
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Judge a ticket's stored mail again with today's keyring (recorded as events)
+    Reverify {
+        /// 2026-00042 or the whole tag
+        id: String,
+    },
     /// Validate the configuration and print a summary
     CheckConfig,
     /// Measure intake throughput and latency on generated reports (use a release build)
@@ -96,7 +106,16 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Ingest { files } => ingest::run(&cfg, &files),
-        cmd @ (Command::Ticket(_) | Command::Outbox(_)) => {
+        Command::Keys(cmd) => {
+            let mut out = Vec::new();
+            let result = keys::run(&cfg, cmd, &mut out);
+            let _ = std::io::stdout().write_all(&out);
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, 1),
+            }
+        }
+        cmd @ (Command::Ticket(_) | Command::Outbox(_) | Command::Reverify { .. }) => {
             match Store::open(&cfg.store.path, cfg.store.cache_mb) {
                 Ok(store) => {
                     let (code, out, err) = execute(&store, &cfg, cmd, false);
@@ -127,6 +146,7 @@ pub fn execute(
     let result = match cmd {
         Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
         Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
+        Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),

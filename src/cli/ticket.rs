@@ -89,6 +89,18 @@ fn message_json(m: &MessageRecord) -> serde_json::Value {
         "stored_at": rfc3339(m.stored_at),
         "origin": m.origin,
         "flags": m.flags,
+        "signature": m.verification.as_ref().map(|v| json!({
+            "status": v.status,
+            "signer_fingerprint": v.signer_fingerprint,
+            "signer_uids": v.signer_uids,
+            "detail": v.detail,
+        })),
+        "encryption": m.verification.as_ref().map(|v| match &v.encryption {
+            crate::pgp::Encryption::None => json!({ "status": "none" }),
+            crate::pgp::Encryption::Decrypted => json!({ "status": "decrypted" }),
+            crate::pgp::Encryption::Failed { reason } => json!({ "status": "failed", "reason": reason }),
+        }),
+        "keys_found": m.verification.as_ref().map(|v| &v.found_keys),
     })
 }
 

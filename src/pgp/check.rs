@@ -5,7 +5,6 @@
 
 use super::keyring::{Keyring, TeamKey};
 use super::{hex_fpr, Verdict};
-use sequoia_openpgp as openpgp;
 use openpgp::cert::prelude::*;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{Signature, PKESK, SKESK};
@@ -17,6 +16,7 @@ use openpgp::parse::{PacketParser, Parse};
 use openpgp::policy::Policy;
 use openpgp::types::{RevocationStatus, SymmetricAlgorithm};
 use openpgp::{Cert, KeyHandle, Packet};
+use sequoia_openpgp as openpgp;
 use std::io::Read;
 use std::time::SystemTime;
 
@@ -103,7 +103,8 @@ impl Checker<'_> {
     /// Verifies a detached signature over `data`.
     pub fn detached(&self, data: &[u8], sig: &[u8]) -> Vec<SigOutcome> {
         let res = DetachedVerifierBuilder::from_bytes(sig).and_then(|b| {
-            let mut v = b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
+            let mut v =
+                b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
             v.verify_bytes(data)?;
             Ok(v.into_helper())
         });
@@ -115,7 +116,8 @@ impl Checker<'_> {
     pub fn cleartext(&self, block: &[u8]) -> Vec<SigOutcome> {
         let limit = self.max_plaintext;
         let res = VerifierBuilder::from_bytes(block).and_then(|b| {
-            let mut v = b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
+            let mut v =
+                b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
             drain(&mut v, limit)?;
             Ok(v.into_helper())
         });
@@ -205,7 +207,9 @@ fn finish(res: openpgp::Result<Helper<'_>>) -> Vec<SigOutcome> {
     match res {
         Ok(helper) if helper.outcomes.is_empty() => vec![SigOutcome::error("no signature found")],
         Ok(helper) => helper.outcomes,
-        Err(e) => vec![SigOutcome::error(format!("malformed signature data: {e:#}"))],
+        Err(e) => vec![SigOutcome::error(format!(
+            "malformed signature data: {e:#}"
+        ))],
     }
 }
 
@@ -343,7 +347,8 @@ impl Helper<'_> {
                     o.detail = format!("signing key {key_fpr} has expired: {e:#}");
                 } else if key_now.is_none() {
                     o.kind = SigKind::Expired;
-                    o.detail = format!("signing key {key_fpr} is no longer bound to its certificate");
+                    o.detail =
+                        format!("signing key {key_fpr} is no longer bound to its certificate");
                 } else {
                     o.kind = SigKind::Valid;
                     o.detail = format!(
@@ -369,7 +374,10 @@ impl Helper<'_> {
                     detail: if issuers.is_empty() {
                         "signature names no issuer".into()
                     } else {
-                        format!("no certificate in the keyring for issuer {}", issuers.join(", "))
+                        format!(
+                            "no certificate in the keyring for issuer {}",
+                            issuers.join(", ")
+                        )
                     },
                 }
             }
@@ -391,8 +399,7 @@ impl Helper<'_> {
             VerificationError::BadKey { sig, ka, error } => {
                 let cert = ka.cert();
                 let mut o = self.signer(cert);
-                let key_revoked =
-                    matches!(ka.revocation_status(), RevocationStatus::Revoked(_));
+                let key_revoked = matches!(ka.revocation_status(), RevocationStatus::Revoked(_));
                 if self.revoked(cert) || key_revoked {
                     o.kind = SigKind::Revoked;
                     o.detail = format!("signing key of {} is revoked", cert.fingerprint());

@@ -5,9 +5,9 @@
 
 use super::mime::{base64_lenient, Field};
 use super::{hex_fpr, FoundKey, KeySource};
-use sequoia_openpgp as openpgp;
 use openpgp::cert::CertParser;
 use openpgp::parse::Parse;
+use sequoia_openpgp as openpgp;
 
 /// Keys recorded per message at most.
 pub(crate) const MAX_FOUND: usize = 16;
@@ -65,7 +65,12 @@ pub(crate) fn from_text(text: &[u8], out: &mut Vec<FoundKey>) {
 }
 
 /// `Autocrypt:` (or `Autocrypt-Gossip:`) headers: `addr=...; keydata=BASE64`.
-pub(crate) fn from_autocrypt(fields: &[Field], name: &str, source: KeySource, out: &mut Vec<FoundKey>) {
+pub(crate) fn from_autocrypt(
+    fields: &[Field],
+    name: &str,
+    source: KeySource,
+    out: &mut Vec<FoundKey>,
+) {
     for f in fields.iter().filter(|f| f.name == name).take(MAX_FOUND) {
         let value = f.value.as_slice();
         let Some(i) = find(value, b"keydata=") else {

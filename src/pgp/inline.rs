@@ -47,7 +47,11 @@ pub(crate) fn blocks(text: &[u8]) -> Vec<Block> {
                     BlockKind::Message => b"-----END PGP MESSAGE-----",
                 };
                 if line == end_line {
-                    out.push(Block { kind, start, end: c });
+                    out.push(Block {
+                        kind,
+                        start,
+                        end: c,
+                    });
                     open = None;
                 }
             }
@@ -130,7 +134,10 @@ pub(crate) fn html_to_text(html: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < html.len() {
         match html[i] {
-            b'<' => match html.get(i..).and_then(|r| r.iter().position(|&b| b == b'>')) {
+            b'<' => match html
+                .get(i..)
+                .and_then(|r| r.iter().position(|&b| b == b'>'))
+            {
                 Some(end) => i += end + 1,
                 None => break,
             },

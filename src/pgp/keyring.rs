@@ -2,7 +2,6 @@
 //! verdict ever trusts) and the team's secret key.
 
 use super::{hex_fpr, PgpError};
-use sequoia_openpgp as openpgp;
 use openpgp::cert::prelude::*;
 use openpgp::crypto::Password;
 use openpgp::packet::key::{SecretParts, UnspecifiedRole};
@@ -12,6 +11,7 @@ use openpgp::policy::{Policy, StandardPolicy};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::RevocationStatus;
 use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
+use sequoia_openpgp as openpgp;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -239,15 +239,14 @@ pub(crate) fn key_info(c: &Cert, policy: &dyn Policy, now: SystemTime) -> KeyInf
         .userids()
         .map(|u| String::from_utf8_lossy(u.userid().value()).into_owned())
         .collect();
-    let revoked = matches!(c.revocation_status(policy, now), RevocationStatus::Revoked(_));
+    let revoked = matches!(
+        c.revocation_status(policy, now),
+        RevocationStatus::Revoked(_)
+    );
     let (expires, expired, invalid) = match c.with_policy(policy, now) {
         Ok(vc) => {
             let exp = vc.primary_key().key_expiration_time();
-            (
-                exp.map(rfc3339),
-                vc.alive().is_err(),
-                None,
-            )
+            (exp.map(rfc3339), vc.alive().is_err(), None)
         }
         Err(e) => (None, false, Some(format!("{e:#}"))),
     };
@@ -349,7 +348,14 @@ pub struct TeamKey {
 impl std::fmt::Debug for TeamKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TeamKey")
-            .field("certs", &self.certs.iter().map(|c| c.fingerprint()).collect::<Vec<_>>())
+            .field(
+                "certs",
+                &self
+                    .certs
+                    .iter()
+                    .map(|c| c.fingerprint())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -165,7 +165,11 @@ pub(crate) fn parse_content_type(value: &str) -> Option<ContentType> {
         while i < rest.len() && rest[i] != '=' && rest[i] != ';' {
             i += 1;
         }
-        let name: String = rest[name_start..i].iter().collect::<String>().trim().to_ascii_lowercase();
+        let name: String = rest[name_start..i]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_ascii_lowercase();
         if i >= rest.len() || rest[i] == ';' {
             continue;
         }

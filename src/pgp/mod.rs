@@ -11,12 +11,17 @@
 //! in [`Verification::found_keys`] and never used for anything else.
 
 mod check;
+pub mod crypto;
 mod found;
 mod inline;
 pub mod keyring;
 mod mime;
 pub mod sign;
 pub mod verify;
+mod walk;
+
+#[cfg(test)]
+mod tests;
 
 pub use keyring::{readable_by_others, KeyInfo, Keyring, TeamKey};
 pub use sign::{encrypt_message, sign_message};
@@ -71,7 +76,9 @@ pub enum Encryption {
     #[default]
     None,
     Decrypted,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl Encryption {
@@ -149,7 +156,9 @@ pub enum PgpError {
     BadCert { path: PathBuf, reason: String },
     #[error("{path}: no secret key material in the team key file")]
     NoSecretKey { path: PathBuf },
-    #[error("{path}: the secret key is protected by a passphrase and no passphrase_file is configured")]
+    #[error(
+        "{path}: the secret key is protected by a passphrase and no passphrase_file is configured"
+    )]
     PassphraseNeeded { path: PathBuf },
     #[error("{path}: the passphrase does not unlock secret key {key}")]
     WrongPassphrase { path: PathBuf, key: String },

@@ -8,14 +8,14 @@
 
 use super::keyring::TeamKey;
 use super::{mime, PgpError};
-use rand::Rng;
-use sequoia_openpgp as openpgp;
 use openpgp::armor;
+use openpgp::cert::Preferences;
 use openpgp::policy::{Policy, StandardPolicy};
 use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
 use openpgp::types::HashAlgorithm;
-use openpgp::cert::Preferences;
 use openpgp::Cert;
+use rand::Rng;
+use sequoia_openpgp as openpgp;
 use std::io::Write;
 use std::time::SystemTime;
 
@@ -54,7 +54,9 @@ fn split_message(raw: &[u8]) -> Result<Split, PgpError> {
     if content.is_empty() {
         content.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
     }
-    let has_mime_version = mime::fields(&outer).iter().any(|f| f.name == "mime-version");
+    let has_mime_version = mime::fields(&outer)
+        .iter()
+        .any(|f| f.name == "mime-version");
     if !has_mime_version {
         outer.extend_from_slice(b"MIME-Version: 1.0\r\n");
     }
@@ -140,7 +142,11 @@ fn detached_signature(
 /// whose payload is the inner entity, signed inside the OpenPGP message
 /// by the team key and encrypted to every recipient and to the team (so
 /// that the team can read what it sent).
-pub fn encrypt_message(raw: &[u8], team: &TeamKey, recipients: &[Cert]) -> Result<Vec<u8>, PgpError> {
+pub fn encrypt_message(
+    raw: &[u8],
+    team: &TeamKey,
+    recipients: &[Cert],
+) -> Result<Vec<u8>, PgpError> {
     encrypt_message_at(raw, team, recipients, SystemTime::now())
 }
 
@@ -160,9 +166,9 @@ pub fn encrypt_message_at(
     all.extend(team_public.iter());
     let mut keys = Vec::new();
     for cert in &all {
-        let vc = cert.with_policy(&policy, now).map_err(|e| {
-            PgpError::NoEncryptionKey(format!("{}: {e:#}", cert.fingerprint()))
-        })?;
+        let vc = cert
+            .with_policy(&policy, now)
+            .map_err(|e| PgpError::NoEncryptionKey(format!("{}: {e:#}", cert.fingerprint())))?;
         let before = keys.len();
         for ka in vc
             .keys()
@@ -173,7 +179,11 @@ pub fn encrypt_message_at(
         {
             keys.push((vc.features(), ka.key().clone()));
         }
-        if keys.len() == before && recipients.iter().any(|r| r.fingerprint() == cert.fingerprint()) {
+        if keys.len() == before
+            && recipients
+                .iter()
+                .any(|r| r.fingerprint() == cert.fingerprint())
+        {
             return Err(PgpError::NoEncryptionKey(cert.fingerprint().to_hex()));
         }
     }
@@ -187,8 +197,12 @@ pub fn encrypt_message_at(
         let message = Message::new(&mut sink);
         let message = Armorer::new(message).kind(armor::Kind::Message).build()?;
         let message = Encryptor::for_recipients(message, rcpts).build()?;
-        let mut signer = Signer::new(message, pair)?.hash_algo(HASH)?.creation_time(now);
-        for r in recipients {
+        let mut signer = Signer::new(message, pair)?
+            .hash_algo(HASH)?
+            .creation_time(now);
+        // Every recipient, the team included: a reader not listed would
+        // (rightly) see the signature as surreptitiously forwarded.
+        for r in &all {
             signer = signer.add_intended_recipient(r);
         }
         let message = signer.build()?;

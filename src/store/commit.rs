@@ -23,6 +23,8 @@ pub struct NewOutbox {
     pub subject: String,
     pub message_id: String,
     pub next_attempt_at: OffsetDateTime,
+    /// `Queued`, or `Held` for mail that must not be sent as it is.
+    pub state: OutboxState,
 }
 
 pub struct Commit {
@@ -106,7 +108,7 @@ impl Store {
                     envelope_from: o.envelope_from.clone(),
                     to: o.to.clone(),
                     subject: o.subject.clone(),
-                    state: OutboxState::Queued,
+                    state: o.state,
                     attempts: 0,
                     last_error: None,
                     created_at: now,
@@ -114,7 +116,9 @@ impl Store {
                     sent_at: None,
                 };
                 t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
-                t[T_OUTBOX_DUE].insert(&due_key(unix_ms(o.next_attempt_at), id), &[])?;
+                if o.state == OutboxState::Queued {
+                    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(o.next_attempt_at), id), &[])?;
+                }
                 res.outbox_ids.push(id);
             }
 

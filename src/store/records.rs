@@ -43,6 +43,9 @@ pub struct MessageRecord {
     /// outgoing mail, what it was (`ack`).
     pub origin: String,
     pub flags: BTreeSet<Flag>,
+    /// The OpenPGP verdict decided at intake (None: no [pgp] configured, or outgoing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::pgp::Verification>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +54,8 @@ pub enum OutboxState {
     Queued,
     Sent,
     Failed,
+    /// Must not go out as it is (policy says encrypt, no key): kept, never sent.
+    Held,
 }
 
 impl OutboxState {
@@ -59,6 +64,7 @@ impl OutboxState {
             OutboxState::Queued => "queued",
             OutboxState::Sent => "sent",
             OutboxState::Failed => "failed",
+            OutboxState::Held => "held",
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct Context {
     /// Message-ID it reports on and that message's ticket.
     pub bounce_of: Option<(String, TicketView)>,
     pub acks_in_window: u32,
+    /// The OpenPGP verdict, when [pgp] is configured.
+    pub verification: Option<crate::pgp::Verification>,
+    /// pgp.policy.require_signed names this sender.
+    pub signature_required: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,9 @@ pub struct AckIntent {
     pub to: String,
     /// The reporter's subject, sanitised: the only reporter text we sign.
     pub subject: String,
+    /// The sender must sign and this report is not signed well: the
+    /// acknowledgement says so.
+    pub unverified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +134,47 @@ pub fn decide(
             now,
             EventKind::Warning,
             format!("{mid} was already used by a different message on {other}; kept separately (possible forgery)"),
+        ));
+    }
+
+    if let Some(v) = &ctx.verification {
+        events.push(Event::new(
+            now,
+            EventKind::Verdict,
+            crate::pgp::crypto::summary(v),
+        ));
+        if !v.found_keys.is_empty() {
+            let keys: Vec<String> = v
+                .found_keys
+                .iter()
+                .map(|k| format!("0x{} ({:?})", k.fingerprint, k.source))
+                .collect();
+            events.push(Event::new(
+                now,
+                EventKind::Warning,
+                format!(
+                    "keys carried by the mail, recorded and NOT trusted: {}",
+                    keys.join(", ")
+                ),
+            ));
+        }
+        if v.encryption.is_failed() {
+            flags.insert(Flag::DecryptionFailed);
+        }
+    }
+    let unverified = ctx.signature_required
+        && ctx
+            .verification
+            .as_ref()
+            .is_none_or(|v| v.status != crate::pgp::Verdict::Good);
+    if unverified {
+        flags.insert(Flag::SignatureRequired);
+        events.push(Event::new(
+            now,
+            EventKind::Warning,
+            format!(
+                "{who} must sign reports (pgp.policy.require_signed); this one is not signed well"
+            ),
         ));
     }
 
@@ -225,7 +273,11 @@ pub fn decide(
     }
 
     let ack = match ack::decide(mail, policy, ctx.acks_in_window) {
-        Ok(to) => Some(AckIntent { to, subject: clean }),
+        Ok(to) => Some(AckIntent {
+            to,
+            subject: clean,
+            unverified,
+        }),
         Err(why) => {
             all_events.push(Event::new(now, EventKind::AckSuppressed, why.to_string()));
             None
@@ -272,6 +324,8 @@ mod tests {
             referenced: None,
             bounce_of: None,
             acks_in_window: 0,
+            verification: None,
+            signature_required: false,
         }
     }
 
@@ -308,7 +362,8 @@ mod tests {
             p.ack,
             Some(AckIntent {
                 to: "alice@bank.example".into(),
-                subject: "Phishing wave".into()
+                subject: "Phishing wave".into(),
+                unverified: false,
             })
         );
         assert_eq!(p.events[0].kind, EventKind::Created);

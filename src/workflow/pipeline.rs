@@ -11,7 +11,10 @@ use crate::mail::msgid::MessageIds;
 use crate::mail::parse::{self, ParsedMail};
 use crate::mail::subject::TagMatcher;
 use crate::model::{Direction, Event, EventKind, Flag, Status, TicketId};
-use crate::store::{Commit, MessageRecord, NewMessage, NewOutbox, Store, StoreError, TicketRecord};
+use crate::pgp::crypto::{Crypto, Sealed};
+use crate::store::{
+    Commit, MessageRecord, NewMessage, NewOutbox, OutboxState, Store, StoreError, TicketRecord,
+};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -26,6 +29,16 @@ pub struct Processed {
     pub flags: BTreeSet<Flag>,
 }
 
+/// One incoming message as the commit needs it.
+struct Incoming<'a> {
+    mail: &'a ParsedMail,
+    raw: &'a [u8],
+    sha: [u8; 32],
+    body_sha: String,
+    origin: &'a str,
+    verification: Option<crate::pgp::Verification>,
+}
+
 pub struct Pipeline {
     store: Store,
     config: Config,
@@ -33,7 +46,15 @@ pub struct Pipeline {
     ids: MessageIds,
     own: Vec<String>,
     ack_template: String,
+    crypto: Crypto,
 }
+
+/// Said in the acknowledgement when policy wanted a signature and the report
+/// had none that verifies. Fixed text: nothing of the reporter's is signed.
+const UNVERIFIED_NOTICE: &str =
+    "Note: our policy requires reports from your address to be signed with \
+OpenPGP, and we could not verify a signature on this one. We will treat its \
+content with caution; please send it again, signed with your registered key.";
 
 impl Pipeline {
     pub fn new(store: Store, config: Config) -> Result<Pipeline, crate::config::ConfigError> {
@@ -47,7 +68,18 @@ impl Pipeline {
             }
             None => DEFAULT_ACK_TEMPLATE.to_string(),
         };
+        let crypto = match &config.pgp {
+            Some(p) => Crypto::from_config(p, config.limits.max_stored_size).map_err(|e| {
+                crate::config::ConfigError::Invalid {
+                    file: config.source.clone(),
+                    key: "pgp".into(),
+                    problem: e.to_string(),
+                }
+            })?,
+            None => Crypto::unconfigured(config.limits.max_stored_size),
+        };
         Ok(Pipeline {
+            crypto,
             tags: TagMatcher::new(&config.team.tag),
             ids: MessageIds::new(&config.team.tag, &config.team.domain),
             own: config.own_addresses(),
@@ -59,6 +91,10 @@ impl Pipeline {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
     }
 
     /// Parses, decides and commits one message; not yet flushed.
@@ -73,10 +109,18 @@ impl Pipeline {
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
         let sha: [u8; 32] = Sha256::digest(raw).into();
-        let mail = parse::parse(raw, &self.config.limits);
+        let mut mail = parse::parse(raw, &self.config.limits);
         let body_sha = body_sha256(raw);
+        // Decided once, here, before anything else looks at the message.
+        let verification = Some(self.crypto.examine(raw, &mail).verification);
+        if let Some(inner) = verification.as_ref().and_then(|v| v.inner_subject.clone()) {
+            // Protected headers: the encrypted Subject is the real one.
+            mail.subject = Some(inner);
+        }
         let _writer = self.store.write_guard();
-        let ctx = self.context(&mail, &sha, &body_sha, now)?;
+        let mut ctx = self.context(&mail, &sha, &body_sha, now)?;
+        ctx.signature_required = self.crypto.requires_signature(mail.single_from());
+        ctx.verification = verification;
         let policy = AckPolicy {
             enabled: self.config.ack.enabled,
             own_addresses: &self.own,
@@ -85,8 +129,15 @@ impl Pipeline {
         };
         let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
         let flags = mail.flags.clone();
-        let (commit, ack_count) =
-            self.build_commit(&plan, &mail, raw, (sha, body_sha), origin, now)?;
+        let incoming = Incoming {
+            mail: &mail,
+            raw,
+            sha,
+            body_sha,
+            origin,
+            verification: ctx.verification.clone(),
+        };
+        let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), ack_count);
         Ok(Processed {
@@ -188,18 +239,25 @@ impl Pipeline {
             referenced,
             bounce_of,
             acks_in_window,
+            verification: None,
+            signature_required: false,
         })
     }
 
     fn build_commit(
         &self,
         plan: &Plan,
-        mail: &ParsedMail,
-        raw: &[u8],
-        (sha, body_sha): ([u8; 32], String),
-        origin: &str,
+        incoming: Incoming<'_>,
         now: OffsetDateTime,
     ) -> Result<(Commit, usize), StoreError> {
+        let Incoming {
+            mail,
+            raw,
+            sha,
+            body_sha,
+            origin,
+            verification,
+        } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
         let (mut ticket, is_new) = match (&plan.placement, &plan.new_ticket) {
@@ -261,6 +319,7 @@ impl Pipeline {
                 stored_at: now,
                 origin: origin.to_string(),
                 flags: mail.flags.clone(),
+                verification,
             },
             raw: raw.to_vec(),
             sha256: sha,
@@ -283,8 +342,21 @@ impl Pipeline {
                     ("team_name", &self.config.team.name),
                     ("team_address", &self.config.team.address),
                     ("subject", &ack.subject),
+                    (
+                        "verification_notice",
+                        if ack.unverified {
+                            UNVERIFIED_NOTICE
+                        } else {
+                            ""
+                        },
+                    ),
                 ],
             );
+            let body = if ack.unverified && !self.ack_template.contains("{{verification_notice}}") {
+                format!("{UNVERIFIED_NOTICE}\n\n{body}")
+            } else {
+                body
+            };
             let mut references = mail.references.clone();
             if let Some(mid) = &mail.message_id {
                 references.push(mid.clone());
@@ -303,6 +375,26 @@ impl Pipeline {
                 body: &body,
                 date: now,
             });
+            let sealed = self
+                .crypto
+                .seal(bytes.clone(), &ack.to, self.config.ack.encrypt);
+            let (bytes, state) = match sealed {
+                Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
+                    (b, OutboxState::Queued)
+                }
+                Ok(Sealed::Held { bytes, reason }) => {
+                    let detail = format!("acknowledgement to {} held: {reason}", ack.to);
+                    events.push(Event::new(now, EventKind::Held, detail));
+                    (bytes, OutboxState::Held)
+                }
+                Err(e) => {
+                    // Never send unsigned what should be signed: keep it back.
+                    let detail = format!("acknowledgement to {} held: cannot sign: {e}", ack.to);
+                    tracing::error!(ticket = %id, %detail);
+                    events.push(Event::new(now, EventKind::Held, detail));
+                    (bytes, OutboxState::Held)
+                }
+            };
             let out_sha: [u8; 32] = Sha256::digest(&bytes).into();
             messages.push(NewMessage {
                 record: MessageRecord {
@@ -323,6 +415,7 @@ impl Pipeline {
                     stored_at: now,
                     origin: "ack".into(),
                     flags: BTreeSet::new(),
+                    verification: None,
                 },
                 raw: bytes,
                 sha256: out_sha,
@@ -334,12 +427,15 @@ impl Pipeline {
                 subject,
                 message_id: message_id.clone(),
                 next_attempt_at: now,
+                state,
             });
-            events.push(Event::new(
-                now,
-                EventKind::Acked,
-                format!("acknowledgement <{message_id}> queued to {}", ack.to),
-            ));
+            if state == OutboxState::Queued {
+                events.push(Event::new(
+                    now,
+                    EventKind::Acked,
+                    format!("acknowledgement <{message_id}> queued to {}", ack.to),
+                ));
+            }
             let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
             let mut list = self.store.acks_since(&ack.to, since)?;
             list.push(now.unix_timestamp());
