@@ -42,9 +42,11 @@ pub fn process_batch(
     let mut report = BatchReport::default();
     let mut committed: Vec<(usize, Origin, Instant, Placement, usize, Disposition)> =
         Vec::with_capacity(batch.len());
-    for (src, msg, started) in batch {
+    let prepared = prepare_parallel(pipeline, &batch);
+    for ((src, msg, started), prepared) in batch.into_iter().zip(prepared) {
         let origin = msg.origin.to_string();
-        match pipeline.process(&msg.bytes, &origin) {
+        let now = time::OffsetDateTime::now_utc();
+        match pipeline.commit_prepared(prepared, &msg.bytes, &origin, now) {
             Ok(p) => {
                 match p.placement {
                     Placement::Created(_) => report.created += 1,
@@ -109,6 +111,43 @@ pub fn process_batch(
         report.latencies.push(started.elapsed());
     }
     report
+}
+
+/// Parses and verifies a batch on every core; committing stays sequential.
+fn prepare_parallel(
+    pipeline: &Pipeline,
+    batch: &[(usize, RawMessage, Instant)],
+) -> Vec<crate::workflow::pipeline::Prepared> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    if threads == 1 || batch.len() < 8 {
+        return batch
+            .iter()
+            .map(|(_, m, _)| pipeline.prepare(&m.bytes))
+            .collect();
+    }
+    let chunk = batch.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(_, m, _)| pipeline.prepare(&m.bytes))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                // prepare() does not panic on input (parse and examine catch
+                // their own); a panic here is a bug worth stopping for.
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .collect()
+    })
 }
 
 /// Pulls up to `max` messages across the sources, in order.

@@ -29,6 +29,14 @@ pub struct Processed {
     pub flags: BTreeSet<Flag>,
 }
 
+/// The store-independent facts about one message.
+pub struct Prepared {
+    sha: [u8; 32],
+    body_sha: String,
+    mail: ParsedMail,
+    verification: crate::pgp::Verification,
+}
+
 /// One incoming message as the commit needs it.
 struct Incoming<'a> {
     mail: &'a ParsedMail,
@@ -108,15 +116,46 @@ impl Pipeline {
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
+        let prepared = self.prepare(raw);
+        self.commit_prepared(prepared, raw, origin, now)
+    }
+
+    /// Everything that needs no store: hashing, parsing, the OpenPGP verdict.
+    /// Pure CPU, so a batch can be prepared on several cores at once.
+    pub fn prepare(&self, raw: &[u8]) -> Prepared {
         let sha: [u8; 32] = Sha256::digest(raw).into();
         let mut mail = parse::parse(raw, &self.config.limits);
         let body_sha = body_sha256(raw);
         // Decided once, here, before anything else looks at the message.
-        let verification = Some(self.crypto.examine(raw, &mail).verification);
-        if let Some(inner) = verification.as_ref().and_then(|v| v.inner_subject.clone()) {
+        let verification = self.crypto.examine(raw, &mail).verification;
+        if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
             mail.subject = Some(inner);
         }
+        Prepared {
+            sha,
+            body_sha,
+            mail,
+            verification,
+        }
+    }
+
+    /// Decides and commits a prepared message (not yet flushed). Runs under
+    /// the store's writer lock: one decision sees the one before it.
+    pub fn commit_prepared(
+        &self,
+        prepared: Prepared,
+        raw: &[u8],
+        origin: &str,
+        now: OffsetDateTime,
+    ) -> Result<Processed, StoreError> {
+        let Prepared {
+            sha,
+            body_sha,
+            mail,
+            verification,
+        } = prepared;
+        let verification = Some(verification);
         let _writer = self.store.write_guard();
         let mut ctx = self.context(&mail, &sha, &body_sha, now)?;
         ctx.signature_required = self.crypto.requires_signature(mail.single_from());

@@ -36,7 +36,16 @@ pub struct BenchArgs {
     /// Seed for the generated corpus, so that runs are comparable
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Every report PGP/MIME-signed by a reporter key the team trusts, and
+    /// every acknowledgement signed by the team key of the same kind
+    #[arg(long, value_enum)]
+    pub signed: Option<signed::KeyKind>,
+    /// With --signed: also encrypt each acknowledgement to the reporter's key
+    #[arg(long)]
+    pub encrypt_acks: bool,
 }
+
+mod signed;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
@@ -71,6 +80,11 @@ fn run_in(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let store_path = dir.join("store");
     let _ = std::fs::remove_dir_all(&store_path);
     let _ = std::fs::remove_dir_all(&maildir);
+    let signing = match args.signed {
+        Some(kind) => Some(signed::setup(dir, kind)?),
+        None => None,
+    };
+    let pgp_toml = signing.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
     let toml = format!(
         r#"
 [team]
@@ -90,18 +104,26 @@ transport = "file"
 dir = "{outbox}"
 [ack]
 rate_limit = 1000000
-"#,
+encrypt = "{ack_encrypt}"
+{pgp}"#,
         store = store_path.display(),
         maildir = maildir.display(),
         outbox = dir.join("outbox").display(),
         group = args.group_commit,
         cache = args.cache_mb,
+        pgp = pgp_toml,
+        ack_encrypt = if args.encrypt_acks { "if-key" } else { "never" },
     );
     let cfg = Config::from_toml(&toml, &dir.join("bench.toml"))?;
     let mut src = MaildirSource::open(&maildir, true, cfg.limits.max_stored_size as u64)?;
 
     let t0 = Instant::now();
-    let stats = generate(&maildir, args.messages, args.seed)?;
+    let stats = generate(
+        &maildir,
+        args.messages,
+        args.seed,
+        signing.as_ref().map(|(s, _)| s),
+    )?;
     let gen_time = t0.elapsed();
     println!(
         "generated {} reports ({} plain, {} multipart, {} follow-ups, {} re-deliveries; {:.1} MB, 2-8 KB each) in {:.1} s",
@@ -155,6 +177,11 @@ rate_limit = 1000000
     latencies.sort();
     let pct = |p: f64| latencies[((n as f64 * p).ceil() as usize).clamp(1, n) - 1];
     let end_rss = peak_rss_kb();
+    let verdicts = if args.signed.is_some() {
+        verdict_counts(&store)?
+    } else {
+        String::new()
+    };
     let outbox = store.outbox_high_water()?;
     let disk = dir_size(&store_path);
     println!(
@@ -181,6 +208,11 @@ rate_limit = 1000000
         end_rss as f64 / 1024.0,
         disk as f64 / 1e6
     );
+    if let Some(kind) = args.signed {
+        println!("  verdicts: {verdicts}");
+        let cost = signed::ack_signing_cost(dir, kind)?;
+        println!("  signing one acknowledgement ({kind:?} team key): {cost:.0} µs, included in the figures above");
+    }
     Ok(())
 }
 
@@ -243,7 +275,13 @@ with those who need it to respond. ";
 
 /// Writes `n` messages into `maildir/new`, one file at a time so that memory
 /// stays flat in `n`.
-fn generate(maildir: &Path, n: usize, seed: u64) -> anyhow::Result<GenStats> {
+fn generate(
+    maildir: &Path,
+    n: usize,
+    seed: u64,
+    signer: Option<&signed::Signer>,
+) -> anyhow::Result<GenStats> {
+    let from = signer.map(|_| signed::SIGNED_FROM);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut stats = GenStats::default();
     let mut reports: Vec<(String, u32)> = Vec::new(); // (message-id, ticket seq) of new reports
@@ -259,7 +297,7 @@ fn generate(maildir: &Path, n: usize, seed: u64) -> anyhow::Result<GenStats> {
             stats.followups += 1;
             let (mid, seq) = reports[rng.gen_range(0..reports.len())].clone();
             let tag = rng.gen_bool(0.5).then_some((year, seq));
-            followup(&mut rng, i, &mid, tag)
+            followup(&mut rng, i, &mid, tag, from)
         } else {
             let multipart = rng.gen_bool(0.4);
             if multipart {
@@ -269,7 +307,11 @@ fn generate(maildir: &Path, n: usize, seed: u64) -> anyhow::Result<GenStats> {
             }
             let mid = format!("report-{i}-{seed}@reporter{}.example", i % 97);
             reports.push((mid.clone(), reports.len() as u32 + 1));
-            report(&mut rng, i, &mid, multipart)
+            report(&mut rng, i, &mid, multipart, from)
+        };
+        let raw = match signer {
+            Some(s) if Some(&raw) != last_raw.as_ref() => s.sign(&raw)?,
+            _ => raw,
         };
         stats.bytes += raw.len() as u64;
         let name = format!(
@@ -311,8 +353,11 @@ fn headers(i: usize, mid: &str, from: &str, subject: &str) -> String {
     )
 }
 
-fn report(rng: &mut StdRng, i: usize, mid: &str, multipart: bool) -> Vec<u8> {
-    let from = format!("soc{}@reporter{}.example", i % 13, i % 97);
+fn report(rng: &mut StdRng, i: usize, mid: &str, multipart: bool, from: Option<&str>) -> Vec<u8> {
+    let from = from.map_or_else(
+        || format!("soc{}@reporter{}.example", i % 13, i % 97),
+        str::to_string,
+    );
     let subject = KINDS[rng.gen_range(0..KINDS.len())];
     let target = rng.gen_range(1500..7000);
     let mut s = headers(i, mid, &from, subject);
@@ -330,8 +375,17 @@ fn report(rng: &mut StdRng, i: usize, mid: &str, multipart: bool) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn followup(rng: &mut StdRng, i: usize, parent: &str, tag: Option<(i32, u32)>) -> Vec<u8> {
-    let from = format!("soc{}@reporter{}.example", i % 13, i % 97);
+fn followup(
+    rng: &mut StdRng,
+    i: usize,
+    parent: &str,
+    tag: Option<(i32, u32)>,
+    from: Option<&str>,
+) -> Vec<u8> {
+    let from = from.map_or_else(
+        || format!("soc{}@reporter{}.example", i % 13, i % 97),
+        str::to_string,
+    );
     let subject = match tag {
         Some((y, seq)) => format!("Re: [CERT-EX #{y}-{seq:05}] additional indicators"),
         None => "Re: additional indicators".to_string(),
@@ -345,4 +399,21 @@ fn followup(rng: &mut StdRng, i: usize, parent: &str, tag: Option<(i32, u32)>) -
     let target = rng.gen_range(1500..5000);
     s.push_str(&body_text(rng, target));
     s.into_bytes()
+}
+
+/// How many incoming messages got which verdict.
+fn verdict_counts(store: &Store) -> anyhow::Result<String> {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for t in store.tickets(None)? {
+        for m in store.messages(t.id)? {
+            if let Some(v) = &m.verification {
+                *counts.entry(v.status.as_str().to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
