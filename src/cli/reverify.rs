@@ -49,17 +49,7 @@ pub fn run(store: &Store, cfg: &Config, id: &str, out: &mut dyn Write) -> anyhow
         return Ok(());
     }
     ticket.updated_at = now;
-    store.apply(
-        &Commit {
-            ticket,
-            ticket_is_new: false,
-            messages: Vec::new(),
-            events,
-            outbox: Vec::new(),
-            ack_sent_to: None,
-        },
-        now,
-    )?;
+    store.apply(&Commit::events_only(ticket, events), now)?;
     store.flush()?;
     Ok(())
 }

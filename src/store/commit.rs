@@ -38,6 +38,21 @@ pub struct Commit {
     pub ack_sent_to: Option<(String, Vec<i64>)>,
 }
 
+impl Commit {
+    /// A change to an existing ticket that stores no message: a status
+    /// change, a duplicate delivery, a re-verification.
+    pub fn events_only(ticket: TicketRecord, events: Vec<Event>) -> Commit {
+        Commit {
+            ticket,
+            ticket_is_new: false,
+            messages: Vec::new(),
+            events,
+            outbox: Vec::new(),
+            ack_sent_to: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CommitResult {
     pub message_seqs: Vec<u64>,

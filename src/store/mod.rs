@@ -277,15 +277,7 @@ impl Store {
             crate::model::EventKind::StatusChange,
             format!("{old} → {status} by {by}"),
         );
-        let commit = Commit {
-            ticket: ticket.clone(),
-            ticket_is_new: false,
-            messages: Vec::new(),
-            events: vec![event],
-            outbox: Vec::new(),
-            ack_sent_to: None,
-        };
-        self.apply(&commit, now)?;
+        self.apply(&Commit::events_only(ticket, vec![event]), now)?;
         self.flush()?;
         Ok(Some(old))
     }

@@ -322,15 +322,7 @@ impl Pipeline {
         };
 
         if matches!(plan.placement, Placement::Duplicate(_)) {
-            let commit = Commit {
-                ticket,
-                ticket_is_new: false,
-                messages: Vec::new(),
-                events,
-                outbox: Vec::new(),
-                ack_sent_to: None,
-            };
-            return Ok((commit, 0));
+            return Ok((Commit::events_only(ticket, events), 0));
         }
 
         ticket.updated_at = now;
