@@ -705,3 +705,100 @@ fn sigkill_with_smtp_delivers_each_acknowledgement_once() {
         "at most one in-flight copy per kill, got {copies}: {per_id:?}"
     );
 }
+
+/// Issue 4's end-to-end case: a report submitted to the MTA lands in
+/// `cert`'s INBOX, csirtd picks it up through IDLE, tickets it, moves it to
+/// `processed`, and the acknowledgement reaches `reporter`'s own INBOX
+/// through Postfix, PGP/MIME-signed by the team key; the real gpg verifies it.
+#[test]
+fn a_report_through_the_mta_gets_a_signed_acknowledgement_gpg_verifies() {
+    use common::gpg::{split_signed, Gpg};
+    let servers = MailServers::start();
+    let team = Gpg::new();
+    team.gen("CERT Example <cert@cert.example>");
+    let outside = Gpg::new();
+    outside.import(&team.export("cert@cert.example"));
+
+    let env = Env::with_outbox_smtp(
+        servers.smtp_port,
+        "none",
+        None,
+        None,
+        &format!(
+            "{}\n[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n",
+            imap_account(&servers, Via::Imaps, "")
+        ),
+    );
+    std::fs::write(env.path("imap-password"), format!("{PASSWORD}\n")).expect("password file");
+    std::fs::create_dir_all(env.path("keyring")).expect("keyring");
+    std::fs::write(
+        env.path("team.asc"),
+        team.export_secret("cert@cert.example"),
+    )
+    .expect("team key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.path("team.asc"), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+
+    let mut daemon = Daemon::start(&env, &["run"]);
+    assert!(
+        daemon.wait_for_log("control socket ready", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let report = mail(
+        "Rita Reporter <reporter@example.test>",
+        "Phishing kit on our web server",
+        Some("e2e-1@example.test"),
+        "",
+        "The kit sits under /wp-content/uploads/.",
+    );
+    servers.submit("reporter@example.test", "cert@example.test", &report);
+
+    let acks = servers.wait_for_messages("reporter", "INBOX", 1, Duration::from_secs(60));
+    assert_eq!(acks.len(), 1);
+    let ack = &acks[0];
+    let text = String::from_utf8_lossy(ack).to_string();
+    let subject = header(&text, "Subject").unwrap_or_default();
+    assert!(subject.contains("[CERT-EX #"), "{subject}");
+    assert_eq!(
+        header(&text, "In-Reply-To").as_deref(),
+        Some("<e2e-1@example.test>")
+    );
+    assert!(text.contains("multipart/signed"), "{text}");
+
+    let (data, sig) = split_signed(ack);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("data"), &data).expect("data");
+    std::fs::write(dir.path().join("sig.asc"), &sig).expect("sig");
+    let out = outside.run(
+        &[
+            "--verify",
+            dir.path().join("sig.asc").to_str().expect("utf-8"),
+            dir.path().join("data").to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("Good signature from \"CERT Example"),
+        "gpg --verify: {said}"
+    );
+
+    assert!(
+        poll(WAIT, || servers.message_count("cert", "INBOX") == 0
+            && servers.message_count("cert", "processed") == 1),
+        "the report moved to processed\n{}",
+        daemon.log()
+    );
+    let tickets = env.tickets();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(
+        tickets[0]["requestors"],
+        serde_json::json!(["reporter@example.test"])
+    );
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(30));
+}

@@ -4,94 +4,9 @@
 //! require_signed policy, `keys import`, `reverify`, and held mail.
 
 mod common;
+use common::gpg::{split_signed, Gpg};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-struct Gpg {
-    home: tempfile::TempDir,
-}
-
-impl Gpg {
-    fn new() -> Gpg {
-        let home = tempfile::Builder::new()
-            .prefix("gpg")
-            .tempdir_in("/tmp")
-            .expect("gpg home");
-        Gpg { home }
-    }
-
-    fn run(&self, args: &[&str], input: Option<&[u8]>) -> std::process::Output {
-        use std::io::Write;
-        let mut child = Command::new("gpg")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args([
-                "--batch",
-                "--yes",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gpg is installed (scripts/prereqs.sh installs gnupg)");
-        let mut stdin = child.stdin.take().expect("stdin");
-        if let Some(i) = input {
-            stdin.write_all(i).expect("gpg stdin");
-        }
-        drop(stdin);
-        child.wait_with_output().expect("gpg")
-    }
-
-    fn ok(&self, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
-        let out = self.run(args, input);
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn gen(&self, uid: &str) {
-        self.ok(
-            &["--quick-gen-key", uid, "future-default", "default", "never"],
-            None,
-        );
-    }
-
-    fn export(&self, email: &str) -> Vec<u8> {
-        self.ok(&["--armor", "--export", email], None)
-    }
-
-    fn export_secret(&self, email: &str) -> Vec<u8> {
-        self.ok(&["--armor", "--export-secret-keys", email], None)
-    }
-
-    fn import(&self, key: &[u8]) {
-        self.ok(&["--import"], Some(key));
-    }
-
-    fn detach_sign(&self, signer: &str, data: &[u8]) -> String {
-        let sig = self.ok(
-            &[
-                "--armor",
-                "--detach-sign",
-                "--digest-algo",
-                "SHA256",
-                "--local-user",
-                signer,
-            ],
-            Some(data),
-        );
-        String::from_utf8(sig).expect("armored")
-    }
-}
 
 /// A PGP/MIME signed report, signed by gpg over the exact inner part.
 fn signed_report(gpg: &Gpg, signer: &str, from: &str, id: &str, body: &str) -> Vec<u8> {
@@ -305,27 +220,6 @@ fn acknowledgements_are_signed_and_encrypted_where_a_key_is_known() {
         String::from_utf8_lossy(&out.stdout).contains(&ta),
         "the decrypted body names the ticket"
     );
-}
-
-/// The first body part's exact bytes and the armored signature of a
-/// multipart/signed message, found by its boundary as a verifier would.
-fn split_signed(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let text = String::from_utf8_lossy(raw);
-    let b = text
-        .split("boundary=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("boundary");
-    let delim = format!("\r\n--{b}\r\n");
-    let first = text.find(&delim).expect("first delimiter") + delim.len();
-    let second = first
-        + text[first..]
-            .find(&format!("\r\n--{b}"))
-            .expect("second delimiter");
-    let data = text.as_bytes()[first..second].to_vec();
-    let s = text.find("-----BEGIN PGP SIGNATURE-----").unwrap();
-    let e = text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
-    (data, text.as_bytes()[s..e].to_vec())
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! store, Maildir, file outbox) and helpers that drive the real binary.
 #![allow(dead_code)]
 
+pub mod gpg;
 pub mod servers;
 
 use serde_json::Value;
