@@ -23,7 +23,7 @@ impl Worker {
     pub(super) async fn wait(&mut self, s: Session, caps: Caps) -> Result<Session, ImapError> {
         let limit = self.limit();
         if !(caps.idle && self.s.acct.idle) {
-            let interval = Duration::from_secs(self.s.acct.poll_interval_secs);
+            let interval = Duration::from_secs_f64(self.s.acct.poll_interval_secs);
             let woke: Woke = self
                 .wait_for(async {
                     tokio::time::sleep(interval).await;
