@@ -38,6 +38,8 @@ pub struct Config {
     pub log: LogConfig,
     /// OpenPGP; without it mail is stored with no verdict and sent unsigned.
     pub pgp: Option<PgpConfig>,
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -331,6 +333,35 @@ pub enum EncryptPolicy {
     #[default]
     IfKey,
     Always,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Never indicators: networks (`10.0.0.0/8`, `2001:db8::/32`, an
+    /// address) and domains (subdomains included). The team's own domain
+    /// and addresses are always ignored.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+impl AnalysisConfig {
+    /// The ignore list as the extractor wants it, with the team's own
+    /// domains added.
+    pub fn ignore_list(&self, own_domains: &[String]) -> crate::analysis::indicators::Ignore {
+        let mut ig = crate::analysis::indicators::Ignore::default();
+        for entry in &self.ignore {
+            match crate::analysis::indicators::parse_network(entry) {
+                Some(net) => ig.networks.push(net),
+                None => ig
+                    .domains
+                    .push(entry.trim().trim_start_matches("*.").to_ascii_lowercase()),
+            }
+        }
+        ig.domains
+            .extend(own_domains.iter().map(|d| d.to_ascii_lowercase()));
+        ig
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -720,6 +751,19 @@ impl Config {
                         format!("`{pat}` is not an address or a pattern like *@bank.example"),
                     ));
                 }
+            }
+        }
+        for (i, entry) in self.analysis.ignore.iter().enumerate() {
+            let is_net = crate::analysis::indicators::parse_network(entry).is_some();
+            let is_domain = entry.trim().trim_start_matches("*.").contains('.')
+                && entry
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.*".contains(c));
+            if !is_net && !is_domain {
+                return Err(self.invalid(
+                    &format!("analysis.ignore[{i}]"),
+                    format!("`{entry}` is neither a network like 10.0.0.0/8 nor a domain like example.net"),
+                ));
             }
         }
         if self.ack.encrypt == EncryptPolicy::Always

@@ -680,3 +680,62 @@ Message-ID: <dsn-1@mx.bank.example>\r\nMIME-Version: 1.0\r\nContent-Type: multip
         .replace("dsn-1@", "dsn-2@");
     assert_eq!(env.ingest_ok(other.as_bytes()).1, "created");
 }
+
+#[test]
+fn indicators_are_extracted_normalised_and_shown_on_the_ticket() {
+    let env = Env::with_extra("[analysis]\nignore = [\"10.0.0.0/8\", \"trusted.example\"]\n");
+    let body = "Phishing at hxxps://login-bank[.]com/verify from 198.51.100.23 (AS64496), \
+                sample sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, \
+                exploiting CVE-2024-3400. Internal host 10.1.2.3, mirror www.trusted.example, \
+                contact cert@cert.example.";
+    let (t, _) = env.ingest_ok(&mail(
+        "alice@bank.example",
+        "Phish on login-bank[.]com",
+        Some("ioc1@bank.example"),
+        "",
+        body,
+    ));
+    let ticket = env.ticket(&t);
+    let got: Vec<(String, String, String)> = ticket["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_string(),
+                i["value"].as_str().unwrap().to_string(),
+                i["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let has = |k: &str, v: &str| got.iter().any(|(gk, gv, _)| gk == k && gv == v);
+    assert!(has("url", "https://login-bank.com/verify"), "{got:?}");
+    assert!(has("domain", "login-bank.com"), "{got:?}");
+    assert!(has("ipv4", "198.51.100.23"), "{got:?}");
+    assert!(has("asn", "AS64496"), "{got:?}");
+    assert!(
+        has(
+            "sha256",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        ),
+        "{got:?}"
+    );
+    assert!(has("cve", "CVE-2024-3400"), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|(k, v, s)| k == "domain" && v == "login-bank.com" && s == "subject"),
+        "first seen in the subject: {got:?}"
+    );
+    for noise in [
+        "10.1.2.3",
+        "www.trusted.example",
+        "cert.example",
+        "cert@cert.example",
+        "bank.example",
+    ] {
+        assert!(
+            !got.iter().any(|(_, v, _)| v.contains(noise)),
+            "{noise} is not an indicator: {got:?}"
+        );
+    }
+}

@@ -36,6 +36,17 @@ pub enum Found {
     Structured(String),
 }
 
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Subject => f.write_str("subject"),
+            Found::Body => f.write_str("body"),
+            Found::Attachment(n) => write!(f, "attachment:{n}"),
+            Found::Structured(n) => write!(f, "structured:{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Indicator {
     pub kind: Kind,

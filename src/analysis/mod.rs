@@ -3,4 +3,5 @@
 
 pub mod arf;
 pub mod indicators;
+pub mod text;
 pub mod xarf;

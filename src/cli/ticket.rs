@@ -61,7 +61,18 @@ pub fn ticket_json(
         .into_iter()
         .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "detail": e.detail }))
         .collect();
-    let messages: Vec<_> = store.messages(t.id)?.iter().map(message_json).collect();
+    let stored = store.messages(t.id)?;
+    let messages: Vec<_> = stored.iter().map(message_json).collect();
+    // Each kind and value once per ticket, with where it was first seen.
+    let mut indicators: Vec<&crate::analysis::indicators::Indicator> = Vec::new();
+    for i in stored.iter().flat_map(|m| m.indicators.iter()) {
+        if !indicators
+            .iter()
+            .any(|o| o.kind == i.kind && o.value == i.value)
+        {
+            indicators.push(i);
+        }
+    }
     Ok(json!({
         "id": t.id,
         "tag": t.id.tag(tag_prefix),
@@ -73,6 +84,10 @@ pub fn ticket_json(
         "flags": t.flags,
         "events": events,
         "messages": messages,
+        "indicators": indicators
+            .iter()
+            .map(|i| json!({ "kind": i.kind, "value": i.value, "source": i.source.to_string() }))
+            .collect::<Vec<_>>(),
     }))
 }
 

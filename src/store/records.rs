@@ -46,6 +46,9 @@ pub struct MessageRecord {
     /// The OpenPGP verdict decided at intake (None: no [pgp] configured, or outgoing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<crate::pgp::Verification>,
+    /// Indicators found in this message, with where they were found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indicators: Vec<crate::analysis::indicators::Indicator>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,6 +35,7 @@ pub struct Prepared {
     body_sha: String,
     mail: ParsedMail,
     verification: crate::pgp::Verification,
+    indicators: Vec<crate::analysis::indicators::Indicator>,
 }
 
 /// One incoming message as the commit needs it.
@@ -45,6 +46,7 @@ struct Incoming<'a> {
     body_sha: String,
     origin: &'a str,
     verification: Option<crate::pgp::Verification>,
+    indicators: Vec<crate::analysis::indicators::Indicator>,
 }
 
 pub struct Pipeline {
@@ -55,6 +57,7 @@ pub struct Pipeline {
     own: Vec<String>,
     ack_template: String,
     crypto: Crypto,
+    extractor: crate::analysis::indicators::Extractor,
 }
 
 /// Said in the acknowledgement when policy wanted a signature and the report
@@ -86,7 +89,17 @@ impl Pipeline {
             })?,
             None => Crypto::unconfigured(config.limits.max_stored_size),
         };
+        let mut own_domains = vec![config.team.domain.clone()];
+        own_domains.extend(
+            config
+                .own_addresses()
+                .iter()
+                .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
+        );
         Ok(Pipeline {
+            extractor: crate::analysis::indicators::Extractor::new(
+                config.analysis.ignore_list(&own_domains),
+            ),
             crypto,
             tags: TagMatcher::new(&config.team.tag),
             ids: MessageIds::new(&config.team.tag, &config.team.domain),
@@ -127,7 +140,19 @@ impl Pipeline {
         let mut mail = parse::parse(raw, &self.config.limits);
         let body_sha = body_sha256(raw);
         // Decided once, here, before anything else looks at the message.
-        let verification = self.crypto.examine(raw, &mail).verification;
+        let examined = self.crypto.examine(raw, &mail);
+        let indicators =
+            if mail.flags.contains(&Flag::Unparsed) || mail.flags.contains(&Flag::Oversized) {
+                Vec::new()
+            } else {
+                crate::analysis::text::indicators(
+                    &self.extractor,
+                    raw,
+                    examined.plaintext.as_deref(),
+                    self.config.limits.max_message_size,
+                )
+            };
+        let verification = examined.verification;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
             mail.subject = Some(inner);
@@ -137,6 +162,7 @@ impl Pipeline {
             body_sha,
             mail,
             verification,
+            indicators,
         }
     }
 
@@ -154,6 +180,7 @@ impl Pipeline {
             body_sha,
             mail,
             verification,
+            indicators,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -175,6 +202,7 @@ impl Pipeline {
             body_sha,
             origin,
             verification: ctx.verification.clone(),
+            indicators,
         };
         let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
@@ -296,6 +324,7 @@ impl Pipeline {
             body_sha,
             origin,
             verification,
+            indicators,
         } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
@@ -351,6 +380,7 @@ impl Pipeline {
                 origin: origin.to_string(),
                 flags: mail.flags.clone(),
                 verification,
+                indicators,
             },
             raw: raw.to_vec(),
             sha256: sha,
@@ -447,6 +477,7 @@ impl Pipeline {
                     origin: "ack".into(),
                     flags: BTreeSet::new(),
                     verification: None,
+                    indicators: Vec::new(),
                 },
                 raw: bytes,
                 sha256: out_sha,

@@ -1,0 +1,93 @@
+//! Where indicators are looked for: the subject, every text part and text
+//! attachment, decrypted content included. Never the routing headers: those
+//! describe how the report reached us, not the incident.
+
+use super::indicators::{Extractor, Found, Indicator, MAX_INDICATORS};
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// Parts looked at per message; a report with more is not read further.
+const MAX_PARTS: usize = 64;
+
+/// Indicators of one message (`raw`, or its decrypted `plaintext` when it
+/// was encrypted), each kind and value once, first source kept.
+pub fn indicators(
+    extractor: &Extractor,
+    raw: &[u8],
+    plaintext: Option<&[u8]>,
+    max_size: usize,
+) -> Vec<Indicator> {
+    let mut out: Vec<Indicator> = Vec::new();
+    let mut add = |found: Vec<Indicator>| {
+        for i in found {
+            if out.len() >= MAX_INDICATORS {
+                return;
+            }
+            if !out.iter().any(|o| o.kind == i.kind && o.value == i.value) {
+                out.push(i);
+            }
+        }
+    };
+    for bytes in [Some(raw), plaintext].into_iter().flatten() {
+        if bytes.len() > max_size {
+            continue;
+        }
+        let Some(m) = MessageParser::default().parse(bytes) else {
+            continue;
+        };
+        if let Some(s) = m.subject() {
+            add(extractor.extract(s, &Found::Subject));
+        }
+        for part in m.parts.iter().take(MAX_PARTS) {
+            let text = match &part.body {
+                PartType::Text(t) => t.as_ref(),
+                PartType::Html(h) => h.as_ref(),
+                _ => continue,
+            };
+            let found = match part.attachment_name() {
+                Some(name) => Found::Attachment(name.chars().take(200).collect()),
+                None => Found::Body,
+            };
+            add(extractor.extract(text, &found));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::indicators::{Ignore, Kind};
+
+    #[test]
+    fn subject_body_and_attachments_are_read_routing_headers_are_not() {
+        let raw = b"Received: from mx.evil-relay.example (mx.evil-relay.example [203.0.113.99])\r\nFrom: a@bank.example\r\nSubject: Phish at login-bank[.]com\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSource 198.51.100.7\r\n--b\r\nContent-Type: text/plain; name=\"iocs.txt\"\r\nContent-Disposition: attachment; filename=\"iocs.txt\"\r\n\r\nCVE-2024-3400\r\n--b--\r\n";
+        let ex = Extractor::new(Ignore::default());
+        let got = indicators(&ex, raw, None, 1 << 20);
+        let has = |k: Kind, v: &str, f: &Found| {
+            got.iter()
+                .any(|i| i.kind == k && i.value == v && &i.source == f)
+        };
+        assert!(
+            has(Kind::Domain, "login-bank.com", &Found::Subject),
+            "{got:?}"
+        );
+        assert!(has(Kind::Ipv4, "198.51.100.7", &Found::Body), "{got:?}");
+        assert!(
+            has(
+                Kind::Cve,
+                "CVE-2024-3400",
+                &Found::Attachment("iocs.txt".into())
+            ),
+            "{got:?}"
+        );
+        assert!(
+            !got.iter()
+                .any(|i| i.value.contains("203.0.113.99") || i.value.contains("evil-relay")),
+            "{got:?}"
+        );
+        assert!(
+            !got.iter().any(|i| i.value.contains("bank.example")),
+            "From is a header, not an indicator: {got:?}"
+        );
+    }
+}
