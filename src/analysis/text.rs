@@ -34,6 +34,9 @@ pub fn indicators(
         let Some(m) = MessageParser::default().parse(bytes) else {
             continue;
         };
+        // Machine-readable reports first: their fields are the most
+        // trustworthy account of what is being reported.
+        add(structured(extractor, &m));
         if let Some(s) = m.subject() {
             add(extractor.extract(s, &Found::Subject));
         }
@@ -51,6 +54,39 @@ pub fn indicators(
         }
     }
     out
+}
+
+/// Indicators from the fields of an ARF or X-ARF report, with the field
+/// as their source.
+fn structured(extractor: &Extractor, m: &mail_parser::Message<'_>) -> Vec<Indicator> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    if let Some(r) = super::arf::parse(m) {
+        if let Some(ip) = r.source_ip {
+            fields.push(("arf:Source-IP".into(), ip.to_string()));
+        }
+        fields.extend(
+            r.reported_domains
+                .iter()
+                .map(|d| ("arf:Reported-Domain".into(), d.clone())),
+        );
+        fields.extend(
+            r.reported_uris
+                .iter()
+                .map(|u| ("arf:Reported-URI".into(), u.clone())),
+        );
+        if let Some(f) = &r.original_mail_from {
+            fields.push(("arf:Original-Mail-From".into(), f.clone()));
+        }
+    }
+    if let Some(r) = super::xarf::parse(m) {
+        if let Some(s) = &r.source {
+            fields.push(("x-arf:Source".into(), s.clone()));
+        }
+    }
+    fields
+        .iter()
+        .flat_map(|(name, value)| extractor.extract(value, &Found::Structured(name.clone())))
+        .collect()
 }
 
 #[cfg(test)]
@@ -88,6 +124,26 @@ mod tests {
         assert!(
             !got.iter().any(|i| i.value.contains("bank.example")),
             "From is a header, not an indicator: {got:?}"
+        );
+    }
+
+    #[test]
+    fn arf_fields_become_structured_indicators() {
+        let raw = b"From: <abuse@provider.example>\r\nSubject: FW: Earn money\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"p\"\r\n\r\n\
+--p\r\nContent-Type: text/plain\r\n\r\nAn abuse report.\r\n--p\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: X/1\r\nVersion: 1\r\nSource-IP: 192.0.2.1\r\nReported-Domain: spammer.example.net\r\n\r\n--p--\r\n";
+        let ex = Extractor::new(Ignore::default());
+        let got = indicators(&ex, raw, None, 1 << 20);
+        assert!(
+            got.iter().any(|i| i.kind == Kind::Ipv4
+                && i.value == "192.0.2.1"
+                && i.source == Found::Structured("arf:Source-IP".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|i| i.kind == Kind::Domain
+                && i.value == "spammer.example.net"
+                && matches!(i.source, Found::Structured(_))),
+            "{got:?}"
         );
     }
 }
