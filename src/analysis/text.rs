@@ -3,57 +3,56 @@
 //! describe how the report reached us, not the incident.
 
 use super::indicators::{Extractor, Found, Indicator, MAX_INDICATORS};
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 /// Parts looked at per message; a report with more is not read further.
 const MAX_PARTS: usize = 64;
 
-/// Indicators of one message (`raw`, or its decrypted `plaintext` when it
-/// was encrypted), each kind and value once, first source kept.
-pub fn indicators(
-    extractor: &Extractor,
-    raw: &[u8],
-    plaintext: Option<&[u8]>,
-    max_size: usize,
-) -> Vec<Indicator> {
-    let mut out: Vec<Indicator> = Vec::new();
-    let mut add = |found: Vec<Indicator>| {
-        for i in found {
-            if out.len() >= MAX_INDICATORS {
-                return;
-            }
-            if !out.iter().any(|o| o.kind == i.kind && o.value == i.value) {
-                out.push(i);
-            }
-        }
-    };
-    for bytes in [Some(raw), plaintext].into_iter().flatten() {
-        if bytes.len() > max_size {
-            continue;
-        }
-        let Some(m) = MessageParser::default().parse(bytes) else {
-            continue;
+/// Indicators of a parsed message, each kind and value once, first source kept.
+pub fn from_message(extractor: &Extractor, m: &Message<'_>) -> Vec<Indicator> {
+    let mut out = Vec::new();
+    // Machine-readable reports first: their fields are the most
+    // trustworthy account of what is being reported.
+    merge(&mut out, structured(extractor, m));
+    if let Some(s) = m.subject() {
+        merge(&mut out, extractor.extract(s, &Found::Subject));
+    }
+    for part in m.parts.iter().take(MAX_PARTS) {
+        let text = match &part.body {
+            PartType::Text(t) => t.as_ref(),
+            PartType::Html(h) => h.as_ref(),
+            _ => continue,
         };
-        // Machine-readable reports first: their fields are the most
-        // trustworthy account of what is being reported.
-        add(structured(extractor, &m));
-        if let Some(s) = m.subject() {
-            add(extractor.extract(s, &Found::Subject));
-        }
-        for part in m.parts.iter().take(MAX_PARTS) {
-            let text = match &part.body {
-                PartType::Text(t) => t.as_ref(),
-                PartType::Html(h) => h.as_ref(),
-                _ => continue,
-            };
-            let found = match part.attachment_name() {
-                Some(name) => Found::Attachment(name.chars().take(200).collect()),
-                None => Found::Body,
-            };
-            add(extractor.extract(text, &found));
-        }
+        let found = match part.attachment_name() {
+            Some(name) => Found::Attachment(name.chars().take(200).collect()),
+            None => Found::Body,
+        };
+        merge(&mut out, extractor.extract(text, &found));
     }
     out
+}
+
+/// Indicators of raw bytes (the decrypted content of an encrypted report).
+pub fn indicators(extractor: &Extractor, raw: &[u8], max_size: usize) -> Vec<Indicator> {
+    if raw.len() > max_size {
+        return Vec::new();
+    }
+    MessageParser::default()
+        .parse(raw)
+        .map(|m| from_message(extractor, &m))
+        .unwrap_or_default()
+}
+
+/// Adds `more` to `into`, each kind and value once, bounded.
+pub fn merge(into: &mut Vec<Indicator>, more: Vec<Indicator>) {
+    for i in more {
+        if into.len() >= MAX_INDICATORS {
+            return;
+        }
+        if !into.iter().any(|o| o.kind == i.kind && o.value == i.value) {
+            into.push(i);
+        }
+    }
 }
 
 /// Indicators from the fields of an ARF or X-ARF report, with the field
@@ -98,7 +97,7 @@ mod tests {
     fn subject_body_and_attachments_are_read_routing_headers_are_not() {
         let raw = b"Received: from mx.evil-relay.example (mx.evil-relay.example [203.0.113.99])\r\nFrom: a@bank.example\r\nSubject: Phish at login-bank[.]com\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSource 198.51.100.7\r\n--b\r\nContent-Type: text/plain; name=\"iocs.txt\"\r\nContent-Disposition: attachment; filename=\"iocs.txt\"\r\n\r\nCVE-2024-3400\r\n--b--\r\n";
         let ex = Extractor::new(Ignore::default());
-        let got = indicators(&ex, raw, None, 1 << 20);
+        let got = indicators(&ex, raw, 1 << 20);
         let has = |k: Kind, v: &str, f: &Found| {
             got.iter()
                 .any(|i| i.kind == k && i.value == v && &i.source == f)
@@ -132,7 +131,7 @@ mod tests {
         let raw = b"From: <abuse@provider.example>\r\nSubject: FW: Earn money\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"p\"\r\n\r\n\
 --p\r\nContent-Type: text/plain\r\n\r\nAn abuse report.\r\n--p\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: X/1\r\nVersion: 1\r\nSource-IP: 192.0.2.1\r\nReported-Domain: spammer.example.net\r\n\r\n--p--\r\n";
         let ex = Extractor::new(Ignore::default());
-        let got = indicators(&ex, raw, None, 1 << 20);
+        let got = indicators(&ex, raw, 1 << 20);
         assert!(
             got.iter().any(|i| i.kind == Kind::Ipv4
                 && i.value == "192.0.2.1"

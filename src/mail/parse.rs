@@ -55,16 +55,28 @@ impl ParsedMail {
 }
 
 pub fn parse(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
+    parse_with(raw, limits, |_| ()).0
+}
+
+/// Parses once and lets `also` read the whole parsed message (for
+/// indicators) while it exists; `also` runs only for mail parsed in full
+/// (not unparsed, not oversized).
+pub fn parse_with<T>(
+    raw: &[u8],
+    limits: &LimitsConfig,
+    also: impl FnOnce(&Message<'_>) -> T,
+) -> (ParsedMail, Option<T>) {
     // mail-parser documents that it never panics; a CSIRT's intake must not
     // bet its uptime on that, so a panic becomes the `unparsed` flag.
-    match std::panic::catch_unwind(|| parse_inner(raw, limits)) {
+    let run = std::panic::AssertUnwindSafe(|| parse_inner(raw, limits, also));
+    match std::panic::catch_unwind(run) {
         Ok(p) => p,
         Err(_) => {
             tracing::error!(
                 size = raw.len(),
                 "mail parser panicked; storing the message raw and unparsed"
             );
-            unparsed()
+            (unparsed(), None)
         }
     }
 }
@@ -75,9 +87,13 @@ fn unparsed() -> ParsedMail {
     p
 }
 
-fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
+fn parse_inner<T>(
+    raw: &[u8],
+    limits: &LimitsConfig,
+    also: impl FnOnce(&Message<'_>) -> T,
+) -> (ParsedMail, Option<T>) {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
-        return unparsed();
+        return (unparsed(), None);
     }
     let oversized = raw.len() > limits.max_message_size;
     let parser = MessageParser::default();
@@ -87,7 +103,7 @@ fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
         parser.parse(raw)
     };
     let Some(message) = message else {
-        return unparsed();
+        return (unparsed(), None);
     };
     // mail-parser accepts anything and finds "headers" in binary junk; a
     // message without one standard header field is not mail.
@@ -97,7 +113,7 @@ fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
             .any(|h| !matches!(h.name, HeaderName::Other(_)))
     });
     if !is_mail {
-        return unparsed();
+        return (unparsed(), None);
     }
     let mut p = facts(&message);
     if !oversized {
@@ -116,7 +132,8 @@ fn parse_inner(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
             p.flags.insert(Flag::TooManyParts);
         }
     }
-    p
+    let extra = (!oversized).then(|| also(&message));
+    (p, extra)
 }
 
 /// The header section of a message, bounded, for messages too large to parse whole.

@@ -137,21 +137,22 @@ impl Pipeline {
     /// Pure CPU, so a batch can be prepared on several cores at once.
     pub fn prepare(&self, raw: &[u8]) -> Prepared {
         let sha: [u8; 32] = Sha256::digest(raw).into();
-        let mut mail = parse::parse(raw, &self.config.limits);
+        // One parse serves the ticket's facts and the indicator search.
+        let (mut mail, found) = parse::parse_with(raw, &self.config.limits, |m| {
+            crate::analysis::text::from_message(&self.extractor, m)
+        });
         let body_sha = body_sha256(raw);
         // Decided once, here, before anything else looks at the message.
         let examined = self.crypto.examine(raw, &mail);
-        let indicators =
-            if mail.flags.contains(&Flag::Unparsed) || mail.flags.contains(&Flag::Oversized) {
-                Vec::new()
-            } else {
-                crate::analysis::text::indicators(
-                    &self.extractor,
-                    raw,
-                    examined.plaintext.as_deref(),
-                    self.config.limits.max_message_size,
-                )
-            };
+        let mut indicators = found.unwrap_or_default();
+        if let Some(plain) = examined.plaintext.as_deref() {
+            let inner = crate::analysis::text::indicators(
+                &self.extractor,
+                plain,
+                self.config.limits.max_message_size,
+            );
+            crate::analysis::text::merge(&mut indicators, inner);
+        }
         let verification = examined.verification;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
