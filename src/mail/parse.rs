@@ -139,15 +139,25 @@ fn parse_inner<T>(
 /// The header section of a message, bounded, for messages too large to parse whole.
 fn header_block(raw: &[u8]) -> &[u8] {
     let scan = &raw[..raw.len().min(HEADER_SCAN_LIMIT)];
-    let end = find(scan, b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| find(scan, b"\n\n").map(|i| i + 2))
-        .unwrap_or(scan.len());
-    &scan[..end]
+    &scan[..header_end(scan).unwrap_or(scan.len())]
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Where the body starts: just after the first empty line (`\n\n` or
+/// `\r\n\r\n`), found in one pass.
+pub fn header_end(raw: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = raw.get(from..)?.iter().position(|&b| b == b'\n') {
+        let nl = from + p;
+        let rest = raw.get(nl + 1..).unwrap_or_default();
+        if rest.starts_with(b"\n") {
+            return Some(nl + 2);
+        }
+        if rest.starts_with(b"\r\n") && nl > 0 && raw[nl - 1] == b'\r' {
+            return Some(nl + 3);
+        }
+        from = nl + 1;
+    }
+    None
 }
 
 fn facts(m: &Message<'_>) -> ParsedMail {
@@ -435,5 +445,15 @@ MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status
             &limits(),
         );
         assert!(plain.reported_message_ids.is_empty());
+    }
+
+    #[test]
+    fn header_end_finds_the_first_empty_line() {
+        assert_eq!(header_end(b"A: b\r\n\r\nbody"), Some(8));
+        assert_eq!(header_end(b"A: b\n\nbody"), Some(6));
+        assert_eq!(header_end(b"A: b\n\nx\r\n\r\ny"), Some(6));
+        assert_eq!(header_end(b"\n\nbody"), Some(2));
+        assert_eq!(header_end(b"A: b\r\nC: d\r\n"), None);
+        assert_eq!(header_end(b""), None);
     }
 }

@@ -36,7 +36,8 @@ pub struct Context {
     /// A delivery report about one of our own outgoing messages: the
     /// Message-ID it reports on and that message's ticket.
     pub bounce_of: Option<(String, TicketView)>,
-    pub acks_in_window: u32,
+    /// When the sender was acknowledged within the rate window (Unix seconds).
+    pub recent_acks: Vec<i64>,
     /// The OpenPGP verdict, when [pgp] is configured.
     pub verification: Option<crate::pgp::Verification>,
     /// pgp.policy.require_signed names this sender.
@@ -272,7 +273,7 @@ pub fn decide(
         ));
     }
 
-    let ack = match ack::decide(mail, policy, ctx.acks_in_window) {
+    let ack = match ack::decide(mail, policy, ctx.recent_acks.len() as u32) {
         Ok(to) => Some(AckIntent {
             to,
             subject: clean,
@@ -323,7 +324,7 @@ mod tests {
             tagged: Vec::new(),
             referenced: None,
             bounce_of: None,
-            acks_in_window: 0,
+            recent_acks: Vec::new(),
             verification: None,
             signature_required: false,
         }

@@ -47,6 +47,8 @@ struct Incoming<'a> {
     origin: &'a str,
     verification: Option<crate::pgp::Verification>,
     indicators: Vec<crate::analysis::indicators::Indicator>,
+    /// The sender's acknowledgement history the decision was made on.
+    recent_acks: Vec<i64>,
 }
 
 pub struct Pipeline {
@@ -204,6 +206,7 @@ impl Pipeline {
             origin,
             verification: ctx.verification.clone(),
             indicators,
+            recent_acks: std::mem::take(&mut ctx.recent_acks),
         };
         let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
@@ -289,12 +292,12 @@ impl Pipeline {
                 break;
             }
         }
-        let acks_in_window = match mail.single_from() {
+        let recent_acks = match mail.single_from() {
             Some(from) => {
                 let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
-                self.store.acks_since(from, since)?.len() as u32
+                self.store.acks_since(from, since)?
             }
-            None => 0,
+            None => Vec::new(),
         };
         Ok(Context {
             now,
@@ -306,7 +309,7 @@ impl Pipeline {
             tagged,
             referenced,
             bounce_of,
-            acks_in_window,
+            recent_acks,
             verification: None,
             signature_required: false,
         })
@@ -326,6 +329,7 @@ impl Pipeline {
             origin,
             verification,
             indicators,
+            recent_acks,
         } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
@@ -499,8 +503,9 @@ impl Pipeline {
                     format!("acknowledgement <{message_id}> queued to {}", ack.to),
                 ));
             }
-            let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
-            let mut list = self.store.acks_since(&ack.to, since)?;
+            // The acknowledged address is the single From the context read
+            // the rate history for.
+            let mut list = recent_acks;
             list.push(now.unix_timestamp());
             ack_sent_to = Some((ack.to.clone(), list));
         }
@@ -523,14 +528,7 @@ impl Pipeline {
 /// SHA-256 of everything after the header section, with CRLF folded to LF
 /// (Maildir stores LF, IMAP serves CRLF) and trailing blank lines ignored.
 pub fn body_sha256(raw: &[u8]) -> String {
-    let start = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .into_iter()
-        .chain(raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
-        .min()
-        .unwrap_or(raw.len());
+    let start = parse::header_end(raw).unwrap_or(raw.len());
     let mut h = Sha256::new();
     let body = &raw[start..];
     let end = body
