@@ -157,6 +157,11 @@ pub struct ImapConfig {
     /// RFC 2177: servers may drop a client idle for 30 minutes.
     #[serde(default = "default_idle_renew")]
     pub idle_renew_secs: u64,
+    /// While in IDLE, also leave it and look every this many seconds.
+    /// Dovecot holds back IDLE news for 500 ms after a change (a fixed
+    /// NOTIFY_DELAY_MSECS in its mailbox watcher, to coalesce bursts); a
+    /// look of our own finds a new message sooner. None: IDLE alone.
+    pub idle_recheck_secs: Option<f64>,
     /// Limit for each network step (connect, TLS, a command, one response).
     #[serde(default = "default_imap_timeout")]
     pub timeout_secs: u64,
@@ -883,6 +888,14 @@ impl Config {
                     &key("poll_interval_secs"),
                     "must be between 0.01 and 86400 seconds",
                 ));
+            }
+            if let Some(r) = a.idle_recheck_secs {
+                if !(0.01..=86_400.0).contains(&r) {
+                    return Err(self.invalid(
+                        &key("idle_recheck_secs"),
+                        "must be between 0.01 and 86400 seconds (leave it out for IDLE alone)",
+                    ));
+                }
             }
             if a.batch == 0 || a.batch > 10_000 {
                 return Err(self.invalid(&key("batch"), "must be between 1 and 10000"));

@@ -6,172 +6,17 @@
 
 use crate::config::Config;
 use crate::intake::maildir::MaildirSource;
-use crate::intake::{Disposition, Origin, RawMessage, Source, Wakeup};
+use crate::intake::{Source, Wakeup};
 use crate::outbox::sender::Sender;
 use crate::store::Store;
-use crate::workflow::decide::Placement;
 use crate::workflow::pipeline::Pipeline;
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// What one durable batch did, for logs and the benchmark.
-#[derive(Debug, Default)]
-pub struct BatchReport {
-    pub stored: usize,
-    pub failed: usize,
-    pub created: usize,
-    pub appended: usize,
-    pub duplicates: usize,
-    /// Stored, and put in their source's quarantine (hostile structure).
-    pub quarantined: usize,
-    /// Per message: from being handed out by its source to being released
-    /// by it after the durable commit.
-    pub latencies: Vec<Duration>,
-}
-
-/// Processes messages from the sources, one durable commit for the whole
-/// batch, and only then tells each source its messages are done.
-pub fn process_batch(
-    pipeline: &Pipeline,
-    sources: &mut [Box<dyn Source>],
-    batch: Vec<(usize, RawMessage, Instant)>,
-    durable: Option<&watch::Sender<u64>>,
-) -> BatchReport {
-    let mut report = BatchReport::default();
-    let mut committed: Vec<(usize, Origin, Instant, Placement, usize, Disposition)> =
-        Vec::with_capacity(batch.len());
-    let prepared = prepare_parallel(pipeline, &batch);
-    for ((src, msg, started), prepared) in batch.into_iter().zip(prepared) {
-        let origin = msg.origin.to_string();
-        let now = time::OffsetDateTime::now_utc();
-        match pipeline.commit_prepared(prepared, &msg.bytes, &origin, now) {
-            Ok(p) => {
-                match p.placement {
-                    Placement::Created(_) => report.created += 1,
-                    Placement::Appended(_) => report.appended += 1,
-                    Placement::Duplicate(_) => report.duplicates += 1,
-                }
-                if !p.flags.is_empty() {
-                    let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
-                    tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %flags.join(","), "message flagged");
-                }
-                let disposition = Disposition::for_flags(&p.flags);
-                committed.push((
-                    src,
-                    msg.origin,
-                    started,
-                    p.placement,
-                    msg.bytes.len(),
-                    disposition,
-                ));
-            }
-            Err(e) => {
-                report.failed += 1;
-                tracing::error!(%origin, error = %e, "message not stored; it stays in its source and is retried");
-                if let Some(s) = sources.get_mut(src) {
-                    s.release(&msg.origin);
-                }
-            }
-        }
-    }
-    if committed.is_empty() {
-        return report;
-    }
-    if let Err(e) = pipeline.store().flush() {
-        tracing::error!(error = %e, "flush failed; no message of this batch is released from its source");
-        for (src, origin, ..) in &committed {
-            if let Some(s) = sources.get_mut(*src) {
-                s.release(origin);
-            }
-        }
-        report.failed += committed.len();
-        return report;
-    }
-    if let Some(tx) = durable {
-        if let Ok(hw) = pipeline.store().outbox_high_water() {
-            let _ = tx.send(hw);
-        }
-    }
-    for (src, origin, started, placement, size, disposition) in committed {
-        // Logged only now: before the flush, a crash could still undo it.
-        tracing::info!(ticket = %placement.ticket(), outcome = placement.word(), %origin, size, "message stored");
-        if disposition == Disposition::Quarantine {
-            report.quarantined += 1;
-            tracing::warn!(ticket = %placement.ticket(), %origin, "hostile structure: the source copy goes to quarantine");
-        }
-        if let Some(s) = sources.get_mut(src) {
-            if let Err(e) = s.done(&origin, disposition) {
-                // Stored and durable: a second pass will be a duplicate, not a loss.
-                tracing::warn!(%origin, error = %e, "stored, but the source could not be told; it will be seen again as a duplicate");
-            }
-        }
-        report.stored += 1;
-        report.latencies.push(started.elapsed());
-    }
-    report
-}
-
-/// Parses and verifies a batch on every core; committing stays sequential.
-fn prepare_parallel(
-    pipeline: &Pipeline,
-    batch: &[(usize, RawMessage, Instant)],
-) -> Vec<crate::workflow::pipeline::Prepared> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    if threads == 1 || batch.len() < 8 {
-        return batch
-            .iter()
-            .map(|(_, m, _)| pipeline.prepare(&m.bytes))
-            .collect();
-    }
-    let chunk = batch.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(_, m, _)| pipeline.prepare(&m.bytes))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                // prepare() does not panic on input (parse and examine catch
-                // their own); a panic here is a bug worth stopping for.
-                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-            .collect()
-    })
-}
-
-/// Pulls up to `max` messages across the sources, in order.
-pub fn poll_sources(
-    sources: &mut [Box<dyn Source>],
-    max: usize,
-) -> Vec<(usize, RawMessage, Instant)> {
-    let mut batch = Vec::new();
-    for (i, s) in sources.iter_mut().enumerate() {
-        if batch.len() >= max {
-            break;
-        }
-        match s.poll(max - batch.len()) {
-            Ok(msgs) => {
-                let now = Instant::now();
-                batch.extend(msgs.into_iter().map(|m| (i, m, now)));
-            }
-            Err(e) => {
-                tracing::warn!(source = %s.name(), error = %e, "cannot read from source; retrying")
-            }
-        }
-    }
-    batch
-}
+use crate::batch::{commit_overlapped, Ready};
+pub use crate::batch::{poll_sources, process_batch, BatchReport};
 
 /// The configured sources, and the tasks behind the network ones (to be
 /// awaited after the intake thread has dropped the sources).
@@ -232,28 +77,41 @@ fn intake_loop(
     for s in &sources {
         tracing::info!(source = %s.name(), "intake started");
     }
+    // A prepared batch waiting for its commit; the next one is taken from
+    // the sources and prepared while it commits.
+    let mut ready: Option<Ready> = None;
     loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let batch = poll_sources(&mut sources, group_commit);
-        if batch.is_empty() {
-            if drain && sources.iter().all(|s| s.caught_up()) {
-                break;
-            }
-            // Wait in short steps so that SIGTERM is answered promptly; a
-            // network source with mail cuts the wait short.
-            let until = Instant::now() + poll_interval;
-            while Instant::now() < until && !*shutdown.borrow() {
-                if wake.wait(Duration::from_millis(20).min(poll_interval)) {
-                    break;
+        let stopping = *shutdown.borrow();
+        // Once stopping, only the batch in hand is finished.
+        let next = if stopping {
+            Vec::new()
+        } else {
+            poll_sources(&mut sources, group_commit)
+        };
+        match ready.take() {
+            Some(current) => {
+                let (report, after) =
+                    commit_overlapped(&pipeline, &mut sources, current, next, Some(&durable));
+                ready = after;
+                if report.failed > 0 {
+                    std::thread::sleep(poll_interval);
                 }
             }
-            continue;
-        }
-        let report = process_batch(&pipeline, &mut sources, batch, Some(&durable));
-        if report.failed > 0 {
-            std::thread::sleep(poll_interval);
+            None if stopping => break,
+            None if next.is_empty() => {
+                if drain && sources.iter().all(|s| s.caught_up()) {
+                    break;
+                }
+                // Wait in short steps so that SIGTERM is answered promptly; a
+                // network source with mail cuts the wait short.
+                let until = Instant::now() + poll_interval;
+                while Instant::now() < until && !*shutdown.borrow() {
+                    if wake.wait(Duration::from_millis(20).min(poll_interval)) {
+                        break;
+                    }
+                }
+            }
+            None => ready = Some(Ready::prepare(&pipeline, next)),
         }
     }
     let _ = intake_done.send(true);

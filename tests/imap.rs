@@ -224,6 +224,38 @@ fn a_report_appended_to_inbox_is_picked_up_through_idle_and_moved_to_processed()
     );
 }
 
+/// Dovecot announces new mail to IDLE clients 500 ms late; with
+/// `idle_recheck_secs` csirtd leaves IDLE on its own to look, and goes back.
+#[test]
+fn idle_recheck_leaves_idle_to_look_and_still_takes_pushed_mail() {
+    let servers = MailServers::start();
+    let env = imap_env(
+        &servers,
+        Via::Imaps,
+        "idle_recheck_secs = 0.05",
+        "[log]\nlevel = \"info,csirtd::intake::imap=trace\"",
+    );
+    let mut watch = Watch::new(&servers);
+    let mut daemon = Daemon::start(&env, &["run"]);
+    wait_selected(&mut daemon);
+    assert!(
+        daemon.wait_for_log("recheck", WAIT),
+        "csirtd never left IDLE to recheck\n{}",
+        daemon.log()
+    );
+    for n in 1..=3 {
+        servers.append("cert", "INBOX", &report(n));
+        watch.wait_count(&daemon, "processed", n);
+    }
+    assert_eq!(watch.count("INBOX"), Some(0));
+    assert_eq!(tickets_with_origin(&env).len(), 3);
+    let log = daemon.log();
+    // Waiting still happens in IDLE: every recheck re-enters it.
+    assert!(log.matches("recheck").count() >= 3, "{log}");
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(20));
+}
+
 #[test]
 fn csirtd_reconnects_after_a_dovecot_restart_and_takes_what_arrived_meanwhile() {
     let mut servers = MailServers::start();

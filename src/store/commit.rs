@@ -35,7 +35,7 @@ pub struct Commit {
     pub events: Vec<Event>,
     pub outbox: Vec<NewOutbox>,
     /// The acknowledgement rate list of one sender, replaced whole.
-    pub ack_sent_to: Option<(String, Vec<i64>)>,
+    pub ack_sent_to: Option<(String, crate::workflow::ack_rate::AckHistory)>,
 }
 
 impl Commit {
@@ -137,8 +137,8 @@ impl Store {
                 res.outbox_ids.push(id);
             }
 
-            if let Some((addr, list)) = &c.ack_sent_to {
-                t[T_ACK_RATE].insert(addr.as_bytes(), encode(list))?;
+            if let Some((addr, history)) = &c.ack_sent_to {
+                t[T_ACK_RATE].insert(addr.as_bytes(), history.encode())?;
             }
             t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
             Ok(res)

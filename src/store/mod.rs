@@ -5,6 +5,7 @@ mod commit;
 mod imap_state;
 mod keys;
 mod outbox;
+mod snapshot_repair;
 pub use outbox::Attempt;
 pub mod records;
 
@@ -13,6 +14,7 @@ pub use imap_state::ImapState;
 pub use records::{MessageRecord, OutboxRecord, OutboxState, TicketRecord};
 
 use crate::model::{Event, Status, TicketId};
+use crate::workflow::ack_rate::AckHistory;
 use keys::*;
 use std::path::Path;
 use time::OffsetDateTime;
@@ -96,6 +98,20 @@ impl Store {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
+        }
+        match snapshot_repair::remove_torn_snapshots(path) {
+            Ok(removed) => {
+                for file in removed {
+                    tracing::warn!(
+                        file = %file.display(),
+                        "removed a snapshot sled left half-written when it was killed; the store is recovered from the previous snapshot and its log"
+                    );
+                }
+            }
+            // sled's own open below gives the precise reason, if any.
+            Err(e) => {
+                tracing::warn!(store = %shown, "could not check the store for torn snapshots: {e}")
+            }
         }
         let db = sled::Config::new()
             .path(path)
@@ -245,13 +261,21 @@ impl Store {
     }
 
     /// Acknowledgements sent to `address` since `since`, for the rate limit.
-    pub fn acks_since(&self, address: &str, since: OffsetDateTime) -> Result<Vec<i64>> {
-        let list: Vec<i64> = match self.trees[T_ACK_RATE].get(address.as_bytes())? {
-            Some(v) => decode(&v, "ack_rate")?,
-            None => Vec::new(),
+    /// The acknowledgements sent to `address` within the window ending at `now`.
+    pub fn ack_history(
+        &self,
+        address: &str,
+        now: OffsetDateTime,
+        window_secs: u64,
+    ) -> Result<AckHistory> {
+        let history = match self.trees[T_ACK_RATE].get(address.as_bytes())? {
+            Some(v) => AckHistory::decode(&v, window_secs).ok_or_else(|| StoreError::Corrupt {
+                what: format!("ack_rate/{address}"),
+                detail: "neither buckets nor a list of timestamps".into(),
+            })?,
+            None => AckHistory::default(),
         };
-        let cutoff = since.unix_timestamp();
-        Ok(list.into_iter().filter(|&t| t >= cutoff).collect())
+        Ok(history.within(now.unix_timestamp(), window_secs))
     }
 
     /// An operator's status change, with its event, made durable at once.

@@ -36,8 +36,8 @@ pub struct Context {
     /// A delivery report about one of our own outgoing messages: the
     /// Message-ID it reports on and that message's ticket.
     pub bounce_of: Option<(String, TicketView)>,
-    /// When the sender was acknowledged within the rate window (Unix seconds).
-    pub recent_acks: Vec<i64>,
+    /// The sender's acknowledgements within the rate window.
+    pub recent_acks: super::ack_rate::AckHistory,
     /// The OpenPGP verdict, when [pgp] is configured.
     pub verification: Option<crate::pgp::Verification>,
     /// pgp.policy.require_signed names this sender.
@@ -273,7 +273,7 @@ pub fn decide(
         ));
     }
 
-    let ack = match ack::decide(mail, policy, ctx.recent_acks.len() as u32) {
+    let ack = match ack::decide(mail, policy, ctx.recent_acks.count()) {
         Ok(to) => Some(AckIntent {
             to,
             subject: clean,
@@ -324,7 +324,7 @@ mod tests {
             tagged: Vec::new(),
             referenced: None,
             bounce_of: None,
-            recent_acks: Vec::new(),
+            recent_acks: Default::default(),
             verification: None,
             signature_required: false,
         }

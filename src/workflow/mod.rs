@@ -3,6 +3,7 @@
 //! [`pipeline`] does the I/O around them.
 
 pub mod ack;
+pub mod ack_rate;
 pub mod commands;
 pub mod decide;
 pub mod pipeline;

@@ -48,7 +48,7 @@ struct Incoming<'a> {
     verification: Option<crate::pgp::Verification>,
     indicators: Vec<crate::analysis::indicators::Indicator>,
     /// The sender's acknowledgement history the decision was made on.
-    recent_acks: Vec<i64>,
+    recent_acks: super::ack_rate::AckHistory,
 }
 
 pub struct Pipeline {
@@ -293,11 +293,10 @@ impl Pipeline {
             }
         }
         let recent_acks = match mail.single_from() {
-            Some(from) => {
-                let since = now - time::Duration::seconds(self.config.ack.rate_window_secs as i64);
-                self.store.acks_since(from, since)?
-            }
-            None => Vec::new(),
+            Some(from) => self
+                .store
+                .ack_history(from, now, self.config.ack.rate_window_secs)?,
+            None => Default::default(),
         };
         Ok(Context {
             now,
@@ -505,9 +504,9 @@ impl Pipeline {
             }
             // The acknowledged address is the single From the context read
             // the rate history for.
-            let mut list = recent_acks;
-            list.push(now.unix_timestamp());
-            ack_sent_to = Some((ack.to.clone(), list));
+            let history =
+                recent_acks.record(now.unix_timestamp(), self.config.ack.rate_window_secs);
+            ack_sent_to = Some((ack.to.clone(), history));
         }
         ticket.message_count += messages.len() as u32;
         let ack_count = outbox.len();

@@ -44,6 +44,8 @@ pub struct Worker {
     pub(super) commands_open: bool,
     pub(super) tracker: Tracker,
     warned_no_move: bool,
+    /// When UIDVALIDITY was last looked at while waiting.
+    pub(super) uidvalidity_checked: std::time::Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +63,7 @@ impl Worker {
             commands_open: true,
             tracker: Tracker::default(),
             warned_no_move: false,
+            uidvalidity_checked: std::time::Instant::now(),
         }
     }
 

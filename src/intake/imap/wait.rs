@@ -11,6 +11,8 @@ use std::time::Duration;
 enum Woke {
     Server,
     Renew,
+    /// `idle_recheck_secs` passed: leave IDLE and look for new mail.
+    Recheck,
     Command,
     Shutdown,
     Closed,
@@ -41,12 +43,20 @@ impl Worker {
         let mut idle = s.idle();
         within(limit, "IDLE", idle.init()).await?;
         let renew = Duration::from_secs(self.s.acct.idle_renew_secs);
+        let recheck = self.s.acct.idle_recheck_secs.map(Duration::from_secs_f64);
+        // Renewal is due when IDLE has lasted `renew` in all, however
+        // often a recheck cut it short.
+        let renew_due = renew.saturating_sub(self.uidvalidity_checked.elapsed());
+        let (step, on_timeout) = match recheck {
+            Some(r) if r < renew_due => (r, Woke::Recheck),
+            _ => (renew_due.max(Duration::from_millis(10)), Woke::Renew),
+        };
         let woke = {
-            let (server, _stop) = idle.wait_with_timeout(renew);
+            let (server, _stop) = idle.wait_with_timeout(step);
             let server = async {
                 match server.await {
                     Ok(IdleResponse::NewData(data)) => news(data.parsed()),
-                    Ok(IdleResponse::Timeout) => Ok(Woke::Renew),
+                    Ok(IdleResponse::Timeout) => Ok(on_timeout),
                     // We never interrupt through the stop source (it lives
                     // until here): this is the stream ending.
                     Ok(IdleResponse::ManualInterrupt) => Ok(Woke::Closed),
@@ -67,6 +77,8 @@ impl Worker {
         if matches!(woke, Woke::Renew) {
             self.check_uidvalidity(&mut s).await?;
         }
+        // The scan that follows (UID SEARCH) makes the server report what
+        // it had not announced yet.
         Ok(s)
     }
 
@@ -74,6 +86,7 @@ impl Worker {
     /// deleted and created again; a look from time to time finds out, and
     /// the reconnection that follows selects the new folder.
     async fn check_uidvalidity(&mut self, s: &mut Session) -> Result<(), ImapError> {
+        self.uidvalidity_checked = std::time::Instant::now();
         let folder = &self.s.acct.folder;
         let status = within(self.limit(), "STATUS", s.status(folder, "(UIDVALIDITY)")).await?;
         match (status.uid_validity, self.tracker.uidvalidity()) {
@@ -156,6 +169,7 @@ impl Woke {
         match self {
             Woke::Server => "server",
             Woke::Renew => "renew",
+            Woke::Recheck => "recheck",
             Woke::Command => "command",
             Woke::Shutdown => "shutdown",
             Woke::Closed => "closed",

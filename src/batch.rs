@@ -1,0 +1,244 @@
+//! Batches of messages through the pipeline: prepare (parse and verify, on
+//! every core), commit one after another, one flush for the batch, and only
+//! then tell each source its messages are done.
+//!
+//! Committing is sequential (each decision sees the one before it) while
+//! preparing needs no store, so the intake overlaps them: the next batch is
+//! prepared on the other cores while this one commits. Without the overlap
+//! one core sat idle for the whole commit phase.
+
+use crate::intake::{Disposition, Origin, RawMessage, Source};
+use crate::workflow::decide::Placement;
+use crate::workflow::pipeline::{Pipeline, Prepared};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What one durable batch did, for logs and the benchmark.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub stored: usize,
+    pub failed: usize,
+    pub created: usize,
+    pub appended: usize,
+    pub duplicates: usize,
+    /// Stored, and put in their source's quarantine (hostile structure).
+    pub quarantined: usize,
+    /// Per message: from being handed out by its source to being released
+    /// by it after the durable commit.
+    pub latencies: Vec<Duration>,
+}
+
+/// Messages handed out by the sources: (source index, message, when).
+pub type Batch = Vec<(usize, RawMessage, Instant)>;
+
+/// A batch whose messages are prepared and wait for their commit.
+pub struct Ready {
+    batch: Batch,
+    prepared: Vec<Prepared>,
+}
+
+impl Ready {
+    pub fn prepare(pipeline: &Pipeline, batch: Batch) -> Ready {
+        let prepared = prepare_parallel(pipeline, &batch);
+        Ready { batch, prepared }
+    }
+}
+
+/// Processes one batch without overlap: prepare, commit, flush, release.
+pub fn process_batch(
+    pipeline: &Pipeline,
+    sources: &mut [Box<dyn Source>],
+    batch: Batch,
+    durable: Option<&watch::Sender<u64>>,
+) -> BatchReport {
+    let ready = Ready::prepare(pipeline, batch);
+    commit_overlapped(pipeline, sources, ready, Vec::new(), durable).0
+}
+
+/// Commits `ready` while `next` is prepared beside it, then flushes and
+/// tells the sources. Returns what the batch did and `next`, prepared (none
+/// when `next` is empty). `next` was already handed out by its sources,
+/// which keep it in flight: nobody else gets those messages meanwhile.
+pub fn commit_overlapped(
+    pipeline: &Pipeline,
+    sources: &mut [Box<dyn Source>],
+    ready: Ready,
+    next: Batch,
+    durable: Option<&watch::Sender<u64>>,
+) -> (BatchReport, Option<Ready>) {
+    let (outcome, prepared_next) = std::thread::scope(|scope| {
+        let ahead = (!next.is_empty()).then(|| scope.spawn(|| prepare_parallel(pipeline, &next)));
+        let outcome = commit_all(pipeline, ready);
+        let prepared_next = ahead.map(|h| {
+            // prepare() does not panic on input; a panic is a bug worth stopping for.
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        (outcome, prepared_next)
+    });
+    let report = release(pipeline, sources, outcome, durable);
+    let next = prepared_next.map(|prepared| Ready {
+        batch: next,
+        prepared,
+    });
+    (report, next)
+}
+
+/// A committed (not yet durable) message on its way back to its source.
+struct Committed {
+    source: usize,
+    origin: Origin,
+    started: Instant,
+    placement: Placement,
+    size: usize,
+    disposition: Disposition,
+}
+
+struct Outcome {
+    report: BatchReport,
+    committed: Vec<Committed>,
+    /// Not stored: handed back to their source for a later poll.
+    failed: Vec<(usize, Origin)>,
+}
+
+fn commit_all(pipeline: &Pipeline, ready: Ready) -> Outcome {
+    let mut out = Outcome {
+        report: BatchReport::default(),
+        committed: Vec::with_capacity(ready.batch.len()),
+        failed: Vec::new(),
+    };
+    for ((source, msg, started), prepared) in ready.batch.into_iter().zip(ready.prepared) {
+        let origin = msg.origin.to_string();
+        let now = time::OffsetDateTime::now_utc();
+        match pipeline.commit_prepared(prepared, &msg.bytes, &origin, now) {
+            Ok(p) => {
+                match p.placement {
+                    Placement::Created(_) => out.report.created += 1,
+                    Placement::Appended(_) => out.report.appended += 1,
+                    Placement::Duplicate(_) => out.report.duplicates += 1,
+                }
+                if !p.flags.is_empty() {
+                    let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
+                    tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %flags.join(","), "message flagged");
+                }
+                out.committed.push(Committed {
+                    source,
+                    origin: msg.origin,
+                    started,
+                    placement: p.placement,
+                    size: msg.bytes.len(),
+                    disposition: Disposition::for_flags(&p.flags),
+                });
+            }
+            Err(e) => {
+                out.report.failed += 1;
+                tracing::error!(%origin, error = %e, "message not stored; it stays in its source and is retried");
+                out.failed.push((source, msg.origin));
+            }
+        }
+    }
+    out
+}
+
+/// One flush for the batch, then each source is told.
+fn release(
+    pipeline: &Pipeline,
+    sources: &mut [Box<dyn Source>],
+    outcome: Outcome,
+    durable: Option<&watch::Sender<u64>>,
+) -> BatchReport {
+    let Outcome {
+        mut report,
+        committed,
+        failed,
+    } = outcome;
+    for (source, origin) in &failed {
+        if let Some(s) = sources.get_mut(*source) {
+            s.release(origin);
+        }
+    }
+    if committed.is_empty() {
+        return report;
+    }
+    if let Err(e) = pipeline.store().flush() {
+        tracing::error!(error = %e, "flush failed; no message of this batch is released from its source");
+        for c in &committed {
+            if let Some(s) = sources.get_mut(c.source) {
+                s.release(&c.origin);
+            }
+        }
+        report.failed += committed.len();
+        return report;
+    }
+    if let Some(tx) = durable {
+        if let Ok(hw) = pipeline.store().outbox_high_water() {
+            let _ = tx.send(hw);
+        }
+    }
+    for c in committed {
+        // Logged only now: before the flush, a crash could still undo it.
+        tracing::info!(ticket = %c.placement.ticket(), outcome = c.placement.word(), origin = %c.origin, size = c.size, "message stored");
+        if c.disposition == Disposition::Quarantine {
+            report.quarantined += 1;
+            tracing::warn!(ticket = %c.placement.ticket(), origin = %c.origin, "hostile structure: the source copy goes to quarantine");
+        }
+        if let Some(s) = sources.get_mut(c.source) {
+            if let Err(e) = s.done(&c.origin, c.disposition) {
+                // Stored and durable: a second pass will be a duplicate, not a loss.
+                tracing::warn!(origin = %c.origin, error = %e, "stored, but the source could not be told; it will be seen again as a duplicate");
+            }
+        }
+        report.stored += 1;
+        report.latencies.push(c.started.elapsed());
+    }
+    report
+}
+
+/// Parses and verifies a batch on every core.
+fn prepare_parallel(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)]) -> Vec<Prepared> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    if threads == 1 || batch.len() < 8 {
+        return batch
+            .iter()
+            .map(|(_, m, _)| pipeline.prepare(&m.bytes))
+            .collect();
+    }
+    let chunk = batch.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(_, m, _)| pipeline.prepare(&m.bytes))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Pulls up to `max` messages across the sources, in order.
+pub fn poll_sources(sources: &mut [Box<dyn Source>], max: usize) -> Batch {
+    let mut batch = Vec::new();
+    for (i, s) in sources.iter_mut().enumerate() {
+        if batch.len() >= max {
+            break;
+        }
+        match s.poll(max - batch.len()) {
+            Ok(msgs) => {
+                let now = Instant::now();
+                batch.extend(msgs.into_iter().map(|m| (i, m, now)));
+            }
+            Err(e) => {
+                tracing::warn!(source = %s.name(), error = %e, "cannot read from source; retrying")
+            }
+        }
+    }
+    batch
+}
