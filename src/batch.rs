@@ -8,8 +8,11 @@
 //! one core sat idle for the whole commit phase.
 
 use crate::intake::{Disposition, Origin, RawMessage, Source};
+use crate::store::SealedEntry;
 use crate::workflow::decide::Placement;
 use crate::workflow::pipeline::{Pipeline, Prepared};
+use crate::workflow::seal::SealJob;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -100,7 +103,28 @@ struct Outcome {
     failed: Vec<(usize, Origin)>,
 }
 
+/// Commits one message after another while a second thread signs their
+/// outgoing mail (committed in state `sealing`); the signatures are
+/// recorded before the batch's flush, so nothing unsigned becomes durable
+/// without its signature following in the same flush.
 fn commit_all(pipeline: &Pipeline, ready: Ready) -> Outcome {
+    std::thread::scope(|scope| {
+        let (jobs, queue) = std::sync::mpsc::channel::<SealJob>();
+        let sealer = scope.spawn(move || queue.into_iter().map(|j| pipeline.seal(j)).collect());
+        let out = commit_each(pipeline, ready, &jobs);
+        drop(jobs);
+        let sealed: Vec<SealedEntry> = sealer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        if let Err(e) = pipeline.finish_sealing(&sealed) {
+            // The entries stay `sealing`, never sent; the next start signs them.
+            tracing::error!(error = %e, count = sealed.len(), "cannot record the signatures of outgoing mail; it is signed again when the daemon next starts");
+        }
+        out
+    })
+}
+
+fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Outcome {
     let mut out = Outcome {
         report: BatchReport::default(),
         committed: Vec::with_capacity(ready.batch.len()),
@@ -110,7 +134,11 @@ fn commit_all(pipeline: &Pipeline, ready: Ready) -> Outcome {
         let origin = msg.origin.to_string();
         let now = time::OffsetDateTime::now_utc();
         match pipeline.commit_prepared(prepared, &msg.bytes, &origin, now) {
-            Ok(p) => {
+            Ok(mut p) => {
+                for job in std::mem::take(&mut p.seal) {
+                    // The sealer lives until `jobs` is dropped.
+                    let _ = jobs.send(job);
+                }
                 match p.placement {
                     Placement::Created(_) => out.report.created += 1,
                     Placement::Appended(_) => out.report.appended += 1,

@@ -331,7 +331,7 @@ pub struct AckConfig {
 /// Per destination: `never`; `if-key` when the recipient's certificate is in
 /// the keyring; `always`, holding the mail (never sending it in plaintext)
 /// when there is no key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncryptPolicy {
     Never,

@@ -136,6 +136,17 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         );
     }
     let pipeline = Arc::new(Pipeline::new(store.clone(), cfg.clone())?);
+    // Before the sender starts: mail a crash left committed but unsigned.
+    match pipeline.seal_pending() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            count = n,
+            "signed outgoing mail left unsigned by an interrupted run"
+        ),
+        Err(e) => {
+            return Err(e).context("cannot sign the outgoing mail left by an interrupted run")
+        }
+    }
     let sender = Sender::from_config(store.clone(), &cfg)?;
 
     let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);

@@ -188,6 +188,11 @@ encrypt = "{ack_encrypt}"
         String::new()
     };
     let outbox = store.outbox_high_water()?;
+    let mut states = std::collections::BTreeMap::new();
+    for e in store.outbox()? {
+        *states.entry(e.state.as_str()).or_insert(0usize) += 1;
+    }
+    let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
     let disk = dir_size(&store_path);
     println!(
         "ingested {n} messages in {:.2} s: {:.0} messages/s (group commit {}, durable flush per batch)",
@@ -202,6 +207,7 @@ encrypt = "{ack_encrypt}"
         cpu / wall.as_secs_f64()
     );
     println!("  tickets created {created}, follow-ups appended {appended}, duplicates {dups}, acknowledgements queued {outbox}");
+    println!("  outbox: {}", states.join(", "));
     println!(
         "  latency from pickup to durable release: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         ms(pct(0.50)),

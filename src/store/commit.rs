@@ -23,8 +23,10 @@ pub struct NewOutbox {
     pub subject: String,
     pub message_id: String,
     pub next_attempt_at: OffsetDateTime,
-    /// `Queued`, or `Held` for mail that must not be sent as it is.
+    /// `Queued`, `Held` for mail that must not be sent as it is, or
+    /// `Sealing` for mail signed after the commit (with its encryption).
     pub state: OutboxState,
+    pub encrypt: Option<crate::config::EncryptPolicy>,
 }
 
 pub struct Commit {
@@ -129,8 +131,12 @@ impl Store {
                     created_at: now,
                     next_attempt_at: o.next_attempt_at,
                     sent_at: None,
+                    encrypt: o.encrypt,
                 };
                 t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+                if o.state == OutboxState::Sealing {
+                    t[T_META].insert(super::sealing::sealing_key(id), &[])?;
+                }
                 if o.state == OutboxState::Queued {
                     t[T_OUTBOX_DUE].insert(&due_key(unix_ms(o.next_attempt_at), id), &[])?;
                 }

@@ -5,6 +5,7 @@ mod commit;
 mod imap_state;
 mod keys;
 mod outbox;
+mod sealing;
 mod snapshot_repair;
 pub use outbox::Attempt;
 pub mod records;
@@ -12,6 +13,7 @@ pub mod records;
 pub use commit::{Commit, CommitResult, NewMessage, NewOutbox};
 pub use imap_state::ImapState;
 pub use records::{MessageRecord, OutboxRecord, OutboxState, TicketRecord};
+pub use sealing::SealedEntry;
 
 use crate::model::{Event, Status, TicketId};
 use crate::workflow::ack_rate::AckHistory;

@@ -59,6 +59,9 @@ pub enum OutboxState {
     Failed,
     /// Must not go out as it is (policy says encrypt, no key): kept, never sent.
     Held,
+    /// Committed as composed, waiting for the team's signature (see
+    /// `store::sealing`); never sent in this state.
+    Sealing,
 }
 
 impl OutboxState {
@@ -68,6 +71,7 @@ impl OutboxState {
             OutboxState::Sent => "sent",
             OutboxState::Failed => "failed",
             OutboxState::Held => "held",
+            OutboxState::Sealing => "sealing",
         }
     }
 }
@@ -91,4 +95,7 @@ pub struct OutboxRecord {
     pub next_attempt_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub sent_at: Option<OffsetDateTime>,
+    /// While `Sealing`: how it is to be encrypted once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypt: Option<crate::config::EncryptPolicy>,
 }

@@ -7,3 +7,4 @@ pub mod ack_rate;
 pub mod commands;
 pub mod decide;
 pub mod pipeline;
+pub mod seal;

@@ -10,8 +10,8 @@ use crate::mail::compose::{self, Outgoing};
 use crate::mail::msgid::MessageIds;
 use crate::mail::parse::{self, ParsedMail};
 use crate::mail::subject::TagMatcher;
-use crate::model::{Direction, Event, EventKind, Flag, Status, TicketId};
-use crate::pgp::crypto::{Crypto, Sealed};
+use crate::model::{Direction, Flag, Status, TicketId};
+use crate::pgp::crypto::Crypto;
 use crate::store::{
     Commit, MessageRecord, NewMessage, NewOutbox, OutboxState, Store, StoreError, TicketRecord,
 };
@@ -27,6 +27,10 @@ pub struct Processed {
     pub placement: Placement,
     pub outbox_ids: Vec<u64>,
     pub flags: BTreeSet<Flag>,
+    /// Outgoing mail of this commit still to be signed (state `sealing`):
+    /// hand each to [`Pipeline::seal`], then to [`Pipeline::finish_sealing`],
+    /// before the flush.
+    pub seal: Vec<super::seal::SealJob>,
 }
 
 /// The store-independent facts about one message.
@@ -132,7 +136,13 @@ impl Pipeline {
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
         let prepared = self.prepare(raw);
-        self.commit_prepared(prepared, raw, origin, now)
+        let mut processed = self.commit_prepared(prepared, raw, origin, now)?;
+        let sealed: Vec<_> = std::mem::take(&mut processed.seal)
+            .into_iter()
+            .map(|job| self.seal(job))
+            .collect();
+        self.finish_sealing(&sealed)?;
+        Ok(processed)
     }
 
     /// Everything that needs no store: hashing, parsing, the OpenPGP verdict.
@@ -211,10 +221,30 @@ impl Pipeline {
         let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), ack_count);
+        let seal = commit
+            .outbox
+            .into_iter()
+            .zip(&result.outbox_ids)
+            .filter(|(o, _)| o.state == OutboxState::Sealing)
+            .map(|(o, &outbox_id)| super::seal::SealJob {
+                outbox_id,
+                ticket: commit.ticket.id,
+                message_id: o.message_id.clone(),
+                composed: commit
+                    .messages
+                    .get(o.message)
+                    .map(|m| m.raw.clone())
+                    .unwrap_or_default(),
+                to: o.to,
+                encrypt: o.encrypt.unwrap_or_default(),
+                at: now,
+            })
+            .collect();
         Ok(Processed {
             placement: plan.placement,
             outbox_ids: result.outbox_ids,
             flags,
+            seal,
         })
     }
 
@@ -331,7 +361,7 @@ impl Pipeline {
             recent_acks,
         } = incoming;
         let id = plan.placement.ticket();
-        let mut events = plan.events.clone();
+        let events = plan.events.clone();
         let (mut ticket, is_new) = match (&plan.placement, &plan.new_ticket) {
             (Placement::Created(_), Some((subject, requestors))) => (
                 TicketRecord {
@@ -440,26 +470,8 @@ impl Pipeline {
                 body: &body,
                 date: now,
             });
-            let sealed = self
-                .crypto
-                .seal(bytes.clone(), &ack.to, self.config.ack.encrypt);
-            let (bytes, state) = match sealed {
-                Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
-                    (b, OutboxState::Queued)
-                }
-                Ok(Sealed::Held { bytes, reason }) => {
-                    let detail = format!("acknowledgement to {} held: {reason}", ack.to);
-                    events.push(Event::new(now, EventKind::Held, detail));
-                    (bytes, OutboxState::Held)
-                }
-                Err(e) => {
-                    // Never send unsigned what should be signed: keep it back.
-                    let detail = format!("acknowledgement to {} held: cannot sign: {e}", ack.to);
-                    tracing::error!(ticket = %id, %detail);
-                    events.push(Event::new(now, EventKind::Held, detail));
-                    (bytes, OutboxState::Held)
-                }
-            };
+            // Signed after the commit, off the sequential path (see
+            // store::sealing); until then it is never sent.
             let out_sha: [u8; 32] = Sha256::digest(&bytes).into();
             messages.push(NewMessage {
                 record: MessageRecord {
@@ -493,15 +505,9 @@ impl Pipeline {
                 subject,
                 message_id: message_id.clone(),
                 next_attempt_at: now,
-                state,
+                state: OutboxState::Sealing,
+                encrypt: Some(self.config.ack.encrypt),
             });
-            if state == OutboxState::Queued {
-                events.push(Event::new(
-                    now,
-                    EventKind::Acked,
-                    format!("acknowledgement <{message_id}> queued to {}", ack.to),
-                ));
-            }
             // The acknowledged address is the single From the context read
             // the rate history for.
             let history =
