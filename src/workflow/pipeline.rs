@@ -19,6 +19,9 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
+mod grouped;
+mod notify;
+
 /// The body used when `ack.template` is not set.
 pub const DEFAULT_ACK_TEMPLATE: &str = include_str!("../../config/ack.txt");
 
@@ -36,6 +39,8 @@ pub struct Prepared {
     mail: ParsedMail,
     verification: crate::pgp::Verification,
     indicators: Vec<crate::analysis::indicators::Indicator>,
+    /// Classification, constituencies, CSV rows (issue 6).
+    facts: crate::analysis::report::Facts,
 }
 
 /// One incoming message as the commit needs it.
@@ -49,6 +54,8 @@ struct Incoming<'a> {
     indicators: Vec<crate::analysis::indicators::Indicator>,
     /// The sender's acknowledgement history the decision was made on.
     recent_acks: Vec<i64>,
+    classification: Option<crate::analysis::classify::Classification>,
+    constituencies: Vec<String>,
 }
 
 pub struct Pipeline {
@@ -60,6 +67,7 @@ pub struct Pipeline {
     ack_template: String,
     crypto: Crypto,
     extractor: crate::analysis::indicators::Extractor,
+    analyser: crate::analysis::report::Analyser,
 }
 
 /// Said in the acknowledgement when policy wanted a signature and the report
@@ -98,7 +106,15 @@ impl Pipeline {
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
+        let analyser =
+            crate::analysis::report::Analyser::new(&config.analysis.rules, &config.constituencies)
+                .map_err(|(key, problem)| crate::config::ConfigError::Invalid {
+                    file: config.source.clone(),
+                    key,
+                    problem,
+                })?;
         Ok(Pipeline {
+            analyser,
             extractor: crate::analysis::indicators::Extractor::new(
                 config.analysis.ignore_list(&own_domains),
             ),
@@ -141,12 +157,13 @@ impl Pipeline {
         let sha: [u8; 32] = Sha256::digest(raw).into();
         // One parse serves the ticket's facts and the indicator search.
         let (mut mail, found) = parse::parse_with(raw, &self.config.limits, |m| {
-            crate::analysis::text::from_message(&self.extractor, m)
+            crate::analysis::report::analyse(&self.extractor, &self.analyser, m)
         });
+        let mut facts = found.unwrap_or_default();
         let body_sha = body_sha256(raw);
         // Decided once, here, before anything else looks at the message.
         let examined = self.crypto.examine(raw, &mail);
-        let mut indicators = found.unwrap_or_default();
+        let mut indicators = std::mem::take(&mut facts.indicators);
         if let Some(plain) = examined.plaintext.as_deref() {
             let inner = crate::analysis::text::indicators(
                 &self.extractor,
@@ -155,6 +172,7 @@ impl Pipeline {
             );
             crate::analysis::text::merge(&mut indicators, inner);
         }
+        facts.constituencies = self.analyser.constituencies.label(&indicators);
         let verification = examined.verification;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
@@ -166,6 +184,7 @@ impl Pipeline {
             mail,
             verification,
             indicators,
+            facts,
         }
     }
 
@@ -184,6 +203,7 @@ impl Pipeline {
             mail,
             verification,
             indicators,
+            facts,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -198,6 +218,21 @@ impl Pipeline {
         };
         let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
         let flags = mail.flags.clone();
+        if matches!(plan.placement, Placement::Created(_))
+            && facts.shadowserver.iter().any(|s| !s.rows.is_empty())
+        {
+            // Machine reports: rows grouped per constituency, type and day.
+            let one = grouped::Report {
+                mail: &mail,
+                raw,
+                sha,
+                body_sha,
+                origin,
+                verification: ctx.verification.clone(),
+                facts: &facts,
+            };
+            return self.commit_grouped(one, now);
+        }
         let incoming = Incoming {
             mail: &mail,
             raw,
@@ -207,6 +242,8 @@ impl Pipeline {
             verification: ctx.verification.clone(),
             indicators,
             recent_acks: std::mem::take(&mut ctx.recent_acks),
+            classification: facts.classification,
+            constituencies: facts.constituencies,
         };
         let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
@@ -330,6 +367,8 @@ impl Pipeline {
             verification,
             indicators,
             recent_acks,
+            classification,
+            constituencies,
         } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
@@ -344,6 +383,8 @@ impl Pipeline {
                     updated_at: now,
                     flags: BTreeSet::new(),
                     message_count: 0,
+                    classification: None,
+                    constituencies: Vec::new(),
                 },
                 true,
             ),
@@ -361,6 +402,7 @@ impl Pipeline {
 
         ticket.updated_at = now;
         ticket.flags.extend(plan.flags.iter().copied());
+        grouped::label(&mut ticket, classification, &constituencies);
         if let Some((_, to)) = plan.status_change {
             ticket.status = to;
         }
@@ -508,6 +550,19 @@ impl Pipeline {
             let mut list = recent_acks;
             list.push(now.unix_timestamp());
             ack_sent_to = Some((ack.to.clone(), list));
+        }
+        if is_new {
+            let found = &messages[0].record.indicators;
+            let (m, o) = self.notifications(
+                id,
+                &ticket.constituencies,
+                found,
+                messages.len(),
+                now,
+                &mut events,
+            );
+            messages.extend(m);
+            outbox.extend(o);
         }
         ticket.message_count += messages.len() as u32;
         let ack_count = outbox.len();
