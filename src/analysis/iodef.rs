@@ -271,6 +271,33 @@ mod tests {
     }
 
     #[test]
+    fn an_attached_document_yields_structured_indicators() {
+        use crate::analysis::indicators::{Extractor, Found, Ignore, Kind};
+        let raw = format!(
+            "From: a@csirt.example.com\r\nSubject: incident\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: application/xml; name=\"incident.xml\"\r\nContent-Disposition: attachment; filename=\"incident.xml\"\r\n\r\n{DOC}\r\n--b--\r\n"
+        );
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
+        assert_eq!(parse(&m).unwrap().incident_ids[0].1, "189493");
+        let found = crate::analysis::text::from_message(&Extractor::new(Ignore::default()), &m);
+        let structured = |k: Kind, v: &str| {
+            found.iter().any(|i| {
+                i.kind == k
+                    && i.value == v
+                    && matches!(&i.source, Found::Structured(f) if f.starts_with("iodef:"))
+            })
+        };
+        assert!(structured(Kind::Ipv4, "192.0.2.200"), "{found:?}");
+        assert!(structured(Kind::Cidr, "192.0.2.16/28"), "{found:?}");
+        assert!(structured(Kind::Domain, "badguy.example.net"), "{found:?}");
+        assert!(
+            structured(Kind::Email, "contact@csirt.example.com"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn hostile_or_foreign_xml_is_refused() {
         assert_eq!(parse_document("<html><body>hi</body></html>"), None);
         assert_eq!(parse_document("<IODEF-Document><Incident>"), None);

@@ -5,6 +5,7 @@ pub mod arf;
 pub mod chart;
 pub mod classify;
 pub mod constituency;
+pub mod idn;
 pub mod indicators;
 pub mod iodef;
 pub mod query;
