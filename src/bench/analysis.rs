@@ -98,8 +98,9 @@ pub fn search(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
         store.flush()?;
     }
     println!(
-        "generated {n} tickets (3 indicators each) in {:.1} s",
-        t0.elapsed().as_secs_f64()
+        "generated {n} tickets (3 indicators each) in {:.1} s; peak RSS {:.0} MiB",
+        t0.elapsed().as_secs_f64(),
+        super::peak_rss_kb() as f64 / 1024.0
     );
     drop(store);
 
@@ -125,7 +126,7 @@ pub fn search(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
         times.push((q, took, hits));
     }
     println!(
-        "store reopened in {:.1} ms (sled recovery); peak RSS so far {:.0} MiB",
+        "store reopened in {:.1} ms (sled recovery); peak RSS now {:.0} MiB",
         open.as_secs_f64() * 1e3,
         super::peak_rss_kb() as f64 / 1024.0
     );
