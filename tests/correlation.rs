@@ -182,3 +182,29 @@ fn search_works_through_the_running_daemon() {
     daemon.terminate();
     daemon.expect_success(Duration::from_secs(10));
 }
+
+#[test]
+fn stats_count_by_category_constituency_and_status_and_draw_a_chart() {
+    let env = Env::with_extra(EXTRA);
+    let (a, _, _) = ingest_three(&env);
+    env.ok(&["ticket", "status", &a, "resolved"]);
+    let out = env.ok(&["stats", "--since", "30d", "--json"]);
+    let s: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(s["tickets"], 3, "{s:#}");
+    assert_eq!(s["by_category"]["fraud"], 1, "{s:#}");
+    assert_eq!(s["by_category"]["unclassified"], 2, "{s:#}");
+    assert_eq!(s["by_constituency"]["university"], 2, "{s:#}");
+    assert_eq!(s["by_constituency"]["none"], 1, "{s:#}");
+    assert_eq!(s["by_status"]["resolved"], 1, "{s:#}");
+    assert!(s["median_resolution_secs"].is_number(), "{s:#}");
+    assert_eq!(
+        s["top_indicators"][0],
+        serde_json::json!(["192.0.2.7", 2]),
+        "{s:#}"
+    );
+    let svg = env.path("chart.svg");
+    env.ok(&["stats", "--svg", svg.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("fraud"), "{text}");
+    assert!(env.run(&["stats", "--since", "soon"]).status.code() != Some(0));
+}

@@ -16,6 +16,19 @@ pub struct Analyser {
 }
 
 impl Analyser {
+    /// From `[[analysis.rules]]` and `[[constituencies]]`.
+    pub fn from_config(
+        config: &crate::config::Config,
+    ) -> Result<Analyser, crate::config::ConfigError> {
+        Analyser::new(&config.analysis.rules, &config.constituencies).map_err(|(key, problem)| {
+            crate::config::ConfigError::Invalid {
+                file: config.source.clone(),
+                key,
+                problem,
+            }
+        })
+    }
+
     /// Errors name the configuration key that is wrong.
     pub fn new(
         rules: &[classify::RuleConfig],

@@ -106,13 +106,7 @@ impl Pipeline {
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
-        let analyser =
-            crate::analysis::report::Analyser::new(&config.analysis.rules, &config.constituencies)
-                .map_err(|(key, problem)| crate::config::ConfigError::Invalid {
-                    file: config.source.clone(),
-                    key,
-                    problem,
-                })?;
+        let analyser = crate::analysis::report::Analyser::from_config(&config)?;
         Ok(Pipeline {
             analyser,
             extractor: crate::analysis::indicators::Extractor::new(
