@@ -10,7 +10,7 @@ use crate::mail::compose::{self, Outgoing};
 use crate::mail::msgid::MessageIds;
 use crate::mail::parse::{self, ParsedMail};
 use crate::mail::subject::TagMatcher;
-use crate::model::{Direction, Event, EventKind, Flag, Status, TicketId};
+use crate::model::{Direction, Event, EventKind, Flag, TicketId};
 use crate::pgp::crypto::{Crypto, Sealed};
 use crate::store::{
     Commit, MessageRecord, NewMessage, NewOutbox, OutboxState, Store, StoreError, TicketRecord,
@@ -212,21 +212,6 @@ impl Pipeline {
         };
         let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
         let flags = mail.flags.clone();
-        if matches!(plan.placement, Placement::Created(_))
-            && facts.shadowserver.iter().any(|s| !s.rows.is_empty())
-        {
-            // Machine reports: rows grouped per constituency, type and day.
-            let one = grouped::Report {
-                mail: &mail,
-                raw,
-                sha,
-                body_sha,
-                origin,
-                verification: ctx.verification.clone(),
-                facts: &facts,
-            };
-            return self.commit_grouped(one, now);
-        }
         let incoming = Incoming {
             mail: &mail,
             raw,
@@ -239,6 +224,12 @@ impl Pipeline {
             classification: facts.classification,
             constituencies: facts.constituencies,
         };
+        if matches!(plan.placement, Placement::Created(_))
+            && facts.shadowserver.iter().any(|s| !s.rows.is_empty())
+        {
+            // Machine reports: rows grouped per constituency, type and day.
+            return self.commit_grouped(&incoming, &facts.shadowserver, now);
+        }
         let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), ack_count);
@@ -368,18 +359,7 @@ impl Pipeline {
         let mut events = plan.events.clone();
         let (mut ticket, is_new) = match (&plan.placement, &plan.new_ticket) {
             (Placement::Created(_), Some((subject, requestors))) => (
-                TicketRecord {
-                    id,
-                    status: Status::New,
-                    subject: subject.clone(),
-                    requestors: requestors.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    flags: BTreeSet::new(),
-                    message_count: 0,
-                    classification: None,
-                    constituencies: Vec::new(),
-                },
+                TicketRecord::new(id, subject.clone(), requestors.clone(), now),
                 true,
             ),
             _ => {

@@ -4,13 +4,11 @@
 //! the next day's report of the same type opens new ones, and a second mail
 //! of the same day adds to the same tickets.
 
-use super::{Pipeline, Processed};
+use super::{Incoming, Pipeline, Processed};
 use crate::analysis::classify::{self, Classification};
 use crate::analysis::constituency::Constituencies;
 use crate::analysis::indicators::{Found, Indicator, Kind};
-use crate::analysis::report::Facts;
-use crate::analysis::shadowserver::Row;
-use crate::mail::parse::ParsedMail;
+use crate::analysis::shadowserver::{Row, ShadowReport};
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::store::grouped::{GroupPart, GroupedCommit};
 use crate::store::{MessageRecord, StoreError, TicketRecord};
@@ -20,17 +18,6 @@ use time::OffsetDateTime;
 
 /// Rows whose address belongs to no configured constituency.
 pub const UNASSIGNED: &str = "unassigned";
-
-/// One grouped machine report as the commit needs it.
-pub(super) struct Report<'a> {
-    pub mail: &'a ParsedMail,
-    pub raw: &'a [u8],
-    pub sha: [u8; 32],
-    pub body_sha: String,
-    pub origin: &'a str,
-    pub verification: Option<crate::pgp::Verification>,
-    pub facts: &'a Facts,
-}
 
 /// (report type, day, constituency): the unit a ticket collects.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,17 +38,15 @@ impl GroupKey {
 }
 
 /// Rows of every CSV of a report, grouped. Rows without a usable address
-/// go with the report's primary constituency.
+/// go with the report's primary constituency (`labels[0]`).
 pub fn group_rows<'a>(
-    facts: &'a Facts,
+    reports: &'a [ShadowReport],
+    labels: &[String],
     constituencies: &Constituencies,
 ) -> BTreeMap<GroupKey, Vec<&'a Row>> {
-    let fallback = facts
-        .constituencies
-        .first()
-        .map_or(UNASSIGNED, String::as_str);
+    let fallback = labels.first().map_or(UNASSIGNED, String::as_str);
     let mut groups: BTreeMap<GroupKey, Vec<&Row>> = BTreeMap::new();
-    for report in &facts.shadowserver {
+    for report in reports {
         for row in &report.rows {
             let owner = row
                 .ip
@@ -114,10 +99,11 @@ impl Pipeline {
     /// Commits a machine report as one transaction over every group's ticket.
     pub(super) fn commit_grouped(
         &self,
-        r: Report<'_>,
+        r: &Incoming<'_>,
+        reports: &[ShadowReport],
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
-        let groups = group_rows(r.facts, &self.analyser.constituencies);
+        let groups = group_rows(reports, &r.constituencies, &self.analyser.constituencies);
         let year = now.year().clamp(0, 9999) as u16;
         let mut next_seq = self.store.next_ticket_id(year)?.seq;
         let record = MessageRecord {
@@ -220,7 +206,7 @@ impl Pipeline {
                 indicators: row_indicators(rows, &source),
             });
         }
-        let truncated = r.facts.shadowserver.iter().any(|s| s.truncated);
+        let truncated = reports.iter().any(|s| s.truncated);
         if truncated {
             if let Some(p) = parts.first_mut() {
                 p.events.push(Event::new(
@@ -255,7 +241,6 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::analysis::constituency::ConstituencyConfig;
-    use crate::analysis::shadowserver::ShadowReport;
 
     fn row(ip: &str) -> Row {
         Row {
@@ -284,17 +269,16 @@ mod tests {
             rows: ips.iter().map(|i| row(i)).collect(),
             truncated: false,
         };
-        let mut facts = Facts::default();
         let many: Vec<String> = (0..10_000)
             .map(|i| format!("192.0.2.{}", i % 250))
             .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        facts.shadowserver = vec![
+        let reports = vec![
             report("scan_ntp", "2015-01-01", &many),
             report("scan_ntp", "2015-01-01", &["203.0.113.5", "x"]),
             report("scan_ntp", "2015-01-02", &["192.0.2.1"]),
         ];
-        let g = group_rows(&facts, &c);
+        let g = group_rows(&reports, &[], &c);
         assert_eq!(g.len(), 3, "{:?}", g.keys().collect::<Vec<_>>());
         let k = |d: &str, c: &str| GroupKey {
             report_type: "scan_ntp".into(),
