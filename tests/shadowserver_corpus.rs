@@ -133,6 +133,8 @@ const CONSTITUENCIES: &str = r#"
 [[constituencies]]
 name = "west"
 networks = ["0.0.0.0/1"]
+contact = "noc@west.example"
+notify_constituent = true
 
 [[constituencies]]
 name = "east"
@@ -199,6 +201,29 @@ fn rows_are_grouped_per_constituency_type_and_day() {
     assert_eq!(env.tickets().len(), 3, "same type and day: same tickets");
     let west = env.ticket(west["id"].as_str().unwrap());
     assert_eq!(rows_of(&west), 6);
+    // West asked for notifications: one per mail, with its rows.
+    let to_west: Vec<Value> = env
+        .outbox()
+        .into_iter()
+        .filter(|o| o["to"] == serde_json::json!(["noc@west.example"]))
+        .collect();
+    assert_eq!(to_west.len(), 2, "{to_west:#?}");
+    assert!(to_west.iter().all(|o| o["ticket"] == west["id"]));
+    let raw = env.ok(&[
+        "ticket",
+        "raw",
+        west["id"].as_str().unwrap(),
+        "--message",
+        "2",
+    ]);
+    assert!(
+        raw.contains("40.135.0.109") && raw.contains("76.74.186.178"),
+        "{raw}"
+    );
+    assert!(
+        !raw.contains("208.70.149.107"),
+        "another constituency's row: {raw}"
+    );
     let out = env.ok(&["search", "40.135.0.0/16", "--json"]);
     let found: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(found.as_array().unwrap().len(), 1, "{out}");

@@ -3,6 +3,7 @@
 //! listed on every ticket it feeds, all in one transaction, so a crash
 //! leaves either every group's rows or none.
 
+use super::commit::{next, write_outbox, TxResult};
 use super::keys::*;
 use super::records::{MessageRecord, TicketRecord};
 use super::*;
@@ -21,6 +22,10 @@ pub struct GroupPart {
     pub events: Vec<Event>,
     /// The indicators of this group's rows (the correlation index).
     pub indicators: Vec<Indicator>,
+    /// Outgoing mail of this ticket (constituent notifications); the
+    /// outbox entries' `message` indexes this list.
+    pub outgoing: Vec<NewMessage>,
+    pub outbox: Vec<NewOutbox>,
 }
 
 pub struct GroupedCommit {
@@ -29,9 +34,8 @@ pub struct GroupedCommit {
     pub raw: Vec<u8>,
     pub sha256: [u8; 32],
     pub parts: Vec<GroupPart>,
+    pub received_at: time::OffsetDateTime,
 }
-
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<String>>;
 
 impl Store {
     /// The ticket that collects a report group, if one was opened.
@@ -41,11 +45,13 @@ impl Store {
             .and_then(|v| TicketId::from_key(&v)))
     }
 
-    /// Applies a grouped report in one transaction; returns the message's seq.
-    pub fn apply_grouped(&self, c: &GroupedCommit) -> Result<u64> {
-        let result = self.trees().transaction(|t| -> TxResult<u64> {
-            let n = read_u64(t[T_COUNTERS].get(MESSAGE_COUNTER)?.as_deref()) + 1;
-            t[T_COUNTERS].insert(MESSAGE_COUNTER, &n.to_be_bytes())?;
+    /// Applies a grouped report in one transaction: the report's seq first,
+    /// then the notifications'; the outbox IDs of the notifications.
+    pub fn apply_grouped(&self, c: &GroupedCommit) -> Result<CommitResult> {
+        let result = self.trees().transaction(|t| -> TxResult<CommitResult> {
+            let mut res = CommitResult::default();
+            let n = next(&t[T_COUNTERS], MESSAGE_COUNTER)?;
+            res.message_seqs.push(n);
             t[T_RAW].insert(&n.to_be_bytes(), c.raw.as_slice())?;
             for (i, p) in c.parts.iter().enumerate() {
                 let id = p.ticket.id;
@@ -83,10 +89,33 @@ impl Store {
                     t[T_EVENTS].insert(&ticket_seq_key(id, seq), encode(e))?;
                 }
                 t[T_COUNTERS].insert(EVENT_COUNTER, &seq.to_be_bytes())?;
+                let mut out_seqs = Vec::with_capacity(p.outgoing.len());
+                for m in &p.outgoing {
+                    let seq = next(&t[T_COUNTERS], MESSAGE_COUNTER)?;
+                    let mut rec = m.record.clone();
+                    rec.seq = seq;
+                    rec.ticket = id;
+                    t[T_MESSAGES].insert(&ticket_seq_key(id, seq), encode(&rec))?;
+                    t[T_RAW].insert(&seq.to_be_bytes(), m.raw.as_slice())?;
+                    if let Some(mid) = &rec.message_id {
+                        t[T_MSGID].insert(mid.as_bytes(), &ticket_seq_key(id, seq))?;
+                    }
+                    out_seqs.push(seq);
+                    res.message_seqs.push(seq);
+                }
+                for o in &p.outbox {
+                    let Some(&seq) = out_seqs.get(o.message) else {
+                        return Err(ConflictableTransactionError::Abort(
+                            "outbox entry names a message that is not in the group".into(),
+                        ));
+                    };
+                    res.outbox_ids
+                        .push(write_outbox(t, o, id, seq, c.received_at)?);
+                }
                 t[T_GROUPS].insert(p.group_key.as_slice(), &id.to_key())?;
                 t[T_TICKETS].insert(&id.to_key(), encode(&p.ticket))?;
             }
-            Ok(n)
+            Ok(res)
         });
         match result {
             Ok(r) => Ok(r),

@@ -197,6 +197,23 @@ impl Pipeline {
                 rows.iter()
                     .map(|row| Event::new(now, EventKind::ReportRow, row.text.clone())),
             );
+            let (mut outgoing, mut outbox) = (Vec::new(), Vec::new());
+            for (c, contact) in self.to_notify(&labels) {
+                let what = format!("a Shadowserver {} report of {}", key.report_type, key.date);
+                let tag = self.tags.tag_for(ticket.id);
+                let text = super::notify::rows_body(
+                    &self.config.team.name,
+                    &tag,
+                    c.name.trim(),
+                    &what,
+                    rows,
+                );
+                let (m, mut o) = self.notification(ticket.id, c, contact, &text, now, &mut events);
+                o.message = outgoing.len();
+                outgoing.push(m);
+                outbox.push(o);
+            }
+            ticket.message_count += outgoing.len() as u32;
             let source = Found::Structured(format!("shadowserver:{}", key.report_type));
             parts.push(GroupPart {
                 ticket,
@@ -204,6 +221,8 @@ impl Pipeline {
                 group_key: key.store_key(),
                 events,
                 indicators: row_indicators(rows, &source),
+                outgoing,
+                outbox,
             });
         }
         let truncated = reports.iter().any(|s| s.truncated);
@@ -223,15 +242,16 @@ impl Pipeline {
                 "machine report without rows reached the grouped commit".into(),
             ));
         };
-        self.store.apply_grouped(&GroupedCommit {
+        let result = self.store.apply_grouped(&GroupedCommit {
             record,
             raw: r.raw.to_vec(),
             sha256: r.sha,
             parts,
+            received_at: now,
         })?;
         Ok(Processed {
             placement,
-            outbox_ids: Vec::new(),
+            outbox_ids: result.outbox_ids,
             flags: r.mail.flags.clone(),
         })
     }
