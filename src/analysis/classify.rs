@@ -241,6 +241,28 @@ pub fn from_shadowserver(report_type: &str) -> Classification {
     Classification::structured(kind)
 }
 
+/// IODEF impact types (RFC 7970 §3.12.1 SystemImpact, RFC 5070 Impact) → RSIT.
+pub fn from_iodef(impact: &str) -> Option<Classification> {
+    let t = match impact {
+        "dos" => IncidentType::Dos,
+        "admin" | "takeover-account" => IncidentType::PrivilegedAccountCompromise,
+        "user" => IncidentType::UnprivilegedAccountCompromise,
+        "takeover-service" => IncidentType::ApplicationCompromise,
+        "takeover-system" | "breach-system" | "compromised-system" => {
+            IncidentType::SystemCompromise
+        }
+        "recon" => IncidentType::Scanner,
+        "file" | "breach-privacy" | "breach-proprietary" => IncidentType::DataLeak,
+        "social-engineering" => IncidentType::SocialEngineering,
+        "ext-value" | "phishing" => IncidentType::Phishing,
+        "failed-admin" | "failed-user" | "failed-attempt" => IncidentType::Exploit,
+        "vulnerable-system" | "vulnerable-service" => IncidentType::VulnerableSystem,
+        "malware" | "infected-system" => IncidentType::InfectedSystem,
+        _ => return None,
+    };
+    Some(Classification::structured(t))
+}
+
 /// One configured rule: subject and body text matching `pattern` is of this
 /// category.
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +379,11 @@ mod tests {
             from_shadowserver("scan_http").category,
             Category::Vulnerable
         );
+        assert_eq!(
+            from_iodef("takeover-system").map(|c| c.category),
+            Some(Category::Intrusions)
+        );
+        assert_eq!(from_iodef("unknown"), None);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct IodefReport {
     pub incident_ids: Vec<(Option<String>, String)>,
     pub contacts: Vec<Contact>,
     pub systems: Vec<System>,
+    /// `type` of each `Impact` (v1) or `SystemImpact` (v2) assessment.
+    pub impacts: Vec<String>,
 }
 
 /// Every IODEF document attached to (or forming) the message, merged.
@@ -121,6 +123,11 @@ pub fn parse_document(xml: &str) -> Option<IodefReport> {
                         ..System::default()
                     }),
                     "Address" => pending_attr = attr(&e, b"category"),
+                    "Impact" | "SystemImpact" if report.impacts.len() < 16 => {
+                        report
+                            .impacts
+                            .extend(attr(&e, b"type").map(|t| t.to_ascii_lowercase()));
+                    }
                     "IncidentID" => pending_attr = attr(&e, b"name"),
                     _ => {}
                 }
@@ -178,6 +185,15 @@ pub fn parse_document(xml: &str) -> Option<IodefReport> {
                         }
                     }
                     _ => {}
+                }
+            }
+            Event::Empty(e) => {
+                let name = e.local_name();
+                if matches!(name.as_ref(), b"Impact" | b"SystemImpact") && report.impacts.len() < 16
+                {
+                    report
+                        .impacts
+                        .extend(attr(&e, b"type").map(|t| t.to_ascii_lowercase()));
                 }
             }
             Event::Eof => break,
@@ -239,6 +255,7 @@ mod tests {
         </System>
       </Flow>
     </EventData>
+    <Assessment><SystemImpact type="takeover-system" severity="high"/></Assessment>
   </Incident>
 </IODEF-Document>"#;
 
@@ -268,6 +285,7 @@ mod tests {
         assert_eq!(r.systems[0].names, vec!["badguy.example.net"]);
         assert_eq!(r.systems[1].addresses[0].1, "2001:db8::1");
         assert_eq!(fields(&r).len(), 5);
+        assert_eq!(r.impacts, vec!["takeover-system"]);
     }
 
     #[test]
@@ -294,6 +312,18 @@ mod tests {
         assert!(
             structured(Kind::Email, "contact@csirt.example.com"),
             "{found:?}"
+        );
+        let facts = crate::analysis::report::analyse(
+            &Extractor::new(Ignore::default()),
+            &Default::default(),
+            &m,
+        );
+        assert_eq!(
+            facts.classification.map(|c| (c.category, c.kind)),
+            Some((
+                crate::analysis::classify::Category::Intrusions,
+                Some(crate::analysis::classify::IncidentType::SystemCompromise)
+            ))
         );
     }
 

@@ -66,6 +66,10 @@ pub fn analyse(extractor: &Extractor, analyser: &Analyser, m: &Message<'_>) -> F
             shadowserver
                 .first()
                 .map(|r| classify::from_shadowserver(&r.report_type))
+        })
+        .or_else(|| {
+            super::iodef::parse(m)
+                .and_then(|r| r.impacts.iter().find_map(|i| classify::from_iodef(i)))
         });
     let classification = structured.or_else(|| analyser.rules.classify(&rule_text(m)));
     Facts {
