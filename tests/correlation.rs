@@ -179,6 +179,19 @@ fn search_works_through_the_running_daemon() {
         daemon.log()
     );
     assert_eq!(search(&env, "192.0.2.0/24"), vec![b, a]);
+    // A relative --svg path is the caller's, made absolute before forwarding.
+    let out = env
+        .cmd()
+        .current_dir(env.path(""))
+        .args(["stats", "--svg", "through-daemon.svg"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.path("through-daemon.svg").is_file());
     daemon.terminate();
     daemon.expect_success(Duration::from_secs(10));
 }

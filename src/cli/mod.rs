@@ -183,11 +183,21 @@ fn forwarded_args() -> Vec<String> {
     while let Some(a) = args.next() {
         if a == "--config" || a == "--log-format" {
             args.next();
+        } else if a == "--svg" {
+            // The daemon writes the file: a relative path means ours, not its.
+            out.push(a);
+            out.extend(args.next().map(|p| absolute(&p)));
+        } else if let Some(p) = a.strip_prefix("--svg=") {
+            out.push(format!("--svg={}", absolute(p)));
         } else if !(a.starts_with("--config=") || a.starts_with("--log-format=")) {
             out.push(a);
         }
     }
     out
+}
+
+fn absolute(p: &str) -> String {
+    std::path::absolute(p).map_or_else(|_| p.to_string(), |a| a.display().to_string())
 }
 
 fn forward_cli(cfg: &Config) -> ExitCode {
