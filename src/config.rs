@@ -40,6 +40,9 @@ pub struct Config {
     pub pgp: Option<PgpConfig>,
     #[serde(default)]
     pub analysis: AnalysisConfig,
+    /// Who owns which networks, AS numbers and domains (issue 6).
+    #[serde(default)]
+    pub constituencies: Vec<crate::analysis::constituency::ConstituencyConfig>,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -348,6 +351,10 @@ pub struct AnalysisConfig {
     /// and addresses are always ignored.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// RSIT classification rules, tried in order when no structured field
+    /// decides (`[[analysis.rules]]` pattern → category).
+    #[serde(default)]
+    pub rules: Vec<crate::analysis::classify::RuleConfig>,
 }
 
 impl AnalysisConfig {
@@ -770,6 +777,11 @@ impl Config {
                     format!("`{entry}` is neither a network like 10.0.0.0/8 nor a domain like example.net"),
                 ));
             }
+        }
+        if let Err((key, problem)) =
+            crate::analysis::report::Analyser::new(&self.analysis.rules, &self.constituencies)
+        {
+            return Err(self.invalid(&key, problem));
         }
         if self.ack.encrypt == EncryptPolicy::Always
             && self.pgp.as_ref().is_none_or(|p| p.team_key.is_none())

@@ -186,6 +186,12 @@ pub enum EventKind {
     Reverified,
     /// An outgoing mail kept back, never sent in plaintext.
     Held,
+    /// One row of a machine-readable report (a Shadowserver CSV line).
+    ReportRow,
+    /// The RSIT classification was set or changed.
+    Classified,
+    /// A constituent's contact was notified (queued in the outbox).
+    Notified,
 }
 
 impl EventKind {
@@ -203,6 +209,9 @@ impl EventKind {
             EventKind::Verdict => "verdict",
             EventKind::Reverified => "reverified",
             EventKind::Held => "held",
+            EventKind::ReportRow => "report-row",
+            EventKind::Classified => "classified",
+            EventKind::Notified => "notified",
         }
     }
 }

@@ -153,8 +153,10 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
 static IPV4: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b((?:\d{1,3}\.){3}\d{1,3})(?:/(\d{1,2}))?\b").expect("static pattern")
 });
+/// An embedded IPv4 tail is tried before a hex group, which would otherwise
+/// stop a mapped address at `::ffff:192`.
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[^0-9a-f:])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:(?:\d{1,3}\.){3}\d{1,3})?)(?:/(\d{1,3}))?")
+    Regex::new(r"(?i)(?:^|[^0-9a-f:])((?:[0-9a-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-f]{0,4}))(?:/(\d{1,3}))?")
         .expect("static pattern")
 });
 static HASH: LazyLock<Regex> =
@@ -256,6 +258,12 @@ impl Extractor {
             }
             push(Kind::Email, all.as_str().to_ascii_lowercase(), &mut out);
             push(Kind::Domain, d, &mut out);
+        }
+        for (span, d) in super::idn::unicode_domains(&text) {
+            taken.push(span);
+            if !self.ignore.domain(&d) {
+                push(Kind::Domain, d, &mut out);
+            }
         }
         for m in DOMAIN.find_iter(&text) {
             if inside(&taken, m.start()) {

@@ -2,6 +2,15 @@
 //! report formats, correlation and classification.
 
 pub mod arf;
+pub mod chart;
+pub mod classify;
+pub mod constituency;
+pub mod idn;
 pub mod indicators;
+pub mod iodef;
+pub mod query;
+pub mod report;
+pub mod shadowserver;
 pub mod text;
+pub mod trends;
 pub mod xarf;

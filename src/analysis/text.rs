@@ -82,6 +82,9 @@ fn structured(extractor: &Extractor, m: &mail_parser::Message<'_>) -> Vec<Indica
             fields.push(("x-arf:Source".into(), s.clone()));
         }
     }
+    if let Some(r) = super::iodef::parse(m) {
+        fields.extend(super::iodef::fields(&r));
+    }
     fields
         .iter()
         .flat_map(|(name, value)| extractor.extract(value, &Found::Structured(name.clone())))

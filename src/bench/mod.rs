@@ -43,8 +43,15 @@ pub struct BenchArgs {
     /// With --signed: also encrypt each acknowledgement to the reporter's key
     #[arg(long)]
     pub encrypt_acks: bool,
+    /// Instead: write N generated tickets with indicators into a store and time `search`
+    #[arg(long, value_name = "N")]
+    pub search_tickets: Option<usize>,
+    /// Instead: ingest one Shadowserver mail whose zipped CSV has N rows
+    #[arg(long, value_name = "N")]
+    pub shadowserver_rows: Option<usize>,
 }
 
+mod analysis;
 mod signed;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -76,6 +83,12 @@ fn tempdir() -> anyhow::Result<PathBuf> {
 }
 
 fn run_in(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.search_tickets {
+        return analysis::search(dir, n, args.seed);
+    }
+    if let Some(n) = args.shadowserver_rows {
+        return analysis::shadowserver(dir, n, args.seed);
+    }
     let maildir = dir.join("maildir");
     let store_path = dir.join("store");
     let _ = std::fs::remove_dir_all(&store_path);

@@ -4,6 +4,8 @@ pub mod ingest;
 mod keys;
 mod outbox;
 mod reverify;
+pub(crate) mod search;
+mod stats;
 mod ticket;
 
 use crate::config::{self, Config, LogFormat};
@@ -63,6 +65,10 @@ pub enum Command {
         /// 2026-00042 or the whole tag
         id: String,
     },
+    /// Find tickets by IP, network, domain, URL, hash, CVE, AS number or subject words
+    Search(search::SearchArgs),
+    /// Tickets by category, constituency and status, reply and resolution times, top indicators
+    Stats(stats::StatsArgs),
     /// Validate the configuration and print a summary
     CheckConfig,
     /// Measure intake throughput and latency on generated reports (use a release build)
@@ -115,21 +121,23 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&e, 1),
             }
         }
-        cmd @ (Command::Ticket(_) | Command::Outbox(_) | Command::Reverify { .. }) => {
-            match Store::open(&cfg.store.path, cfg.store.cache_mb) {
-                Ok(store) => {
-                    let (code, out, err) = execute(&store, &cfg, cmd, false);
-                    let _ = std::io::stdout().write_all(&out);
-                    eprint!("{err}");
-                    ExitCode::from(code)
-                }
-                Err(StoreError::Locked { .. }) => forward_cli(&cfg),
-                Err(e) => {
-                    let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
-                    fail(&e.into(), code)
-                }
+        cmd @ (Command::Ticket(_)
+        | Command::Outbox(_)
+        | Command::Reverify { .. }
+        | Command::Search(_)
+        | Command::Stats(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
+            Ok(store) => {
+                let (code, out, err) = execute(&store, &cfg, cmd, false);
+                let _ = std::io::stdout().write_all(&out);
+                eprint!("{err}");
+                ExitCode::from(code)
             }
-        }
+            Err(StoreError::Locked { .. }) => forward_cli(&cfg),
+            Err(e) => {
+                let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
+                fail(&e.into(), code)
+            }
+        },
         Command::Bench(_) => ExitCode::SUCCESS,
     }
 }
@@ -147,6 +155,8 @@ pub fn execute(
         Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
         Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
         Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
+        Command::Search(args) => search::run(store, cfg, args, &mut out),
+        Command::Stats(args) => stats::run(store, args, &mut out),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),
@@ -173,11 +183,21 @@ fn forwarded_args() -> Vec<String> {
     while let Some(a) = args.next() {
         if a == "--config" || a == "--log-format" {
             args.next();
+        } else if a == "--svg" {
+            // The daemon writes the file: a relative path means ours, not its.
+            out.push(a);
+            out.extend(args.next().map(|p| absolute(&p)));
+        } else if let Some(p) = a.strip_prefix("--svg=") {
+            out.push(format!("--svg={}", absolute(p)));
         } else if !(a.starts_with("--config=") || a.starts_with("--log-format=")) {
             out.push(a);
         }
     }
     out
+}
+
+fn absolute(p: &str) -> String {
+    std::path::absolute(p).map_or_else(|_| p.to_string(), |a| a.display().to_string())
 }
 
 fn forward_cli(cfg: &Config) -> ExitCode {

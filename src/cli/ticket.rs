@@ -40,7 +40,7 @@ fn parse_id(s: &str) -> anyhow::Result<TicketId> {
     Ok(s.parse::<TicketId>()?)
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -73,6 +73,12 @@ pub fn ticket_json(
             indicators.push(i);
         }
     }
+    let owned: Vec<_> = indicators.iter().map(|i| (*i).clone()).collect();
+    let related: Vec<_> = store
+        .related(t.id, &owned, RELATED_SHOWN)?
+        .into_iter()
+        .map(|(id, shared)| json!({ "id": id, "tag": id.tag(tag_prefix), "shared": shared }))
+        .collect();
     Ok(json!({
         "id": t.id,
         "tag": t.id.tag(tag_prefix),
@@ -88,8 +94,16 @@ pub fn ticket_json(
             .iter()
             .map(|i| json!({ "kind": i.kind, "value": i.value, "source": i.source.to_string() }))
             .collect::<Vec<_>>(),
+        "category": t.classification.map(|c| c.category),
+        "classification": t.classification,
+        "constituency": t.constituencies.first(),
+        "constituencies": t.constituencies,
+        "related": related,
     }))
 }
+
+/// Related tickets listed per ticket; the most shared come first.
+const RELATED_SHOWN: usize = 50;
 
 fn message_json(m: &MessageRecord) -> serde_json::Value {
     json!({

@@ -61,12 +61,48 @@ pub struct CommitResult {
     pub outbox_ids: Vec<u64>,
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<String>>;
+pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<String>>;
 
-fn next(counters: &sled::transaction::TransactionalTree, key: &[u8]) -> TxResult<u64> {
+pub(crate) fn next(counters: &sled::transaction::TransactionalTree, key: &[u8]) -> TxResult<u64> {
     let n = read_u64(counters.get(key)?.as_deref()) + 1;
     counters.insert(key, &n.to_be_bytes())?;
     Ok(n)
+}
+
+/// Queues one outgoing message (already stored as `message_seq`) inside a
+/// transaction; returns its outbox ID.
+pub(crate) fn write_outbox(
+    t: &[sled::transaction::TransactionalTree],
+    o: &NewOutbox,
+    ticket: TicketId,
+    message_seq: u64,
+    now: OffsetDateTime,
+) -> TxResult<u64> {
+    let id = next(&t[T_COUNTERS], OUTBOX_COUNTER)?;
+    let rec = OutboxRecord {
+        id,
+        ticket,
+        message_seq,
+        message_id: o.message_id.clone(),
+        envelope_from: o.envelope_from.clone(),
+        to: o.to.clone(),
+        subject: o.subject.clone(),
+        state: o.state,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        next_attempt_at: o.next_attempt_at,
+        sent_at: None,
+        encrypt: o.encrypt,
+    };
+    t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+    if o.state == OutboxState::Sealing {
+        t[T_META].insert(super::sealing::sealing_key(id), &[])?;
+    }
+    if o.state == OutboxState::Queued {
+        t[T_OUTBOX_DUE].insert(&due_key(unix_ms(o.next_attempt_at), id), &[])?;
+    }
+    Ok(id)
 }
 
 impl Store {
@@ -102,6 +138,7 @@ impl Store {
                 if t[T_SHA].get(m.sha256)?.is_none() {
                     t[T_SHA].insert(&m.sha256, &key)?;
                 }
+                super::index::index_tx(t, c.ticket.id, &rec.indicators)?;
                 res.message_seqs.push(seq);
             }
 
@@ -116,30 +153,7 @@ impl Store {
                         "outbox entry names a message that is not in the commit".into(),
                     ));
                 };
-                let id = next(&t[T_COUNTERS], OUTBOX_COUNTER)?;
-                let rec = OutboxRecord {
-                    id,
-                    ticket: c.ticket.id,
-                    message_seq,
-                    message_id: o.message_id.clone(),
-                    envelope_from: o.envelope_from.clone(),
-                    to: o.to.clone(),
-                    subject: o.subject.clone(),
-                    state: o.state,
-                    attempts: 0,
-                    last_error: None,
-                    created_at: now,
-                    next_attempt_at: o.next_attempt_at,
-                    sent_at: None,
-                    encrypt: o.encrypt,
-                };
-                t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
-                if o.state == OutboxState::Sealing {
-                    t[T_META].insert(super::sealing::sealing_key(id), &[])?;
-                }
-                if o.state == OutboxState::Queued {
-                    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(o.next_attempt_at), id), &[])?;
-                }
+                let id = write_outbox(t, o, c.ticket.id, message_seq, now)?;
                 res.outbox_ids.push(id);
             }
 

@@ -1,9 +1,13 @@
 //! The only module that knows sled. Its API is narrow on purpose: apply a
 //! commit, look things up, move outbox entries through their states.
 
+mod bulk;
 mod commit;
+pub mod grouped;
 mod imap_state;
+pub mod index;
 mod keys;
+mod labels;
 mod outbox;
 mod sealing;
 mod snapshot_repair;
@@ -68,7 +72,10 @@ pub(crate) const T_EVENTS: usize = 7;
 pub(crate) const T_OUTBOX: usize = 8;
 pub(crate) const T_OUTBOX_DUE: usize = 9;
 pub(crate) const T_ACK_RATE: usize = 10;
-const TREE_NAMES: [&str; 11] = [
+pub(crate) const T_IND_IP: usize = 11;
+pub(crate) const T_IND_TERM: usize = 12;
+pub(crate) const T_GROUPS: usize = 13;
+const TREE_NAMES: [&str; 14] = [
     "meta",
     "counters",
     "tickets",
@@ -80,6 +87,10 @@ const TREE_NAMES: [&str; 11] = [
     "outbox",
     "outbox_due",
     "ack_rate",
+    // Issue 6: the correlation index (see index.rs) and report groups.
+    "indicator_ips",
+    "indicator_terms",
+    "report_groups",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

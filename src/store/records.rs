@@ -18,6 +18,35 @@ pub struct TicketRecord {
     pub updated_at: OffsetDateTime,
     pub flags: BTreeSet<Flag>,
     pub message_count: u32,
+    /// RSIT category and type (issue 6): from a report's fields, a rule or a handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<crate::analysis::classify::Classification>,
+    /// Constituencies the ticket's reports concern, the primary one first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constituencies: Vec<String>,
+}
+
+impl TicketRecord {
+    /// A new ticket with no messages, flags or labels yet.
+    pub fn new(
+        id: TicketId,
+        subject: String,
+        requestors: Vec<String>,
+        now: OffsetDateTime,
+    ) -> TicketRecord {
+        TicketRecord {
+            id,
+            status: Status::New,
+            subject,
+            requestors,
+            created_at: now,
+            updated_at: now,
+            flags: BTreeSet::new(),
+            message_count: 0,
+            classification: None,
+            constituencies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

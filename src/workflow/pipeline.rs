@@ -10,7 +10,7 @@ use crate::mail::compose::{self, Outgoing};
 use crate::mail::msgid::MessageIds;
 use crate::mail::parse::{self, ParsedMail};
 use crate::mail::subject::TagMatcher;
-use crate::model::{Direction, Flag, Status, TicketId};
+use crate::model::{Direction, Flag, TicketId};
 use crate::pgp::crypto::Crypto;
 use crate::store::{
     Commit, MessageRecord, NewMessage, NewOutbox, OutboxState, Store, StoreError, TicketRecord,
@@ -18,6 +18,9 @@ use crate::store::{
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
+
+mod grouped;
+mod notify;
 
 /// The body used when `ack.template` is not set.
 pub const DEFAULT_ACK_TEMPLATE: &str = include_str!("../../config/ack.txt");
@@ -40,6 +43,8 @@ pub struct Prepared {
     mail: ParsedMail,
     verification: crate::pgp::Verification,
     indicators: Vec<crate::analysis::indicators::Indicator>,
+    /// Classification, constituencies, CSV rows (issue 6).
+    facts: crate::analysis::report::Facts,
 }
 
 /// One incoming message as the commit needs it.
@@ -53,6 +58,8 @@ struct Incoming<'a> {
     indicators: Vec<crate::analysis::indicators::Indicator>,
     /// The sender's acknowledgement history the decision was made on.
     recent_acks: super::ack_rate::AckHistory,
+    classification: Option<crate::analysis::classify::Classification>,
+    constituencies: Vec<String>,
 }
 
 pub struct Pipeline {
@@ -64,6 +71,7 @@ pub struct Pipeline {
     ack_template: String,
     crypto: Crypto,
     extractor: crate::analysis::indicators::Extractor,
+    analyser: crate::analysis::report::Analyser,
 }
 
 /// Said in the acknowledgement when policy wanted a signature and the report
@@ -102,7 +110,9 @@ impl Pipeline {
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
+        let analyser = crate::analysis::report::Analyser::from_config(&config)?;
         Ok(Pipeline {
+            analyser,
             extractor: crate::analysis::indicators::Extractor::new(
                 config.analysis.ignore_list(&own_domains),
             ),
@@ -151,12 +161,13 @@ impl Pipeline {
         let sha: [u8; 32] = Sha256::digest(raw).into();
         // One parse serves the ticket's facts and the indicator search.
         let (mut mail, found) = parse::parse_with(raw, &self.config.limits, |m| {
-            crate::analysis::text::from_message(&self.extractor, m)
+            crate::analysis::report::analyse(&self.extractor, &self.analyser, m)
         });
+        let mut facts = found.unwrap_or_default();
         let body_sha = body_sha256(raw);
         // Decided once, here, before anything else looks at the message.
         let examined = self.crypto.examine(raw, &mail);
-        let mut indicators = found.unwrap_or_default();
+        let mut indicators = std::mem::take(&mut facts.indicators);
         if let Some(plain) = examined.plaintext.as_deref() {
             let inner = crate::analysis::text::indicators(
                 &self.extractor,
@@ -165,6 +176,7 @@ impl Pipeline {
             );
             crate::analysis::text::merge(&mut indicators, inner);
         }
+        facts.constituencies = self.analyser.constituencies.label(&indicators);
         let verification = examined.verification;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
@@ -176,6 +188,7 @@ impl Pipeline {
             mail,
             verification,
             indicators,
+            facts,
         }
     }
 
@@ -194,6 +207,7 @@ impl Pipeline {
             mail,
             verification,
             indicators,
+            facts,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -217,7 +231,15 @@ impl Pipeline {
             verification: ctx.verification.clone(),
             indicators,
             recent_acks: std::mem::take(&mut ctx.recent_acks),
+            classification: facts.classification,
+            constituencies: facts.constituencies,
         };
+        if matches!(plan.placement, Placement::Created(_))
+            && facts.shadowserver.iter().any(|s| !s.rows.is_empty())
+        {
+            // Machine reports: rows grouped per constituency, type and day.
+            return self.commit_grouped(&incoming, &facts.shadowserver, now);
+        }
         let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), ack_count);
@@ -359,21 +381,14 @@ impl Pipeline {
             verification,
             indicators,
             recent_acks,
+            classification,
+            constituencies,
         } = incoming;
         let id = plan.placement.ticket();
-        let events = plan.events.clone();
+        let mut events = plan.events.clone();
         let (mut ticket, is_new) = match (&plan.placement, &plan.new_ticket) {
             (Placement::Created(_), Some((subject, requestors))) => (
-                TicketRecord {
-                    id,
-                    status: Status::New,
-                    subject: subject.clone(),
-                    requestors: requestors.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    flags: BTreeSet::new(),
-                    message_count: 0,
-                },
+                TicketRecord::new(id, subject.clone(), requestors.clone(), now),
                 true,
             ),
             _ => {
@@ -390,6 +405,7 @@ impl Pipeline {
 
         ticket.updated_at = now;
         ticket.flags.extend(plan.flags.iter().copied());
+        grouped::label(&mut ticket, classification, &constituencies);
         if let Some((_, to)) = plan.status_change {
             ticket.status = to;
         }
@@ -513,6 +529,19 @@ impl Pipeline {
             let history =
                 recent_acks.record(now.unix_timestamp(), self.config.ack.rate_window_secs);
             ack_sent_to = Some((ack.to.clone(), history));
+        }
+        if is_new {
+            let found = &messages[0].record.indicators;
+            let (m, o) = self.notifications(
+                id,
+                &ticket.constituencies,
+                found,
+                messages.len(),
+                now,
+                &mut events,
+            );
+            messages.extend(m);
+            outbox.extend(o);
         }
         ticket.message_count += messages.len() as u32;
         let ack_count = outbox.len();

@@ -1,0 +1,282 @@
+//! The correlation index: indicator → tickets, written in the same
+//! transaction as the message that carried the indicator.
+//!
+//! Two trees, both with the ticket key (6 bytes) at the end of each entry
+//! and nothing in the value, so that one ticket under one indicator is one
+//! key and re-indexing is idempotent:
+//!
+//! - addresses: the 16-byte big-endian IPv6 form (IPv4 as `::ffff:a.b.c.d`),
+//!   so that a CIDR query is one range scan;
+//! - terms: a kind letter, the normalised value and a 0 byte; domains with
+//!   their labels reversed (`com.example.www.`), so that a domain's
+//!   subdomains are one prefix scan.
+
+use super::*;
+use crate::analysis::indicators::{parse_network, Indicator, Kind};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Tickets read per indicator when relating or searching: an indicator on
+/// more tickets than this (a shared resolver, a big hoster) relates
+/// everything and says nothing; the newest are kept.
+pub const MAX_HITS_PER_INDICATOR: usize = 10_000;
+
+/// Indicators of one ticket looked up when relating it to others.
+pub const MAX_RELATING_INDICATORS: usize = 2_000;
+
+/// An IP address as 16 bytes in network order; IPv4 mapped into IPv6.
+pub fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+/// First and last 16-byte address of `net/len` (IPv4 in its mapped range).
+pub fn ip_range(net: IpAddr, len: u8) -> ([u8; 16], [u8; 16]) {
+    let (bits, len) = match net {
+        IpAddr::V4(_) => (
+            u128::from_be_bytes(ip_bytes(net)),
+            96 + u32::from(len.min(32)),
+        ),
+        IpAddr::V6(a) => (u128::from(a), u32::from(len.min(128))),
+    };
+    let host = if len >= 128 { 0 } else { u128::MAX >> len };
+    let first = bits & !host;
+    ((first).to_be_bytes(), (first | host).to_be_bytes())
+}
+
+/// `www.example.com` → `com.example.www.`; the trailing dot makes
+/// `com.example.` a prefix of its subdomains but not of `com.example2.`.
+pub fn reversed_domain(d: &str) -> String {
+    let mut s: String = d
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+        .rsplit('.')
+        .collect::<Vec<_>>()
+        .join(".");
+    s.push('.');
+    s
+}
+
+/// The term-tree prefix of an indicator (everything before the ticket key),
+/// or None for kinds kept in the address tree.
+pub fn term_prefix(kind: Kind, value: &str) -> Option<Vec<u8>> {
+    let (tag, v) = match kind {
+        Kind::Ipv4 | Kind::Ipv6 => return None,
+        Kind::Domain => (b'd', reversed_domain(value)),
+        Kind::Cidr => (b'n', value.to_ascii_lowercase()),
+        Kind::Url => (b'u', value.to_string()),
+        Kind::Email => (b'e', value.to_ascii_lowercase()),
+        Kind::Md5 | Kind::Sha1 | Kind::Sha256 => (b'h', value.to_ascii_lowercase()),
+        Kind::Cve => (b'c', value.to_ascii_uppercase()),
+        Kind::Asn => (b'a', value.to_ascii_uppercase()),
+    };
+    // A 0 byte would end the value early; such a value is not an indicator.
+    if v.contains('\0') || v.len() > 2048 {
+        return None;
+    }
+    let mut k = Vec::with_capacity(v.len() + 8);
+    k.push(tag);
+    k.extend_from_slice(v.as_bytes());
+    Some(k)
+}
+
+/// The full key(s) of one indicator on one ticket: (tree, key).
+pub(crate) fn entry(i: &Indicator, ticket: TicketId) -> Option<(usize, Vec<u8>)> {
+    let tk = ticket.to_key();
+    match i.kind {
+        Kind::Ipv4 | Kind::Ipv6 => {
+            let ip: IpAddr = i.value.parse().ok()?;
+            let mut k = ip_bytes(ip).to_vec();
+            k.extend_from_slice(&tk);
+            Some((T_IND_IP, k))
+        }
+        kind => {
+            let mut k = term_prefix(kind, &i.value)?;
+            k.push(0);
+            k.extend_from_slice(&tk);
+            Some((T_IND_TERM, k))
+        }
+    }
+}
+
+/// Writes a message's indicators inside the commit's transaction.
+pub(crate) fn index_tx(
+    trees: &[sled::transaction::TransactionalTree],
+    ticket: TicketId,
+    indicators: &[Indicator],
+) -> std::result::Result<(), sled::transaction::UnabortableTransactionError> {
+    for i in indicators {
+        if let Some((tree, key)) = entry(i, ticket) {
+            trees[tree].insert(key, &[])?;
+        }
+        // A CIDR is also kept under its first address, so that a search
+        // for a containing range finds the ticket that named the range.
+        if i.kind == Kind::Cidr {
+            if let Some((net, _)) = parse_network(&i.value) {
+                let mut k = ip_bytes(net).to_vec();
+                k.extend_from_slice(&ticket.to_key());
+                trees[T_IND_IP].insert(k, &[])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a search or relation looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// One address, or every address in a network.
+    Network(IpAddr, u8),
+    /// An exact indicator value of a kind kept in the term tree.
+    Term(Kind, String),
+    /// A domain and all its subdomains.
+    DomainTree(String),
+}
+
+impl Store {
+    /// Tickets matching a probe, newest first, at most `limit`.
+    pub fn find(&self, probe: &Probe, limit: usize) -> Result<Vec<TicketId>> {
+        let mut hits: Vec<TicketId> = Vec::new();
+        let bound = MAX_HITS_PER_INDICATOR.max(limit);
+        match probe {
+            Probe::Network(net, len) => {
+                let (lo, hi) = ip_range(*net, *len);
+                let mut end = hi.to_vec();
+                end.extend_from_slice(&[0xff; 6]);
+                collect(
+                    self.trees()[T_IND_IP].range(lo.to_vec()..=end),
+                    bound,
+                    &mut hits,
+                )?;
+            }
+            Probe::Term(kind, value) => {
+                if let Some(mut p) = term_prefix(*kind, value) {
+                    p.push(0);
+                    collect(self.trees()[T_IND_TERM].scan_prefix(p), bound, &mut hits)?;
+                }
+            }
+            Probe::DomainTree(d) => {
+                if let Some(p) = term_prefix(Kind::Domain, d) {
+                    collect(self.trees()[T_IND_TERM].scan_prefix(p), bound, &mut hits)?;
+                }
+            }
+        }
+        hits.sort_unstable_by(|a, b| b.cmp(a));
+        hits.dedup();
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Tickets whose subject holds every word of `words` (lower case),
+    /// newest first. A scan: subjects are not indexed.
+    pub fn search_subjects(&self, words: &str, limit: usize) -> Result<Vec<TicketId>> {
+        let words: Vec<&str> = words.split_whitespace().collect();
+        let mut out = Vec::new();
+        for item in self.trees()[T_TICKETS].iter().rev() {
+            let (k, v) = item?;
+            let t: super::TicketRecord = decode(&v, "ticket")?;
+            let subject = t.subject.to_lowercase();
+            if words.iter().all(|w| subject.contains(w)) {
+                if let Some(id) = TicketId::from_key(&k) {
+                    out.push(id);
+                }
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Other tickets sharing indicators with `ticket`, each with the shared
+    /// values, most shared first (then newest first).
+    pub fn related(
+        &self,
+        ticket: TicketId,
+        indicators: &[Indicator],
+        limit: usize,
+    ) -> Result<Vec<(TicketId, Vec<String>)>> {
+        let mut shared: BTreeMap<TicketId, Vec<String>> = BTreeMap::new();
+        // A ticket of 50,000 CSV rows is related through its first
+        // indicators as well as through all of them, and answers in time.
+        for i in indicators.iter().take(MAX_RELATING_INDICATORS) {
+            let probe = match i.kind {
+                Kind::Ipv4 | Kind::Ipv6 => match i.value.parse::<IpAddr>() {
+                    Ok(ip) => Probe::Network(ip, if ip.is_ipv4() { 32 } else { 128 }),
+                    Err(_) => continue,
+                },
+                kind => Probe::Term(kind, i.value.clone()),
+            };
+            for t in self.find(&probe, MAX_HITS_PER_INDICATOR)? {
+                if t != ticket {
+                    let values = shared.entry(t).or_default();
+                    if !values.contains(&i.value) {
+                        values.push(i.value.clone());
+                    }
+                }
+            }
+        }
+        let mut out: Vec<_> = shared.into_iter().collect();
+        out.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(b.0.cmp(&a.0)));
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// The tickets of index entries. Keys are in value order, not ticket order,
+/// so newest first needs them all (bounded) before sorting.
+fn collect(iter: sled::Iter, bound: usize, hits: &mut Vec<TicketId>) -> Result<()> {
+    for key in iter.keys().take(bound) {
+        let key = key?;
+        if let Some(t) = key
+            .len()
+            .checked_sub(6)
+            .and_then(|at| TicketId::from_key(&key[at..]))
+        {
+            hits.push(t);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_ranges_are_mapped_and_inclusive() {
+        let net: IpAddr = "192.0.2.0".parse().unwrap();
+        let (lo, hi) = ip_range(net, 24);
+        let inside = ip_bytes("192.0.2.7".parse().unwrap());
+        let outside = ip_bytes("192.0.3.0".parse().unwrap());
+        assert!(lo <= inside && inside <= hi);
+        assert!(outside > hi);
+        assert_eq!(ip_range(net, 32).0, ip_bytes(net));
+        assert_eq!(ip_range(net, 32).0, ip_range(net, 32).1);
+        let v6: IpAddr = "2001:db8::".parse().unwrap();
+        let (lo, hi) = ip_range(v6, 32);
+        let a = ip_bytes("2001:db8:ffff::1".parse().unwrap());
+        assert!(lo <= a && a <= hi);
+        assert!(ip_bytes("2001:db9::".parse().unwrap()) > hi);
+    }
+
+    #[test]
+    fn domains_are_reversed_so_subdomains_share_a_prefix() {
+        assert_eq!(reversed_domain("www.Example.com"), "com.example.www.");
+        let parent = reversed_domain("example.com");
+        assert!(reversed_domain("a.b.example.com").starts_with(&parent));
+        assert!(!reversed_domain("example.community").starts_with(&parent));
+        assert!(!reversed_domain("badexample.com").starts_with(&parent));
+    }
+
+    #[test]
+    fn terms_are_namespaced_by_kind() {
+        let h = term_prefix(Kind::Md5, "ABC").unwrap();
+        let u = term_prefix(Kind::Url, "ABC").unwrap();
+        assert_ne!(h, u);
+        assert_eq!(term_prefix(Kind::Ipv4, "192.0.2.1"), None);
+        assert_eq!(term_prefix(Kind::Url, "a\0b"), None);
+    }
+}

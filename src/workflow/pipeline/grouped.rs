@@ -1,0 +1,315 @@
+//! Machine reports that carry many events (Shadowserver CSVs): each row is
+//! an event, and rows are grouped into one ticket per constituency, report
+//! type and day. A 10,000-row report opens a handful of tickets, not 10,000;
+//! the next day's report of the same type opens new ones, and a second mail
+//! of the same day adds to the same tickets.
+
+use super::{Incoming, Pipeline, Processed};
+use crate::analysis::classify::{self, Classification};
+use crate::analysis::constituency::Constituencies;
+use crate::analysis::indicators::{Found, Indicator, Kind};
+use crate::analysis::shadowserver::{Row, ShadowReport};
+use crate::model::{Direction, Event, EventKind, TicketId};
+use crate::store::grouped::{GroupPart, GroupedCommit};
+use crate::store::{MessageRecord, StoreError, TicketRecord};
+use crate::workflow::decide::Placement;
+use std::collections::{BTreeMap, HashSet};
+use time::OffsetDateTime;
+
+/// Rows whose address belongs to no configured constituency.
+pub const UNASSIGNED: &str = "unassigned";
+
+/// (report type, day, constituency): the unit a ticket collects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub report_type: String,
+    pub date: String,
+    pub constituency: String,
+}
+
+impl GroupKey {
+    fn store_key(&self) -> Vec<u8> {
+        format!(
+            "shadowserver\0{}\0{}\0{}",
+            self.report_type, self.date, self.constituency
+        )
+        .into_bytes()
+    }
+}
+
+/// Rows of every CSV of a report, grouped. Rows without a usable address
+/// go with the report's primary constituency (`labels[0]`).
+pub fn group_rows<'a>(
+    reports: &'a [ShadowReport],
+    labels: &[String],
+    constituencies: &Constituencies,
+) -> BTreeMap<GroupKey, Vec<&'a Row>> {
+    let fallback = labels.first().map_or(UNASSIGNED, String::as_str);
+    let mut groups: BTreeMap<GroupKey, Vec<&Row>> = BTreeMap::new();
+    for report in reports {
+        for row in &report.rows {
+            let owner = row
+                .ip
+                .and_then(|ip| constituencies.of_ip(ip))
+                .unwrap_or(fallback);
+            groups
+                .entry(GroupKey {
+                    report_type: report.report_type.clone(),
+                    date: report.date.clone(),
+                    constituency: owner.to_string(),
+                })
+                .or_default()
+                .push(row);
+        }
+    }
+    groups
+}
+
+/// Adds what a report says about a ticket: its classification, unless one
+/// is set (a handler's or an earlier report's), and its constituencies.
+pub(super) fn label(
+    ticket: &mut TicketRecord,
+    classification: Option<Classification>,
+    constituencies: &[String],
+) {
+    if ticket.classification.is_none() {
+        ticket.classification = classification;
+    }
+    for c in constituencies {
+        if !ticket.constituencies.contains(c) {
+            ticket.constituencies.push(c.clone());
+        }
+    }
+}
+
+fn row_indicators(rows: &[&Row], source: &Found) -> Vec<Indicator> {
+    let mut seen = HashSet::new();
+    rows.iter()
+        .filter_map(|r| r.ip)
+        .filter(|ip| seen.insert(*ip))
+        .map(|ip| Indicator {
+            kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
+            value: ip.to_string(),
+            source: source.clone(),
+        })
+        .collect()
+}
+
+impl Pipeline {
+    /// Commits a machine report as one transaction over every group's ticket.
+    pub(super) fn commit_grouped(
+        &self,
+        r: &Incoming<'_>,
+        reports: &[ShadowReport],
+        now: OffsetDateTime,
+    ) -> Result<Processed, StoreError> {
+        let groups = group_rows(reports, &r.constituencies, &self.analyser.constituencies);
+        let year = now.year().clamp(0, 9999) as u16;
+        let mut next_seq = self.store.next_ticket_id(year)?.seq;
+        let record = MessageRecord {
+            seq: 0,
+            ticket: TicketId::new(year, next_seq),
+            message_id: r.mail.message_id.clone(),
+            direction: Direction::In,
+            from: r
+                .mail
+                .from_display
+                .clone()
+                .or_else(|| r.mail.from.first().cloned()),
+            to: r.mail.to.iter().chain(r.mail.cc.iter()).cloned().collect(),
+            subject: r.mail.subject.clone(),
+            date: r.mail.date.clone(),
+            sha256: hex::encode(r.sha),
+            body_sha256: Some(r.body_sha.clone()),
+            size: r.raw.len() as u64,
+            stored_at: now,
+            origin: r.origin.to_string(),
+            flags: r.mail.flags.clone(),
+            verification: r.verification.clone(),
+            indicators: Vec::new(),
+        };
+        let mut parts = Vec::new();
+        let mut created = None;
+        for (key, rows) in &groups {
+            let class = Some(classify::from_shadowserver(&key.report_type));
+            let (mut ticket, is_new) = match self.store.group_ticket(&key.store_key())? {
+                Some(id) => match self.store.ticket(id)? {
+                    Some(t) => (t, false),
+                    None => {
+                        return Err(StoreError::Conflict(format!(
+                            "report group names ticket {id}, which does not exist"
+                        )))
+                    }
+                },
+                None => {
+                    let id = TicketId::new(year, next_seq);
+                    next_seq = next_seq.checked_add(1).ok_or_else(|| {
+                        StoreError::Conflict(format!("ticket sequence for {year} exhausted"))
+                    })?;
+                    let subject = format!(
+                        "Shadowserver {} {} — {}",
+                        key.report_type, key.date, key.constituency
+                    );
+                    let from = r.mail.single_from().map(str::to_string);
+                    let ticket = TicketRecord::new(id, subject, from.into_iter().collect(), now);
+                    (ticket, true)
+                }
+            };
+            created.get_or_insert(if is_new {
+                Placement::Created(ticket.id)
+            } else {
+                Placement::Appended(ticket.id)
+            });
+            let labels: Vec<String> = if key.constituency == UNASSIGNED {
+                Vec::new()
+            } else {
+                vec![key.constituency.clone()]
+            };
+            label(&mut ticket, class, &labels);
+            ticket.updated_at = now;
+            ticket.flags.extend(r.mail.flags.iter().copied());
+            ticket.message_count += 1;
+            let mut events = Vec::with_capacity(rows.len() + 3);
+            if is_new {
+                events.push(Event::new(
+                    now,
+                    EventKind::Created,
+                    "ticket created from a machine report",
+                ));
+            }
+            events.push(Event::new(
+                now,
+                EventKind::Received,
+                format!(
+                    "{} rows of Shadowserver {} for {} from {}",
+                    rows.len(),
+                    key.report_type,
+                    key.constituency,
+                    r.origin
+                ),
+            ));
+            events.push(Event::new(
+                now,
+                EventKind::AckSuppressed,
+                "machine report: no acknowledgement",
+            ));
+            events.extend(
+                rows.iter()
+                    .map(|row| Event::new(now, EventKind::ReportRow, row.text.clone())),
+            );
+            let (mut outgoing, mut outbox) = (Vec::new(), Vec::new());
+            for (c, contact) in self.to_notify(&labels) {
+                let what = format!("a Shadowserver {} report of {}", key.report_type, key.date);
+                let tag = self.tags.tag_for(ticket.id);
+                let text = super::notify::rows_body(
+                    &self.config.team.name,
+                    &tag,
+                    c.name.trim(),
+                    &what,
+                    rows,
+                );
+                let (m, mut o) = self.notification(ticket.id, c, contact, &text, now, &mut events);
+                o.message = outgoing.len();
+                outgoing.push(m);
+                outbox.push(o);
+            }
+            ticket.message_count += outgoing.len() as u32;
+            let source = Found::Structured(format!("shadowserver:{}", key.report_type));
+            parts.push(GroupPart {
+                ticket,
+                ticket_is_new: is_new,
+                group_key: key.store_key(),
+                events,
+                indicators: row_indicators(rows, &source),
+                outgoing,
+                outbox,
+            });
+        }
+        let truncated = reports.iter().any(|s| s.truncated);
+        if truncated {
+            if let Some(p) = parts.first_mut() {
+                p.events.push(Event::new(
+                    now,
+                    EventKind::Warning,
+                    "report truncated at the size or row limit; see the raw message",
+                ));
+            }
+        }
+        let Some(placement) = created else {
+            // CSVs without rows: an ordinary ticket is the caller's job, but
+            // there is nothing grouped to commit; say so instead of guessing.
+            return Err(StoreError::Conflict(
+                "machine report without rows reached the grouped commit".into(),
+            ));
+        };
+        let result = self.store.apply_grouped(&GroupedCommit {
+            record,
+            raw: r.raw.to_vec(),
+            sha256: r.sha,
+            parts,
+            received_at: now,
+        })?;
+        Ok(Processed {
+            placement,
+            outbox_ids: result.outbox_ids,
+            flags: r.mail.flags.clone(),
+            seal: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::constituency::ConstituencyConfig;
+
+    fn row(ip: &str) -> Row {
+        Row {
+            ip: ip.parse().ok(),
+            text: format!("ip={ip}"),
+        }
+    }
+
+    #[test]
+    fn rows_group_per_constituency_type_and_day() {
+        let c = Constituencies::compile(&[ConstituencyConfig {
+            name: "uni".into(),
+            networks: vec!["192.0.2.0/24".into()],
+            asns: vec![],
+            domains: vec![],
+            contact: None,
+            key_fingerprint: None,
+            notify_constituent: false,
+        }])
+        .unwrap();
+        let report = |t: &str, d: &str, ips: &[&str]| ShadowReport {
+            file: String::new(),
+            report_type: t.into(),
+            date: d.into(),
+            columns: vec!["ip".into()],
+            rows: ips.iter().map(|i| row(i)).collect(),
+            truncated: false,
+        };
+        let many: Vec<String> = (0..10_000)
+            .map(|i| format!("192.0.2.{}", i % 250))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let reports = vec![
+            report("scan_ntp", "2015-01-01", &many),
+            report("scan_ntp", "2015-01-01", &["203.0.113.5", "x"]),
+            report("scan_ntp", "2015-01-02", &["192.0.2.1"]),
+        ];
+        let g = group_rows(&reports, &[], &c);
+        assert_eq!(g.len(), 3, "{:?}", g.keys().collect::<Vec<_>>());
+        let k = |d: &str, c: &str| GroupKey {
+            report_type: "scan_ntp".into(),
+            date: d.into(),
+            constituency: c.into(),
+        };
+        assert_eq!(g[&k("2015-01-01", "uni")].len(), 10_000);
+        assert_eq!(g[&k("2015-01-01", UNASSIGNED)].len(), 2);
+        assert_eq!(g[&k("2015-01-02", "uni")].len(), 1);
+        let ind = row_indicators(&g[&k("2015-01-01", "uni")], &Found::Body);
+        assert_eq!(ind.len(), 250, "each address once");
+    }
+}

@@ -1,0 +1,222 @@
+//! Notifications to constituents (`notify_constituent = true`): a new
+//! report about a constituency's networks or domains goes to its contact,
+//! signed by the team key, encrypted to the contact's key when the keyring
+//! has one (always, when a key fingerprint is configured: held otherwise).
+//! Through the outbox, in the same commit as the report.
+
+use super::Pipeline;
+use crate::analysis::constituency::ConstituencyConfig;
+use crate::analysis::indicators::Indicator;
+use crate::analysis::shadowserver::Row;
+use crate::config::EncryptPolicy;
+use crate::mail::compose::{self, Outgoing};
+use crate::model::{Direction, Event, EventKind, TicketId};
+use crate::pgp::crypto::Sealed;
+use crate::store::{MessageRecord, NewMessage, NewOutbox, OutboxState};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// Indicators listed in one notification; the ticket holds them all.
+const MAX_LISTED: usize = 200;
+
+/// The notification body: fixed text and the indicators, never the
+/// reporter's prose (which may be confidential to the reporter).
+pub fn body(team: &str, tag: &str, constituency: &str, indicators: &[&Indicator]) -> String {
+    let mut b = format!(
+        "Dear {constituency} contact,\n\n{team} received a report that concerns \
+         your networks or domains. It is tracked as {tag}; please keep the tag in \
+         the subject of any reply.\n\nIndicators:\n"
+    );
+    for i in indicators.iter().take(MAX_LISTED) {
+        b.push_str(&format!(
+            "  {:<8} {}\n",
+            format!("{:?}", i.kind).to_lowercase(),
+            i.value
+        ));
+    }
+    if indicators.len() > MAX_LISTED {
+        b.push_str(&format!("  … and {} more\n", indicators.len() - MAX_LISTED));
+    }
+    b.push_str(&format!("\n-- \n{team}\n"));
+    b
+}
+
+/// The notification body of a machine report's rows for one constituency.
+pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[&Row]) -> String {
+    let mut b = format!(
+        "Dear {constituency} contact,\n\n{team} received {what} with {} rows that \
+         concern your networks. It is tracked as {tag}; please keep the tag in the \
+         subject of any reply.\n\n",
+        rows.len()
+    );
+    for r in rows.iter().take(MAX_LISTED) {
+        b.push_str(&r.text);
+        b.push('\n');
+    }
+    if rows.len() > MAX_LISTED {
+        b.push_str(&format!("… and {} more rows\n", rows.len() - MAX_LISTED));
+    }
+    b.push_str(&format!("\n-- \n{team}\n"));
+    b
+}
+
+impl Pipeline {
+    /// Constituencies among `labels` that asked to be notified, with their contact.
+    pub(super) fn to_notify<'a>(
+        &'a self,
+        labels: &'a [String],
+    ) -> impl Iterator<Item = (&'a ConstituencyConfig, &'a str)> + 'a {
+        self.config.constituencies.iter().filter_map(move |c| {
+            let contact = c.contact.as_deref()?;
+            (c.notify_constituent && labels.iter().any(|l| l == c.name.trim()))
+                .then_some((c, contact))
+        })
+    }
+
+    /// Outgoing notifications for a new ticket labelled `labels`; their
+    /// outbox entries name message indexes from `first_index` on.
+    pub(super) fn notifications(
+        &self,
+        id: TicketId,
+        labels: &[String],
+        indicators: &[Indicator],
+        first_index: usize,
+        now: OffsetDateTime,
+        events: &mut Vec<Event>,
+    ) -> (Vec<NewMessage>, Vec<NewOutbox>) {
+        let (mut messages, mut outbox) = (Vec::new(), Vec::new());
+        for (c, contact) in self.to_notify(labels) {
+            let mine = self.analyser.constituencies.only(&c.name, indicators);
+            let text = body(
+                &self.config.team.name,
+                &self.tags.tag_for(id),
+                c.name.trim(),
+                &mine,
+            );
+            let (m, mut o) = self.notification(id, c, contact, &text, now, events);
+            o.message = first_index + messages.len();
+            messages.push(m);
+            outbox.push(o);
+        }
+        (messages, outbox)
+    }
+
+    /// One signed (where possible encrypted) notification to `contact`;
+    /// the outbox entry names message index 0.
+    pub(super) fn notification(
+        &self,
+        id: TicketId,
+        c: &ConstituencyConfig,
+        contact: &str,
+        text: &str,
+        now: OffsetDateTime,
+        events: &mut Vec<Event>,
+    ) -> (NewMessage, NewOutbox) {
+        let subject = self.tags.compose(
+            id,
+            &format!("Report concerning {}", c.name.trim()),
+            super::super::decide::SUBJECT_MAX_CHARS,
+        );
+        let message_id = self.ids.generate(id, "notify");
+        let to = vec![contact.to_string()];
+        let bytes = compose::render(&Outgoing {
+            from_name: &self.config.team.name,
+            from_address: &self.config.team.address,
+            to: &to,
+            subject: &subject,
+            message_id: &message_id,
+            in_reply_to: None,
+            references: &[],
+            auto_reply: false,
+            loop_address: &self.config.team.address,
+            body: text,
+            date: now,
+        });
+        let policy = if c.key_fingerprint.is_some() {
+            EncryptPolicy::Always
+        } else {
+            EncryptPolicy::IfKey
+        };
+        let (bytes, state) = match self.crypto.seal(bytes.clone(), contact, policy) {
+            Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
+                (b, OutboxState::Queued)
+            }
+            Ok(Sealed::Held { bytes, reason }) => {
+                let detail = format!("notification to {contact} held: {reason}");
+                events.push(Event::new(now, EventKind::Held, detail));
+                (bytes, OutboxState::Held)
+            }
+            Err(e) => {
+                let detail = format!("notification to {contact} held: cannot sign: {e}");
+                events.push(Event::new(now, EventKind::Held, detail));
+                (bytes, OutboxState::Held)
+            }
+        };
+        if state == OutboxState::Queued {
+            events.push(Event::new(
+                now,
+                EventKind::Notified,
+                format!(
+                    "notification <{message_id}> to {} queued for {contact}",
+                    c.name.trim()
+                ),
+            ));
+        }
+        let sha: [u8; 32] = Sha256::digest(&bytes).into();
+        let outbox = NewOutbox {
+            message: 0,
+            envelope_from: self.config.envelope_from().to_string(),
+            to: to.clone(),
+            subject: subject.clone(),
+            message_id: message_id.clone(),
+            next_attempt_at: now,
+            state,
+            encrypt: None,
+        };
+        let message = NewMessage {
+            record: MessageRecord {
+                seq: 0,
+                ticket: id,
+                message_id: Some(message_id),
+                direction: Direction::Out,
+                from: Some(self.config.team.address.clone()),
+                to,
+                subject: Some(subject),
+                date: now
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok(),
+                sha256: hex::encode(sha),
+                body_sha256: None,
+                size: bytes.len() as u64,
+                stored_at: now,
+                origin: "notify".into(),
+                flags: BTreeSet::new(),
+                verification: None,
+                indicators: Vec::new(),
+            },
+            raw: bytes,
+            sha256: sha,
+        };
+        (message, outbox)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::indicators::{Found, Kind};
+
+    #[test]
+    fn the_body_lists_indicators_and_nothing_of_the_report() {
+        let i = Indicator {
+            kind: Kind::Ipv4,
+            value: "192.0.2.7".into(),
+            source: Found::Body,
+        };
+        let b = body("CERT Example", "[CERT-EX #2026-00001]", "university", &[&i]);
+        assert!(b.contains("192.0.2.7"));
+        assert!(b.contains("[CERT-EX #2026-00001]"));
+        assert!(b.contains("university"));
+    }
+}
