@@ -1,5 +1,7 @@
 //! The command line: a contract that MTAs, scripts and later issues rely on.
 
+mod advisory;
+mod incident;
 pub mod ingest;
 mod keys;
 mod outbox;
@@ -63,6 +65,12 @@ pub enum Command {
         /// 2026-00042 or the whole tag
         id: String,
     },
+    /// Group reports under incidents
+    #[command(subcommand)]
+    Incident(incident::IncidentCommand),
+    /// Send and look at advisories to notification lists
+    #[command(subcommand)]
+    Advisory(advisory::AdvisoryCommand),
     /// Validate the configuration and print a summary
     CheckConfig,
     /// Measure intake throughput and latency on generated reports (use a release build)
@@ -115,21 +123,23 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&e, 1),
             }
         }
-        cmd @ (Command::Ticket(_) | Command::Outbox(_) | Command::Reverify { .. }) => {
-            match Store::open(&cfg.store.path, cfg.store.cache_mb) {
-                Ok(store) => {
-                    let (code, out, err) = execute(&store, &cfg, cmd, false);
-                    let _ = std::io::stdout().write_all(&out);
-                    eprint!("{err}");
-                    ExitCode::from(code)
-                }
-                Err(StoreError::Locked { .. }) => forward_cli(&cfg),
-                Err(e) => {
-                    let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
-                    fail(&e.into(), code)
-                }
+        cmd @ (Command::Ticket(_)
+        | Command::Outbox(_)
+        | Command::Reverify { .. }
+        | Command::Incident(_)
+        | Command::Advisory(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
+            Ok(store) => {
+                let (code, out, err) = execute(&store, &cfg, cmd, false);
+                let _ = std::io::stdout().write_all(&out);
+                eprint!("{err}");
+                ExitCode::from(code)
             }
-        }
+            Err(StoreError::Locked { .. }) => forward_cli(&cfg),
+            Err(e) => {
+                let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
+                fail(&e.into(), code)
+            }
+        },
         Command::Bench(_) => ExitCode::SUCCESS,
     }
 }
@@ -147,6 +157,8 @@ pub fn execute(
         Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
         Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
         Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
+        Command::Incident(c) => incident::run(store, cfg, c, &mut out),
+        Command::Advisory(c) => advisory::run(store, cfg, c, &mut out),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),

@@ -88,6 +88,15 @@ pub fn ticket_json(
             .iter()
             .map(|i| json!({ "kind": i.kind, "value": i.value, "source": i.source.to_string() }))
             .collect::<Vec<_>>(),
+        "kind": t.handling.kind,
+        "incident": t.handling.incident,
+        "reports": t.handling.reports,
+        "assignee": t.handling.assignee,
+        "tlp": t.handling.tlp,
+        "category": t.handling.category,
+        "reporter_muted": t.handling.reporter_muted,
+        "merged_into": t.handling.merged_into,
+        "merged": t.handling.merged,
     }))
 }
 
@@ -201,6 +210,7 @@ pub fn run(
                     let f: Vec<_> = t.flags.iter().map(|f| f.as_str()).collect();
                     writeln!(out, "  flags       {}", f.join(", "))?;
                 }
+                super::incident::show_handling(&t, out)?;
                 writeln!(out, "\nmessages:")?;
                 for (i, m) in store.messages(t.id)?.iter().enumerate() {
                     writeln!(

@@ -36,6 +36,9 @@ pub struct Commit {
     pub outbox: Vec<NewOutbox>,
     /// The acknowledgement rate list of one sender, replaced whole.
     pub ack_sent_to: Option<(String, Vec<i64>)>,
+    /// Other existing tickets changed by the same message (`/link`,
+    /// `/merge`), each with its own events.
+    pub also: Vec<(TicketRecord, Vec<Event>)>,
 }
 
 impl Commit {
@@ -49,6 +52,7 @@ impl Commit {
             events,
             outbox: Vec::new(),
             ack_sent_to: None,
+            also: Vec::new(),
         }
     }
 }
@@ -129,6 +133,7 @@ impl Store {
                     created_at: now,
                     next_attempt_at: o.next_attempt_at,
                     sent_at: None,
+                    advisory: None,
                 };
                 t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
                 if o.state == OutboxState::Queued {
@@ -139,6 +144,13 @@ impl Store {
 
             if let Some((addr, list)) = &c.ack_sent_to {
                 t[T_ACK_RATE].insert(addr.as_bytes(), encode(list))?;
+            }
+            for (other, events) in &c.also {
+                for e in events {
+                    let seq = next(&t[T_COUNTERS], EVENT_COUNTER)?;
+                    t[T_EVENTS].insert(&ticket_seq_key(other.id, seq), encode(e))?;
+                }
+                t[T_TICKETS].insert(&other.id.to_key(), encode(other))?;
             }
             t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
             Ok(res)

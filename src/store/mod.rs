@@ -1,6 +1,7 @@
 //! The only module that knows sled. Its API is narrow on purpose: apply a
 //! commit, look things up, move outbox entries through their states.
 
+pub mod advisory;
 mod commit;
 mod imap_state;
 mod keys;
@@ -64,7 +65,8 @@ pub(crate) const T_EVENTS: usize = 7;
 pub(crate) const T_OUTBOX: usize = 8;
 pub(crate) const T_OUTBOX_DUE: usize = 9;
 pub(crate) const T_ACK_RATE: usize = 10;
-const TREE_NAMES: [&str; 11] = [
+pub(crate) const T_ADVISORIES: usize = 11;
+const TREE_NAMES: [&str; 12] = [
     "meta",
     "counters",
     "tickets",
@@ -76,6 +78,7 @@ const TREE_NAMES: [&str; 11] = [
     "outbox",
     "outbox_due",
     "ack_rate",
+    "advisories",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

@@ -18,6 +18,9 @@ pub struct TicketRecord {
     pub updated_at: OffsetDateTime,
     pub flags: BTreeSet<Flag>,
     pub message_count: u32,
+    /// Kind, incident links, assignee, TLP, merges (issue 5).
+    #[serde(default)]
+    pub handling: crate::model::handling::Handling,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,4 +94,8 @@ pub struct OutboxRecord {
     pub next_attempt_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub sent_at: Option<OffsetDateTime>,
+    /// The advisory this copy belongs to (issue 5); `ticket` is then the
+    /// related ticket or `store::advisory::NO_TICKET`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
 }

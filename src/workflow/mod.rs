@@ -3,6 +3,11 @@
 //! [`pipeline`] does the I/O around them.
 
 pub mod ack;
+pub mod advisory;
 pub mod commands;
 pub mod decide;
+pub mod execute;
+pub mod handler;
 pub mod pipeline;
+pub mod publish;
+pub mod relay;

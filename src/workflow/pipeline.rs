@@ -36,6 +36,8 @@ pub struct Prepared {
     mail: ParsedMail,
     verification: crate::pgp::Verification,
     indicators: Vec<crate::analysis::indicators::Indicator>,
+    /// The decrypted payload, for the handlers' notification text.
+    plaintext: Option<Vec<u8>>,
 }
 
 /// One incoming message as the commit needs it.
@@ -60,6 +62,8 @@ pub struct Pipeline {
     ack_template: String,
     crypto: Crypto,
     extractor: crate::analysis::indicators::Extractor,
+    /// Handlers and requestors (issue 5): see `relay.rs`.
+    relay: super::relay::Relay,
 }
 
 /// Said in the acknowledgement when policy wanted a signature and the report
@@ -98,7 +102,9 @@ impl Pipeline {
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
+        super::relay::Relay::check_keys(&config, &crypto)?;
         Ok(Pipeline {
+            relay: super::relay::Relay::new(&config),
             extractor: crate::analysis::indicators::Extractor::new(
                 config.analysis.ignore_list(&own_domains),
             ),
@@ -156,6 +162,7 @@ impl Pipeline {
             crate::analysis::text::merge(&mut indicators, inner);
         }
         let verification = examined.verification;
+        let plaintext = examined.plaintext;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
             mail.subject = Some(inner);
@@ -166,6 +173,7 @@ impl Pipeline {
             mail,
             verification,
             indicators,
+            plaintext,
         }
     }
 
@@ -184,6 +192,7 @@ impl Pipeline {
             mail,
             verification,
             indicators,
+            plaintext,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -208,9 +217,20 @@ impl Pipeline {
             indicators,
             recent_acks: std::mem::take(&mut ctx.recent_acks),
         };
-        let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
+        let (mut commit, _) = self.build_commit(&plan, incoming, now)?;
+        self.relay.extend(
+            &mut commit,
+            &plan,
+            &mail,
+            raw,
+            plaintext.as_deref(),
+            ctx.verification.as_ref(),
+            &self.store,
+            &self.crypto,
+            now,
+        )?;
         let result = self.store.apply(&commit, now)?;
-        debug_assert_eq!(result.outbox_ids.len(), ack_count);
+        debug_assert_eq!(result.outbox_ids.len(), commit.outbox.len());
         Ok(Processed {
             placement: plan.placement,
             outbox_ids: result.outbox_ids,
@@ -219,7 +239,18 @@ impl Pipeline {
     }
 
     fn view(&self, id: TicketId) -> Result<Option<TicketView>, StoreError> {
-        Ok(self.store.ticket(id)?.map(|t| TicketView {
+        let mut ticket = self.store.ticket(id)?;
+        // A merged ticket's tag and Message-IDs route to the survivor.
+        for _ in 0..8 {
+            match ticket.as_ref().and_then(|t| t.handling.merged_into) {
+                Some(next) => match self.store.ticket(next)? {
+                    Some(t) => ticket = Some(t),
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        Ok(ticket.map(|t| TicketView {
             id: t.id,
             status: t.status,
             requestors: t.requestors,
@@ -344,6 +375,7 @@ impl Pipeline {
                     updated_at: now,
                     flags: BTreeSet::new(),
                     message_count: 0,
+                    handling: Default::default(),
                 },
                 true,
             ),
@@ -440,6 +472,7 @@ impl Pipeline {
                 loop_address: &self.config.team.address,
                 body: &body,
                 date: now,
+                extra_headers: &[],
             });
             let sealed = self
                 .crypto
@@ -519,6 +552,7 @@ impl Pipeline {
                 events,
                 outbox,
                 ack_sent_to,
+                also: Vec::new(),
             },
             ack_count,
         ))
