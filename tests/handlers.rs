@@ -81,22 +81,15 @@ fn world() -> World {
     );
     let env = Env::with_outbox_smtp(servers.smtp_port, "none", None, None, &extra);
     std::fs::write(env.path("imap-password"), format!("{PASSWORD}\n")).unwrap();
-    let keyring = env.path("keyring");
-    std::fs::create_dir_all(&keyring).unwrap();
-    std::fs::write(
-        keyring.join("reporter.asc"),
-        reporter.export("reporter@bank.example"),
-    )
-    .unwrap();
-    std::fs::write(
-        keyring.join("handler.asc"),
-        handler.export("handler@cert.example"),
-    )
-    .unwrap();
-    let team_key = env.path("team.asc");
-    std::fs::write(&team_key, team.export_secret("cert@cert.example")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&team_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    common::gpg::install_keys(
+        env.dir.path(),
+        &team,
+        "cert@cert.example",
+        &[
+            (&reporter, "reporter@bank.example"),
+            (&handler, "handler@cert.example"),
+        ],
+    );
     World {
         servers,
         env,
@@ -258,7 +251,7 @@ fn a_whole_conversation_and_the_refusals() {
             && event_kinds(t).iter().any(|k| k == "note")
     });
     assert_eq!(
-        t["status"], "new",
+        t["status"], "open",
         "the forged /status was not executed: {t:#}"
     );
     wait_outbox_idle(env);

@@ -157,6 +157,15 @@ impl Relay {
             Some(Sender::Handler { name }) => Some(name.clone()),
             _ => None,
         };
+        if let Some(by) = &author {
+            for e in &refused {
+                commit.events.push(Event::new(
+                    now,
+                    EventKind::Command,
+                    format!("`{}` by {by} refused: {}", e.line, e.reason),
+                ));
+            }
+        }
         if let (Some(by), false) = (&author, commands.is_empty()) {
             let mut known = BTreeMap::new();
             for t in super::execute::targets(&commands, &commit.ticket) {
@@ -248,6 +257,15 @@ impl Relay {
                         format!("reply by {by} relayed to {r} as <{mid}>"),
                     ));
                 }
+            }
+            // A handler answering is work on the ticket (as in RT).
+            if commit.ticket.status == crate::model::Status::New {
+                commit.ticket.status = crate::model::Status::Open;
+                commit.events.push(Event::new(
+                    now,
+                    EventKind::StatusChange,
+                    format!("new → open: {by} answered the requestors"),
+                ));
             }
         }
 

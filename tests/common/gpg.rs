@@ -108,3 +108,20 @@ pub fn split_signed(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let e = text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
     (data, text.as_bytes()[s..e].to_vec())
 }
+
+/// Writes the team's secret key (`team.asc`, mode 0600) and the public
+/// keys of `trusted` (gpg, address) into `keyring/` under `dir`, as
+/// `[pgp] keyring = "keyring"`, `team_key = "team.asc"` expect.
+pub fn install_keys(dir: &std::path::Path, team: &Gpg, team_email: &str, trusted: &[(&Gpg, &str)]) {
+    use std::os::unix::fs::PermissionsExt;
+    let keyring = dir.join("keyring");
+    std::fs::create_dir_all(&keyring).expect("keyring dir");
+    for (i, (gpg, email)) in trusted.iter().enumerate() {
+        std::fs::write(keyring.join(format!("trusted-{i}.asc")), gpg.export(email))
+            .expect("write cert");
+    }
+    let team_key = dir.join("team.asc");
+    std::fs::write(&team_key, team.export_secret(team_email)).expect("write team key");
+    std::fs::set_permissions(&team_key, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod team key");
+}
