@@ -6,7 +6,7 @@
 //! inline signature that survives a footer.
 
 mod common;
-use common::gpg::{split_signed, Gpg};
+use common::gpg::{fingerprint, signed_mail, split_signed, Gpg};
 use common::servers::*;
 use common::*;
 use std::time::Duration;
@@ -33,9 +33,14 @@ fn advisories_to_members_and_lists() {
     let team = Gpg::new();
     team.gen("CERT Example <cert@cert.example>");
     keyed.import(&team.export("cert@cert.example"));
+    let handler = Gpg::new();
+    handler.gen("Hanna <handler@cert.example>");
+    handler.import(&team.export("cert@cert.example"));
+    let hfpr = fingerprint(&handler, "handler@cert.example");
     outside.import(&team.export("cert@cert.example"));
 
-    let extra = r#"
+    let extra = format!("[handling]\nadvisory_address = \"cert-advisory@cert.example\"\n\
+         [[handlers]]\nname = \"hanna\"\nemail = \"handler@cert.example\"\nfingerprint = \"{hfpr}\"\n") + r#"
 [pgp]
 keyring = "keyring"
 team_key = "team.asc"
@@ -57,12 +62,15 @@ address = "reporter+list@lists.example"
 clearsign = true
 precedence = "bulk"
 "#;
-    let env = Env::with_outbox_smtp(servers.smtp_port, "none", None, None, extra);
+    let env = Env::with_outbox_smtp(servers.smtp_port, "none", None, None, &extra);
     common::gpg::install_keys(
         env.dir.path(),
         &team,
         "cert@cert.example",
-        &[(&keyed, "reporter+keyed@bank.example")],
+        &[
+            (&keyed, "reporter+keyed@bank.example"),
+            (&handler, "handler@cert.example"),
+        ],
     );
     let text = env.path("advisory.txt");
     std::fs::write(
@@ -136,12 +144,61 @@ precedence = "bulk"
     ]);
     assert_eq!(env.outbox().len(), 4, "{:#?}", env.outbox());
 
+    // By signed mail from a handler to the advisory address; TLP:RED by
+    // mail to the same list is refused with a signed reply; a forged
+    // handler mail sends nothing.
+    let by_mail = signed_mail(
+        &handler,
+        "handler@cert.example",
+        "From: handler@cert.example\r\nTo: cert-advisory@cert.example\r\nSubject: Phishing kit update\r\nMessage-ID: <adv-mail-1@cert.example>\r\n",
+        "/list members\n/tlp green\n\nA new phishing kit targets banks.",
+    );
+    env.ingest_ok(&by_mail);
+    let red = signed_mail(
+        &handler,
+        "handler@cert.example",
+        "From: handler@cert.example\r\nTo: cert-advisory@cert.example\r\nSubject: Secret\r\nMessage-ID: <adv-mail-2@cert.example>\r\n",
+        "/list members\n/tlp red\n\nTop secret.",
+    );
+    let (t, _) = env.ingest_ok(&red);
+    let forged = mail(
+        "handler@cert.example",
+        "Fake advisory",
+        Some("adv-mail-3@evil.example"),
+        "",
+        "/list members\n/tlp clear\nClick here.",
+    );
+    let forged = String::from_utf8(forged)
+        .unwrap()
+        .replace("To: cert@cert.example", "To: cert-advisory@cert.example");
+    let (f, _) = env.ingest_ok(forged.as_bytes());
+    assert!(env.ticket(&f)["flags"]
+        .to_string()
+        .contains("unverified-handler"));
+    let outbox = env.outbox();
+    assert_eq!(
+        outbox.len(),
+        4 + 2 + 1 + 1,
+        "two copies by mail, one refusal, one warning: {outbox:#?}"
+    );
+    assert!(outbox
+        .iter()
+        .any(|o| o["subject"].as_str().unwrap().contains("Command error")
+            && o["to"][0] == "handler@cert.example"));
+    assert!(
+        env.ticket(&t)["events"]
+            .to_string()
+            .contains("TLP:RED may not go to list"),
+        "{:#}",
+        env.ticket(&t)
+    );
+
     env.ok(&["outbox", "deliver"]);
-    let inbox = servers.wait_for_messages("reporter", "INBOX", 4, WAIT);
+    let inbox = servers.wait_for_messages("reporter", "INBOX", 6, WAIT);
     let by_to = |t: &str| {
         inbox
             .iter()
-            .find(|m| to_of(m).contains(t))
+            .find(|m| to_of(m).contains(t) && !String::from_utf8_lossy(m).contains("TLP:GREEN"))
             .unwrap_or_else(|| panic!("no copy to {t}"))
     };
 
@@ -222,7 +279,7 @@ precedence = "bulk"
     assert_eq!(rs[0]["delivery"], "encrypted");
     assert_eq!(rs[1]["delivery"], "signed");
     let list = env.ok(&["advisory", "list"]);
-    assert_eq!(list.lines().count(), 3, "{list}");
+    assert_eq!(list.lines().count(), 4, "{list}");
     let strict_id = id.replace("-0001", "-0002");
     let strict: serde_json::Value =
         serde_json::from_str(&env.ok(&["advisory", "show", &strict_id, "--json"])).unwrap();

@@ -5,39 +5,12 @@
 //! forged handler reply, an outsider with a real tag, a comment.
 
 mod common;
-use common::gpg::{split_signed, Gpg};
+use common::gpg::{fingerprint, signed_mail, split_signed, Gpg};
 use common::servers::*;
 use common::*;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-pub fn fingerprint(gpg: &Gpg, email: &str) -> String {
-    let out = gpg.ok(&["--with-colons", "--fingerprint", email], None);
-    String::from_utf8_lossy(&out)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("fpr:")
-                .map(|r| r.trim_matches(':').to_string())
-        })
-        .expect("fingerprint")
-}
-
-/// A PGP/MIME signed mail, signed by gpg over the exact inner part, as
-/// a mail client makes it.
-fn signed_mail(gpg: &Gpg, signer: &str, headers: &str, body: &str) -> Vec<u8> {
-    let inner = format!(
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{}\r\n",
-        body.replace('\n', "\r\n")
-    );
-    let sig = gpg.detach_sign(signer, inner.as_bytes());
-    format!(
-        "{headers}MIME-Version: 1.0\r\n\
-Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"SIG\"\r\n\r\n\
---SIG\r\n{inner}\r\n--SIG\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\r\n{sig}\r\n--SIG--\r\n"
-    )
-    .into_bytes()
-}
 
 fn header_of(raw: &[u8], name: &str) -> Option<String> {
     header(&String::from_utf8_lossy(raw), name)

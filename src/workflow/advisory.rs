@@ -257,3 +257,96 @@ mod tests {
         assert!(b.starts_with("TLP:AMBER\n"));
     }
 }
+
+/// What a handler's mail to the advisory address asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRequest {
+    pub list: String,
+    pub tlp: Tlp,
+    pub ticket: Option<TicketId>,
+    pub text: String,
+}
+
+/// Reads `/list NAME`, `/tlp LEVEL` and optionally `/ticket ID` from the
+/// top lines of a handler's advisory mail; the rest is the advisory.
+pub fn parse_mail(text: &str) -> Result<MailRequest, Vec<super::commands::CommandError>> {
+    use super::commands::CommandError;
+    let (mut list, mut tlp, mut ticket) = (None, None, None);
+    let mut errors = Vec::new();
+    let mut consumed = 0;
+    for raw in text.split_inclusive('\n') {
+        let t = raw.trim();
+        if !t.is_empty() && !t.starts_with('/') {
+            break;
+        }
+        consumed += raw.len();
+        if t.is_empty() {
+            continue;
+        }
+        let mut w = t.split_whitespace();
+        let verb = w.next().unwrap_or("").to_ascii_lowercase();
+        let arg = w.collect::<Vec<_>>().join(" ");
+        let bad = |reason: String| CommandError {
+            line: t.chars().take(200).collect(),
+            reason,
+        };
+        match verb.as_str() {
+            "/list" if !arg.is_empty() => list = Some(arg),
+            "/tlp" => match Tlp::parse(&arg) {
+                Some(l) => tlp = Some(l),
+                None => errors.push(bad(format!(
+                    "unknown TLP label `{arg}`; use clear, green, amber, amber+strict or red"
+                ))),
+            },
+            "/ticket" => match arg.parse::<TicketId>() {
+                Ok(id) => ticket = Some(id),
+                Err(e) => errors.push(bad(e.to_string())),
+            },
+            _ => errors.push(bad(
+                "an advisory mail starts with /list NAME and /tlp LEVEL (and optionally /ticket ID)"
+                    .into(),
+            )),
+        }
+    }
+    let missing = |what: &str| CommandError {
+        line: String::new(),
+        reason: format!("{what} is missing"),
+    };
+    if list.is_none() {
+        errors.push(missing("/list NAME"));
+    }
+    if tlp.is_none() {
+        errors.push(missing("/tlp LEVEL"));
+    }
+    let rest = text.get(consumed..).unwrap_or("").trim().to_string();
+    if rest.is_empty() {
+        errors.push(missing("the advisory text"));
+    }
+    match (list, tlp) {
+        (Some(list), Some(tlp)) if errors.is_empty() => Ok(MailRequest {
+            list,
+            tlp,
+            ticket,
+            text: rest,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod mail_tests {
+    use super::*;
+
+    #[test]
+    fn an_advisory_mail_names_list_and_tlp_first() {
+        let r = parse_mail("/list banks\n/tlp AMBER\n/ticket 2026-00004\n\nPatch now.\n").unwrap();
+        assert_eq!(r.list, "banks");
+        assert_eq!(r.tlp, Tlp::Amber);
+        assert_eq!(r.ticket, Some(TicketId::new(2026, 4)));
+        assert_eq!(r.text, "Patch now.");
+        let e = parse_mail("/tlp purple\nPatch now.\n").unwrap_err();
+        assert!(e.iter().any(|e| e.reason.contains("purple")));
+        assert!(e.iter().any(|e| e.reason.contains("/list NAME")));
+        assert!(parse_mail("/list a\n/tlp red\n").is_err(), "no text");
+    }
+}

@@ -23,6 +23,8 @@ pub enum Channel {
     Correspond,
     /// The comment address: internal notes, never to requestors.
     Comment,
+    /// The advisory address: a handler's signed mail sends an advisory.
+    Advisory,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct Route {
     pub commands: Vec<Command>,
     /// Commands to refuse, with a signed reply to the handler.
     pub refused: Vec<CommandError>,
+    /// A verified handler's advisory mail, parsed.
+    pub advisory: Option<super::advisory::MailRequest>,
 }
 
 pub struct RouteConfig<'a> {
@@ -88,6 +92,7 @@ pub struct RouteConfig<'a> {
     pub signature: HandlerSignature,
     pub own_addresses: &'a [String],
     pub comment_address: Option<&'a str>,
+    pub advisory_address: Option<&'a str>,
 }
 
 pub struct RouteInput<'a> {
@@ -103,10 +108,15 @@ pub struct RouteInput<'a> {
     pub now: OffsetDateTime,
 }
 
-pub fn channel(mail: &ParsedMail, comment: Option<&str>) -> Channel {
-    match comment {
-        Some(c) if mail.to.iter().chain(&mail.cc).any(|a| a == c) => Channel::Comment,
-        _ => Channel::Correspond,
+pub fn channel(mail: &ParsedMail, comment: Option<&str>, advisory: Option<&str>) -> Channel {
+    let to =
+        |addr: Option<&str>| addr.is_some_and(|c| mail.to.iter().chain(&mail.cc).any(|a| a == c));
+    if to(advisory) {
+        Channel::Advisory
+    } else if to(comment) {
+        Channel::Comment
+    } else {
+        Channel::Correspond
     }
 }
 
@@ -190,7 +200,7 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
     } else {
         classify(input, cfg, from)
     };
-    let chan = channel(m, cfg.comment_address);
+    let chan = channel(m, cfg.comment_address, cfg.advisory_address);
     let who = if from.is_empty() {
         "(no single From)"
     } else {
@@ -208,6 +218,33 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
             audience: Audience::All,
             kind: NoticeKind::Warning(detail),
         });
+    }
+
+    if chan == Channel::Advisory {
+        match &sender {
+            Sender::Handler { name } => match super::advisory::parse_mail(input.text) {
+                Ok(req) => {
+                    r.events.push(Event::new(
+                        now,
+                        EventKind::Command,
+                        format!(
+                            "advisory to list {} ({}) requested by {name}",
+                            req.list, req.tlp
+                        ),
+                    ));
+                    r.advisory = Some(req);
+                }
+                Err(errors) => r.refused = errors,
+            },
+            Sender::ClaimedHandler { .. } => {}
+            _ => r.events.push(Event::new(
+                now,
+                EventKind::Warning,
+                format!("mail to the advisory address from {who}, who is not a handler: ignored"),
+            )),
+        }
+        r.sender = Some(sender);
+        return r;
     }
 
     if matches!(input.placement, Placement::Created(_)) {
@@ -262,6 +299,7 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
                         });
                     }
                 }
+                Channel::Advisory => {}
                 Channel::Correspond if text.trim().is_empty() => {}
                 Channel::Correspond if !relay_allowed(&sender) => {
                     r.events.push(Event::new(
@@ -377,6 +415,7 @@ mod tests {
                 signature: sig,
                 own_addresses: &own,
                 comment_address: Some("cert-comment@cert.example"),
+                advisory_address: Some("cert-advisory@cert.example"),
             },
         )
     }
@@ -494,6 +533,36 @@ mod tests {
     }
 
     #[test]
+    fn only_a_verified_handler_sends_advisories_by_mail() {
+        let m = mail("alice@cert.example", "cert-advisory@cert.example");
+        let v = good(FPR);
+        let r = run(
+            &m,
+            Some(&v),
+            "/list banks\n/tlp amber\nPatch.",
+            HandlerSignature::Required,
+        );
+        assert_eq!(r.advisory.as_ref().map(|a| a.list.as_str()), Some("banks"));
+        assert!(r.relay.is_none() && r.notices.is_empty());
+        let r = run(
+            &m,
+            None,
+            "/list banks\n/tlp amber\nPatch.",
+            HandlerSignature::Optional,
+        );
+        assert!(r.advisory.is_none());
+        assert!(r.flags.contains(&Flag::UnverifiedHandler));
+        let r = run(
+            &m,
+            Some(&v),
+            "/tlp amber\nPatch.",
+            HandlerSignature::Required,
+        );
+        assert!(r.advisory.is_none());
+        assert!(!r.refused.is_empty(), "a signed error reply follows");
+    }
+
+    #[test]
     fn our_own_loop_is_not_routed() {
         let mut m = mail("alice@cert.example", "cert@cert.example");
         m.x_loop = vec!["cert@cert.example".into()];
@@ -524,6 +593,7 @@ mod tests {
                 signature: HandlerSignature::Required,
                 own_addresses: &own,
                 comment_address: None,
+                advisory_address: None,
             },
         );
         assert!(r.relay.is_none());

@@ -218,7 +218,7 @@ impl Pipeline {
             recent_acks: std::mem::take(&mut ctx.recent_acks),
         };
         let (mut commit, _) = self.build_commit(&plan, incoming, now)?;
-        self.relay.extend(
+        let advisory = self.relay.extend(
             &mut commit,
             &plan,
             &mail,
@@ -231,6 +231,10 @@ impl Pipeline {
         )?;
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), commit.outbox.len());
+        if let Some(req) = advisory {
+            let (cfg, id) = (&self.config, commit.ticket.id);
+            super::relay::publish_from_mail(cfg, &self.crypto, &self.store, &req, id, now)?;
+        }
         Ok(Processed {
             placement: plan.placement,
             outbox_ids: result.outbox_ids,

@@ -47,6 +47,19 @@ pub fn publish(
     req: &Request,
     now: OffsetDateTime,
 ) -> Result<AdvisoryRecord, PublishError> {
+    let _writer = store.write_guard();
+    publish_locked(cfg, crypto, store, req, now)
+}
+
+/// [`publish`] for a caller that holds the store's writer lock already
+/// (the pipeline, for an advisory sent by mail).
+pub fn publish_locked(
+    cfg: &Config,
+    crypto: &Crypto,
+    store: &Store,
+    req: &Request,
+    now: OffsetDateTime,
+) -> Result<AdvisoryRecord, PublishError> {
     let list = cfg
         .list(&req.list)
         .ok_or_else(|| Refusal::UnknownList(req.list.clone()))?;
@@ -83,7 +96,6 @@ pub fn publish(
         }
     }
 
-    let _writer = store.write_guard();
     let year = now.year().clamp(0, 9999) as u16;
     let seq = store.next_advisory_seq(year)?;
     let id = advisory::advisory_id(&cfg.team.tag, year, seq);

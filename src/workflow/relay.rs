@@ -29,6 +29,8 @@ pub struct Relay {
     team_name: String,
     team_address: String,
     comment: Option<String>,
+    advisory: Option<String>,
+    lists: Vec<crate::config::ListConfig>,
     own: Vec<String>,
     envelope_from: String,
     requestor_encrypt: EncryptPolicy,
@@ -60,6 +62,12 @@ impl Relay {
             team_name: config.team.name.clone(),
             team_address: config.team.address.clone(),
             comment: config.handling.comment_address(&config.team.address),
+            advisory: config
+                .handling
+                .advisory_address
+                .as_deref()
+                .map(crate::model::normalize_address),
+            lists: config.lists.clone(),
             own: config.own_addresses(),
             envelope_from: config.envelope_from().to_string(),
             requestor_encrypt: config.ack.encrypt,
@@ -93,7 +101,9 @@ impl Relay {
         Ok(())
     }
 
-    /// Adds the handler side of this message to its commit.
+    /// Adds the handler side of this message to its commit. Returns the
+    /// advisory a handler's signed mail asks for, to publish once the
+    /// message is committed.
     #[allow(clippy::too_many_arguments)]
     pub fn extend(
         &self,
@@ -106,9 +116,9 @@ impl Relay {
         store: &Store,
         crypto: &Crypto,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<super::publish::Request>, StoreError> {
         if self.handlers.is_empty() || matches!(plan.placement, Placement::Duplicate(_)) {
-            return Ok(());
+            return Ok(None);
         }
         let id = plan.placement.ticket();
         let (before, history) = match plan.placement {
@@ -136,6 +146,7 @@ impl Relay {
                 signature: self.handling.handler_signature,
                 own_addresses: &self.own,
                 comment_address: self.comment.as_deref(),
+                advisory_address: self.advisory.as_deref(),
             },
         );
         let Route {
@@ -146,6 +157,7 @@ impl Relay {
             notices,
             commands,
             mut refused,
+            advisory,
         } = route;
         commit.ticket.flags.extend(flags.iter().copied());
         if let Some(m) = commit.messages.first_mut() {
@@ -157,6 +169,25 @@ impl Relay {
             Some(Sender::Handler { name }) => Some(name.clone()),
             _ => None,
         };
+        let mut publish = None;
+        if let (Some(req), Some(by)) = (advisory, &author) {
+            match self.check_advisory(&req, mail) {
+                Ok(subject) => {
+                    publish = Some(super::publish::Request {
+                        list: req.list,
+                        tlp: req.tlp,
+                        subject,
+                        text: req.text,
+                        ticket: req.ticket.or(Some(id)),
+                        by: by.clone(),
+                    })
+                }
+                Err(reason) => refused.push(super::commands::CommandError {
+                    line: format!("/list {} /tlp {}", req.list, req.tlp.as_str()),
+                    reason,
+                }),
+            }
+        }
         if let Some(by) = &author {
             for e in &refused {
                 commit.events.push(Event::new(
@@ -280,7 +311,30 @@ impl Relay {
                 now,
             );
         }
-        Ok(())
+        Ok(publish)
+    }
+
+    /// What can be refused before anything is built: the list, its TLP
+    /// ceiling, a subject. Returns the advisory's subject.
+    fn check_advisory(
+        &self,
+        req: &super::advisory::MailRequest,
+        mail: &ParsedMail,
+    ) -> Result<String, String> {
+        let list = self
+            .lists
+            .iter()
+            .find(|l| l.name == req.list)
+            .ok_or_else(|| super::advisory::Refusal::UnknownList(req.list.clone()).to_string())?;
+        super::advisory::recipients(list, req.tlp, |_| false).map_err(|e| e.to_string())?;
+        let subject = crate::mail::subject::sanitize(
+            &self.tags.strip(mail.subject.as_deref().unwrap_or("")),
+            SUBJECT_MAX_CHARS,
+        );
+        if subject.is_empty() {
+            return Err(super::advisory::Refusal::EmptySubject.to_string());
+        }
+        Ok(subject)
     }
 
     fn handler_encrypt(&self) -> EncryptPolicy {
@@ -525,4 +579,35 @@ fn requestor_thread(
     let skip = refs.len().saturating_sub(MAX_THREAD);
     refs.drain(..skip);
     (irt, refs)
+}
+
+/// Publishes an advisory a handler sent by mail, after the mail's own
+/// commit (under the same writer lock). A refusal found only now (a store
+/// error, no team key) is recorded on the mail's ticket.
+pub fn publish_from_mail(
+    config: &Config,
+    crypto: &Crypto,
+    store: &Store,
+    req: &super::publish::Request,
+    ticket: crate::model::TicketId,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    match super::publish::publish_locked(config, crypto, store, req, now) {
+        Ok(rec) => {
+            tracing::info!(advisory = %rec.id, list = %rec.list, recipients = rec.recipients.len(), by = %req.by, "advisory sent by mail");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(%ticket, "advisory by mail failed: {e}");
+            if let Some(t) = store.ticket(ticket)? {
+                let event = Event::new(
+                    now,
+                    EventKind::Warning,
+                    format!("advisory by {} NOT sent: {e}", req.by),
+                );
+                store.apply(&Commit::events_only(t, vec![event]), now)?;
+            }
+            Ok(())
+        }
+    }
 }
