@@ -169,7 +169,7 @@ fn notifications_are_encrypted_to_handlers_when_configured() {
     assert!(raw.contains("multipart/encrypted"), "{raw}");
     let s = raw.find("-----BEGIN PGP MESSAGE-----").unwrap();
     let e = raw.find("-----END PGP MESSAGE-----").unwrap() + 25;
-    let dec = w.handler.run(&["--decrypt"], Some(raw[s..e].as_bytes()));
+    let dec = w.handler.run(&["--decrypt"], Some(&raw.as_bytes()[s..e]));
     assert!(
         dec.status.success(),
         "{}",
