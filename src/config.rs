@@ -1066,6 +1066,7 @@ impl Config {
             self.limits.max_mime_depth,
             self.limits.max_parts
         );
+        self.roles_summary(&mut s);
         s
     }
 }

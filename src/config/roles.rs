@@ -145,6 +145,43 @@ impl Config {
         self.lists.iter().find(|l| l.name == name)
     }
 
+    /// `check-config` lines for handlers and lists.
+    pub(super) fn roles_summary(&self, s: &mut String) {
+        use std::fmt::Write;
+        for h in &self.handlers {
+            let _ = writeln!(
+                s,
+                "  handler   {} <{}> key 0x{}",
+                h.name,
+                h.email,
+                h.fingerprint_hex()
+            );
+        }
+        if !self.handlers.is_empty() {
+            let _ = writeln!(
+                s,
+                "  handling  signature {:?}, comment {}, advisories {}, encrypt to handlers {}",
+                self.handling.handler_signature,
+                self.handling
+                    .comment_address(&self.team.address)
+                    .unwrap_or_else(|| "-".into()),
+                self.handling.advisory_address.as_deref().unwrap_or("-"),
+                self.handling.encrypt_to_handlers
+            );
+        }
+        for l in &self.lists {
+            let to = match &l.address {
+                Some(a) => a.clone(),
+                None => format!("{} member(s)", l.members.len()),
+            };
+            let _ = writeln!(
+                s,
+                "  list      {}: {to}, up to {}, encrypt {:?}",
+                l.name, l.max_tlp, l.encrypt
+            );
+        }
+    }
+
     /// The team's own addresses that this section adds (comment and
     /// advisory addresses, handlers): never requestors, never acknowledged.
     pub(super) fn role_addresses(&self) -> Vec<String> {
