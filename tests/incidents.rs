@@ -92,6 +92,26 @@ fn incidents_group_reports_and_merges_route_to_the_survivor() {
     assert_eq!(tb["tlp"], "amber");
     assert_eq!(env.ticket(&inc)["reports"], serde_json::json!([a, b]));
 
+    // The requestor's follow-up is forwarded to the handler; the ticket is
+    // now assigned to nobody, so to all handlers (here: hanna).
+    let before = env.outbox().len();
+    let follow = mail(
+        "rep2@bank2.example",
+        &format!("Re: [CERT-EX #{b}] logs"),
+        Some("r2b@bank.example"),
+        "",
+        "Here are the logs.",
+    );
+    assert_eq!(env.ingest_ok(&follow).0, b);
+    let out = env.outbox();
+    assert_eq!(out.len(), before + 1, "{out:#?}");
+    let fwd = &out[before];
+    assert_eq!(fwd["to"][0], "handler@cert.example");
+    assert!(
+        fwd["subject"].as_str().unwrap().contains("Follow-up"),
+        "{fwd}"
+    );
+
     // /link to a report is refused with a signed reply.
     env.ingest_ok(&command_mail(
         &w,
