@@ -48,11 +48,14 @@ fn parse_tlp(s: &str) -> Result<Tlp, String> {
     Tlp::parse(s).ok_or_else(|| format!("`{s}` is not clear, green, amber, amber+strict or red"))
 }
 
+/// `in_daemon`: forwarded to the running daemon, whose working directory
+/// is not the caller's.
 pub fn run(
     store: &Store,
     cfg: &Config,
     cmd: AdvisoryCommand,
     out: &mut dyn Write,
+    in_daemon: bool,
 ) -> anyhow::Result<()> {
     match cmd {
         AdvisoryCommand::Send {
@@ -62,6 +65,12 @@ pub fn run(
             ticket,
             file,
         } => {
+            if in_daemon && file.is_relative() {
+                anyhow::bail!(
+                    "the daemon holds the store and reads FILE itself: give an absolute path it can read (not {})",
+                    file.display()
+                );
+            }
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let ticket = ticket.map(|t| t.parse::<TicketId>()).transpose()?;

@@ -158,7 +158,7 @@ pub fn execute(
         Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
         Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
         Command::Incident(c) => incident::run(store, cfg, c, &mut out),
-        Command::Advisory(c) => advisory::run(store, cfg, c, &mut out),
+        Command::Advisory(c) => advisory::run(store, cfg, c, &mut out, in_daemon),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),
