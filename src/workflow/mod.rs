@@ -8,6 +8,7 @@ pub mod commands;
 pub mod decide;
 pub mod execute;
 pub mod handler;
+pub mod outgoing;
 pub mod pipeline;
 pub mod publish;
 pub mod relay;
