@@ -183,21 +183,24 @@ impl Config {
     }
 
     /// The team's own addresses that this section adds (comment and
-    /// advisory addresses, handlers): never requestors, never acknowledged.
+    /// advisory addresses): never requestors, never acknowledged.
     pub(super) fn role_addresses(&self) -> Vec<String> {
         let mut v = Vec::new();
         v.extend(self.handling.comment_address(&self.team.address));
         if let Some(a) = &self.handling.advisory_address {
             v.push(crate::model::normalize_address(a));
         }
-        // Handlers are the team: their mail opens no ticket as a requestor
-        // and is never acknowledged.
-        v.extend(
-            self.handlers
-                .iter()
-                .map(|h| crate::model::normalize_address(&h.email)),
-        );
         v
+    }
+
+    /// Handlers are the team: their mail opens no ticket as a requestor and
+    /// is never acknowledged. Kept apart from `own_addresses`, whose domains
+    /// are never indicators: a handler may write from any domain.
+    pub fn handler_addresses(&self) -> Vec<String> {
+        self.handlers
+            .iter()
+            .map(|h| crate::model::normalize_address(&h.email))
+            .collect()
     }
 
     /// 1-64 ASCII letters and digits, plus the characters in `extra`.

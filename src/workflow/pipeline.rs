@@ -111,7 +111,7 @@ impl Pipeline {
             crypto,
             tags: TagMatcher::new(&config.team.tag),
             ids: MessageIds::new(&config.team.tag, &config.team.domain),
-            own: config.own_addresses(),
+            own: [config.own_addresses(), config.handler_addresses()].concat(),
             store,
             config,
             ack_template,
