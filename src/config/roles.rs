@@ -346,7 +346,8 @@ mod tests {
     use std::path::Path;
 
     fn load(extra: &str) -> Result<Config, ConfigError> {
-        let dir = std::env::temp_dir().join(format!("csirtd-roles-{}", std::process::id()));
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
         let _ = std::fs::create_dir_all(dir.join("keyring"));
         let key = dir.join("team.asc");
         let _ = std::fs::write(&key, "x");
