@@ -5,6 +5,12 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod roles;
+pub use roles::{
+    normalize_fingerprint, HandlerConfig, HandlerSignature, HandlingConfig, ListConfig,
+    MemberConfig, Precedence,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {file}: {source}\n  hint: pass --config PATH, set CSIRTD_CONFIG, or create ./csirtd.toml (see config/csirtd.example.toml)")]
@@ -43,6 +49,13 @@ pub struct Config {
     /// Who owns which networks, AS numbers and domains (issue 6).
     #[serde(default)]
     pub constituencies: Vec<crate::analysis::constituency::ConstituencyConfig>,
+    /// `[[handlers]]`, `[handling]` and `[[lists]]`: see `config/roles.rs`.
+    #[serde(default)]
+    pub handlers: Vec<HandlerConfig>,
+    #[serde(default)]
+    pub handling: HandlingConfig,
+    #[serde(default)]
+    pub lists: Vec<ListConfig>,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -648,6 +661,7 @@ impl Config {
             }
         }
         self.validate_imap()?;
+        self.validate_roles()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {
@@ -965,6 +979,7 @@ impl Config {
         if let Some(ef) = &self.outbox.envelope_from {
             v.push(crate::model::normalize_address(ef));
         }
+        v.extend(self.role_addresses());
         v
     }
 
@@ -1076,6 +1091,7 @@ impl Config {
             self.limits.max_mime_depth,
             self.limits.max_parts
         );
+        self.roles_summary(&mut s);
         s
     }
 }

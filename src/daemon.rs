@@ -253,7 +253,13 @@ fn control_handler(
         let (code, out, err) = match request {
             Request::Cli { args } => {
                 tracing::info!(?args, "command from the control socket");
-                crate::cli::execute_forwarded(pipeline.store(), &cfg, &args)
+                let r = crate::cli::execute_forwarded(pipeline.store(), &cfg, &args);
+                // Commands that queue mail (advisory send) flush before
+                // they return: what they queued may go out now.
+                if let Ok(hw) = pipeline.store().outbox_high_water() {
+                    let _ = durable.send(hw);
+                }
+                r
             }
             Request::Ingest { items } => {
                 let decoded: Option<Vec<(String, Vec<u8>)>> = items

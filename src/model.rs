@@ -6,6 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
+pub mod handling;
+
 /// `YYYY-NNNNN`: one sequence per year. The sequence is never reused because
 /// the counter is committed in the same transaction as the ticket it numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -148,6 +150,11 @@ pub enum Flag {
     /// Encrypted, and csirtd could not decrypt it (raw bytes kept; fix the
     /// keys and run `csirtd reverify`).
     DecryptionFailed,
+    /// Claims a handler's address without a good signature by that handler's key.
+    UnverifiedHandler,
+    /// Carries a ticket's tag but comes from none of its requestors,
+    /// handlers or the addresses the team wrote to.
+    UnverifiedCorrespondent,
 }
 
 impl Flag {
@@ -164,6 +171,8 @@ impl Flag {
             Flag::MessageIdReused => "message-id-reused",
             Flag::SignatureRequired => "signature-required",
             Flag::DecryptionFailed => "decryption-failed",
+            Flag::UnverifiedHandler => "unverified-handler",
+            Flag::UnverifiedCorrespondent => "unverified-correspondent",
         }
     }
 }
@@ -190,8 +199,15 @@ pub enum EventKind {
     ReportRow,
     /// The RSIT classification was set or changed.
     Classified,
-    /// A constituent's contact was notified (queued in the outbox).
+    /// A notification was queued: to handlers (a new ticket, a forward, a
+    /// warning) or to a constituent's contact.
     Notified,
+    /// A handler's reply went out to the requestors.
+    Relayed,
+    /// An internal note (mail to the comment address).
+    Note,
+    /// A command by mail was executed (or refused).
+    Command,
 }
 
 impl EventKind {
@@ -212,6 +228,9 @@ impl EventKind {
             EventKind::ReportRow => "report-row",
             EventKind::Classified => "classified",
             EventKind::Notified => "notified",
+            EventKind::Relayed => "relayed",
+            EventKind::Note => "note",
+            EventKind::Command => "command",
         }
     }
 }

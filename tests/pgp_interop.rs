@@ -683,6 +683,7 @@ fn outgoing(body: &str) -> Vec<u8> {
         loop_address: "cert@team.example",
         body,
         date: time::OffsetDateTime::from_unix_timestamp(1_770_000_000).expect("date"),
+        extra_headers: &[],
     })
 }
 

@@ -49,8 +49,19 @@ pub struct BenchArgs {
     /// Instead: ingest one Shadowserver mail whose zipped CSV has N rows
     #[arg(long, value_name = "N")]
     pub shadowserver_rows: Option<usize>,
+    /// Instead of intake: one advisory to a list of this many members
+    #[arg(long)]
+    pub advisory_members: Option<usize>,
+    /// With --advisory-members: how many members have a key (each copy encrypted)
+    #[arg(long, default_value_t = 1000)]
+    pub advisory_keys: usize,
+    /// With --advisory-members: drain to the SMTP server on 127.0.0.1:PORT
+    /// (no TLS) instead of the file transport
+    #[arg(long)]
+    pub smtp_port: Option<u16>,
 }
 
+mod advisory;
 mod analysis;
 mod signed;
 
@@ -69,7 +80,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             tmp.clone()
         }
     };
-    let result = run_in(&dir, args);
+    let result = match args.advisory_members {
+        Some(n) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
+        None => run_in(&dir, args),
+    };
     if !args.keep && args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,5 +1,7 @@
 //! The command line: a contract that MTAs, scripts and later issues rely on.
 
+mod advisory;
+mod incident;
 pub mod ingest;
 mod keys;
 mod outbox;
@@ -69,6 +71,12 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Tickets by category, constituency and status, reply and resolution times, top indicators
     Stats(stats::StatsArgs),
+    /// Group reports under incidents
+    #[command(subcommand)]
+    Incident(incident::IncidentCommand),
+    /// Send and look at advisories to notification lists
+    #[command(subcommand)]
+    Advisory(advisory::AdvisoryCommand),
     /// Validate the configuration and print a summary
     CheckConfig,
     /// Measure intake throughput and latency on generated reports (use a release build)
@@ -125,7 +133,9 @@ pub fn main() -> ExitCode {
         | Command::Outbox(_)
         | Command::Reverify { .. }
         | Command::Search(_)
-        | Command::Stats(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
+        | Command::Stats(_)
+        | Command::Incident(_)
+        | Command::Advisory(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
             Ok(store) => {
                 let (code, out, err) = execute(&store, &cfg, cmd, false);
                 let _ = std::io::stdout().write_all(&out);
@@ -157,6 +167,8 @@ pub fn execute(
         Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
         Command::Search(args) => search::run(store, cfg, args, &mut out),
         Command::Stats(args) => stats::run(store, args, &mut out),
+        Command::Incident(c) => incident::run(store, cfg, c, &mut out),
+        Command::Advisory(c) => advisory::run(store, cfg, c, &mut out, in_daemon),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),

@@ -37,7 +37,7 @@ pub fn run(
                         json!({
                             "id": o.id, "ticket": o.ticket, "to": o.to, "subject": o.subject,
                             "message_id": o.message_id, "state": o.state, "attempts": o.attempts,
-                            "last_error": o.last_error,
+                            "last_error": o.last_error, "advisory": o.advisory,
                             "created_at": o.created_at.format(&Rfc3339).unwrap_or_default(),
                             "next_attempt_at": o.next_attempt_at.format(&Rfc3339).unwrap_or_default(),
                             "sent_at": o.sent_at.and_then(|t| t.format(&Rfc3339).ok()),
@@ -58,7 +58,8 @@ pub fn run(
                         out,
                         "{:>5}  {:<12} {:<7} {:>3}  {:<30} {}{}",
                         o.id,
-                        o.ticket.to_string(),
+                        // An advisory copy is named by its advisory.
+                        o.advisory.clone().unwrap_or_else(|| o.ticket.to_string()),
                         o.state.as_str(),
                         o.attempts,
                         o.to.join(", "),

@@ -99,6 +99,14 @@ pub fn ticket_json(
         "constituency": t.constituencies.first(),
         "constituencies": t.constituencies,
         "related": related,
+        "kind": t.handling.kind,
+        "incident": t.handling.incident,
+        "reports": t.handling.reports,
+        "assignee": t.handling.assignee,
+        "tlp": t.handling.tlp,
+        "reporter_muted": t.handling.reporter_muted,
+        "merged_into": t.handling.merged_into,
+        "merged": t.handling.merged,
     }))
 }
 
@@ -215,6 +223,7 @@ pub fn run(
                     let f: Vec<_> = t.flags.iter().map(|f| f.as_str()).collect();
                     writeln!(out, "  flags       {}", f.join(", "))?;
                 }
+                super::incident::show_handling(&t, out)?;
                 writeln!(out, "\nmessages:")?;
                 for (i, m) in store.messages(t.id)?.iter().enumerate() {
                     writeln!(

@@ -22,6 +22,9 @@ pub struct Outgoing<'a> {
     pub loop_address: &'a str,
     pub body: &'a str,
     pub date: OffsetDateTime,
+    /// Further header fields (Reply-To, List-Id, Precedence…), already
+    /// valid header text: names and values are ours, never the sender's.
+    pub extra_headers: &'a [(&'a str, String)],
 }
 
 /// At most this many References entries are carried forward: enough to
@@ -58,6 +61,9 @@ pub fn render(o: &Outgoing<'_>) -> Vec<u8> {
         push_header(&mut h, "X-Auto-Response-Suppress", "All");
     }
     push_header(&mut h, "X-Loop", o.loop_address);
+    for (name, value) in o.extra_headers {
+        push_header(&mut h, name, value);
+    }
     push_header(&mut h, "MIME-Version", "1.0");
     push_header(&mut h, "Content-Type", "text/plain; charset=utf-8");
     push_header(&mut h, "Content-Transfer-Encoding", "quoted-printable");
@@ -214,6 +220,7 @@ mod tests {
             loop_address: "cert@cert.example",
             body: "Hello",
             date: OffsetDateTime::UNIX_EPOCH,
+            extra_headers: &[],
         });
         let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
         assert_eq!(m.subject(), Some("[CERT-EX #2026-00001] Phishing"));

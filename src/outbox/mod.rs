@@ -4,6 +4,7 @@
 //! and records the outcome on the ticket. Nothing else in csirtd sends mail.
 
 pub mod sender;
+mod smtp;
 pub mod transport;
 
 use rand::Rng;

@@ -22,6 +22,9 @@ pub enum Transport {
     File(FileTransport),
     Smtp {
         client: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        /// Plain and STARTTLS connections with TCP_NODELAY (see
+        /// `smtp.rs`); None for implicit TLS, which goes through `client`.
+        direct: Option<super::smtp::Direct>,
         /// Deadline for a whole SMTP transaction. lettre bounds only the
         /// connect; a server that accepts and then stalls must not hold the
         /// outbox (or a shutdown) forever.
@@ -76,15 +79,30 @@ impl Transport {
                         Tls::None
                     }
                 };
+                let credentials = match (&s.user, cfg.smtp_password()?) {
+                    (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+                    _ => None,
+                };
+                let direct = match &tls {
+                    Tls::Wrapper(_) => None,
+                    other => Some(super::smtp::Direct {
+                        host: s.host.clone(),
+                        port: s.port,
+                        tls: other.clone(),
+                        credentials: credentials.clone(),
+                        connect_timeout: Duration::from_secs(s.timeout_secs),
+                    }),
+                };
                 let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
                     .port(s.port)
                     .tls(tls)
                     .timeout(Some(Duration::from_secs(s.timeout_secs)));
-                if let (Some(user), Some(password)) = (&s.user, cfg.smtp_password()?) {
-                    b = b.credentials(Credentials::new(user.clone(), password));
+                if let Some(c) = credentials {
+                    b = b.credentials(c);
                 }
                 Ok(Transport::Smtp {
                     client: Box::new(b.build()),
+                    direct,
                     deadline: Duration::from_secs(s.timeout_secs),
                 })
             }
@@ -118,7 +136,11 @@ impl Transport {
                     .await
                     .map_err(|e| SendError::Transient(format!("file transport task failed: {e}")))?
             }
-            Transport::Smtp { client, deadline } => {
+            Transport::Smtp {
+                client,
+                direct,
+                deadline,
+            } => {
                 let parse = |a: &str| {
                     a.parse::<Address>()
                         .map_err(|e| SendError::Permanent(format!("address {a} is not valid: {e}")))
@@ -127,23 +149,41 @@ impl Transport {
                 let rcpts = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
                 let envelope = Envelope::new(Some(from), rcpts)
                     .map_err(|e| SendError::Permanent(format!("no valid envelope: {e}")))?;
-                match tokio::time::timeout(*deadline, client.send_raw(&envelope, bytes)).await {
+                let attempt = async {
+                    match direct {
+                        Some(d) => d.send(&envelope, bytes).await,
+                        None => client
+                            .send_raw(&envelope, bytes)
+                            .await
+                            .map(|_| ())
+                            .map_err(smtp_error),
+                    }
+                };
+                match tokio::time::timeout(*deadline, attempt).await {
                     Err(_) => Err(SendError::Transient(format!(
                         "SMTP: no complete answer within {} s (outbox.smtp.timeout_secs)",
                         deadline.as_secs()
                     ))),
-                    Ok(Ok(_)) => Ok(()),
-                    // A rejected login is our configuration, not the recipient:
-                    // keep the mail queued until the password is fixed.
-                    Ok(Err(e)) if e.status().is_some_and(|c| c.to_string().starts_with("53")) => Err(SendError::Transient(
-                        format!("SMTP authentication refused (check outbox.smtp.user and password_file): {e}"),
-                    )),
-                    Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
-                    Ok(Err(e)) => Err(SendError::Transient(format!("SMTP: {e}"))),
+                    Ok(r) => r,
                 }
             }
         }
     }
+}
+
+/// What a failed SMTP transaction means for the outbox.
+pub(super) fn smtp_error(e: lettre::transport::smtp::Error) -> SendError {
+    // A rejected login is our configuration, not the recipient: keep the
+    // mail queued until the password is fixed.
+    if e.status().is_some_and(|c| c.to_string().starts_with("53")) {
+        return SendError::Transient(format!(
+            "SMTP authentication refused (check outbox.smtp.user and password_file): {e}"
+        ));
+    }
+    if e.is_permanent() {
+        return SendError::Permanent(format!("SMTP: {e}"));
+    }
+    SendError::Transient(format!("SMTP: {e}"))
 }
 
 /// Writes each message to `<dir>/<Message-ID>.eml`, with its envelope in a

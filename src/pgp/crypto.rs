@@ -139,15 +139,7 @@ pub fn encryption_cert_for(keyring: &Keyring, email: &str) -> Option<Cert> {
                     .flatten()
                     .is_some_and(|e| e == email)
         });
-        let can_encrypt = vc
-            .keys()
-            .supported()
-            .alive()
-            .revoked(false)
-            .for_transport_encryption()
-            .next()
-            .is_some();
-        (uid_matches && can_encrypt).then(|| cert.clone())
+        (uid_matches && can_encrypt(&vc)).then(|| cert.clone())
     })
 }
 
@@ -186,4 +178,43 @@ pub fn summary(v: &super::Verification) -> String {
         }
     }
     s
+}
+
+/// Every keyring address with a usable encryption certificate, built once
+/// for a list of thousands: [`encryption_cert_for`] scans the keyring per
+/// address.
+pub fn encryption_index(keyring: &Keyring) -> std::collections::HashMap<String, Cert> {
+    let policy = StandardPolicy::new();
+    let mut out = std::collections::HashMap::new();
+    for cert in keyring.certs() {
+        let Ok(vc) = cert.with_policy(&policy, None) else {
+            continue;
+        };
+        if matches!(vc.revocation_status(), RevocationStatus::Revoked(_)) || vc.alive().is_err() {
+            continue;
+        }
+        if !can_encrypt(&vc) {
+            continue;
+        }
+        for ua in vc.userids() {
+            if matches!(ua.revocation_status(), RevocationStatus::Revoked(_)) {
+                continue;
+            }
+            if let Ok(Some(e)) = ua.userid().email_normalized() {
+                out.entry(e).or_insert_with(|| cert.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A live, unrevoked subkey for transport encryption.
+fn can_encrypt(vc: &ValidCert<'_>) -> bool {
+    vc.keys()
+        .supported()
+        .alive()
+        .revoked(false)
+        .for_transport_encryption()
+        .next()
+        .is_some()
 }

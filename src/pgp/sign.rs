@@ -231,3 +231,27 @@ pub fn encrypt_message_at(
     out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
     Ok(out)
 }
+
+/// An inline cleartext signature (RFC 9580 §7) over `text`, for list
+/// servers that append a footer to the body: the footer lands after the
+/// signature block and the signed text still verifies.
+pub fn clearsign_text(text: &str, team: &TeamKey) -> Result<String, PgpError> {
+    let policy = StandardPolicy::new();
+    let now = SystemTime::now();
+    let (_, key) = team.signing_key(&policy, now)?;
+    let pair = key.into_keypair()?;
+    let mut sink = Vec::new();
+    {
+        let message = Message::new(&mut sink);
+        let mut signer = Signer::new(message, pair)?
+            .hash_algo(HASH)?
+            .creation_time(now)
+            .cleartext()
+            .build()?;
+        signer
+            .write_all(text.as_bytes())
+            .map_err(|e| PgpError::Openpgp(e.to_string()))?;
+        signer.finalize()?;
+    }
+    String::from_utf8(sink).map_err(|e| PgpError::Openpgp(e.to_string()))
+}

@@ -38,6 +38,9 @@ pub struct Commit {
     pub outbox: Vec<NewOutbox>,
     /// The acknowledgement rate list of one sender, replaced whole.
     pub ack_sent_to: Option<(String, crate::workflow::ack_rate::AckHistory)>,
+    /// Other existing tickets changed by the same message (`/link`,
+    /// `/merge`), each with its own events.
+    pub also: Vec<(TicketRecord, Vec<Event>)>,
 }
 
 impl Commit {
@@ -51,6 +54,7 @@ impl Commit {
             events,
             outbox: Vec::new(),
             ack_sent_to: None,
+            also: Vec::new(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub(crate) fn write_outbox(
         next_attempt_at: o.next_attempt_at,
         sent_at: None,
         encrypt: o.encrypt,
+        advisory: None,
     };
     t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
     if o.state == OutboxState::Sealing {
@@ -159,6 +164,13 @@ impl Store {
 
             if let Some((addr, history)) = &c.ack_sent_to {
                 t[T_ACK_RATE].insert(addr.as_bytes(), history.encode())?;
+            }
+            for (other, events) in &c.also {
+                for e in events {
+                    let seq = next(&t[T_COUNTERS], EVENT_COUNTER)?;
+                    t[T_EVENTS].insert(&ticket_seq_key(other.id, seq), encode(e))?;
+                }
+                t[T_TICKETS].insert(&other.id.to_key(), encode(other))?;
             }
             t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
             Ok(res)

@@ -1,6 +1,7 @@
 //! The only module that knows sled. Its API is narrow on purpose: apply a
 //! commit, look things up, move outbox entries through their states.
 
+pub mod advisory;
 mod bulk;
 mod commit;
 pub mod grouped;
@@ -75,7 +76,8 @@ pub(crate) const T_ACK_RATE: usize = 10;
 pub(crate) const T_IND_IP: usize = 11;
 pub(crate) const T_IND_TERM: usize = 12;
 pub(crate) const T_GROUPS: usize = 13;
-const TREE_NAMES: [&str; 14] = [
+pub(crate) const T_ADVISORIES: usize = 14;
+const TREE_NAMES: [&str; 15] = [
     "meta",
     "counters",
     "tickets",
@@ -91,6 +93,8 @@ const TREE_NAMES: [&str; 14] = [
     "indicator_ips",
     "indicator_terms",
     "report_groups",
+    // Issue 5: advisories and their recipients.
+    "advisories",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

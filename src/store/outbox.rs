@@ -137,6 +137,8 @@ impl Store {
                     ))
                 }
             };
+            // An advisory without a ticket has no ticket history to write to.
+            let event = event.filter(|_| rec.ticket != super::advisory::NO_TICKET);
             if let Some(e) = event {
                 let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
                 t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;

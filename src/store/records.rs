@@ -24,6 +24,9 @@ pub struct TicketRecord {
     /// Constituencies the ticket's reports concern, the primary one first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub constituencies: Vec<String>,
+    /// Kind, incident links, assignee, TLP, merges (issue 5).
+    #[serde(default)]
+    pub handling: crate::model::handling::Handling,
 }
 
 impl TicketRecord {
@@ -45,6 +48,7 @@ impl TicketRecord {
             message_count: 0,
             classification: None,
             constituencies: Vec::new(),
+            handling: Default::default(),
         }
     }
 }
@@ -127,4 +131,8 @@ pub struct OutboxRecord {
     /// While `Sealing`: how it is to be encrypted once signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<crate::config::EncryptPolicy>,
+    /// The advisory this copy belongs to (issue 5); `ticket` is then the
+    /// related ticket or `store::advisory::NO_TICKET`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
 }

@@ -4,7 +4,13 @@
 
 pub mod ack;
 pub mod ack_rate;
+pub mod advisory;
 pub mod commands;
 pub mod decide;
+pub mod execute;
+pub mod handler;
+pub mod outgoing;
 pub mod pipeline;
+pub mod publish;
+pub mod relay;
 pub mod seal;

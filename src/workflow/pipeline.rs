@@ -45,6 +45,8 @@ pub struct Prepared {
     indicators: Vec<crate::analysis::indicators::Indicator>,
     /// Classification, constituencies, CSV rows (issue 6).
     facts: crate::analysis::report::Facts,
+    /// The decrypted payload, for the handlers' notification text.
+    plaintext: Option<Vec<u8>>,
 }
 
 /// One incoming message as the commit needs it.
@@ -72,6 +74,8 @@ pub struct Pipeline {
     crypto: Crypto,
     extractor: crate::analysis::indicators::Extractor,
     analyser: crate::analysis::report::Analyser,
+    /// Handlers and requestors (issue 5): see `relay.rs`.
+    relay: super::relay::Relay,
 }
 
 /// Said in the acknowledgement when policy wanted a signature and the report
@@ -111,15 +115,17 @@ impl Pipeline {
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
         let analyser = crate::analysis::report::Analyser::from_config(&config)?;
+        super::relay::Relay::check_keys(&config, &crypto)?;
         Ok(Pipeline {
             analyser,
+            relay: super::relay::Relay::new(&config),
             extractor: crate::analysis::indicators::Extractor::new(
                 config.analysis.ignore_list(&own_domains),
             ),
             crypto,
             tags: TagMatcher::new(&config.team.tag),
             ids: MessageIds::new(&config.team.tag, &config.team.domain),
-            own: config.own_addresses(),
+            own: [config.own_addresses(), config.handler_addresses()].concat(),
             store,
             config,
             ack_template,
@@ -178,6 +184,7 @@ impl Pipeline {
         }
         facts.constituencies = self.analyser.constituencies.label(&indicators);
         let verification = examined.verification;
+        let plaintext = examined.plaintext;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
             mail.subject = Some(inner);
@@ -189,6 +196,7 @@ impl Pipeline {
             verification,
             indicators,
             facts,
+            plaintext,
         }
     }
 
@@ -208,6 +216,7 @@ impl Pipeline {
             verification,
             indicators,
             facts,
+            plaintext,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -240,9 +249,24 @@ impl Pipeline {
             // Machine reports: rows grouped per constituency, type and day.
             return self.commit_grouped(&incoming, &facts.shadowserver, now);
         }
-        let (commit, ack_count) = self.build_commit(&plan, incoming, now)?;
+        let (mut commit, _) = self.build_commit(&plan, incoming, now)?;
+        let advisory = self.relay.extend(
+            &mut commit,
+            &plan,
+            &mail,
+            raw,
+            plaintext.as_deref(),
+            ctx.verification.as_ref(),
+            &self.store,
+            &self.crypto,
+            now,
+        )?;
         let result = self.store.apply(&commit, now)?;
-        debug_assert_eq!(result.outbox_ids.len(), ack_count);
+        debug_assert_eq!(result.outbox_ids.len(), commit.outbox.len());
+        if let Some(req) = advisory {
+            let (cfg, id) = (&self.config, commit.ticket.id);
+            super::relay::publish_from_mail(cfg, &self.crypto, &self.store, &req, id, now)?;
+        }
         let seal = commit
             .outbox
             .into_iter()
@@ -271,7 +295,18 @@ impl Pipeline {
     }
 
     fn view(&self, id: TicketId) -> Result<Option<TicketView>, StoreError> {
-        Ok(self.store.ticket(id)?.map(|t| TicketView {
+        let mut ticket = self.store.ticket(id)?;
+        // A merged ticket's tag and Message-IDs route to the survivor.
+        for _ in 0..8 {
+            match ticket.as_ref().and_then(|t| t.handling.merged_into) {
+                Some(next) => match self.store.ticket(next)? {
+                    Some(t) => ticket = Some(t),
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        Ok(ticket.map(|t| TicketView {
             id: t.id,
             status: t.status,
             requestors: t.requestors,
@@ -485,6 +520,7 @@ impl Pipeline {
                 loop_address: &self.config.team.address,
                 body: &body,
                 date: now,
+                extra_headers: &[],
             });
             // Signed after the commit, off the sequential path (see
             // store::sealing); until then it is never sent.
@@ -553,6 +589,7 @@ impl Pipeline {
                 events,
                 outbox,
                 ack_sent_to,
+                also: Vec::new(),
             },
             ack_count,
         ))

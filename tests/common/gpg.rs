@@ -108,3 +108,48 @@ pub fn split_signed(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let e = text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
     (data, text.as_bytes()[s..e].to_vec())
 }
+
+/// Writes the team's secret key (`team.asc`, mode 0600) and the public
+/// keys of `trusted` (gpg, address) into `keyring/` under `dir`, as
+/// `[pgp] keyring = "keyring"`, `team_key = "team.asc"` expect.
+pub fn install_keys(dir: &std::path::Path, team: &Gpg, team_email: &str, trusted: &[(&Gpg, &str)]) {
+    use std::os::unix::fs::PermissionsExt;
+    let keyring = dir.join("keyring");
+    std::fs::create_dir_all(&keyring).expect("keyring dir");
+    for (i, (gpg, email)) in trusted.iter().enumerate() {
+        std::fs::write(keyring.join(format!("trusted-{i}.asc")), gpg.export(email))
+            .expect("write cert");
+    }
+    let team_key = dir.join("team.asc");
+    std::fs::write(&team_key, team.export_secret(team_email)).expect("write team key");
+    std::fs::set_permissions(&team_key, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod team key");
+}
+
+/// The primary key fingerprint of `email`'s key, as gpg lists it.
+pub fn fingerprint(gpg: &Gpg, email: &str) -> String {
+    let out = gpg.ok(&["--with-colons", "--fingerprint", email], None);
+    String::from_utf8_lossy(&out)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .expect("fingerprint")
+}
+
+/// A PGP/MIME signed mail, signed by gpg over the exact inner part, as
+/// a mail client makes it.
+pub fn signed_mail(gpg: &Gpg, signer: &str, headers: &str, body: &str) -> Vec<u8> {
+    let inner = format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{}\r\n",
+        body.replace('\n', "\r\n")
+    );
+    let sig = gpg.detach_sign(signer, inner.as_bytes());
+    format!(
+        "{headers}MIME-Version: 1.0\r\n\
+Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"SIG\"\r\n\r\n\
+--SIG\r\n{inner}\r\n--SIG\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\r\n{sig}\r\n--SIG--\r\n"
+    )
+    .into_bytes()
+}

@@ -132,6 +132,7 @@ impl Pipeline {
             loop_address: &self.config.team.address,
             body: text,
             date: now,
+            extra_headers: &[],
         });
         let policy = if c.key_fingerprint.is_some() {
             EncryptPolicy::Always

@@ -1,0 +1,167 @@
+//! The texts csirtd writes to its handlers: a new ticket, a follow-up, an
+//! internal note, a warning, the answer to their commands. Pure text; the
+//! relay composes and signs the mail around it.
+//!
+//! Reporter text is always quoted and labelled as supplied by the reporter:
+//! the notification is signed by the team key, and a signature must never
+//! seem to vouch for what a stranger wrote.
+
+use crate::model::Flag;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// Lines of reporter text quoted in a notification.
+pub const MAX_QUOTED_LINES: usize = 400;
+
+pub struct TicketFacts<'a> {
+    pub tag: &'a str,
+    pub subject: &'a str,
+    pub from: &'a str,
+    /// The OpenPGP verdict in words (`pgp::crypto::summary`).
+    pub verdict: &'a str,
+    pub flags: &'a BTreeSet<Flag>,
+    pub text: &'a str,
+    pub correspond: &'a str,
+    pub comment: Option<&'a str>,
+}
+
+pub fn new_ticket(f: &TicketFacts<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "New ticket {}: {}", f.tag, f.subject);
+    facts(&mut s, f);
+    howto(&mut s, f);
+    quote(&mut s, "Report as supplied by the reporter", f.text);
+    s
+}
+
+pub fn follow_up(f: &TicketFacts<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Follow-up on {}: {}", f.tag, f.subject);
+    facts(&mut s, f);
+    howto(&mut s, f);
+    quote(&mut s, "Text as supplied by the sender", f.text);
+    s
+}
+
+pub fn note(f: &TicketFacts<'_>, handler: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Internal note by {handler} on {}: {}\n(not sent to the requestors)\n",
+        f.tag, f.subject
+    );
+    quote(&mut s, "Note", f.text);
+    s
+}
+
+pub fn warning(f: &TicketFacts<'_>, warning: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "WARNING on {}: {}\n", f.tag, f.subject);
+    let _ = writeln!(s, "{warning}\n");
+    facts(&mut s, f);
+    let _ = writeln!(
+        s,
+        "Nothing of this mail was sent to the requestors. Do not act on its content without checking who sent it."
+    );
+    quote(&mut s, "Text as supplied by the sender", f.text);
+    s
+}
+
+/// The answer to a handler's command block.
+pub fn command_reply(tag: &str, done: &[String], refused: &[(String, String)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Commands on {tag}:\n");
+    for d in done {
+        let _ = writeln!(s, "  done     {d}");
+    }
+    for (line, why) in refused {
+        let _ = writeln!(s, "  REFUSED  {line}\n           {why}");
+    }
+    let _ = writeln!(
+        s,
+        "\nKnown commands (lines at the top of a signed mail): /status open|stalled|resolved|rejected, /assign <handler>, /link <incident-id>, /merge <ticket-id>, /category <name>, /tlp clear|green|amber|amber+strict|red, /reporter-ack off"
+    );
+    s
+}
+
+fn facts(s: &mut String, f: &TicketFacts<'_>) {
+    let _ = writeln!(s, "From:      {}", f.from);
+    let _ = writeln!(s, "Signature: {}", f.verdict);
+    let flags: Vec<&str> = f.flags.iter().map(|f| f.as_str()).collect();
+    let _ = writeln!(
+        s,
+        "Flags:     {}\n",
+        if flags.is_empty() {
+            "none".to_string()
+        } else {
+            flags.join(", ")
+        }
+    );
+}
+
+fn howto(s: &mut String, f: &TicketFacts<'_>) {
+    let _ = writeln!(
+        s,
+        "Reply to this mail (to {}) to answer the requestors; sign it with your key.",
+        f.correspond
+    );
+    if let Some(c) = f.comment {
+        let _ = writeln!(s, "Write to {c} for an internal note.");
+    }
+    let _ = writeln!(
+        s,
+        "Commands go on the first lines, e.g. /status resolved.\n"
+    );
+}
+
+fn quote(s: &mut String, label: &str, text: &str) {
+    let _ = writeln!(s, "----- {label} (not verified by csirtd) -----");
+    for (n, line) in text.lines().enumerate() {
+        if n == MAX_QUOTED_LINES {
+            let _ = writeln!(s, "> [… {} more lines not shown]", text.lines().count() - n);
+            break;
+        }
+        // Control characters other than tab are dropped: terminals and
+        // some clients interpret them.
+        let clean: String = line
+            .chars()
+            .filter(|c| *c == '\t' || !c.is_control())
+            .collect();
+        let _ = writeln!(s, "> {clean}");
+    }
+    let _ = writeln!(s, "----- end -----");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ticket_names_everything_and_quotes_the_report() {
+        let mut flags = BTreeSet::new();
+        flags.insert(Flag::SignatureRequired);
+        let t = new_ticket(&TicketFacts {
+            tag: "[CERT-EX #2026-00001]",
+            subject: "Phish",
+            from: "rep@bank.example",
+            verdict: "NOT signed",
+            flags: &flags,
+            text: "Dear CERT,\n\x1b[31mred\nbye",
+            correspond: "cert@cert.example",
+            comment: Some("cert-comment@cert.example"),
+        });
+        assert!(t.contains("[CERT-EX #2026-00001]"));
+        assert!(t.contains("rep@bank.example"));
+        assert!(t.contains("Signature: NOT signed"));
+        assert!(t.contains("signature-required"));
+        assert!(t.contains("> Dear CERT,"));
+        assert!(!t.contains('\x1b'));
+        assert!(t.contains("supplied by the reporter"));
+        // A reply quoting all of it loses all of it.
+        let quoted: String = t.lines().map(|l| format!("> {l}\n")).collect();
+        assert_eq!(
+            crate::mail::quote::strip_reply(&format!("Done.\n\n{quoted}")),
+            "Done."
+        );
+    }
+}

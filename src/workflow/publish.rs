@@ -1,0 +1,299 @@
+//! Sending an advisory: decide the recipients (`advisory.rs`), build and
+//! seal one copy each (on every core: 5,000 members with 1,000 keys is the
+//! benchmark), and commit archive and outbox entries in one transaction.
+
+use super::advisory::{self, Refusal, Words};
+use super::commands::Tlp;
+use crate::config::{normalize_fingerprint, Config, EncryptPolicy, MemberConfig};
+use crate::mail::compose::{self, Outgoing};
+use crate::model::{Event, EventKind, TicketId};
+use crate::pgp::crypto::{encryption_index, Crypto};
+use crate::pgp::{PgpError, TeamKey};
+use crate::store::advisory::{AdvisoryRecord, Copy, Delivery, NewAdvisory, Recipient};
+use crate::store::{OutboxState, Store, StoreError};
+use openpgp::Cert;
+use sequoia_openpgp as openpgp;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("advisories are signed: configure [pgp] team_key")]
+    NoTeamKey,
+    #[error("ticket {0} does not exist")]
+    UnknownTicket(TicketId),
+}
+
+pub struct Request {
+    pub list: String,
+    pub tlp: Tlp,
+    pub subject: String,
+    pub text: String,
+    pub ticket: Option<TicketId>,
+    /// Who sent it, for the archive (`alice`, `root (command line)`).
+    pub by: String,
+}
+
+/// Longest subject kept; the rest is cut.
+const MAX_SUBJECT: usize = 200;
+
+pub fn publish(
+    cfg: &Config,
+    crypto: &Crypto,
+    store: &Store,
+    req: &Request,
+    now: OffsetDateTime,
+) -> Result<AdvisoryRecord, PublishError> {
+    let _writer = store.write_guard();
+    publish_locked(cfg, crypto, store, req, now)
+}
+
+/// [`publish`] for a caller that holds the store's writer lock already
+/// (the pipeline, for an advisory sent by mail).
+pub fn publish_locked(
+    cfg: &Config,
+    crypto: &Crypto,
+    store: &Store,
+    req: &Request,
+    now: OffsetDateTime,
+) -> Result<AdvisoryRecord, PublishError> {
+    let list = cfg
+        .list(&req.list)
+        .ok_or_else(|| Refusal::UnknownList(req.list.clone()))?;
+    if req.text.trim().is_empty() {
+        return Err(Refusal::EmptyText.into());
+    }
+    let subject = crate::mail::subject::sanitize(&req.subject, MAX_SUBJECT);
+    if subject.is_empty() {
+        return Err(Refusal::EmptySubject.into());
+    }
+    let team = crypto.engine().team_key().ok_or(PublishError::NoTeamKey)?;
+    let keyring = crypto.engine().keyring();
+    let index = if list.members.is_empty() || list.encrypt == EncryptPolicy::Never {
+        Default::default()
+    } else {
+        encryption_index(keyring)
+    };
+    let cert_for = |m: &MemberConfig| -> Option<Cert> {
+        match &m.fingerprint {
+            Some(f) => keyring.get(&normalize_fingerprint(f)).cloned(),
+            None => index.get(&m.email.to_ascii_lowercase()).cloned(),
+        }
+    };
+    // Checked before any work: a refused TLP builds nothing.
+    let recipients = advisory::recipients(list, req.tlp, |m| cert_for(m).is_some())?;
+    let certs: Vec<Option<Cert>> = if list.members.is_empty() {
+        vec![None; recipients.len()]
+    } else {
+        list.members.iter().map(cert_for).collect()
+    };
+    if let Some(t) = req.ticket {
+        if store.ticket(t)?.is_none() {
+            return Err(PublishError::UnknownTicket(t));
+        }
+    }
+
+    let year = now.year().clamp(0, 9999) as u16;
+    let seq = store.next_advisory_seq(year)?;
+    let id = advisory::advisory_id(&cfg.team.tag, year, seq);
+    let subject_line = advisory::subject_line(req.tlp, &id, &subject);
+    let words = Words {
+        id: &id,
+        tlp: req.tlp,
+        subject: &subject,
+        text: &req.text,
+        ticket_tag: advisory::related(req.ticket, &cfg.team.tag),
+        team_name: &cfg.team.name,
+        team_address: &cfg.team.address,
+    };
+    let body = advisory::body(&words);
+    let notice = advisory::notice_body(&words, &list.name);
+    let headers = advisory::list_headers(list, &cfg.team.domain);
+    let records: Vec<Recipient> = recipients
+        .iter()
+        .enumerate()
+        .map(|(n, (address, delivery))| Recipient {
+            address: address.clone(),
+            delivery: *delivery,
+            message_id: advisory::message_id(&cfg.team.tag, &id, n + 1, &cfg.team.domain),
+            outbox_id: None,
+        })
+        .collect();
+
+    let job = Job {
+        team,
+        from_name: &cfg.team.name,
+        from_address: &cfg.team.address,
+        subject: &subject_line,
+        notice_subject: &format!("[{}] {id}: an OpenPGP key is needed", req.tlp),
+        body: &body,
+        notice: &notice,
+        headers: &headers,
+        now,
+    };
+    let built = build_all(&job, &records, &certs);
+    let mut events = Vec::new();
+    let mut copies = Vec::with_capacity(built.len());
+    for (i, b) in built.into_iter().enumerate() {
+        match b {
+            Ok((bytes, subject)) => copies.push(Copy {
+                recipient: i,
+                bytes,
+                subject,
+                state: OutboxState::Queued,
+            }),
+            Err(e) => {
+                let r = &records[i];
+                tracing::error!(advisory = %id, to = %r.address, "copy held: cannot seal: {e}");
+                events.push(Event::new(
+                    now,
+                    EventKind::Held,
+                    format!("advisory {id} to {} held: {e}", r.address),
+                ));
+                copies.push(Copy {
+                    recipient: i,
+                    bytes: Vec::new(),
+                    subject: subject_line.clone(),
+                    state: OutboxState::Held,
+                });
+            }
+        }
+    }
+    let notices = records
+        .iter()
+        .filter(|r| r.delivery == Delivery::NoticeOnly)
+        .count();
+    events.push(Event::new(
+        now,
+        EventKind::Notified,
+        format!(
+            "advisory {id} ({}) sent by {} to list {}: {} recipient(s), {notices} of them a key-needed notice only",
+            req.tlp,
+            req.by,
+            list.name,
+            records.len()
+        ),
+    ));
+    for r in records
+        .iter()
+        .filter(|r| r.delivery == Delivery::NoticeOnly)
+    {
+        tracing::info!(advisory = %id, to = %r.address, "no key on an encrypted list: signed notice only");
+    }
+    let record = AdvisoryRecord {
+        id: id.clone(),
+        year,
+        seq,
+        list: list.name.clone(),
+        tlp: req.tlp,
+        subject,
+        text: req.text.clone(),
+        ticket: req.ticket,
+        by: req.by.clone(),
+        created_at: now,
+        recipients: records,
+    };
+    let rec = store.apply_advisory(
+        NewAdvisory {
+            record,
+            copies,
+            envelope_from: cfg.envelope_from().to_string(),
+            events,
+        },
+        now,
+    )?;
+    store.flush()?;
+    Ok(rec)
+}
+
+struct Job<'a> {
+    team: &'a TeamKey,
+    from_name: &'a str,
+    from_address: &'a str,
+    subject: &'a str,
+    notice_subject: &'a str,
+    body: &'a str,
+    notice: &'a str,
+    headers: &'a [(&'a str, String)],
+    now: OffsetDateTime,
+}
+
+type Built = Result<(Vec<u8>, String), PgpError>;
+
+/// Every copy, built on all cores; results in recipient order.
+fn build_all(job: &Job<'_>, recipients: &[Recipient], certs: &[Option<Cert>]) -> Vec<Built> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let chunk = recipients.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = recipients
+            .chunks(chunk)
+            .zip(certs.chunks(chunk))
+            .map(|(rs, cs)| {
+                let h = s.spawn(move || {
+                    rs.iter()
+                        .zip(cs)
+                        .map(|(r, c)| build_one(job, r, c.as_ref()))
+                        .collect::<Vec<_>>()
+                });
+                (rs.len(), h)
+            })
+            .collect();
+        // A panicking chunk holds its copies back rather than shifting
+        // the others onto the wrong recipients.
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| {
+                h.join().unwrap_or_else(|_| {
+                    (0..n)
+                        .map(|_| Err(PgpError::Openpgp("building a copy panicked".into())))
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+fn build_one(job: &Job<'_>, r: &Recipient, cert: Option<&Cert>) -> Built {
+    let to = vec![r.address.clone()];
+    let (subject, body) = match r.delivery {
+        Delivery::NoticeOnly => (job.notice_subject, job.notice.to_string()),
+        Delivery::Clearsigned => (
+            job.subject,
+            crate::pgp::sign::clearsign_text(job.body, job.team)?,
+        ),
+        Delivery::Encrypted | Delivery::Signed => (job.subject, job.body.to_string()),
+    };
+    let composed = compose::render(&Outgoing {
+        from_name: job.from_name,
+        from_address: job.from_address,
+        to: &to,
+        subject,
+        message_id: &r.message_id,
+        in_reply_to: None,
+        references: &[],
+        auto_reply: false,
+        loop_address: job.from_address,
+        body: &body,
+        date: job.now,
+        extra_headers: job.headers,
+    });
+    let bytes = match (r.delivery, cert) {
+        (Delivery::Clearsigned, _) => composed,
+        (Delivery::Encrypted, Some(c)) => {
+            crate::pgp::encrypt_message(&composed, job.team, std::slice::from_ref(c))?
+        }
+        (Delivery::Encrypted, None) => {
+            return Err(PgpError::NoEncryptionKey(r.address.clone()));
+        }
+        (Delivery::Signed | Delivery::NoticeOnly, _) => {
+            crate::pgp::sign_message(&composed, job.team)?
+        }
+    };
+    Ok((bytes, subject.to_string()))
+}

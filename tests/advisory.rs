@@ -1,0 +1,287 @@
+//! Advisories on the real Postfix, Dovecot and gpg: a member with a key
+//! gets a copy that `gpg --decrypt` opens and verifies, a member without a
+//! key on an `if-key` list a signed copy `gpg --verify` accepts, a member
+//! of an `always` list without a key only a signed notice; TLP:RED to a
+//! list that does not allow it is refused; a Mailman list address gets an
+//! inline signature that survives a footer.
+
+mod common;
+use common::gpg::{fingerprint, signed_mail, split_signed, Gpg};
+use common::servers::*;
+use common::*;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn text_of(raw: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .unwrap_or_default()
+}
+
+fn to_of(raw: &[u8]) -> String {
+    header(&String::from_utf8_lossy(raw), "To").unwrap_or_default()
+}
+
+#[test]
+fn advisories_to_members_and_lists() {
+    let servers = MailServers::start();
+    let keyed = Gpg::new();
+    keyed.gen("Keyed Member <reporter+keyed@bank.example>");
+    let outside = Gpg::new();
+    let team = Gpg::new();
+    team.gen("CERT Example <cert@cert.example>");
+    keyed.import(&team.export("cert@cert.example"));
+    let handler = Gpg::new();
+    handler.gen("Hanna <handler@cert.example>");
+    handler.import(&team.export("cert@cert.example"));
+    let hfpr = fingerprint(&handler, "handler@cert.example");
+    outside.import(&team.export("cert@cert.example"));
+
+    let extra = format!("[handling]\nadvisory_address = \"cert-advisory@cert.example\"\n\
+         [[handlers]]\nname = \"hanna\"\nemail = \"handler@cert.example\"\nfingerprint = \"{hfpr}\"\n") + r#"
+[pgp]
+keyring = "keyring"
+team_key = "team.asc"
+[[lists]]
+name = "members"
+max_tlp = "amber"
+encrypt = "if-key"
+unsubscribe = "cert-lists@cert.example"
+members = [{ email = "reporter+keyed@bank.example" }, { email = "reporter+plain@bank.example" }]
+[[lists]]
+name = "strict"
+max_tlp = "red"
+encrypt = "always"
+members = [{ email = "reporter+nokey@bank.example" }]
+[[lists]]
+name = "announce"
+max_tlp = "green"
+address = "reporter+list@lists.example"
+clearsign = true
+precedence = "bulk"
+"#;
+    let env = Env::with_outbox_smtp(servers.smtp_port, "none", None, None, &extra);
+    common::gpg::install_keys(
+        env.dir.path(),
+        &team,
+        "cert@cert.example",
+        &[
+            (&keyed, "reporter+keyed@bank.example"),
+            (&handler, "handler@cert.example"),
+        ],
+    );
+    let text = env.path("advisory.txt");
+    std::fs::write(
+        &text,
+        "ExampleMTA 4.2 is exploited in the wild.\nUpdate to 4.2.4 now.\n",
+    )
+    .unwrap();
+    let file = text.to_str().unwrap();
+
+    let out = env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "members",
+        "--tlp",
+        "amber",
+        "--subject",
+        "ExampleMTA RCE",
+        file,
+    ]);
+    assert!(
+        out.contains("-ADV-") && out.contains("2 recipient"),
+        "{out}"
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert!(
+        id.starts_with("CERT-EX-ADV-") && id.ends_with("-0001"),
+        "{id}"
+    );
+
+    // TLP:RED to a list that allows at most AMBER: refused, nothing queued.
+    let r = env.run(&[
+        "advisory",
+        "send",
+        "--list",
+        "members",
+        "--tlp",
+        "red",
+        "--subject",
+        "x",
+        file,
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("TLP:RED may not go to list `members`"),
+        "{err}"
+    );
+
+    env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "strict",
+        "--tlp",
+        "red",
+        "--subject",
+        "For your eyes only",
+        file,
+    ]);
+    env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "announce",
+        "--tlp",
+        "clear",
+        "--subject",
+        "Public notice",
+        file,
+    ]);
+    assert_eq!(env.outbox().len(), 4, "{:#?}", env.outbox());
+
+    // By signed mail from a handler to the advisory address; TLP:RED by
+    // mail to the same list is refused with a signed reply; a forged
+    // handler mail sends nothing.
+    let by_mail = signed_mail(
+        &handler,
+        "handler@cert.example",
+        "From: handler@cert.example\r\nTo: cert-advisory@cert.example\r\nSubject: Phishing kit update\r\nMessage-ID: <adv-mail-1@cert.example>\r\n",
+        "/list members\n/tlp green\n\nA new phishing kit targets banks.",
+    );
+    env.ingest_ok(&by_mail);
+    let red = signed_mail(
+        &handler,
+        "handler@cert.example",
+        "From: handler@cert.example\r\nTo: cert-advisory@cert.example\r\nSubject: Secret\r\nMessage-ID: <adv-mail-2@cert.example>\r\n",
+        "/list members\n/tlp red\n\nTop secret.",
+    );
+    let (t, _) = env.ingest_ok(&red);
+    let forged = mail(
+        "handler@cert.example",
+        "Fake advisory",
+        Some("adv-mail-3@evil.example"),
+        "",
+        "/list members\n/tlp clear\nClick here.",
+    );
+    let forged = String::from_utf8(forged)
+        .unwrap()
+        .replace("To: cert@cert.example", "To: cert-advisory@cert.example");
+    let (f, _) = env.ingest_ok(forged.as_bytes());
+    assert!(env.ticket(&f)["flags"]
+        .to_string()
+        .contains("unverified-handler"));
+    let outbox = env.outbox();
+    assert_eq!(
+        outbox.len(),
+        4 + 2 + 1 + 1,
+        "two copies by mail, one refusal, one warning: {outbox:#?}"
+    );
+    assert!(outbox
+        .iter()
+        .any(|o| o["subject"].as_str().unwrap().contains("Command error")
+            && o["to"][0] == "handler@cert.example"));
+    assert!(
+        env.ticket(&t)["events"]
+            .to_string()
+            .contains("TLP:RED may not go to list"),
+        "{:#}",
+        env.ticket(&t)
+    );
+
+    env.ok(&["outbox", "deliver"]);
+    let inbox = servers.wait_for_messages("reporter", "INBOX", 6, WAIT);
+    let by_to = |t: &str| {
+        inbox
+            .iter()
+            .find(|m| to_of(m).contains(t) && !String::from_utf8_lossy(m).contains("TLP:GREEN"))
+            .unwrap_or_else(|| panic!("no copy to {t}"))
+    };
+
+    // The member with a key: encrypted, gpg decrypts and verifies.
+    let enc = by_to("reporter+keyed@bank.example");
+    let s = String::from_utf8_lossy(enc);
+    assert!(s.contains("multipart/encrypted"), "{s}");
+    assert!(header(&s, "Subject").unwrap().contains("[TLP:AMBER]"));
+    assert!(header(&s, "List-Id")
+        .unwrap()
+        .contains("members.cert.example"));
+    assert_eq!(header(&s, "Precedence").as_deref(), Some("list"));
+    assert!(header(&s, "List-Unsubscribe")
+        .unwrap()
+        .contains("mailto:cert-lists@cert.example"));
+    let start = s.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let end = s.find("-----END PGP MESSAGE-----").unwrap() + 25;
+    let dec = keyed.run(&["--decrypt"], Some(s[start..end].as_bytes()));
+    let derr = String::from_utf8_lossy(&dec.stderr);
+    assert!(dec.status.success(), "{derr}");
+    assert!(derr.contains("Good signature"), "{derr}");
+    let plain = String::from_utf8_lossy(&dec.stdout);
+    assert!(
+        plain.contains("TLP:AMBER") && plain.contains("exploited in the wild"),
+        "{plain}"
+    );
+
+    // No key on an if-key list: signed plaintext that gpg accepts.
+    let signed = by_to("reporter+plain@bank.example");
+    let (data, sig) = split_signed(signed);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d"), &data).unwrap();
+    std::fs::write(dir.path().join("s.asc"), &sig).unwrap();
+    let v = outside.run(
+        &[
+            "--verify",
+            dir.path().join("s.asc").to_str().unwrap(),
+            dir.path().join("d").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    assert!(text_of(signed).contains("TLP:AMBER"));
+
+    // An always list without a key: a signed notice only.
+    let notice = by_to("reporter+nokey@bank.example");
+    let t = text_of(notice);
+    assert!(t.contains("no OpenPGP key for your address"), "{t}");
+    assert!(!t.contains("exploited in the wild"), "{t}");
+    assert!(String::from_utf8_lossy(notice).contains("multipart/signed"));
+
+    // The Mailman list: inline signature, still valid with a footer appended.
+    let list = by_to("reporter+list@lists.example");
+    assert_eq!(
+        header(&String::from_utf8_lossy(list), "Precedence").as_deref(),
+        Some("bulk")
+    );
+    let body = text_of(list)
+        + "\n_______________________________________________\nannounce mailing list\n";
+    std::fs::write(dir.path().join("inline.txt"), body.as_bytes()).unwrap();
+    let v = outside.run(
+        &["--verify", dir.path().join("inline.txt").to_str().unwrap()],
+        None,
+    );
+    assert!(
+        v.status.success(),
+        "{}\n{body}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    // The archive, with per-recipient delivery state.
+    let show: serde_json::Value =
+        serde_json::from_str(&env.ok(&["advisory", "show", &id, "--json"])).unwrap();
+    assert_eq!(show["tlp"], "amber");
+    let rs = show["recipients"].as_array().unwrap();
+    assert_eq!(rs.len(), 2);
+    assert!(rs.iter().all(|r| r["state"] == "sent"), "{show:#}");
+    assert_eq!(rs[0]["delivery"], "encrypted");
+    assert_eq!(rs[1]["delivery"], "signed");
+    let list = env.ok(&["advisory", "list"]);
+    assert_eq!(list.lines().count(), 4, "{list}");
+    let strict_id = id.replace("-0001", "-0002");
+    let strict: serde_json::Value =
+        serde_json::from_str(&env.ok(&["advisory", "show", &strict_id, "--json"])).unwrap();
+    assert_eq!(strict["recipients"][0]["delivery"], "notice-only");
+}
