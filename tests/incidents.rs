@@ -88,7 +88,10 @@ fn incidents_group_reports_and_merges_route_to_the_survivor() {
     assert_eq!((t.as_str(), word.as_str()), (b.as_str(), "appended"));
     let tb = env.ticket(&b);
     assert_eq!(tb["incident"], inc.as_str(), "{tb:#}");
-    assert_eq!(tb["category"], "fraud/phishing");
+    // The handler's /category is the RSIT classification, by a handler.
+    assert_eq!(tb["category"], "fraud");
+    assert_eq!(tb["classification"]["type"], "phishing", "{tb:#}");
+    assert_eq!(tb["classification"]["by"], "handler", "{tb:#}");
     assert_eq!(tb["tlp"], "amber");
     assert_eq!(env.ticket(&inc)["reports"], serde_json::json!([a, b]));
 
