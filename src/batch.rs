@@ -111,6 +111,8 @@ fn commit_all(pipeline: &Pipeline, ready: Ready) -> Outcome {
     std::thread::scope(|scope| {
         let (jobs, queue) = std::sync::mpsc::channel::<SealJob>();
         let sealer = scope.spawn(move || queue.into_iter().map(|j| pipeline.seal(j)).collect());
+        // The earlier batches' index records are merged beside these commits.
+        scope.spawn(|| merge_index(pipeline, usize::MAX));
         let out = commit_each(pipeline, ready, &jobs);
         drop(jobs);
         let sealed: Vec<SealedEntry> = sealer
@@ -165,6 +167,24 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
         }
     }
     out
+}
+
+/// Merges pending index records in small steps (each holds sled's write
+/// lock, which the commits need too); returns how many were merged.
+pub fn merge_index(pipeline: &Pipeline, max: usize) -> usize {
+    let mut merged = 0;
+    while merged < max {
+        match pipeline.store().merge_pending_index(32.min(max - merged)) {
+            Ok(0) => break,
+            Ok(n) => merged += n,
+            Err(e) => {
+                // The records stay and are merged later; searches read them meanwhile.
+                tracing::warn!(error = %e, "cannot merge index records yet");
+                break;
+            }
+        }
+    }
+    merged
 }
 
 /// One flush for the batch, then each source is told.

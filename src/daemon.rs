@@ -99,6 +99,8 @@ fn intake_loop(
             }
             None if stopping => break,
             None if next.is_empty() => {
+                // Idle: what the last batch indexed is merged now.
+                crate::batch::merge_index(&pipeline, usize::MAX);
                 if drain && sources.iter().all(|s| s.caught_up()) {
                     break;
                 }

@@ -143,7 +143,7 @@ impl Store {
                 if t[T_SHA].get(m.sha256)?.is_none() {
                     t[T_SHA].insert(&m.sha256, &key)?;
                 }
-                super::index::index_tx(t, c.ticket.id, &rec.indicators)?;
+                super::index::index_tx(t, c.ticket.id, seq, &rec.indicators)?;
                 res.message_seqs.push(seq);
             }
 

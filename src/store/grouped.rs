@@ -82,7 +82,7 @@ impl Store {
                         t[T_SHA].insert(&c.sha256, &key)?;
                     }
                 }
-                super::index::index_tx(t, id, &p.indicators)?;
+                super::index::index_tx(t, id, n, &p.indicators)?;
                 let mut seq = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref());
                 for e in &p.events {
                     seq += 1;

@@ -10,6 +10,10 @@
 //! - terms: a kind letter, the normalised value and a 0 byte; domains with
 //!   their labels reversed (`com.example.www.`), so that a domain's
 //!   subdomains are one prefix scan.
+//!
+//! The message's transaction writes its entries as one pending record
+//! (`indicator_pending`, keyed by message sequence); they are merged into
+//! the two trees shortly after, and a search reads both.
 
 use super::*;
 use crate::analysis::indicators::{parse_network, Indicator, Kind};
@@ -101,15 +105,32 @@ pub(crate) fn entry(i: &Indicator, ticket: TicketId) -> Option<(usize, Vec<u8>)>
     }
 }
 
-/// Writes a message's indicators inside the commit's transaction.
+/// Records a message's index entries inside the commit's transaction, as
+/// one pending record that [`Store::merge_pending_index`] later spreads
+/// into the two trees. sled reads every key it writes in a transaction, so
+/// writing 20-60 entries there directly made the index most of the commit,
+/// and commits are sequential; one record is one key, and the merge runs
+/// beside the next commits. Searches read pending records too, so a
+/// message is findable from the moment its transaction is.
 pub(crate) fn index_tx(
     trees: &[sled::transaction::TransactionalTree],
     ticket: TicketId,
+    message_seq: u64,
     indicators: &[Indicator],
 ) -> std::result::Result<(), sled::transaction::UnabortableTransactionError> {
+    let entries = entries(ticket, indicators);
+    if !entries.is_empty() {
+        trees[T_IND_PENDING].insert(&message_seq.to_be_bytes(), encode_pending(&entries))?;
+    }
+    Ok(())
+}
+
+/// The index keys of a message's indicators: (tree, key).
+fn entries(ticket: TicketId, indicators: &[Indicator]) -> Vec<(usize, Vec<u8>)> {
+    let mut out = Vec::with_capacity(indicators.len());
     for i in indicators {
-        if let Some((tree, key)) = entry(i, ticket) {
-            trees[tree].insert(key, &[])?;
+        if let Some(e) = entry(i, ticket) {
+            out.push(e);
         }
         // A CIDR is also kept under its first address, so that a search
         // for a containing range finds the ticket that named the range.
@@ -117,11 +138,40 @@ pub(crate) fn index_tx(
             if let Some((net, _)) = parse_network(&i.value) {
                 let mut k = ip_bytes(net).to_vec();
                 k.extend_from_slice(&ticket.to_key());
-                trees[T_IND_IP].insert(k, &[])?;
+                out.push((T_IND_IP, k));
             }
         }
     }
-    Ok(())
+    out
+}
+
+/// One pending record: per entry a tree byte (0 addresses, 1 terms), a
+/// big-endian u16 length and the key.
+fn encode_pending(entries: &[(usize, Vec<u8>)]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(entries.iter().map(|(_, k)| k.len() + 3).sum());
+    for (tree, key) in entries {
+        let Ok(len) = u16::try_from(key.len()) else {
+            continue;
+        };
+        v.push(u8::from(*tree == T_IND_TERM));
+        v.extend_from_slice(&len.to_be_bytes());
+        v.extend_from_slice(key);
+    }
+    v
+}
+
+fn decode_pending(mut v: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut out = Vec::new();
+    while v.len() >= 3 {
+        let tree = if v[0] == 1 { T_IND_TERM } else { T_IND_IP };
+        let len = usize::from(u16::from_be_bytes([v[1], v[2]]));
+        let Some(key) = v.get(3..3 + len) else {
+            break;
+        };
+        out.push((tree, key));
+        v = &v[3 + len..];
+    }
+    out
 }
 
 /// What a search or relation looks for.
@@ -163,10 +213,90 @@ impl Store {
                 }
             }
         }
+        self.find_pending(probe, &mut hits)?;
         hits.sort_unstable_by(|a, b| b.cmp(a));
         hits.dedup();
         hits.truncate(limit);
         Ok(hits)
+    }
+
+    /// Probes the records not merged yet (a few batches' worth while the
+    /// intake runs; more only after a crash or a burst of `csirtd ingest`).
+    fn find_pending(&self, probe: &Probe, hits: &mut Vec<TicketId>) -> Result<()> {
+        let (tree, lo, hi): (usize, Vec<u8>, Option<Vec<u8>>) = match probe {
+            Probe::Network(net, len) => {
+                let (lo, hi) = ip_range(*net, *len);
+                let mut end = hi.to_vec();
+                end.extend_from_slice(&[0xff; 6]);
+                (T_IND_IP, lo.to_vec(), Some(end))
+            }
+            Probe::Term(kind, value) => match term_prefix(*kind, value) {
+                Some(mut p) => {
+                    p.push(0);
+                    (T_IND_TERM, p, None)
+                }
+                None => return Ok(()),
+            },
+            Probe::DomainTree(d) => match term_prefix(Kind::Domain, d) {
+                Some(p) => (T_IND_TERM, p, None),
+                None => return Ok(()),
+            },
+        };
+        for item in self.trees()[T_IND_PENDING].iter() {
+            let (_, v) = item?;
+            for (t, key) in decode_pending(&v) {
+                let hit = t == tree
+                    && match &hi {
+                        Some(hi) => key >= lo.as_slice() && key <= hi.as_slice(),
+                        None => key.starts_with(&lo),
+                    };
+                if hit {
+                    if let Some(id) = key
+                        .len()
+                        .checked_sub(6)
+                        .and_then(|at| TicketId::from_key(&key[at..]))
+                    {
+                        hits.push(id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Spreads up to `max` pending records into the index trees; returns
+    /// how many. The entries go in before the records are removed, each
+    /// step an atomic sled batch, and entries are idempotent keys: a crash
+    /// in between leaves records that are merged again, never entries lost.
+    pub fn merge_pending_index(&self, max: usize) -> Result<usize> {
+        let mut ips = sled::Batch::default();
+        let mut terms = sled::Batch::default();
+        let mut done = sled::Batch::default();
+        let mut n = 0;
+        for item in self.trees()[T_IND_PENDING].iter().take(max) {
+            let (k, v) = item?;
+            for (tree, key) in decode_pending(&v) {
+                if tree == T_IND_IP {
+                    ips.insert(key, &[]);
+                } else {
+                    terms.insert(key, &[]);
+                }
+            }
+            done.remove(k);
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        self.trees()[T_IND_IP].apply_batch(ips)?;
+        self.trees()[T_IND_TERM].apply_batch(terms)?;
+        self.trees()[T_IND_PENDING].apply_batch(done)?;
+        Ok(n)
+    }
+
+    /// Records not merged yet.
+    pub fn pending_index(&self) -> usize {
+        self.trees()[T_IND_PENDING].len()
     }
 
     /// Tickets whose subject holds every word of `words` (lower case),
@@ -239,6 +369,59 @@ fn collect(iter: sled::Iter, bound: usize, hits: &mut Vec<TicketId>) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+    use crate::workflow::test_support::pipeline;
+
+    const WITH_IP: &[u8] = b"From: Bob <bob@isp.example>\r\nTo: cert@cert.example\r\nSubject: Scan\r\nMessage-ID: <s1@isp.example>\r\n\r\nScanning from 185.220.101.7 against www.evil-login.com\r\n";
+    const DOMAIN_ONLY: &[u8] = b"From: Alice <alice@bank.example>\r\nTo: cert@cert.example\r\nSubject: Phishing\r\nMessage-ID: <p1@bank.example>\r\n\r\nSee https://evil-login.com/bank\r\n";
+
+    #[test]
+    fn a_ticket_is_found_before_and_after_its_index_record_is_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(dir.path());
+        let now = time::OffsetDateTime::now_utc();
+        let mut ids = Vec::new();
+        for raw in [DOMAIN_ONLY, WITH_IP] {
+            let prepared = p.prepare(raw);
+            let done = p.commit_prepared(prepared, raw, "test", now).unwrap();
+            ids.push(done.placement.ticket());
+        }
+        let store = p.store();
+        assert_eq!(store.pending_index(), 2);
+        let net = Probe::Network("185.220.101.0".parse().unwrap(), 24);
+        let dom = Probe::DomainTree("evil-login.com".into());
+        assert_eq!(store.find(&net, 10).unwrap(), vec![ids[1]]);
+        assert_eq!(store.find(&dom, 10).unwrap(), vec![ids[1], ids[0]]);
+
+        assert_eq!(store.merge_pending_index(1).unwrap(), 1);
+        assert_eq!(store.merge_pending_index(10).unwrap(), 1);
+        assert_eq!(store.pending_index(), 0);
+        assert_eq!(store.find(&net, 10).unwrap(), vec![ids[1]]);
+        assert_eq!(store.find(&dom, 10).unwrap(), vec![ids[1], ids[0]]);
+        assert_eq!(store.merge_pending_index(10).unwrap(), 0);
+    }
+
+    #[test]
+    fn pending_records_round_trip_and_truncated_ones_stop_cleanly() {
+        let t = TicketId::new(2026, 9);
+        let entries = vec![
+            (T_IND_IP, vec![1u8; 22]),
+            (T_IND_TERM, b"dcom.example.\0abcdef".to_vec()),
+        ];
+        let v = encode_pending(&entries);
+        let back: Vec<(usize, Vec<u8>)> = decode_pending(&v)
+            .into_iter()
+            .map(|(t, k)| (t, k.to_vec()))
+            .collect();
+        assert_eq!(back, entries);
+        assert_eq!(decode_pending(&v[..v.len() - 1]).len(), 1);
+        assert!(decode_pending(&[1, 0xff]).is_empty());
+        let _ = t;
+    }
 }
 
 #[cfg(test)]

@@ -77,7 +77,8 @@ pub(crate) const T_IND_IP: usize = 11;
 pub(crate) const T_IND_TERM: usize = 12;
 pub(crate) const T_GROUPS: usize = 13;
 pub(crate) const T_ADVISORIES: usize = 14;
-const TREE_NAMES: [&str; 15] = [
+pub(crate) const T_IND_PENDING: usize = 15;
+const TREE_NAMES: [&str; 16] = [
     "meta",
     "counters",
     "tickets",
@@ -95,6 +96,9 @@ const TREE_NAMES: [&str; 15] = [
     "report_groups",
     // Issue 5: advisories and their recipients.
     "advisories",
+    // Index entries committed with their message, not yet merged into
+    // indicator_ips/indicator_terms (see index.rs).
+    "indicator_pending",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

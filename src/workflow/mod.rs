@@ -14,3 +14,5 @@ pub mod pipeline;
 pub mod publish;
 pub mod relay;
 pub mod seal;
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -158,6 +158,7 @@ impl Pipeline {
             .map(|job| self.seal(job))
             .collect();
         self.finish_sealing(&sealed)?;
+        self.store.merge_pending_index(usize::MAX)?;
         Ok(processed)
     }
 

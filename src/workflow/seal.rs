@@ -110,22 +110,8 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::store::Store;
 
-    const REPORT: &[u8] = b"From: Alice <alice@bank.example>\r\nTo: cert@cert.example\r\nSubject: Phishing at our bank\r\nMessage-ID: <r1@bank.example>\r\n\r\nhttps://phish.example/login\r\n";
-
-    fn pipeline(dir: &std::path::Path) -> Pipeline {
-        let toml = format!(
-            "[team]\nname = \"CERT Example\"\naddress = \"cert@cert.example\"\ntag = \"CERT-EX\"\ndomain = \"cert.example\"\n\
-             [store]\npath = \"{}\"\n[outbox]\ntransport = \"file\"\n[outbox.file]\ndir = \"{}\"\n",
-            dir.join("store").display(),
-            dir.join("outbox").display()
-        );
-        let cfg = Config::from_toml(&toml, &dir.join("csirtd.toml")).unwrap();
-        let store = Store::open(&cfg.store.path, 8).unwrap();
-        Pipeline::new(store, cfg).unwrap()
-    }
+    use crate::workflow::test_support::{pipeline, REPORT};
 
     /// What a crash between the commit and the recorded signature leaves.
     fn commit_unsealed(p: &Pipeline) -> Vec<SealJob> {
