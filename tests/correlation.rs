@@ -221,3 +221,39 @@ fn stats_count_by_category_constituency_and_status_and_draw_a_chart() {
     assert!(text.starts_with("<svg") && text.contains("fraud"), "{text}");
     assert!(env.run(&["stats", "--since", "soon"]).status.code() != Some(0));
 }
+
+#[test]
+fn an_indicator_is_found_from_its_commit_on_before_and_after_the_flush() {
+    use csirtd::store::index::Probe;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[team]\nname = \"T\"\naddress = \"cert@cert.example\"\ntag = \"CERT-EX\"\ndomain = \"cert.example\"\n\
+         [store]\npath = \"{}\"\n[outbox]\ntransport = \"file\"\n[outbox.file]\ndir = \"{}\"\n",
+        dir.path().join("store").display(),
+        dir.path().join("outbox").display()
+    );
+    let cfg = csirtd::config::Config::from_toml(&toml, &dir.path().join("c.toml")).unwrap();
+    let store = csirtd::store::Store::open(&cfg.store.path, 8).unwrap();
+    let pipeline = csirtd::workflow::pipeline::Pipeline::new(store.clone(), cfg).unwrap();
+    let raw = mail(
+        "a@bank.example",
+        "Scan",
+        Some("s1@bank.example"),
+        "",
+        "From 198.51.100.77 and evil.example.net",
+    );
+    let id = pipeline.process(&raw, "test").unwrap().placement.ticket();
+    let ip = Probe::Network("198.51.100.0".parse().unwrap(), 24);
+    let dom = Probe::DomainTree("example.net".into());
+    // Committed, not yet flushed: the staged entries answer.
+    assert_eq!(store.find(&ip, 10).unwrap(), vec![id]);
+    assert_eq!(store.find(&dom, 10).unwrap(), vec![id]);
+    store.flush().unwrap();
+    // Merged into the index trees: found once, not twice.
+    assert_eq!(store.find(&ip, 10).unwrap(), vec![id]);
+    assert_eq!(store.find(&dom, 10).unwrap(), vec![id]);
+    drop(pipeline);
+    drop(store);
+    let store = csirtd::store::Store::open(&dir.path().join("store"), 8).unwrap();
+    assert_eq!(store.find(&ip, 10).unwrap(), vec![id]);
+}
