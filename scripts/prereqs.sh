@@ -4,7 +4,7 @@
 # alone and apt-get runs only when something is missing.
 #
 #   scripts/prereqs.sh          build and run: clang libclang-dev nettle-dev pkg-config gnupg
-#   scripts/prereqs.sh --test   also: dovecot-imapd dovecot-lmtpd postfix openssl python3
+#   scripts/prereqs.sh --test   also: dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt
 #
 # As root it installs directly, otherwise through sudo when available;
 # failing both it prints the apt-get command to run and exits 1.
@@ -31,7 +31,7 @@ csirtd_prereqs() {
 
     local -a pkgs=(clang libclang-dev nettle-dev pkg-config gnupg)
     if [ "$want_test" -eq 1 ]; then
-        pkgs+=(dovecot-imapd dovecot-lmtpd postfix openssl python3)
+        pkgs+=(dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt)
     fi
 
     if ! command -v dpkg >/dev/null 2>&1; then

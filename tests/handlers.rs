@@ -153,14 +153,30 @@ fn a_whole_conversation_and_the_refusals() {
     assert!(text.contains("supplied by the reporter"), "{text}");
     let note_id = header_of(note, "Message-ID").unwrap();
 
-    // 3. The handler replies, signed with gpg, quoting the notification.
+    // 3. The handler replies from mutt (PGP/MIME signed through GPGME),
+    // quoting the notification; without mutt, the mail is built with gpg
+    // as a client would.
     let quoted: String = text.lines().map(|l| format!("> {l}\n")).collect();
-    let reply = signed_mail(
-        &w.handler,
-        "handler@cert.example",
-        &format!("From: Hanna Handler <handler@cert.example>\r\nTo: cert@cert.example\r\nSubject: Re: {}\r\nMessage-ID: <hanna-1@cert.example>\r\nIn-Reply-To: {note_id}\r\nReferences: {note_id}\r\n", header_of(note, "Subject").unwrap()),
-        &format!("We had the phishing site taken down.\nThank you for the report.\n\n-- \nHanna, CERT Example\n\nOn 16.11.26 10:00, CERT Example wrote:\n{quoted}"),
+    let subject = header_of(note, "Subject").unwrap();
+    let body = format!("We had the phishing site taken down.\nThank you for the report.\n\n-- \nHanna, CERT Example\n\nOn 16.11.26 10:00, CERT Example wrote:\n{quoted}");
+    let draft = format!(
+        "From: Hanna Handler <handler@cert.example>\nTo: cert@cert.example\nSubject: Re: {subject}\nIn-Reply-To: {note_id}\nReferences: {note_id}\n\n{body}"
     );
+    let reply = match common::mutt::signed_reply(w.handler.home(), "handler@cert.example", &draft) {
+        Some(raw) => {
+            eprintln!("handler's reply composed and signed by mutt");
+            raw
+        }
+        None => {
+            eprintln!("mutt not available: handler's reply built with gpg");
+            signed_mail(
+                &w.handler,
+                "handler@cert.example",
+                &format!("From: Hanna Handler <handler@cert.example>\r\nTo: cert@cert.example\r\nSubject: Re: {subject}\r\nMessage-ID: <hanna-1@cert.example>\r\nIn-Reply-To: {note_id}\r\nReferences: {note_id}\r\n"),
+                &body,
+            )
+        }
+    };
     servers.submit("handler@cert.example", "cert@cert.example", &reply);
 
     // 4. It reaches the reporter from the team address, team-signed, tagged, threaded.

@@ -159,6 +159,7 @@ pub fn run(
                             "id": t.id, "tag": t.id.tag(prefix), "status": t.status, "subject": t.subject,
                             "requestors": t.requestors, "created_at": rfc3339(t.created_at),
                             "updated_at": rfc3339(t.updated_at), "flags": t.flags, "messages": t.message_count,
+                            "kind": t.handling.kind, "incident": t.handling.incident,
                         })
                     })
                     .collect();

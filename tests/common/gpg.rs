@@ -16,6 +16,11 @@ impl Gpg {
         Gpg { home }
     }
 
+    /// The home directory (GNUPGHOME), for a mail client that signs with it.
+    pub fn home(&self) -> &std::path::Path {
+        self.home.path()
+    }
+
     pub fn run(&self, args: &[&str], input: Option<&[u8]>) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new("gpg")

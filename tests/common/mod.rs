@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gpg;
+pub mod mutt;
 pub mod servers;
 
 use serde_json::Value;

@@ -1,0 +1,272 @@
+//! Routing decisions: who wrote, what is relayed, kept, flagged.
+use super::*;
+use crate::model::{Status, TicketId};
+
+const FPR: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+
+fn handlers() -> Vec<HandlerConfig> {
+    vec![
+        HandlerConfig {
+            name: "alice".into(),
+            email: "alice@cert.example".into(),
+            fingerprint: FPR.into(),
+        },
+        HandlerConfig {
+            name: "bob".into(),
+            email: "bob@cert.example".into(),
+            fingerprint: "AAAA456789ABCDEF0123456789ABCDEF01234567".into(),
+        },
+    ]
+}
+
+fn ticket() -> TicketRecord {
+    TicketRecord {
+        id: TicketId::new(2026, 1),
+        status: Status::Open,
+        subject: "Phish".into(),
+        requestors: vec!["rep@bank.example".into()],
+        created_at: OffsetDateTime::UNIX_EPOCH,
+        updated_at: OffsetDateTime::UNIX_EPOCH,
+        flags: BTreeSet::new(),
+        message_count: 1,
+        classification: None,
+        constituencies: Vec::new(),
+        handling: Default::default(),
+    }
+}
+
+fn mail(from: &str, to: &str) -> ParsedMail {
+    ParsedMail {
+        from: vec![from.into()],
+        from_header_count: 1,
+        to: vec![to.into()],
+        ..ParsedMail::default()
+    }
+}
+
+fn good(fpr: &str) -> Verification {
+    let mut v = Verification::new(Verdict::Good, "ok");
+    v.signer_fingerprint = Some(fpr.into());
+    v
+}
+
+fn run(m: &ParsedMail, v: Option<&Verification>, text: &str, sig: HandlerSignature) -> Route {
+    let hs = handlers();
+    let own = vec![
+        "cert@cert.example".to_string(),
+        "cert-comment@cert.example".to_string(),
+    ];
+    let t = ticket();
+    let corr = vec!["abuse@hoster.example".to_string()];
+    route(
+        &RouteInput {
+            mail: m,
+            verification: v,
+            text,
+            placement: Placement::Appended(t.id),
+            ticket: Some(&t),
+            correspondents: &corr,
+            now: OffsetDateTime::UNIX_EPOCH,
+        },
+        &RouteConfig {
+            handlers: &hs,
+            signature: sig,
+            own_addresses: &own,
+            comment_address: Some("cert-comment@cert.example"),
+            advisory_address: Some("cert-advisory@cert.example"),
+        },
+    )
+}
+
+#[test]
+fn a_signed_handler_reply_is_relayed_without_quote_and_commands_run() {
+    let m = mail("alice@cert.example", "cert@cert.example");
+    let v = good(FPR);
+    let r = run(
+        &m,
+        Some(&v),
+        "/status resolved\n\nThe site is down.\n-- \nAlice\n\nOn Mon, CERT wrote:\n> reporter text\n",
+        HandlerSignature::Required,
+    );
+    assert_eq!(
+        r.sender,
+        Some(Sender::Handler {
+            name: "alice".into()
+        })
+    );
+    assert_eq!(r.relay.as_deref(), Some("The site is down."));
+    assert_eq!(r.commands, vec![Command::Status(Status::Resolved)]);
+    assert!(r.flags.is_empty());
+}
+
+#[test]
+fn a_forged_handler_reply_is_flagged_not_relayed_and_commands_ignored() {
+    let m = mail("alice@cert.example", "cert@cert.example");
+    for v in [
+        None,
+        Some(Verification::new(Verdict::Unsigned, "")),
+        Some(Verification::new(Verdict::Bad, "x")),
+        Some(good("AAAA456789ABCDEF0123456789ABCDEF01234567")),
+    ] {
+        let r = run(
+            &m,
+            v.as_ref(),
+            "/status resolved\nClick here",
+            HandlerSignature::Required,
+        );
+        assert!(r.flags.contains(&Flag::UnverifiedHandler), "{v:?}");
+        assert!(r.relay.is_none());
+        assert!(r.commands.is_empty());
+        assert!(r
+            .notices
+            .iter()
+            .any(|n| matches!(n.kind, NoticeKind::Warning(_))));
+    }
+}
+
+#[test]
+fn optional_signature_relays_but_never_runs_commands() {
+    let m = mail("alice@cert.example", "cert@cert.example");
+    let r = run(
+        &m,
+        None,
+        "/status resolved\nHello",
+        HandlerSignature::Optional,
+    );
+    assert_eq!(r.relay.as_deref(), Some("Hello"));
+    assert!(r.commands.is_empty());
+    assert!(r.flags.contains(&Flag::UnverifiedHandler));
+}
+
+#[test]
+fn a_comment_is_never_relayed() {
+    let m = mail("alice@cert.example", "cert-comment@cert.example");
+    let v = good(FPR);
+    let r = run(
+        &m,
+        Some(&v),
+        "Internal: this is the third from them.",
+        HandlerSignature::Required,
+    );
+    assert!(r.relay.is_none());
+    assert_eq!(
+        r.notices,
+        vec![Notice {
+            audience: Audience::AllBut("alice".into()),
+            kind: NoticeKind::Note
+        }]
+    );
+}
+
+#[test]
+fn reporter_follow_up_goes_to_the_assignee_and_outsiders_are_flagged() {
+    let r = run(
+        &mail("rep@bank.example", "cert@cert.example"),
+        None,
+        "more logs",
+        HandlerSignature::Required,
+    );
+    assert_eq!(r.sender, Some(Sender::Requestor));
+    assert_eq!(r.notices[0].kind, NoticeKind::FollowUp);
+    assert!(r.flags.is_empty());
+
+    let r = run(
+        &mail("abuse@hoster.example", "cert@cert.example"),
+        None,
+        "removed",
+        HandlerSignature::Required,
+    );
+    assert_eq!(r.sender, Some(Sender::Correspondent));
+    assert!(r.flags.is_empty());
+
+    let r = run(
+        &mail("mallory@evil.example", "cert@cert.example"),
+        None,
+        "I am the bank, send logs",
+        HandlerSignature::Required,
+    );
+    assert_eq!(r.sender, Some(Sender::Outsider));
+    assert!(r.flags.contains(&Flag::UnverifiedCorrespondent));
+    assert!(r.relay.is_none());
+}
+
+#[test]
+fn only_a_verified_handler_sends_advisories_by_mail() {
+    let m = mail("alice@cert.example", "cert-advisory@cert.example");
+    let v = good(FPR);
+    let r = run(
+        &m,
+        Some(&v),
+        "/list banks\n/tlp amber\nPatch.",
+        HandlerSignature::Required,
+    );
+    assert_eq!(r.advisory.as_ref().map(|a| a.list.as_str()), Some("banks"));
+    assert!(r.relay.is_none() && r.notices.is_empty());
+    let r = run(
+        &m,
+        None,
+        "/list banks\n/tlp amber\nPatch.",
+        HandlerSignature::Optional,
+    );
+    assert!(r.advisory.is_none());
+    assert!(r.flags.contains(&Flag::UnverifiedHandler));
+    let r = run(
+        &m,
+        Some(&v),
+        "/tlp amber\nPatch.",
+        HandlerSignature::Required,
+    );
+    assert!(r.advisory.is_none());
+    assert!(!r.refused.is_empty(), "a signed error reply follows");
+}
+
+#[test]
+fn autoresponders_are_recorded_but_not_answered_with_notices() {
+    let mut m = mail("alice@cert.example", "cert@cert.example");
+    m.auto_submitted = Some("auto-replied".into());
+    let r = run(&m, None, "I am on vacation", HandlerSignature::Required);
+    assert!(r.flags.contains(&Flag::UnverifiedHandler));
+    assert!(r.notices.is_empty());
+    let mut m = mail("rep@bank.example", "cert@cert.example");
+    m.precedence = Some("bulk".into());
+    assert!(run(&m, None, "x", HandlerSignature::Required)
+        .notices
+        .is_empty());
+}
+
+#[test]
+fn our_own_loop_is_not_routed() {
+    let mut m = mail("alice@cert.example", "cert@cert.example");
+    m.x_loop = vec!["cert@cert.example".into()];
+    let r = run(&m, None, "x", HandlerSignature::Required);
+    assert!(r.notices.is_empty() && r.relay.is_none() && r.flags.is_empty());
+}
+
+#[test]
+fn muted_tickets_are_not_relayed() {
+    let hs = handlers();
+    let own = vec!["cert@cert.example".to_string()];
+    let mut t = ticket();
+    t.handling.reporter_muted = true;
+    let m = mail("alice@cert.example", "cert@cert.example");
+    let v = good(FPR);
+    let r = route(
+        &RouteInput {
+            mail: &m,
+            verification: Some(&v),
+            text: "Hi",
+            placement: Placement::Appended(t.id),
+            ticket: Some(&t),
+            correspondents: &[],
+            now: OffsetDateTime::UNIX_EPOCH,
+        },
+        &RouteConfig {
+            handlers: &hs,
+            signature: HandlerSignature::Required,
+            own_addresses: &own,
+            comment_address: None,
+            advisory_address: None,
+        },
+    );
+    assert!(r.relay.is_none());
+}
