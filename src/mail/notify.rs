@@ -23,7 +23,20 @@ pub struct TicketFacts<'a> {
     pub text: &'a str,
     pub correspond: &'a str,
     pub comment: Option<&'a str>,
+    /// What analysis found (issue 6): RSIT category, constituencies, and
+    /// earlier tickets sharing indicators with the shared values.
+    pub analysis: Analysis,
 }
+
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub category: Option<String>,
+    pub constituencies: Vec<String>,
+    pub related: Vec<(String, Vec<String>)>,
+}
+
+/// Related tickets named in a notification; the rest is in `ticket show`.
+pub const MAX_RELATED_SHOWN: usize = 10;
 
 pub fn new_ticket(f: &TicketFacts<'_>) -> String {
     let mut s = String::new();
@@ -90,13 +103,31 @@ fn facts(s: &mut String, f: &TicketFacts<'_>) {
     let flags: Vec<&str> = f.flags.iter().map(|f| f.as_str()).collect();
     let _ = writeln!(
         s,
-        "Flags:     {}\n",
+        "Flags:     {}",
         if flags.is_empty() {
             "none".to_string()
         } else {
             flags.join(", ")
         }
     );
+    let a = &f.analysis;
+    if let Some(c) = &a.category {
+        let _ = writeln!(s, "Category:  {c}");
+    }
+    if !a.constituencies.is_empty() {
+        let _ = writeln!(s, "Constituency: {}", a.constituencies.join(", "));
+    }
+    if !a.related.is_empty() {
+        let _ = writeln!(s, "Related tickets:");
+        for (tag, shared) in a.related.iter().take(MAX_RELATED_SHOWN) {
+            let mut values: Vec<&str> = shared.iter().take(5).map(String::as_str).collect();
+            if shared.len() > 5 {
+                values.push("...");
+            }
+            let _ = writeln!(s, "  {tag} shares {}", values.join(", "));
+        }
+    }
+    s.push('\n');
 }
 
 fn howto(s: &mut String, f: &TicketFacts<'_>) {
@@ -149,7 +180,21 @@ mod tests {
             text: "Dear CERT,\n\x1b[31mred\nbye",
             correspond: "cert@cert.example",
             comment: Some("cert-comment@cert.example"),
+            analysis: Analysis {
+                category: Some("fraud/phishing".into()),
+                constituencies: vec!["bank-west".into()],
+                related: vec![(
+                    "[CERT-EX #2026-00000]".into(),
+                    vec!["192.0.2.7".into(), "evil.example".into()],
+                )],
+            },
         });
+        assert!(t.contains("Category:  fraud/phishing"), "{t}");
+        assert!(t.contains("Constituency: bank-west"), "{t}");
+        assert!(
+            t.contains("[CERT-EX #2026-00000] shares 192.0.2.7, evil.example"),
+            "{t}"
+        );
         assert!(t.contains("[CERT-EX #2026-00001]"));
         assert!(t.contains("rep@bank.example"));
         assert!(t.contains("Signature: NOT signed"));
