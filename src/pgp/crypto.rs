@@ -65,6 +65,14 @@ impl Crypto {
 
     /// Without [pgp]: no keyring and no team key, but every message still
     /// gets an honest verdict (a signature we cannot check is `unknown-key`).
+    #[cfg(test)]
+    pub(crate) fn with_engine(engine: Engine) -> Crypto {
+        Crypto {
+            engine,
+            policy: PgpPolicy::default(),
+        }
+    }
+
     pub fn unconfigured(max_message_size: usize) -> Crypto {
         let limits = super::Limits {
             max_message_size,
@@ -116,6 +124,37 @@ impl Crypto {
             });
         }
         Ok(Sealed::Signed(signed))
+    }
+
+    /// Signs and encrypts to the keyring certificate with `fingerprint`
+    /// (configured for this recipient), whatever user IDs it carries; held
+    /// when the keyring has no such certificate. Never sent in plaintext.
+    pub fn seal_to_fingerprint(
+        &self,
+        composed: Vec<u8>,
+        recipient: &str,
+        fingerprint: &str,
+    ) -> Result<Sealed, PgpError> {
+        let Some(team) = self.engine.team_key() else {
+            return Ok(Sealed::Held {
+                bytes: composed,
+                reason: format!("{recipient} must get mail encrypted to {fingerprint}, and there is no team key to sign it"),
+            });
+        };
+        let wanted = crate::config::normalize_fingerprint(fingerprint);
+        match self.engine.keyring().get(&wanted) {
+            Some(cert) => Ok(Sealed::Encrypted(encrypt_message(
+                &composed,
+                team,
+                std::slice::from_ref(cert),
+            )?)),
+            None => Ok(Sealed::Held {
+                bytes: sign_message(&composed, team)?,
+                reason: format!(
+                    "the keyring has no certificate {wanted}, configured for {recipient}"
+                ),
+            }),
+        }
     }
 }
 

@@ -302,3 +302,52 @@ fn sign_keeps_outer_headers_and_folding() {
         Err(PgpError::BadMessage(_))
     ));
 }
+
+#[test]
+fn a_configured_fingerprint_is_encrypted_to_whatever_its_user_ids_say() {
+    use crate::pgp::crypto::{Crypto, Sealed};
+    let (_, tk) = team(
+        "CERT <cert@team.example>",
+        None,
+        SystemTime::now() - Duration::from_secs(60),
+    );
+    // The constituent's key names another address than the contact.
+    let (noc, _) = team(
+        "NOC <keys@west.example>",
+        None,
+        SystemTime::now() - Duration::from_secs(60),
+    );
+    let fpr = noc.fingerprint().to_hex();
+    let crypto = Crypto::with_engine(Engine::new(Keyring::from_certs([noc]), Some(tk)));
+    match crypto
+        .seal_to_fingerprint(MAIL.to_vec(), "noc@west.example", &fpr)
+        .expect("seal")
+    {
+        Sealed::Encrypted(b) => {
+            let text = String::from_utf8_lossy(&b);
+            assert!(text.contains("multipart/encrypted"), "{text}");
+            assert!(!text.contains("Hello"), "plaintext leaked: {text}");
+        }
+        other => panic!("expected encrypted, got {other:?}"),
+    }
+    let other = "0123456789ABCDEF0123456789ABCDEF01234567";
+    match crypto
+        .seal_to_fingerprint(MAIL.to_vec(), "noc@west.example", other)
+        .expect("seal")
+    {
+        Sealed::Held { reason, .. } => assert!(reason.contains("no certificate"), "{reason}"),
+        other => panic!("expected held, got {other:?}"),
+    }
+    // By address alone this key would not have been found.
+    match crypto
+        .seal(
+            MAIL.to_vec(),
+            "noc@west.example",
+            crate::config::EncryptPolicy::IfKey,
+        )
+        .expect("seal")
+    {
+        Sealed::Signed(_) => {}
+        other => panic!("expected signed only, got {other:?}"),
+    }
+}

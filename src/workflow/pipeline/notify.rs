@@ -134,12 +134,15 @@ impl Pipeline {
             date: now,
             extra_headers: &[],
         });
-        let policy = if c.key_fingerprint.is_some() {
-            EncryptPolicy::Always
-        } else {
-            EncryptPolicy::IfKey
+        // A configured key is the constituent's word on how to reach them:
+        // that certificate, whatever address its user IDs carry.
+        let sealed = match &c.key_fingerprint {
+            Some(f) => self.crypto.seal_to_fingerprint(bytes.clone(), contact, f),
+            None => self
+                .crypto
+                .seal(bytes.clone(), contact, EncryptPolicy::IfKey),
         };
-        let (bytes, state) = match self.crypto.seal(bytes.clone(), contact, policy) {
+        let (bytes, state) = match sealed {
             Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
                 (b, OutboxState::Queued)
             }
