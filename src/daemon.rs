@@ -149,6 +149,16 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
             return Err(e).context("cannot sign the outgoing mail left by an interrupted run")
         }
     }
+    match pipeline.publish_pending_advisories() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            count = n,
+            "published advisories requested by mail before an interrupted run"
+        ),
+        Err(e) => {
+            return Err(e).context("cannot publish the advisories left by an interrupted run")
+        }
+    }
     let sender = Sender::from_config(store.clone(), &cfg)?;
 
     let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);

@@ -87,7 +87,14 @@ pub struct NewAdvisory {
     pub envelope_from: String,
     /// Events for the related ticket, if any.
     pub events: Vec<Event>,
+    /// The pending-advisory record (see [`Store::pending_advisories`]) this
+    /// publication fulfils, removed in the same transaction.
+    pub pending: Option<Vec<u8>>,
 }
+
+/// Prefix, in the meta tree, of advisories requested by mail and not yet
+/// published: written in the requesting mail's transaction.
+pub const PENDING_PREFIX: &[u8] = b"advisory-pending/";
 
 impl Store {
     /// The sequence the next advisory of `year` gets; re-checked at commit.
@@ -159,6 +166,9 @@ impl Store {
                 t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
             }
             t[T_ADVISORIES].insert(rec.id.as_bytes(), encode(&rec))?;
+            if let Some(k) = &a.pending {
+                t[T_META].remove(k.as_slice())?;
+            }
             Ok(rec)
         });
         match result {
@@ -166,6 +176,22 @@ impl Store {
             Err(TransactionError::Abort(msg)) => Err(StoreError::Conflict(msg)),
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
+    }
+
+    /// Advisories requested by mail whose publication a crash interrupted.
+    pub fn pending_advisories(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for item in self.trees[T_META].scan_prefix(PENDING_PREFIX) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Forgets a pending advisory that was refused (its refusal is an event).
+    pub fn drop_pending_advisory(&self, key: &[u8]) -> Result<()> {
+        self.trees[T_META].remove(key)?;
+        Ok(())
     }
 
     pub fn advisories(&self) -> Result<Vec<AdvisoryRecord>> {

@@ -41,6 +41,9 @@ pub struct Commit {
     /// Other existing tickets changed by the same message (`/link`,
     /// `/merge`), each with its own events.
     pub also: Vec<(TicketRecord, Vec<Event>)>,
+    /// Records for the meta tree written with the commit (an advisory
+    /// requested by this mail, published right after).
+    pub meta: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Commit {
@@ -55,6 +58,7 @@ impl Commit {
             outbox: Vec::new(),
             ack_sent_to: None,
             also: Vec::new(),
+            meta: Vec::new(),
         }
     }
 }
@@ -171,6 +175,9 @@ impl Store {
                     t[T_EVENTS].insert(&ticket_seq_key(other.id, seq), encode(e))?;
                 }
                 t[T_TICKETS].insert(&other.id.to_key(), encode(other))?;
+            }
+            for (k, v) in &c.meta {
+                t[T_META].insert(k.as_slice(), v.as_slice())?;
             }
             t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
             Ok(res)

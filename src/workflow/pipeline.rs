@@ -140,6 +140,33 @@ impl Pipeline {
         &self.crypto
     }
 
+    /// Publishes the advisories that handlers requested by mail and that a
+    /// crash kept from going out (see `commit_prepared`); the daemon runs
+    /// this before its sender starts. Returns how many were taken up.
+    pub fn publish_pending_advisories(&self) -> Result<usize, StoreError> {
+        let _writer = self.store.write_guard();
+        let pending = self.store.pending_advisories()?;
+        for (key, value) in &pending {
+            let now = OffsetDateTime::now_utc();
+            match serde_json::from_slice::<(TicketId, super::publish::Request)>(value) {
+                Ok((ticket, req)) => super::relay::publish_from_mail(
+                    &self.config,
+                    &self.crypto,
+                    &self.store,
+                    &req,
+                    ticket,
+                    now,
+                    key,
+                )?,
+                Err(e) => {
+                    tracing::error!(record = %String::from_utf8_lossy(key), "unreadable pending advisory dropped: {e}");
+                    self.store.drop_pending_advisory(key)?;
+                }
+            }
+        }
+        Ok(pending.len())
+    }
+
     /// Parses, decides and commits one message; not yet flushed.
     pub fn process(&self, raw: &[u8], origin: &str) -> Result<Processed, StoreError> {
         self.process_at(raw, origin, OffsetDateTime::now_utc())
@@ -262,11 +289,24 @@ impl Pipeline {
             &self.crypto,
             now,
         )?;
+        // An advisory requested by this mail is recorded with it, and
+        // published just after: a crash in between leaves the record, and
+        // the daemon publishes it when it starts.
+        let pending = advisory.as_ref().map(|req| {
+            let key = [
+                crate::store::advisory::PENDING_PREFIX,
+                hex::encode(sha).as_bytes(),
+            ]
+            .concat();
+            let value = serde_json::to_vec(&(commit.ticket.id, req)).unwrap_or_default();
+            (key, value)
+        });
+        commit.meta.extend(pending.clone());
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), commit.outbox.len());
-        if let Some(req) = advisory {
+        if let (Some(req), Some((key, _))) = (advisory, pending) {
             let (cfg, id) = (&self.config, commit.ticket.id);
-            super::relay::publish_from_mail(cfg, &self.crypto, &self.store, &req, id, now)?;
+            super::relay::publish_from_mail(cfg, &self.crypto, &self.store, &req, id, now, &key)?;
         }
         let seal = commit
             .outbox
@@ -591,6 +631,7 @@ impl Pipeline {
                 outbox,
                 ack_sent_to,
                 also: Vec::new(),
+                meta: Vec::new(),
             },
             ack_count,
         ))

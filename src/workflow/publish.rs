@@ -27,6 +27,7 @@ pub enum PublishError {
     UnknownTicket(TicketId),
 }
 
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub list: String,
     pub tlp: Tlp,
@@ -48,7 +49,7 @@ pub fn publish(
     now: OffsetDateTime,
 ) -> Result<AdvisoryRecord, PublishError> {
     let _writer = store.write_guard();
-    publish_locked(cfg, crypto, store, req, now)
+    publish_locked(cfg, crypto, store, req, now, None)
 }
 
 /// [`publish`] for a caller that holds the store's writer lock already
@@ -59,6 +60,7 @@ pub fn publish_locked(
     store: &Store,
     req: &Request,
     now: OffsetDateTime,
+    pending: Option<&[u8]>,
 ) -> Result<AdvisoryRecord, PublishError> {
     let list = cfg
         .list(&req.list)
@@ -202,6 +204,7 @@ pub fn publish_locked(
             copies,
             envelope_from: cfg.envelope_from().to_string(),
             events,
+            pending: pending.map(<[u8]>::to_vec),
         },
         now,
     )?;

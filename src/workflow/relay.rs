@@ -512,14 +512,16 @@ pub fn publish_from_mail(
     req: &super::publish::Request,
     ticket: crate::model::TicketId,
     now: OffsetDateTime,
+    pending: &[u8],
 ) -> Result<(), StoreError> {
-    match super::publish::publish_locked(config, crypto, store, req, now) {
+    match super::publish::publish_locked(config, crypto, store, req, now, Some(pending)) {
         Ok(rec) => {
             tracing::info!(advisory = %rec.id, list = %rec.list, recipients = rec.recipients.len(), by = %req.by, "advisory sent by mail");
             Ok(())
         }
         Err(e) => {
             tracing::error!(%ticket, "advisory by mail failed: {e}");
+            store.drop_pending_advisory(pending)?;
             if let Some(t) = store.ticket(ticket)? {
                 let event = Event::new(
                     now,
