@@ -185,35 +185,60 @@ pub enum Probe {
     DomainTree(String),
 }
 
-impl Store {
-    /// Tickets matching a probe, newest first, at most `limit`.
-    pub fn find(&self, probe: &Probe, limit: usize) -> Result<Vec<TicketId>> {
-        let mut hits: Vec<TicketId> = Vec::new();
-        let bound = MAX_HITS_PER_INDICATOR.max(limit);
+/// Where a probe's entries lie: an inclusive key range or a key prefix,
+/// in one of the two trees.
+enum Span {
+    Range(Vec<u8>, Vec<u8>),
+    Prefix(Vec<u8>),
+}
+
+impl Span {
+    fn of(probe: &Probe) -> Option<(usize, Span)> {
         match probe {
             Probe::Network(net, len) => {
                 let (lo, hi) = ip_range(*net, *len);
                 let mut end = hi.to_vec();
                 end.extend_from_slice(&[0xff; 6]);
-                collect(
-                    self.trees()[T_IND_IP].range(lo.to_vec()..=end),
-                    bound,
-                    &mut hits,
-                )?;
+                Some((T_IND_IP, Span::Range(lo.to_vec(), end)))
             }
             Probe::Term(kind, value) => {
-                if let Some(mut p) = term_prefix(*kind, value) {
-                    p.push(0);
-                    collect(self.trees()[T_IND_TERM].scan_prefix(p), bound, &mut hits)?;
-                }
+                let mut p = term_prefix(*kind, value)?;
+                p.push(0);
+                Some((T_IND_TERM, Span::Prefix(p)))
             }
-            Probe::DomainTree(d) => {
-                if let Some(p) = term_prefix(Kind::Domain, d) {
-                    collect(self.trees()[T_IND_TERM].scan_prefix(p), bound, &mut hits)?;
-                }
-            }
+            Probe::DomainTree(d) => Some((T_IND_TERM, Span::Prefix(term_prefix(Kind::Domain, d)?))),
         }
-        self.find_pending(probe, &mut hits)?;
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        match self {
+            Span::Range(lo, hi) => key >= lo.as_slice() && key <= hi.as_slice(),
+            Span::Prefix(p) => key.starts_with(p),
+        }
+    }
+}
+
+/// The ticket an index entry names: the last 6 bytes of its key.
+fn ticket_of(key: &[u8]) -> Option<TicketId> {
+    key.len()
+        .checked_sub(6)
+        .and_then(|at| TicketId::from_key(&key[at..]))
+}
+
+impl Store {
+    /// Tickets matching a probe, newest first, at most `limit`.
+    pub fn find(&self, probe: &Probe, limit: usize) -> Result<Vec<TicketId>> {
+        let Some((tree, span)) = Span::of(probe) else {
+            return Ok(Vec::new());
+        };
+        let mut hits: Vec<TicketId> = Vec::new();
+        let bound = MAX_HITS_PER_INDICATOR.max(limit);
+        let entries = match &span {
+            Span::Range(lo, hi) => self.trees()[tree].range(lo.as_slice()..=hi.as_slice()),
+            Span::Prefix(p) => self.trees()[tree].scan_prefix(p),
+        };
+        collect(entries, bound, &mut hits)?;
+        self.find_pending(tree, &span, &mut hits)?;
         hits.sort_unstable_by(|a, b| b.cmp(a));
         hits.dedup();
         hits.truncate(limit);
@@ -222,42 +247,12 @@ impl Store {
 
     /// Probes the records not merged yet (a few batches' worth while the
     /// intake runs; more only after a crash or a burst of `csirtd ingest`).
-    fn find_pending(&self, probe: &Probe, hits: &mut Vec<TicketId>) -> Result<()> {
-        let (tree, lo, hi): (usize, Vec<u8>, Option<Vec<u8>>) = match probe {
-            Probe::Network(net, len) => {
-                let (lo, hi) = ip_range(*net, *len);
-                let mut end = hi.to_vec();
-                end.extend_from_slice(&[0xff; 6]);
-                (T_IND_IP, lo.to_vec(), Some(end))
-            }
-            Probe::Term(kind, value) => match term_prefix(*kind, value) {
-                Some(mut p) => {
-                    p.push(0);
-                    (T_IND_TERM, p, None)
-                }
-                None => return Ok(()),
-            },
-            Probe::DomainTree(d) => match term_prefix(Kind::Domain, d) {
-                Some(p) => (T_IND_TERM, p, None),
-                None => return Ok(()),
-            },
-        };
+    fn find_pending(&self, tree: usize, span: &Span, hits: &mut Vec<TicketId>) -> Result<()> {
         for item in self.trees()[T_IND_PENDING].iter() {
             let (_, v) = item?;
             for (t, key) in decode_pending(&v) {
-                let hit = t == tree
-                    && match &hi {
-                        Some(hi) => key >= lo.as_slice() && key <= hi.as_slice(),
-                        None => key.starts_with(&lo),
-                    };
-                if hit {
-                    if let Some(id) = key
-                        .len()
-                        .checked_sub(6)
-                        .and_then(|at| TicketId::from_key(&key[at..]))
-                    {
-                        hits.push(id);
-                    }
+                if t == tree && span.contains(key) {
+                    hits.extend(ticket_of(key));
                 }
             }
         }
@@ -359,14 +354,7 @@ impl Store {
 /// so newest first needs them all (bounded) before sorting.
 fn collect(iter: sled::Iter, bound: usize, hits: &mut Vec<TicketId>) -> Result<()> {
     for key in iter.keys().take(bound) {
-        let key = key?;
-        if let Some(t) = key
-            .len()
-            .checked_sub(6)
-            .and_then(|at| TicketId::from_key(&key[at..]))
-        {
-            hits.push(t);
-        }
+        hits.extend(ticket_of(&key?));
     }
     Ok(())
 }
