@@ -4,6 +4,7 @@
 //! step publishes it, once.
 
 use csirtd::config::Config;
+use csirtd::model::TicketId;
 use csirtd::store::{Commit, Store};
 use csirtd::workflow::commands::Tlp;
 use csirtd::workflow::pipeline::Pipeline;
@@ -56,10 +57,10 @@ members = [{{ email = "one@member.example" }}, {{ email = "two@member.example" }
     Pipeline::new(store, cfg).expect("pipeline")
 }
 
-#[test]
-fn an_advisory_left_pending_by_a_crash_is_published_at_start_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = pipeline(dir.path());
+/// A report's ticket with an advisory request on it left pending, as the
+/// requesting mail's commit writes it when a crash then prevents the
+/// publication.
+fn left_pending(p: &Pipeline, tlp: Tlp, subject: &str, text: &str) -> TicketId {
     let id = p
         .process(REPORT, "test")
         .expect("report")
@@ -68,22 +69,30 @@ fn an_advisory_left_pending_by_a_crash_is_published_at_start_once() {
     let ticket = p.store().ticket(id).expect("read").expect("ticket");
     let req = Request {
         list: "members".into(),
-        tlp: Tlp::Green,
-        subject: "Phishing wave against banks".into(),
-        text: "Look out for mail asking for your online banking login.".into(),
+        tlp,
+        subject: subject.into(),
+        text: text.into(),
         ticket: Some(id),
         by: "alice".into(),
     };
-    // What the requesting mail's commit writes before the publication that
-    // the crash prevented.
     let mut commit = Commit::events_only(ticket, Vec::new());
-    commit.meta.push((
-        [csirtd::store::advisory::PENDING_PREFIX, b"crash"].concat(),
-        serde_json::to_vec(&(id, &req)).expect("encode"),
-    ));
+    commit.meta.push(req.pending_record("crashed-mail", id));
     p.store()
         .apply(&commit, time::OffsetDateTime::now_utc())
         .expect("commit");
+    id
+}
+
+#[test]
+fn an_advisory_left_pending_by_a_crash_is_published_at_start_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pipeline(dir.path());
+    left_pending(
+        &p,
+        Tlp::Green,
+        "Phishing wave against banks",
+        "Look out for mail asking for your online banking login.",
+    );
     assert!(p.store().advisories().expect("list").is_empty());
 
     assert_eq!(p.publish_pending_advisories().expect("publish"), 1);
@@ -101,28 +110,12 @@ fn an_advisory_left_pending_by_a_crash_is_published_at_start_once() {
 fn a_refused_pending_advisory_is_dropped_with_a_warning_on_the_ticket() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = pipeline(dir.path());
-    let id = p
-        .process(REPORT, "test")
-        .expect("report")
-        .placement
-        .ticket();
-    let ticket = p.store().ticket(id).expect("read").expect("ticket");
-    let req = Request {
-        list: "members".into(),
-        tlp: Tlp::Red,
-        subject: "Too secret for this list".into(),
-        text: "Only for named recipients.".into(),
-        ticket: Some(id),
-        by: "alice".into(),
-    };
-    let mut commit = Commit::events_only(ticket, Vec::new());
-    commit.meta.push((
-        [csirtd::store::advisory::PENDING_PREFIX, b"red"].concat(),
-        serde_json::to_vec(&(id, &req)).expect("encode"),
-    ));
-    p.store()
-        .apply(&commit, time::OffsetDateTime::now_utc())
-        .expect("commit");
+    let id = left_pending(
+        &p,
+        Tlp::Red,
+        "Too secret for this list",
+        "Only for named recipients.",
+    );
     assert_eq!(p.publish_pending_advisories().expect("publish"), 1);
     assert!(p.store().advisories().expect("list").is_empty());
     assert!(p.store().pending_advisories().expect("pending").is_empty());

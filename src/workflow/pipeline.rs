@@ -148,7 +148,7 @@ impl Pipeline {
         let pending = self.store.pending_advisories()?;
         for (key, value) in &pending {
             let now = OffsetDateTime::now_utc();
-            match serde_json::from_slice::<(TicketId, super::publish::Request)>(value) {
+            match super::publish::Request::from_pending(value) {
                 Ok((ticket, req)) => super::relay::publish_from_mail(
                     &self.config,
                     &self.crypto,
@@ -292,15 +292,9 @@ impl Pipeline {
         // An advisory requested by this mail is recorded with it, and
         // published just after: a crash in between leaves the record, and
         // the daemon publishes it when it starts.
-        let pending = advisory.as_ref().map(|req| {
-            let key = [
-                crate::store::advisory::PENDING_PREFIX,
-                hex::encode(sha).as_bytes(),
-            ]
-            .concat();
-            let value = serde_json::to_vec(&(commit.ticket.id, req)).unwrap_or_default();
-            (key, value)
-        });
+        let pending = advisory
+            .as_ref()
+            .map(|req| req.pending_record(&hex::encode(sha), commit.ticket.id));
         commit.meta.extend(pending.clone());
         let result = self.store.apply(&commit, now)?;
         debug_assert_eq!(result.outbox_ids.len(), commit.outbox.len());

@@ -38,6 +38,22 @@ pub struct Request {
     pub by: String,
 }
 
+impl Request {
+    /// The pending record (meta key, value) for this request made by the
+    /// mail `mail_id` names on `ticket`: written with that mail's commit,
+    /// removed with the advisory's (see `Store::pending_advisories`).
+    pub fn pending_record(&self, mail_id: &str, ticket: TicketId) -> (Vec<u8>, Vec<u8>) {
+        let key = [crate::store::advisory::PENDING_PREFIX, mail_id.as_bytes()].concat();
+        let value = serde_json::to_vec(&(ticket, self)).unwrap_or_default();
+        (key, value)
+    }
+
+    /// The request and its ticket back from a pending record's value.
+    pub fn from_pending(value: &[u8]) -> serde_json::Result<(TicketId, Request)> {
+        serde_json::from_slice(value)
+    }
+}
+
 /// Longest subject kept; the rest is cut.
 const MAX_SUBJECT: usize = 200;
 
