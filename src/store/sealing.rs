@@ -7,19 +7,21 @@
 //! durable. A `sealing` entry is never sent, and one left by a crash is
 //! signed when the daemon starts ([`Store::sealing`]).
 
+use super::commit::{next, TxResult};
 use super::keys::*;
 use super::records::{MessageRecord, OutboxRecord, OutboxState};
 use super::*;
+use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 /// Marks an outbox entry as waiting for its signature (in the meta tree,
 /// so that finding them after a crash is a prefix scan, not a full one).
 pub(crate) fn sealing_key(id: u64) -> Vec<u8> {
-    let mut k = b"sealing/".to_vec();
-    k.extend_from_slice(&id.to_be_bytes());
-    k
+    [SEALING_PREFIX, &id.to_be_bytes()].concat()
 }
+
+const SEALING_PREFIX: &[u8] = b"sealing/";
 
 /// The signed (or held) form of a `sealing` outbox entry.
 #[derive(Debug, Clone)]
@@ -35,10 +37,10 @@ impl Store {
     /// Entries committed but not yet signed, with their composed bytes.
     pub fn sealing(&self) -> Result<Vec<(OutboxRecord, Vec<u8>)>> {
         let mut out = Vec::new();
-        for item in self.trees[T_META].scan_prefix(b"sealing/") {
+        for item in self.trees[T_META].scan_prefix(SEALING_PREFIX) {
             let (k, _) = item?;
             let Some(id) = k
-                .get(8..16)
+                .get(SEALING_PREFIX.len()..)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(u64::from_be_bytes)
             else {
@@ -59,58 +61,52 @@ impl Store {
         if sealed.is_empty() {
             return Ok(());
         }
-        let result = self.trees().transaction(
-            |t| -> std::result::Result<(), ConflictableTransactionError<String>> {
-                for s in sealed {
-                    let Some(v) = t[T_OUTBOX].get(s.outbox_id.to_be_bytes())? else {
-                        continue;
-                    };
-                    let mut rec: OutboxRecord = serde_json::from_slice(&v).map_err(|e| {
-                        ConflictableTransactionError::Abort(format!("outbox/{}: {e}", s.outbox_id))
-                    })?;
-                    if rec.state != OutboxState::Sealing {
-                        continue;
-                    }
-                    let msg_key = ticket_seq_key(rec.ticket, rec.message_seq);
-                    if let Some(v) = t[T_MESSAGES].get(msg_key)? {
-                        let mut m: MessageRecord = serde_json::from_slice(&v).map_err(|e| {
-                            ConflictableTransactionError::Abort(format!(
-                                "message {}: {e}",
-                                rec.message_seq
-                            ))
-                        })?;
-                        let sha: [u8; 32] = sha2::Digest::finalize(
-                            <sha2::Sha256 as sha2::Digest>::new_with_prefix(&s.bytes),
-                        )
-                        .into();
-                        if let Ok(old) = hex::decode(&m.sha256) {
-                            if t[T_SHA].get(&old)?.as_deref() == Some(&msg_key[..]) {
-                                t[T_SHA].remove(old)?;
-                            }
-                        }
-                        if t[T_SHA].get(sha)?.is_none() {
-                            t[T_SHA].insert(&sha, &msg_key)?;
-                        }
-                        m.sha256 = hex::encode(sha);
-                        m.size = s.bytes.len() as u64;
-                        t[T_MESSAGES].insert(&msg_key, encode(&m))?;
-                    }
-                    t[T_RAW].insert(&rec.message_seq.to_be_bytes(), s.bytes.as_slice())?;
-                    rec.state = s.state;
-                    rec.encrypt = None;
-                    t[T_OUTBOX].insert(&s.outbox_id.to_be_bytes(), encode(&rec))?;
-                    if s.state == OutboxState::Queued {
-                        t[T_OUTBOX_DUE]
-                            .insert(&due_key(unix_ms(rec.next_attempt_at), s.outbox_id), &[])?;
-                    }
-                    t[T_META].remove(sealing_key(s.outbox_id))?;
-                    let seq = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
-                    t[T_COUNTERS].insert(EVENT_COUNTER, &seq.to_be_bytes())?;
-                    t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, seq), encode(&s.event))?;
+        let result = self.trees().transaction(|t| -> TxResult<()> {
+            for s in sealed {
+                let Some(v) = t[T_OUTBOX].get(s.outbox_id.to_be_bytes())? else {
+                    continue;
+                };
+                let mut rec: OutboxRecord = serde_json::from_slice(&v).map_err(|e| {
+                    ConflictableTransactionError::Abort(format!("outbox/{}: {e}", s.outbox_id))
+                })?;
+                if rec.state != OutboxState::Sealing {
+                    continue;
                 }
-                Ok(())
-            },
-        );
+                let msg_key = ticket_seq_key(rec.ticket, rec.message_seq);
+                if let Some(v) = t[T_MESSAGES].get(msg_key)? {
+                    let mut m: MessageRecord = serde_json::from_slice(&v).map_err(|e| {
+                        ConflictableTransactionError::Abort(format!(
+                            "message {}: {e}",
+                            rec.message_seq
+                        ))
+                    })?;
+                    let sha: [u8; 32] = Sha256::digest(&s.bytes).into();
+                    if let Ok(old) = hex::decode(&m.sha256) {
+                        if t[T_SHA].get(&old)?.as_deref() == Some(&msg_key[..]) {
+                            t[T_SHA].remove(old)?;
+                        }
+                    }
+                    if t[T_SHA].get(sha)?.is_none() {
+                        t[T_SHA].insert(&sha, &msg_key)?;
+                    }
+                    m.sha256 = hex::encode(sha);
+                    m.size = s.bytes.len() as u64;
+                    t[T_MESSAGES].insert(&msg_key, encode(&m))?;
+                }
+                t[T_RAW].insert(&rec.message_seq.to_be_bytes(), s.bytes.as_slice())?;
+                rec.state = s.state;
+                rec.encrypt = None;
+                t[T_OUTBOX].insert(&s.outbox_id.to_be_bytes(), encode(&rec))?;
+                if s.state == OutboxState::Queued {
+                    t[T_OUTBOX_DUE]
+                        .insert(&due_key(unix_ms(rec.next_attempt_at), s.outbox_id), &[])?;
+                }
+                t[T_META].remove(sealing_key(s.outbox_id))?;
+                let seq = next(&t[T_COUNTERS], EVENT_COUNTER)?;
+                t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, seq), encode(&s.event))?;
+            }
+            Ok(())
+        });
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(msg)) => Err(StoreError::Corrupt {
