@@ -56,11 +56,11 @@ impl Pipeline {
                     format!("acknowledgement to {to} held: {reason}"),
                 ),
                 // Never send unsigned what should be signed: keep it back.
-                Err(e) => (
-                    job.composed,
-                    OutboxState::Held,
-                    format!("acknowledgement to {to} held: cannot sign: {e}"),
-                ),
+                Err(e) => {
+                    let detail = format!("acknowledgement to {to} held: cannot sign: {e}");
+                    tracing::error!(ticket = %job.ticket, %detail);
+                    (job.composed, OutboxState::Held, detail)
+                }
             },
             _ => (
                 job.composed,
@@ -70,10 +70,7 @@ impl Pipeline {
         };
         let kind = match state {
             OutboxState::Queued => EventKind::Acked,
-            _ => {
-                tracing::error!(ticket = %job.ticket, %detail);
-                EventKind::Held
-            }
+            _ => EventKind::Held,
         };
         SealedEntry {
             outbox_id: job.outbox_id,
