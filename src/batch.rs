@@ -47,17 +47,6 @@ impl Ready {
     }
 }
 
-/// Processes one batch without overlap: prepare, commit, flush, release.
-pub fn process_batch(
-    pipeline: &Pipeline,
-    sources: &mut [Box<dyn Source>],
-    batch: Batch,
-    durable: Option<&watch::Sender<u64>>,
-) -> BatchReport {
-    let ready = Ready::prepare(pipeline, batch);
-    commit_overlapped(pipeline, sources, ready, Vec::new(), durable).0
-}
-
 /// Commits `ready` while `next` is prepared beside it, then flushes and
 /// tells the sources. Returns what the batch did and `next`, prepared (none
 /// when `next` is empty). `next` was already handed out by its sources,

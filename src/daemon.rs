@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-use crate::batch::{commit_overlapped, Ready};
-pub use crate::batch::{poll_sources, process_batch, BatchReport};
+use crate::batch::{commit_overlapped, poll_sources, Ready};
 
 /// The configured sources, and the tasks behind the network ones (to be
 /// awaited after the intake thread has dropped the sources).
