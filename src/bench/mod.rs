@@ -80,9 +80,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             tmp.clone()
         }
     };
-    let result = match args.advisory_members {
-        Some(n) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
-        None => run_in(&dir, args),
+    let result = match (
+        args.advisory_members,
+        args.search_tickets,
+        args.shadowserver_rows,
+    ) {
+        (Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
+        (_, Some(n), _) => analysis::search(&dir, n, args.seed),
+        (_, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
+        _ => run_in(&dir, args),
     };
     if !args.keep && args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -97,12 +103,6 @@ fn tempdir() -> anyhow::Result<PathBuf> {
 }
 
 fn run_in(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
-    if let Some(n) = args.search_tickets {
-        return analysis::search(dir, n, args.seed);
-    }
-    if let Some(n) = args.shadowserver_rows {
-        return analysis::shadowserver(dir, n, args.seed);
-    }
     let maildir = dir.join("maildir");
     let store_path = dir.join("store");
     let _ = std::fs::remove_dir_all(&store_path);
