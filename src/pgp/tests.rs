@@ -76,6 +76,54 @@ fn own_signature_round_trip() {
     assert_eq!(failed["failed"]["reason"], "r");
 }
 
+/// The detached signature is made without Sequoia's `pre_sign` (for
+/// speed): it must still carry what that adds, and be salted afresh.
+#[test]
+fn own_signatures_are_salted_issued_and_bind_the_content() {
+    use openpgp::parse::Parse;
+    let (cert, tk, raw) = signed();
+    let sig_of = |raw: &[u8]| {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let start = text.find("-----BEGIN PGP SIGNATURE-----").expect("armor");
+        let end = text.find("-----END PGP SIGNATURE-----").expect("armor end");
+        let armored = &text[start..end + "-----END PGP SIGNATURE-----".len()];
+        openpgp::Packet::from_bytes(armored.as_bytes()).expect("one packet")
+    };
+    let openpgp::Packet::Signature(sig) = sig_of(&raw) else {
+        panic!("not a signature packet");
+    };
+    assert_eq!(sig.version(), 4);
+    assert_eq!(sig.typ(), openpgp::types::SignatureType::Binary);
+    assert!(sig.signature_creation_time().is_some());
+    let signing = cert
+        .keys()
+        .subkeys()
+        .next()
+        .expect("signing subkey")
+        .key()
+        .fingerprint();
+    assert_eq!(sig.issuer_fingerprints().next(), Some(&signing));
+    let salts: Vec<Vec<u8>> = sig
+        .notation("salt@notations.sequoia-pgp.org")
+        .map(|v| v.to_vec())
+        .collect();
+    assert_eq!(salts.len(), 1);
+    assert_eq!(salts[0].len(), 32);
+    let again = sign::sign_message(MAIL, &tk).expect("sign");
+    let openpgp::Packet::Signature(sig2) = sig_of(&again) else {
+        panic!("not a signature packet");
+    };
+    assert_ne!(sig.mpis(), sig2.mpis(), "same salt twice");
+
+    // One changed byte in the signed part breaks it.
+    let engine = Engine::new(Keyring::from_certs([cert]), Some(tk));
+    let text = String::from_utf8(raw).unwrap();
+    let tampered = text.replacen("Hello=20there.", "Hello=20thera.", 1);
+    assert_ne!(tampered, text);
+    let v = engine.verify_raw(tampered.as_bytes(), &from("cert@team.example"));
+    assert_eq!(v.status, Verdict::Bad, "{}", v.detail);
+}
+
 #[test]
 fn expired_is_judged_now_not_only_at_signing_time() {
     let created = SystemTime::now() - Duration::from_secs(10 * 86400);
