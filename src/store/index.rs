@@ -264,29 +264,23 @@ impl Store {
     /// step an atomic sled batch, and entries are idempotent keys: a crash
     /// in between leaves records that are merged again, never entries lost.
     pub fn merge_pending_index(&self, max: usize) -> Result<usize> {
-        let mut ips = sled::Batch::default();
-        let mut terms = sled::Batch::default();
-        let mut done = sled::Batch::default();
-        let mut n = 0;
+        // Single inserts rather than one sled batch: a batch (like a
+        // transaction) holds sled's store-wide write lock for its whole
+        // length and so stalled the intake's commits; an insert takes the
+        // shared lock. Entries are idempotent keys, so no atomicity is
+        // needed between them.
+        let mut done = Vec::new();
         for item in self.trees()[T_IND_PENDING].iter().take(max) {
             let (k, v) = item?;
             for (tree, key) in decode_pending(&v) {
-                if tree == T_IND_IP {
-                    ips.insert(key, &[]);
-                } else {
-                    terms.insert(key, &[]);
-                }
+                self.trees()[tree].insert(key, &[])?;
             }
-            done.remove(k);
-            n += 1;
+            done.push(k);
         }
-        if n == 0 {
-            return Ok(0);
+        for k in &done {
+            self.trees()[T_IND_PENDING].remove(k)?;
         }
-        self.trees()[T_IND_IP].apply_batch(ips)?;
-        self.trees()[T_IND_TERM].apply_batch(terms)?;
-        self.trees()[T_IND_PENDING].apply_batch(done)?;
-        Ok(n)
+        Ok(done.len())
     }
 
     /// Records not merged yet.
