@@ -260,9 +260,9 @@ impl Store {
     }
 
     /// Spreads up to `max` pending records into the index trees; returns
-    /// how many. The entries go in before the records are removed, each
-    /// step an atomic sled batch, and entries are idempotent keys: a crash
-    /// in between leaves records that are merged again, never entries lost.
+    /// how many. The entries go in before the records are removed, and
+    /// entries are idempotent keys: a crash in between leaves records that
+    /// are merged again, never entries lost.
     pub fn merge_pending_index(&self, max: usize) -> Result<usize> {
         // Single inserts rather than one sled batch: a batch (like a
         // transaction) holds sled's store-wide write lock for its whole
