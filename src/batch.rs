@@ -59,7 +59,15 @@ pub fn commit_overlapped(
     durable: Option<&watch::Sender<u64>>,
 ) -> (BatchReport, Option<Ready>) {
     let (outcome, prepared_next) = std::thread::scope(|scope| {
-        let ahead = (!next.is_empty()).then(|| scope.spawn(|| prepare_parallel(pipeline, &next)));
+        let ahead = (!next.is_empty()).then(|| {
+            scope.spawn(|| {
+                // The sequential commits set the pace; preparing ahead
+                // (and the workers it starts, which inherit this) takes
+                // whatever CPU they leave, rather than half of it.
+                lower_thread_priority();
+                prepare_parallel(pipeline, &next)
+            })
+        });
         let outcome = commit_all(pipeline, ready);
         let prepared_next = ahead.map(|h| {
             // prepare() does not panic on input; a panic is a bug worth stopping for.
@@ -100,8 +108,9 @@ fn commit_all(pipeline: &Pipeline, ready: Ready) -> Outcome {
     std::thread::scope(|scope| {
         let (jobs, queue) = std::sync::mpsc::channel::<SealJob>();
         let sealer = scope.spawn(move || queue.into_iter().map(|j| pipeline.seal(j)).collect());
-        // The earlier batches' index records are merged beside these commits.
-        scope.spawn(|| merge_index(pipeline, usize::MAX));
+        // The earlier batches' index records become one run beside these
+        // commits; this batch's wait for the next (a search reads both).
+        scope.spawn(|| merge_step(pipeline));
         let out = commit_each(pipeline, ready, &jobs);
         drop(jobs);
         let sealed: Vec<SealedEntry> = sealer
@@ -158,22 +167,32 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
     out
 }
 
-/// Merges pending index records in small steps (each holds sled's write
-/// lock, which the commits need too); returns how many were merged.
-pub fn merge_index(pipeline: &Pipeline, max: usize) -> usize {
+/// Index records sorted into one run per merge step: a few batches' worth,
+/// so that runs are not tiny and a step stays short.
+const MERGE_STEP: usize = 4096;
+
+/// One merge step of the pending index records; returns how many it took.
+fn merge_step(pipeline: &Pipeline) -> usize {
+    pipeline
+        .store()
+        .merge_pending_index(MERGE_STEP)
+        .unwrap_or_else(|e| {
+            // The records stay and are merged later; searches read them meanwhile.
+            tracing::warn!(error = %e, "cannot merge index records yet");
+            0
+        })
+}
+
+/// Merges pending index records until none is left (the intake is idle);
+/// returns how many.
+pub fn merge_index(pipeline: &Pipeline) -> usize {
     let mut merged = 0;
-    while merged < max {
-        match pipeline.store().merge_pending_index(32.min(max - merged)) {
-            Ok(0) => break,
-            Ok(n) => merged += n,
-            Err(e) => {
-                // The records stay and are merged later; searches read them meanwhile.
-                tracing::warn!(error = %e, "cannot merge index records yet");
-                break;
-            }
+    loop {
+        match merge_step(pipeline) {
+            0 => return merged,
+            n => merged += n,
         }
     }
-    merged
 }
 
 /// One flush for the batch, then each source is told.
@@ -258,6 +277,16 @@ fn prepare_parallel(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)])
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// Makes the calling thread (and the threads it starts later) yield the
+/// CPU to the others of this process; a failure only costs throughput.
+fn lower_thread_priority() {
+    // SAFETY: plain system calls on the calling thread's own ID.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
 }
 
 /// Pulls up to `max` messages across the sources, in order.

@@ -99,7 +99,7 @@ fn intake_loop(
             None if stopping => break,
             None if next.is_empty() => {
                 // Idle: what the last batch indexed is merged now.
-                crate::batch::merge_index(&pipeline, usize::MAX);
+                crate::batch::merge_index(&pipeline);
                 if drain && sources.iter().all(|s| s.caught_up()) {
                     break;
                 }

@@ -200,7 +200,7 @@ encrypt = "{ack_encrypt}"
     }
     // The index records of the last batches, as the idle daemon merges
     // them: part of the work, so part of the time.
-    crate::batch::merge_index(&pipeline, usize::MAX);
+    crate::batch::merge_index(&pipeline);
     store.flush()?;
     let wall = start.elapsed();
     let cpu = cpu_seconds() - cpu_before;

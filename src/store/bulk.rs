@@ -7,28 +7,22 @@ use super::*;
 use crate::analysis::indicators::Indicator;
 
 impl Store {
-    /// Writes tickets and their correlation index entries (no messages)
-    /// in one batch per tree; the year's ticket counter follows the highest ID.
+    /// Writes tickets (one batch) and their correlation index entries (one
+    /// run, merged with the others as a merge step would); the year's ticket counter follows the highest ID.
     pub fn bulk_load_tickets(&self, tickets: &[(TicketRecord, Vec<Indicator>)]) -> Result<()> {
         let mut t = sled::Batch::default();
-        let mut ips = sled::Batch::default();
-        let mut terms = sled::Batch::default();
+        let mut entries = Vec::new();
         let mut top: std::collections::BTreeMap<u16, u32> = Default::default();
         for (ticket, indicators) in tickets {
             t.insert(&ticket.id.to_key(), encode(ticket));
             let seq = top.entry(ticket.id.year).or_default();
             *seq = (*seq).max(ticket.id.seq);
             for (tree, key) in indicators.iter().filter_map(|i| index::entry(i, ticket.id)) {
-                if tree == T_IND_IP {
-                    ips.insert(key, &[]);
-                } else {
-                    terms.insert(key, &[]);
-                }
+                entries.push((runs::tree_byte(tree), key));
             }
         }
         self.trees()[T_TICKETS].apply_batch(t)?;
-        self.trees()[T_IND_IP].apply_batch(ips)?;
-        self.trees()[T_IND_TERM].apply_batch(terms)?;
+        self.write_index_run(entries)?;
         for (year, seq) in top {
             let key = ticket_counter_key(year);
             let last = read_u64(self.trees()[T_COUNTERS].get(&key)?.as_deref());

@@ -12,8 +12,9 @@
 //!   subdomains are one prefix scan.
 //!
 //! The message's transaction writes its entries as one pending record
-//! (`indicator_pending`, keyed by message sequence); they are merged into
-//! the two trees shortly after, and a search reads both.
+//! (`indicator_pending`, keyed by message sequence); merge steps sort them
+//! into runs (runs.rs), and a search reads the records, the runs and the
+//! two trees (where stores written before the runs keep their entries).
 
 use super::*;
 use crate::analysis::indicators::{parse_network, Indicator, Kind};
@@ -146,32 +147,20 @@ fn entries(ticket: TicketId, indicators: &[Indicator]) -> Vec<(usize, Vec<u8>)> 
 }
 
 /// One pending record: per entry a tree byte (0 addresses, 1 terms), a
-/// big-endian u16 length and the key.
+/// big-endian u16 length and the key (the encoding of a run's blocks too).
 fn encode_pending(entries: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut v = Vec::with_capacity(entries.iter().map(|(_, k)| k.len() + 3).sum());
     for (tree, key) in entries {
-        let Ok(len) = u16::try_from(key.len()) else {
-            continue;
-        };
-        v.push(u8::from(*tree == T_IND_TERM));
-        v.extend_from_slice(&len.to_be_bytes());
-        v.extend_from_slice(key);
+        super::runs::push_entry(&mut v, super::runs::tree_byte(*tree), key);
     }
     v
 }
 
-fn decode_pending(mut v: &[u8]) -> Vec<(usize, &[u8])> {
-    let mut out = Vec::new();
-    while v.len() >= 3 {
-        let tree = if v[0] == 1 { T_IND_TERM } else { T_IND_IP };
-        let len = usize::from(u16::from_be_bytes([v[1], v[2]]));
-        let Some(key) = v.get(3..3 + len) else {
-            break;
-        };
-        out.push((tree, key));
-        v = &v[3 + len..];
-    }
-    out
+fn decode_pending(v: &[u8]) -> Vec<(usize, &[u8])> {
+    super::runs::decode_entries(v)
+        .into_iter()
+        .map(|(t, k)| (if t == 1 { T_IND_TERM } else { T_IND_IP }, k))
+        .collect()
 }
 
 /// What a search or relation looks for.
@@ -187,7 +176,7 @@ pub enum Probe {
 
 /// Where a probe's entries lie: an inclusive key range or a key prefix,
 /// in one of the two trees.
-enum Span {
+pub(super) enum Span {
     Range(Vec<u8>, Vec<u8>),
     Prefix(Vec<u8>),
 }
@@ -210,16 +199,32 @@ impl Span {
         }
     }
 
-    fn contains(&self, key: &[u8]) -> bool {
+    pub(super) fn contains(&self, key: &[u8]) -> bool {
         match self {
             Span::Range(lo, hi) => key >= lo.as_slice() && key <= hi.as_slice(),
             Span::Prefix(p) => key.starts_with(p),
         }
     }
+
+    /// The smallest key the span can hold.
+    pub(super) fn low(&self) -> &[u8] {
+        match self {
+            Span::Range(lo, _) => lo,
+            Span::Prefix(p) => p,
+        }
+    }
+
+    /// Whether `key`, and so every larger key, lies beyond the span.
+    pub(super) fn past(&self, key: &[u8]) -> bool {
+        match self {
+            Span::Range(_, hi) => key > hi.as_slice(),
+            Span::Prefix(p) => key > p.as_slice() && !key.starts_with(p),
+        }
+    }
 }
 
 /// The ticket an index entry names: the last 6 bytes of its key.
-fn ticket_of(key: &[u8]) -> Option<TicketId> {
+pub(super) fn ticket_of(key: &[u8]) -> Option<TicketId> {
     key.len()
         .checked_sub(6)
         .and_then(|at| TicketId::from_key(&key[at..]))
@@ -233,6 +238,10 @@ impl Store {
         };
         let mut hits: Vec<TicketId> = Vec::new();
         let bound = MAX_HITS_PER_INDICATOR.max(limit);
+        // A merge step moves entries from the records to a run under the
+        // other side of this lock: never seen in neither, nor missed.
+        let _view = self.index_view.read().unwrap_or_else(|p| p.into_inner());
+        self.find_in_runs(tree, &span, bound, &mut hits)?;
         let entries = match &span {
             Span::Range(lo, hi) => self.trees()[tree].range(lo.as_slice()..=hi.as_slice()),
             Span::Prefix(p) => self.trees()[tree].scan_prefix(p),
@@ -257,30 +266,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Spreads up to `max` pending records into the index trees; returns
-    /// how many. The entries go in before the records are removed, and
-    /// entries are idempotent keys: a crash in between leaves records that
-    /// are merged again, never entries lost.
-    pub fn merge_pending_index(&self, max: usize) -> Result<usize> {
-        // Single inserts rather than one sled batch: a batch (like a
-        // transaction) holds sled's store-wide write lock for its whole
-        // length and so stalled the intake's commits; an insert takes the
-        // shared lock. Entries are idempotent keys, so no atomicity is
-        // needed between them.
-        let mut done = Vec::new();
-        for item in self.trees()[T_IND_PENDING].iter().take(max) {
-            let (k, v) = item?;
-            for (tree, key) in decode_pending(&v) {
-                self.trees()[tree].insert(key, &[])?;
-            }
-            done.push(k);
-        }
-        for k in &done {
-            self.trees()[T_IND_PENDING].remove(k)?;
-        }
-        Ok(done.len())
     }
 
     /// Records not merged yet.

@@ -10,6 +10,7 @@ pub mod index;
 mod keys;
 mod labels;
 mod outbox;
+mod runs;
 mod sealing;
 mod snapshot_repair;
 pub use outbox::Attempt;
@@ -27,8 +28,10 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 /// Bumped when the on-disk layout changes; a store written by a newer
-/// csirtd is refused rather than misread.
-pub const SCHEMA_VERSION: u32 = 1;
+/// csirtd is refused rather than misread. 2: the correlation index is kept
+/// in sorted runs (store/runs.rs), which a csirtd of version 1 would not
+/// search.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,15 +106,25 @@ const TREE_NAMES: [&str; 16] = [
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.
 const IMAP_STATE_TREE: &str = "imap_state";
+/// The correlation index's sorted runs (runs.rs); outside the commit
+/// transactions for the same reason.
+const INDEX_RUNS_TREE: &str = "indicator_runs";
 
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     imap_state: sled::Tree,
+    runs: sled::Tree,
     /// Serialises read-decide-commit sequences: the pipeline and operator
     /// commands read a ticket, then write it whole, and must not interleave.
     writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// One index merge step at a time (each rewrites the run manifest).
+    index_merge: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Searches read the index under it; a merge step takes it alone while
+    /// entries change place (records to a run, runs to a merged run).
+    index_view: std::sync::Arc<std::sync::RwLock<()>>,
+    orphans_checked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -153,11 +166,16 @@ impl Store {
             .map(|n| db.open_tree(n))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let imap_state = db.open_tree(IMAP_STATE_TREE)?;
+        let runs = db.open_tree(INDEX_RUNS_TREE)?;
         let store = Store {
             db,
             trees,
             imap_state,
+            runs,
             writer: Default::default(),
+            index_merge: Default::default(),
+            index_view: Default::default(),
+            orphans_checked: Default::default(),
         };
         store.check_schema(&shown)?;
         Ok(store)
@@ -177,6 +195,12 @@ impl Store {
                         path: path.to_string(),
                         found,
                     });
+                }
+                if found < SCHEMA_VERSION {
+                    // Older layouts stay readable; the mark keeps an older
+                    // csirtd from writing what it can no longer read whole.
+                    meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                    self.db.flush()?;
                 }
             }
             None => {
