@@ -129,6 +129,7 @@ impl Keyring {
             },
             None => cert,
         };
+        warm(&merged);
         for k in merged.keys() {
             let ids = self.by_keyid.entry(k.key().keyid()).or_default();
             if !ids.contains(&fpr) {
@@ -231,6 +232,40 @@ impl Keyring {
             .values()
             .map(|c| key_info(c, &policy, SystemTime::now()))
             .collect()
+    }
+}
+
+/// Checks every self-signature of `cert` once, so that its clones start
+/// out checked.
+///
+/// Why: Sequoia checks self-signatures (binding signatures, self
+/// revocations) lazily and remembers each result inside the certificate
+/// (`cert::lazysigs::LazySignatures`); a clone copies what is known so far.
+/// Verification hands out clones of the keyring's certificates for every
+/// signature it checks (`VerificationHelper::get_certs` returns owned
+/// certificates), so with never-checked originals every message checked
+/// the signer's binding signatures again, about a third of the cost of a
+/// detached signature. Checked once here, every clone starts checked.
+/// Verdicts do not change: a result is what the lazy check would compute,
+/// only computed earlier.
+fn warm(cert: &Cert) {
+    fn bundle<C>(b: &ComponentBundle<C>) {
+        let _ = b.self_signatures().count();
+        let _ = b.self_revocations().count();
+        let _ = b.approvals().count();
+    }
+    bundle(cert.primary_key().bundle());
+    for k in cert.keys().subkeys() {
+        bundle(k.bundle());
+    }
+    for u in cert.userids() {
+        bundle(u.bundle());
+    }
+    for u in cert.user_attributes() {
+        bundle(u.bundle());
+    }
+    for u in cert.unknowns() {
+        bundle(u.bundle());
     }
 }
 
@@ -394,6 +429,11 @@ impl TeamKey {
         certs: Vec<Cert>,
         passphrase: Option<&Password>,
     ) -> Result<Self, PgpError> {
+        // Checked before the clones below, so that they start checked too
+        // (see `warm`).
+        for cert in &certs {
+            warm(cert);
+        }
         let mut secrets = Vec::new();
         for cert in certs.iter().filter(|c| c.is_tsk()) {
             for ka in cert.keys().secret() {
@@ -447,12 +487,13 @@ impl TeamKey {
     }
 
     /// The unlocked key to sign with now: signing-capable, alive and not
-    /// revoked under the policy.
+    /// revoked under the policy. Only the key: cloning its certificate
+    /// too, for every signature, was work no caller used.
     pub(crate) fn signing_key(
         &self,
         policy: &dyn Policy,
         now: SystemTime,
-    ) -> Result<(Cert, Key<SecretParts, UnspecifiedRole>), PgpError> {
+    ) -> Result<Key<SecretParts, UnspecifiedRole>, PgpError> {
         let mut why = String::from("no secret key is signing-capable");
         for cert in &self.certs {
             let vc = match cert.with_policy(policy, now) {
@@ -472,8 +513,8 @@ impl TeamKey {
             }
             for ka in vc.keys().for_signing().alive().revoked(false).supported() {
                 let fpr = ka.key().fingerprint();
-                if let Some((c, k)) = self.secrets.iter().find(|(_, k)| k.fingerprint() == fpr) {
-                    return Ok((c.clone(), k.clone()));
+                if let Some((_, k)) = self.secrets.iter().find(|(_, k)| k.fingerprint() == fpr) {
+                    return Ok(k.clone());
                 }
             }
         }

@@ -126,7 +126,7 @@ fn detached_signature(
     policy: &dyn Policy,
     now: SystemTime,
 ) -> Result<Vec<u8>, PgpError> {
-    let (_, key) = team.signing_key(policy, now)?;
+    let key = team.signing_key(policy, now)?;
     let mut pair = key.into_keypair()?;
     let sig = if pair.public().version() == 4 {
         v4_binary_signature(&mut pair, data, now)?
@@ -222,7 +222,7 @@ pub fn encrypt_message_at(
 ) -> Result<Vec<u8>, PgpError> {
     let policy = StandardPolicy::new();
     let split = split_message(raw)?;
-    let (_, key) = team.signing_key(&policy, now)?;
+    let key = team.signing_key(&policy, now)?;
     let pair = key.into_keypair()?;
 
     let mut all: Vec<&Cert> = recipients.iter().collect();
@@ -302,7 +302,7 @@ pub fn encrypt_message_at(
 pub fn clearsign_text(text: &str, team: &TeamKey) -> Result<String, PgpError> {
     let policy = StandardPolicy::new();
     let now = SystemTime::now();
-    let (_, key) = team.signing_key(&policy, now)?;
+    let key = team.signing_key(&policy, now)?;
     let pair = key.into_keypair()?;
     let mut sink = Vec::new();
     {
