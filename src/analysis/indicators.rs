@@ -2,8 +2,9 @@
 //! vulnerabilities. Pure: text in, normalised indicators out, so that every
 //! rule (defanging, noise control, validation) is a unit test.
 
-use regex::Regex;
+use regex::{Match, Regex};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
@@ -64,9 +65,13 @@ pub struct Ignore {
 
 impl Ignore {
     fn domain(&self, d: &str) -> bool {
-        self.domains
-            .iter()
-            .any(|i| d == i || d.ends_with(&format!(".{i}")))
+        // `d` is `i` or ends with `.{i}`, without building `.{i}`.
+        self.domains.iter().any(|i| {
+            d == i
+                || (d.len() > i.len()
+                    && d.ends_with(i.as_str())
+                    && d.as_bytes()[d.len() - i.len() - 1] == b'.')
+        })
     }
 
     fn ip(&self, ip: IpAddr) -> bool {
@@ -118,22 +123,57 @@ const MAX_SCAN: usize = 1 << 20;
 /// Indicators kept per message; more are noise or an attack on the index.
 pub const MAX_INDICATORS: usize = 5000;
 
-static DEFANG: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    [
-        (r"(?i)\bhxxp(s?)(\[?:\]?)//", "http${1}://"),
-        (r"(?i)\bhttp(s?)\[:\]//", "http${1}://"),
-        (r"(?i)\bfxp://", "ftp://"),
-        (
+/// One way of defanging: what finds it, what it becomes, and a cheap
+/// test of whether the pattern can match at all (most text has nothing
+/// defanged, and the test saves the pass).
+struct Defang {
+    re: Regex,
+    with: Refanged,
+    may_match: fn(&str) -> bool,
+}
+
+enum Refanged {
+    Text(&'static str),
+    /// `http`, the `s` the match had (if any), `://`: what
+    /// `http${1}://` made of `(?i)\bhxxp(s?)...//`, without the capture
+    /// groups, which cost more than the search.
+    Scheme,
+}
+
+impl Defang {
+    fn new(pattern: &str, with: Refanged, may_match: fn(&str) -> bool) -> Defang {
+        Defang {
+            re: Regex::new(pattern).expect("static pattern"),
+            with,
+            may_match,
+        }
+    }
+}
+
+fn has_bracket(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.contains(&b'[') || b.contains(&b'(') || b.contains(&b'{')
+}
+
+static DEFANG: LazyLock<Vec<Defang>> = LazyLock::new(|| {
+    use Refanged::{Scheme, Text};
+    vec![
+        Defang::new(r"(?i)\bhxxp(s?)(\[?:\]?)//", Scheme, |s| s.contains("//")),
+        Defang::new(r"(?i)\bhttp(s?)\[:\]//", Scheme, |s| s.contains("[:]//")),
+        Defang::new(r"(?i)\bfxp://", Text("ftp://"), |s| s.contains("://")),
+        Defang::new(
             r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}|\[DOT\]|\(DOT\)",
-            ".",
+            Text("."),
+            has_bracket,
         ),
-        (r"(?i)\s\[dot\]\s", "."),
-        (r"\[:\]", ":"),
-        (r"(?i)\[@\]|\(@\)|\[at\]|\(at\)|\{at\}", "@"),
+        Defang::new(r"(?i)\s\[dot\]\s", Text("."), |s| s.contains('[')),
+        Defang::new(r"\[:\]", Text(":"), |s| s.contains("[:]")),
+        Defang::new(
+            r"(?i)\[@\]|\(@\)|\[at\]|\(at\)|\{at\}",
+            Text("@"),
+            has_bracket,
+        ),
     ]
-    .into_iter()
-    .map(|(p, r)| (Regex::new(p).expect("static pattern"), r))
-    .collect()
 });
 
 static URL: LazyLock<Regex> = LazyLock::new(|| {
@@ -166,13 +206,236 @@ static CVE: LazyLock<Regex> =
 static ASN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bAS(?:N)?\s?(\d{1,10})\b").expect("static pattern"));
 
-/// Undoes the usual ways of making indicators unclickable.
-pub fn refang(text: &str) -> String {
-    let mut s = text.to_string();
-    for (re, with) in DEFANG.iter() {
-        s = re.replace_all(&s, *with).into_owned();
+/// Undoes the usual ways of making indicators unclickable; the text
+/// itself, uncopied, when there is nothing to undo.
+pub fn refang(text: &str) -> Cow<'_, str> {
+    let mut s = Cow::Borrowed(text);
+    for d in DEFANG.iter() {
+        // Each pass sees what the passes before it made, as before.
+        if !(d.may_match)(&s) {
+            continue;
+        }
+        if let Cow::Owned(new) = replace_all(&d.re, &s, &d.with) {
+            s = Cow::Owned(new);
+        }
     }
     s
+}
+
+/// `re.replace_all(s, ..)` for the replacements of [`DEFANG`]: the same
+/// matches, replaced the same way.
+fn replace_all<'a>(re: &Regex, s: &'a str, with: &Refanged) -> Cow<'a, str> {
+    let mut matches = re.find_iter(s).peekable();
+    if matches.peek().is_none() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for m in matches {
+        out.push_str(&s[last..m.start()]);
+        match with {
+            Refanged::Text(t) => out.push_str(t),
+            Refanged::Scheme => {
+                // `hxxp` or `http` (ASCII letters only, even
+                // case-insensitively), then the optional `s` (`ſ`, too),
+                // then `[:]`, `:`, `[:` or `:]`, then `//`.
+                let rest = &m.as_str()[4..];
+                let s_end = rest.find(['[', ':']).unwrap_or(0);
+                out.push_str("http");
+                out.push_str(&rest[..s_end]);
+                out.push_str("://");
+            }
+        }
+        last = m.end();
+    }
+    out.push_str(&s[last..]);
+    Cow::Owned(out)
+}
+
+// Where a match can start. The patterns below have no literal text for
+// the regex engine's own prefilters to look for, so it ran its automaton
+// over every byte of the text, four times; report text has few places
+// where any of them can match. Each function returns the first position
+// at or after `at` where a match of its pattern can start (a lower bound:
+// never later than the first real match), or `None` when no match can
+// start at or after `at`. `at` is 0 or the end of the previous match. Each
+// function is derived from its pattern: whoever changes one changes the
+// other (`a_text_full_of_indicators` covers both paths).
+
+/// [`HASH`]: 32 to 64 hex digits, which are ASCII even case-insensitively,
+/// so a match lies in a run of at least 32 ASCII hex digits.
+fn hash_from(text: &str, at: usize) -> Option<usize> {
+    const RUN: usize = 32;
+    let b = text.as_bytes();
+    // Every run of RUN bytes covers one of the sampled positions, which
+    // are RUN apart.
+    let mut i = at + RUN - 1;
+    while i < b.len() {
+        if !b[i].is_ascii_hexdigit() {
+            i += RUN;
+            continue;
+        }
+        let mut start = i;
+        while start > at && b[start - 1].is_ascii_hexdigit() {
+            start -= 1;
+        }
+        let mut end = i + 1;
+        while end < b.len() && b[end].is_ascii_hexdigit() {
+            end += 1;
+        }
+        if end - start >= RUN {
+            return Some(start);
+        }
+        // The next run starts after `end`, which is not a hex digit.
+        i = end + RUN;
+    }
+    None
+}
+
+/// [`IPV6`]: two colons with at most four hex digits (ASCII, as above)
+/// between them, the first one at most eight bytes after the start of the
+/// match (a leading character of up to four bytes, four hex digits).
+fn ipv6_from(text: &str, at: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut from = at;
+    while let Some(i) = text[from..].find(':') {
+        let c = from + i;
+        let mut j = c + 1;
+        while j < b.len() && j <= c + 5 && b[j].is_ascii_hexdigit() {
+            j += 1;
+        }
+        if j < b.len() && j <= c + 5 && b[j] == b':' {
+            let mut start = c.saturating_sub(8).max(at);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            return Some(start);
+        }
+        from = c + 1;
+    }
+    None
+}
+
+/// [`IPV4`] in ASCII text: the first dot of a match has a digit on both
+/// sides, and the match starts in the digits before it. In other text
+/// `\d` is any Unicode digit, and every position is tried.
+fn ipv4_from(text: &str, ascii: bool, at: usize) -> Option<usize> {
+    if !ascii {
+        return Some(at);
+    }
+    dot_between(text, at, |b| b.is_ascii_digit())
+}
+
+/// [`DOMAIN`] in ASCII text: the first dot of a match has a letter or
+/// digit on both sides, and the match starts in the name characters
+/// before it. In other text, case-insensitive `[a-z]` also matches `ſ`
+/// and the Kelvin sign, and every position is tried.
+fn domain_from(text: &str, ascii: bool, at: usize) -> Option<usize> {
+    if !ascii {
+        return Some(at);
+    }
+    let start = dot_between(text, at, |b| b.is_ascii_alphanumeric())?;
+    // Back over the hyphens and other letters of the first label.
+    let b = text.as_bytes();
+    let mut start = start;
+    while start > at && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-') {
+        start -= 1;
+    }
+    Some(start)
+}
+
+/// The start of the run of `side` bytes before the first dot at or after
+/// `at` that has a `side` byte on both sides (`text` is ASCII).
+fn dot_between(text: &str, at: usize, side: impl Fn(u8) -> bool) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut from = at;
+    while let Some(i) = text[from..].find('.') {
+        let c = from + i;
+        if c > at && side(b[c - 1]) && c + 1 < b.len() && side(b[c + 1]) {
+            let mut start = c - 1;
+            while start > at && side(b[start - 1]) {
+                start -= 1;
+            }
+            return Some(start);
+        }
+        from = c + 1;
+    }
+    None
+}
+
+/// The matches `re.find_iter(text)` yields, each search started where
+/// `from` says a match can first start. For patterns that never match the
+/// empty string (for those, the iterator's rules differ).
+fn find_from<'t>(
+    re: &'static Regex,
+    text: &'t str,
+    from: impl Fn(&str, usize) -> Option<usize>,
+) -> impl Iterator<Item = Match<'t>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = from(text, at)?.max(at);
+        let m = re.find_at(text, start)?;
+        debug_assert!(m.end() > m.start());
+        at = m.end();
+        Some(m)
+    })
+}
+
+// IPV4 and IPV6 are searched for without their capture groups: resolving
+// the groups cost as much again as finding the match (more runs of the
+// engine, Unicode word boundaries checked slowly). The groups are cut
+// from the match instead.
+
+/// [`IPV4`]'s groups in its match: the address, and the prefix length
+/// after the `/`, if any (the address holds no `/`).
+fn ipv4_groups(m: &str) -> (&str, Option<&str>) {
+    match m.split_once('/') {
+        Some((addr, len)) => (addr, Some(len)),
+        None => (m, None),
+    }
+}
+
+/// [`IPV6`]'s groups in its match: the address, and the prefix length
+/// after the `/`, if any. The match starts with the character before the
+/// address, one that cannot be in it (not a hex digit or `:`), unless the
+/// address starts the text (`^`).
+fn ipv6_groups(m: &str) -> (&str, Option<&str>) {
+    let rest = match m.chars().next() {
+        Some(c) if !(c.is_ascii_hexdigit() || c == ':') => &m[c.len_utf8()..],
+        _ => m,
+    };
+    match rest.split_once('/') {
+        Some((addr, len)) => (addr, Some(len)),
+        None => (rest, None),
+    }
+}
+
+/// The matches of a pass, or none without searching when `may_match` is
+/// false.
+fn when<I: Iterator>(
+    may_match: bool,
+    matches: impl FnOnce() -> I,
+) -> impl Iterator<Item = I::Item> {
+    may_match.then(matches).into_iter().flatten()
+}
+
+/// Whether `hay` contains `needle` (lower-case ASCII) in any mix of ASCII
+/// cases. `anchor`, a character of `needle` that has no case, is what is
+/// searched for (fast); the bytes around it are then compared.
+fn contains_ci(hay: &str, needle: &str, anchor: char) -> bool {
+    let n = needle.as_bytes();
+    let k = needle.find(anchor).expect("anchor in needle");
+    let b = hay.as_bytes();
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(anchor) {
+        let a = from + i;
+        if a >= k && a - k + n.len() <= b.len() && b[a - k..a - k + n.len()].eq_ignore_ascii_case(n)
+        {
+            return true;
+        }
+        from = a + 1;
+    }
+    false
 }
 
 /// A domain name with a registrable part under a known public suffix.
@@ -203,7 +466,8 @@ impl Extractor {
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        let text = refang(&text[..cut]);
+        let refanged = refang(&text[..cut]);
+        let text: &str = &refanged;
         let mut out = Vec::new();
         let mut seen: HashSet<(Kind, String)> = HashSet::new();
         let mut push = |kind: Kind, value: String, out: &mut Vec<Indicator>| {
@@ -219,30 +483,39 @@ impl Extractor {
         // reported a second time as bare matches in the same place.
         let mut taken: Vec<(usize, usize)> = Vec::new();
 
-        for m in URL.find_iter(&text) {
+        // Each pass is skipped when the text cannot hold a match: it would
+        // only have scanned the text to find nothing.
+        for m in when(text.contains("://"), || URL.find_iter(text)) {
             let url = truncate(m.as_str(), MAX_URL)
                 .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"', '>']);
             let Some(host) = url_host(url) else { continue };
-            let host_ok = match host.parse::<IpAddr>() {
+            let ip = host.parse::<IpAddr>();
+            let domain = match ip {
+                Ok(_) => None,
+                Err(_) => valid_domain(&host),
+            };
+            let host_ok = match ip {
                 Ok(ip) => !self.ignore.ip(ip),
-                Err(_) => valid_domain(&host).is_some_and(|d| !self.ignore.domain(&d)),
+                Err(_) => domain.as_ref().is_some_and(|d| !self.ignore.domain(d)),
             };
             if !host_ok {
                 continue;
             }
             taken.push((m.start(), m.start() + url.len()));
             push(Kind::Url, normalize_url(url), &mut out);
-            match host.parse::<IpAddr>() {
+            match ip {
                 Ok(IpAddr::V4(ip)) => push(Kind::Ipv4, ip.to_string(), &mut out),
                 Ok(IpAddr::V6(ip)) => push(Kind::Ipv6, ip.to_string(), &mut out),
                 Err(_) => {
-                    if let Some(d) = valid_domain(&host) {
+                    if let Some(d) = domain {
                         push(Kind::Domain, d, &mut out);
                     }
                 }
             }
         }
-        for c in EMAIL.captures_iter(&text) {
+        for c in when(text.as_bytes().contains(&b'@'), || {
+            EMAIL.captures_iter(text)
+        }) {
             let (Some(all), Some(dom)) = (c.get(0), c.get(1)) else {
                 continue;
             };
@@ -259,13 +532,14 @@ impl Extractor {
             push(Kind::Email, all.as_str().to_ascii_lowercase(), &mut out);
             push(Kind::Domain, d, &mut out);
         }
-        for (span, d) in super::idn::unicode_domains(&text) {
+        for (span, d) in super::idn::unicode_domains(text) {
             taken.push(span);
             if !self.ignore.domain(&d) {
                 push(Kind::Domain, d, &mut out);
             }
         }
-        for m in DOMAIN.find_iter(&text) {
+        let ascii = text.is_ascii();
+        for m in find_from(&DOMAIN, text, |t, at| domain_from(t, ascii, at)) {
             if inside(&taken, m.start()) {
                 continue;
             }
@@ -275,26 +549,20 @@ impl Extractor {
                 }
             }
         }
-        for c in IPV4.captures_iter(&text) {
-            let (Some(all), Some(addr)) = (c.get(0), c.get(1)) else {
-                continue;
-            };
+        for all in find_from(&IPV4, text, |t, at| ipv4_from(t, ascii, at)) {
             if inside(&taken, all.start()) {
                 continue;
             }
-            let Ok(ip) = addr.as_str().parse::<Ipv4Addr>() else {
+            let (addr, len) = ipv4_groups(all.as_str());
+            let Ok(ip) = addr.parse::<Ipv4Addr>() else {
                 continue;
             };
             // Version strings and OIDs look like addresses; a leading zero
             // in an octet ("1.02.3.4") is not how anyone writes an address.
-            if addr
-                .as_str()
-                .split('.')
-                .any(|o| o.len() > 1 && o.starts_with('0'))
-            {
+            if addr.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
                 continue;
             }
-            match c.get(2).and_then(|l| l.as_str().parse::<u8>().ok()) {
+            match len.and_then(|l| l.parse::<u8>().ok()) {
                 Some(len) if len <= 32 => {
                     if !self.ignore.ip(IpAddr::V4(ip)) {
                         push(
@@ -312,22 +580,19 @@ impl Extractor {
                 }
             }
         }
-        for c in IPV6.captures_iter(&text) {
-            let Some(addr) = c.get(1) else { continue };
-            let Ok(ip) = addr.as_str().parse::<Ipv6Addr>() else {
+        for all in find_from(&IPV6, text, ipv6_from) {
+            let (addr, len) = ipv6_groups(all.as_str());
+            let Ok(ip) = addr.parse::<Ipv6Addr>() else {
                 continue;
             };
             // "::" and "12:30:45" style times are not addresses worth keeping.
-            if ip.is_unspecified()
-                || addr.as_str().matches(':').count() < 2
-                || addr.as_str().len() < 6
-            {
+            if ip.is_unspecified() || addr.matches(':').count() < 2 || addr.len() < 6 {
                 continue;
             }
             if self.ignore.ip(IpAddr::V6(ip)) {
                 continue;
             }
-            match c.get(2).and_then(|l| l.as_str().parse::<u8>().ok()) {
+            match len.and_then(|l| l.parse::<u8>().ok()) {
                 Some(len) if len <= 128 => push(
                     Kind::Cidr,
                     format!("{}/{len}", network_of(IpAddr::V6(ip), len)),
@@ -337,7 +602,7 @@ impl Extractor {
                 None => push(Kind::Ipv6, ip.to_string(), &mut out),
             }
         }
-        for m in HASH.find_iter(&text) {
+        for m in find_from(&HASH, text, hash_from) {
             if inside(&taken, m.start()) {
                 continue;
             }
@@ -354,7 +619,7 @@ impl Extractor {
             };
             push(kind, h.to_ascii_lowercase(), &mut out);
         }
-        for c in CVE.captures_iter(&text) {
+        for c in when(contains_ci(text, "cve-", '-'), || CVE.captures_iter(text)) {
             if let (Some(y), Some(n)) = (c.get(1), c.get(2)) {
                 push(
                     Kind::Cve,
@@ -363,7 +628,7 @@ impl Extractor {
                 );
             }
         }
-        for c in ASN.captures_iter(&text) {
+        for c in when(text.contains("AS"), || ASN.captures_iter(text)) {
             if let Some(n) = c.get(1).and_then(|n| n.as_str().parse::<u32>().ok()) {
                 push(Kind::Asn, format!("AS{n}"), &mut out);
             }
@@ -572,5 +837,172 @@ mod tests {
             .map(|i| format!("198.51.{}.{} ", i / 250, i % 250 + 1))
             .collect();
         assert!(values(&many).len() <= MAX_INDICATORS);
+    }
+
+    /// Everything at once, defanged and plain. The expected values are
+    /// what the extractor gave before its passes learned to skip text that
+    /// cannot match (prefilters, start positions, refang without copies).
+    const RICH: &str = "Subject: phishing wave\n\
+Seen at hxxps://login-bank[.]com/verify?id=1 and hxxp[:]//evil(.)org/x, also \
+HXXPS://Shop.Example[.]net/Cart and http[:]//plain.example.com/ and \
+fxp://files[.]example.org/drop.zip, ftp://mirror.example.com/pub.\n\
+Mail bad[@]evil[.]net, worse(at)evil{dot}info and ops@cert.example; see evil [dot] biz \
+or evil[DOT]co.uk.\n\
+Hosts 192.0.2[.]7, 198.51.100.23, 198.51.100.0/24, 10.1.2.3 (ours), 1.02.3.4 (a version), \
+2001:db8::17, 2001:db8:1::/48, ::ffff:192.0.2.44 and fe80::1; at 12:30:45 UTC.\n\
+Hashes D41D8CD98F00B204E9800998ECF8427E, da39a3ee5e6b4b0d3255bfef95601890afd80709, \
+e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, \
+not 12345678901234567890123456789012.\n\
+CVE-2021-44228, cve-2023-4863, AS64496, ASN 64497, bücher.de, http://[2001:db8::5]:8443/admin.\n";
+
+    #[test]
+    fn a_text_full_of_indicators() {
+        use Kind::*;
+        let all: &[(Kind, &str)] = &[
+            (Url, "https://login-bank.com/verify?id=1"),
+            (Domain, "login-bank.com"),
+            (Url, "http://evil.org/x"),
+            (Domain, "evil.org"),
+            (Url, "https://shop.example.net/Cart"),
+            (Domain, "shop.example.net"),
+            (Url, "http://plain.example.com/"),
+            (Domain, "plain.example.com"),
+            (Url, "ftp://files.example.org/drop.zip"),
+            (Domain, "files.example.org"),
+            (Url, "ftp://mirror.example.com/pub"),
+            (Domain, "mirror.example.com"),
+            (Email, "bad@evil.net"),
+            (Domain, "evil.net"),
+            (Email, "worse@evil.info"),
+            (Domain, "evil.info"),
+            (Domain, "xn--bcher-kva.de"),
+            (Domain, "evil.co.uk"),
+            (Ipv4, "192.0.2.7"),
+            (Ipv4, "198.51.100.23"),
+            (Cidr, "198.51.100.0/24"),
+            (Ipv4, "192.0.2.44"),
+            (Ipv6, "2001:db8::17"),
+            (Cidr, "2001:db8:1::/48"),
+            (Ipv6, "::ffff:192.0.2.44"),
+            (Ipv6, "fe80::1"),
+            (Ipv6, "2001:db8::5"),
+            (Md5, "d41d8cd98f00b204e9800998ecf8427e"),
+            (Sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            (
+                Sha256,
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+            (Cve, "CVE-2021-44228"),
+            (Cve, "CVE-2023-4863"),
+            (Asn, "AS64496"),
+            (Asn, "AS64497"),
+        ];
+        let expected = |skip: &str| -> Vec<(Kind, String)> {
+            all.iter()
+                .filter(|(_, v)| *v != skip)
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect()
+        };
+        // Not ASCII: every position is tried for names and IPv4 addresses.
+        assert_eq!(values(RICH), expected(""));
+        // ASCII: those passes start where a dot can begin a match.
+        let ascii = RICH.replace("bücher.de, ", "");
+        assert!(ascii.is_ascii());
+        assert_eq!(values(&ascii), expected("xn--bcher-kva.de"));
+
+        assert_eq!(
+            refang(RICH),
+            "Subject: phishing wave\n\
+Seen at https://login-bank.com/verify?id=1 and http://evil.org/x, also \
+httpS://Shop.Example.net/Cart and http://plain.example.com/ and \
+ftp://files.example.org/drop.zip, ftp://mirror.example.com/pub.\n\
+Mail bad@evil.net, worse@evil.info and ops@cert.example; see evil . biz \
+or evil.co.uk.\n\
+Hosts 192.0.2.7, 198.51.100.23, 198.51.100.0/24, 10.1.2.3 (ours), 1.02.3.4 (a version), \
+2001:db8::17, 2001:db8:1::/48, ::ffff:192.0.2.44 and fe80::1; at 12:30:45 UTC.\n\
+Hashes D41D8CD98F00B204E9800998ECF8427E, da39a3ee5e6b4b0d3255bfef95601890afd80709, \
+e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, \
+not 12345678901234567890123456789012.\n\
+CVE-2021-44228, cve-2023-4863, AS64496, ASN 64497, bücher.de, http://[2001:db8::5]:8443/admin.\n"
+        );
+        // Nothing to undo: nothing copied.
+        assert!(matches!(
+            refang("plain text (with brackets) and http://example.com/"),
+            Cow::Borrowed(_)
+        ));
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// Text like the bodies the benchmark generates (`bench::body_text`).
+    fn bench_text() -> String {
+        const FILLER: &str = "We observed the activity below in our logs and would appreciate \
+your help in investigating it. Timestamps are UTC. Please treat this information as TLP:AMBER \
+and share it only with those who need it to respond. ";
+        let mut s = String::new();
+        let mut x: u32 = 12345;
+        let mut r = |n: u32| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 8) % n
+        };
+        while s.len() < 5700 {
+            s.push_str(FILLER);
+            s.push_str(&format!(
+                "\n2026-11-{:02}T{:02}:{:02}:{:02}Z 198.51.{}.{} -> 203.0.113.{} port {} \
+                 hxxp://login-secure{}[.]example/verify\n",
+                r(27) + 1,
+                r(24),
+                r(60),
+                r(60),
+                r(255),
+                r(254) + 1,
+                r(254) + 1,
+                r(65534) + 1,
+                r(1000)
+            ));
+        }
+        s
+    }
+
+    /// The best of 20 batches: a shared machine is noisy.
+    fn per_call(label: &str, n: u32, mut f: impl FnMut()) {
+        let batch = (n / 20).max(1);
+        let mut best = f64::MAX;
+        for _ in 0..21 {
+            let t = Instant::now();
+            for _ in 0..batch {
+                f();
+            }
+            best = best.min(t.elapsed().as_secs_f64() * 1e6 / f64::from(batch));
+        }
+        eprintln!("{label:>14}: {best:8.2} µs/call");
+    }
+
+    #[test]
+    #[ignore = "timing: cargo test --release --lib extract_timing -- --ignored --nocapture"]
+    fn extract_timing() {
+        let report = bench_text();
+        let prose = bench_text()
+            .lines()
+            .filter(|l| l.starts_with("We observed"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ex = Extractor::new(Ignore {
+            domains: vec!["cert.example".into()],
+            networks: Vec::new(),
+        });
+        for (name, text) in [("report", &report), ("prose", &prose)] {
+            eprintln!("{name}: {} bytes", text.len());
+            per_call("extract", 2000, || {
+                std::hint::black_box(ex.extract(std::hint::black_box(text), &Found::Body));
+            });
+            per_call("refang", 2000, || {
+                std::hint::black_box(refang(std::hint::black_box(text)));
+            });
+        }
     }
 }
