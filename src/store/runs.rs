@@ -79,7 +79,7 @@ fn encode_manifest(runs: &[Run]) -> Vec<u8> {
 }
 
 fn decode_manifest(v: &[u8]) -> Result<Vec<Run>> {
-    if v.len() % 17 != 0 {
+    if !v.len().is_multiple_of(17) {
         return Err(StoreError::Corrupt {
             what: "meta/index_runs".into(),
             detail: format!("{} bytes, not a multiple of 17", v.len()),
