@@ -235,15 +235,32 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
+        // Searches see the records or the run, never neither.
+        self.add_run(entries, || {
+            for k in &records {
+                pending.remove(k)?;
+            }
+            Ok(())
+        })?;
+        Ok(records.len())
+    }
+
+    /// Sorts `entries` into a new level-0 run, names it in the manifest and
+    /// runs `replaced` (removing what the run replaces) under the view
+    /// lock, then merges runs. The caller holds the merge lock.
+    fn add_run(
+        &self,
+        mut entries: Vec<Entry>,
+        replaced: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         entries.sort_unstable();
         let id = self.new_run_id()?;
         let mut sorted = entries.into_iter();
         let count = self.write_run(id, || Ok(sorted.next()))?;
         {
-            // Searches see the records or the run, never neither.
             let _view = self.index_view.write().unwrap_or_else(|p| p.into_inner());
-            let mut runs = self.index_runs()?;
             if count > 0 {
+                let mut runs = self.index_runs()?;
                 runs.push(Run {
                     id,
                     level: 0,
@@ -251,12 +268,9 @@ impl Store {
                 });
                 self.set_index_runs(&runs)?;
             }
-            for k in &records {
-                pending.remove(k)?;
-            }
+            replaced()?;
         }
-        self.compact_runs()?;
-        Ok(records.len())
+        self.compact_runs()
     }
 
     /// Merges the runs of the lowest level that has [`FANOUT`] of them into
@@ -348,23 +362,9 @@ impl Store {
 
     /// Writes `entries` (any order) straight as one run and merges runs;
     /// for bulk loads that bypass the pending records.
-    pub(crate) fn write_index_run(&self, mut entries: Vec<Entry>) -> Result<()> {
+    pub(crate) fn write_index_run(&self, entries: Vec<Entry>) -> Result<()> {
         let _merging = self.index_merge.lock().unwrap_or_else(|p| p.into_inner());
-        entries.sort_unstable();
-        let id = self.new_run_id()?;
-        let mut sorted = entries.into_iter();
-        let count = self.write_run(id, || Ok(sorted.next()))?;
-        {
-            let _view = self.index_view.write().unwrap_or_else(|p| p.into_inner());
-            let mut runs = self.index_runs()?;
-            runs.push(Run {
-                id,
-                level: 0,
-                entries: count,
-            });
-            self.set_index_runs(&runs)?;
-        }
-        self.compact_runs()
+        self.add_run(entries, || Ok(()))
     }
 }
 
