@@ -1,7 +1,8 @@
 //! The correlation index: indicator → tickets, written in the same
 //! transaction as the message that carried the indicator.
 //!
-//! Two trees, both with the ticket key (6 bytes) at the end of each entry
+//! Entries in two orders (addresses and terms; the tree byte of a run's
+//! entries, once two sled trees), both with the ticket key (6 bytes) at the end of each entry
 //! and nothing in the value, so that one ticket under one indicator is one
 //! key and re-indexing is idempotent:
 //!

@@ -93,14 +93,15 @@ const TREE_NAMES: [&str; 16] = [
     "outbox",
     "outbox_due",
     "ack_rate",
-    // Issue 6: the correlation index (see index.rs) and report groups.
+    // Issue 6: the correlation index of stores from before the sorted
+    // runs (read, no longer written; see index.rs) and report groups.
     "indicator_ips",
     "indicator_terms",
     "report_groups",
     // Issue 5: advisories and their recipients.
     "advisories",
-    // Index entries committed with their message, not yet merged into
-    // indicator_ips/indicator_terms (see index.rs).
+    // Index entries committed with their message, not yet sorted into a
+    // run (see index.rs and runs.rs).
     "indicator_pending",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
