@@ -8,7 +8,8 @@ use crate::analysis::indicators::Indicator;
 
 impl Store {
     /// Writes tickets (one batch) and their correlation index entries (one
-    /// run, merged with the others as a merge step would); the year's ticket counter follows the highest ID.
+    /// run, merged with the others as a merge step would); the year's
+    /// ticket counter follows the highest ID.
     pub fn bulk_load_tickets(&self, tickets: &[(TicketRecord, Vec<Indicator>)]) -> Result<()> {
         let mut t = sled::Batch::default();
         let mut entries = Vec::new();

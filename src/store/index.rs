@@ -1,10 +1,10 @@
 //! The correlation index: indicator → tickets, written in the same
 //! transaction as the message that carried the indicator.
 //!
-//! Entries in two orders (addresses and terms; the tree byte of a run's
-//! entries, once two sled trees), both with the ticket key (6 bytes) at the end of each entry
-//! and nothing in the value, so that one ticket under one indicator is one
-//! key and re-indexing is idempotent:
+//! Entries of two kinds (addresses and terms: the tree byte of a run's
+//! entries, once two sled trees), both with the ticket key (6 bytes) at
+//! the end of each entry and nothing in the value, so that one ticket
+//! under one indicator is one entry and re-indexing is idempotent:
 //!
 //! - addresses: the 16-byte big-endian IPv6 form (IPv4 as `::ffff:a.b.c.d`),
 //!   so that a CIDR query is one range scan;

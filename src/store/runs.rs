@@ -163,12 +163,10 @@ impl Store {
             }
             push_entry(&mut block, entry.0, &entry.1);
             count += 1;
-            last = Some(entry);
             if block.len() >= BLOCK_BYTES {
-                if let Some(l) = &last {
-                    write(&mut block, l)?;
-                }
+                write(&mut block, &entry)?;
             }
+            last = Some(entry);
         }
         if let (false, Some(l)) = (block.is_empty(), &last) {
             write(&mut block, l)?;
