@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 mod roles;
 pub use roles::{
-    normalize_fingerprint, HandlerConfig, HandlerSignature, HandlingConfig, ListConfig,
-    MemberConfig, Precedence,
+    normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
+    ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
 };
 
 #[derive(Debug, thiserror::Error)]

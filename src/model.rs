@@ -155,6 +155,16 @@ pub enum Flag {
     /// Carries a ticket's tag but comes from none of its requestors,
     /// handlers or the addresses the team wrote to.
     UnverifiedCorrespondent,
+    /// A handler's signature that was already used on an earlier mail.
+    ReplayedSignature,
+    /// A handler's signature older than `handling.max_signature_age`, or
+    /// dated in the future.
+    StaleSignature,
+    /// A handler's signed content that names no ticket, or another one.
+    UnboundSignature,
+    /// A handler's signed content addressed to the comment address (its
+    /// protected To/Cc), which arrived at the correspond address.
+    InternalContent,
 }
 
 impl Flag {
@@ -173,6 +183,10 @@ impl Flag {
             Flag::DecryptionFailed => "decryption-failed",
             Flag::UnverifiedHandler => "unverified-handler",
             Flag::UnverifiedCorrespondent => "unverified-correspondent",
+            Flag::ReplayedSignature => "replayed-signature",
+            Flag::StaleSignature => "stale-signature",
+            Flag::UnboundSignature => "unbound-signature",
+            Flag::InternalContent => "internal-content",
         }
     }
 }

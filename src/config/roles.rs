@@ -34,16 +34,40 @@ pub fn normalize_fingerprint(f: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// Whether a mail claiming a handler's address must prove it.
+/// Whether a mail claiming a handler's address must prove it. Only
+/// `required` is accepted: `optional` (relaying on the From address
+/// alone) put the team's signature under anyone's words, and is refused
+/// with an error that says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HandlerSignature {
     /// No relay, no command without a good signature by the handler's key.
     #[default]
     Required,
-    /// Replies are relayed on the From address alone (commands still need
-    /// the signature). For teams migrating from a system that never checked.
+    /// Removed; kept only to name it in the error.
     Optional,
+}
+
+/// `handling.max_signature_age` when unset.
+pub const DEFAULT_MAX_SIGNATURE_AGE: std::time::Duration =
+    std::time::Duration::from_secs(7 * 86_400);
+
+/// A duration written as `7d`, `36h`, `90m`, `600s` or plain seconds.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (s.get(..i)?, s.get(i..)?.trim()),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,6 +82,9 @@ pub struct HandlingConfig {
     pub notify_address: Option<String>,
     #[serde(default)]
     pub handler_signature: HandlerSignature,
+    /// How old a handler's signature may be and still relay or command:
+    /// `7d`, `36h`, `90m`, `600s`. Default 7 days.
+    pub max_signature_age: Option<String>,
     /// Notifications encrypted to each handler's key.
     #[serde(default)]
     pub encrypt_to_handlers: bool,
@@ -120,6 +147,14 @@ impl ListConfig {
 }
 
 impl HandlingConfig {
+    /// `max_signature_age`, validated by `Config::validate_roles`.
+    pub fn max_signature_age(&self) -> std::time::Duration {
+        self.max_signature_age
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or(DEFAULT_MAX_SIGNATURE_AGE)
+    }
+
     /// The comment address, with `+comment` expanded against the team address.
     pub fn comment_address(&self, team_address: &str) -> Option<String> {
         let c = self.comment_address.as_deref()?.trim();
@@ -160,8 +195,8 @@ impl Config {
         if !self.handlers.is_empty() {
             let _ = writeln!(
                 s,
-                "  handling  signature {:?}, comment {}, advisories {}, encrypt to handlers {}",
-                self.handling.handler_signature,
+                "  handling  signatures up to {}s old, comment {}, advisories {}, encrypt to handlers {}",
+                self.handling.max_signature_age().as_secs(),
                 self.handling
                     .comment_address(&self.team.address)
                     .unwrap_or_else(|| "-".into()),
@@ -252,6 +287,20 @@ impl Config {
             ));
         }
         let hd = &self.handling;
+        if hd.handler_signature == HandlerSignature::Optional {
+            return Err(self.invalid(
+                "handling.handler_signature",
+                "\"optional\" was removed: a reply is relayed only with a good signature by the handler's key, bound to its ticket (see README, Handlers). Delete the line",
+            ));
+        }
+        if let Some(a) = &hd.max_signature_age {
+            if parse_duration(a).is_none_or(|d| d.as_secs() == 0) {
+                return Err(self.invalid(
+                    "handling.max_signature_age",
+                    format!("`{a}` is not a duration: write e.g. \"7d\", \"36h\" or \"90m\""),
+                ));
+            }
+        }
         if let Some(c) = &hd.comment_address {
             let ok = match c.strip_prefix('+') {
                 Some(sub) => {

@@ -80,6 +80,18 @@ pub fn warning(f: &TicketFacts<'_>, warning: &str) -> String {
     s
 }
 
+/// To a handler whose own signed mail was not acted on.
+pub fn refused(tag: &str, subject: &str, reason: &str, advice: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Your mail on {tag}: {subject}\n");
+    let _ = writeln!(
+        s,
+        "was NOT relayed to the requestors and its commands were NOT run:\n{reason}.\n"
+    );
+    let _ = writeln!(s, "{advice}");
+    s
+}
+
 /// The answer to a handler's command block.
 pub fn command_reply(tag: &str, done: &[String], refused: &[(String, String)]) -> String {
     let mut s = String::new();

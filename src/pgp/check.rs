@@ -42,6 +42,11 @@ pub(crate) struct SigOutcome {
     /// Lower-case emails of the valid, unrevoked user IDs.
     pub emails: Vec<String>,
     pub detail: String,
+    /// SHA-256 of the signature packet as serialised, for valid
+    /// signatures: what identifies one use of a signature (replay).
+    pub digest: Option<[u8; 32]>,
+    /// The creation time the signer put into the signature.
+    pub created: Option<SystemTime>,
 }
 
 impl SigOutcome {
@@ -52,6 +57,8 @@ impl SigOutcome {
             uids: Vec::new(),
             emails: Vec::new(),
             detail: detail.into(),
+            digest: None,
+            created: None,
         }
     }
 
@@ -112,16 +119,21 @@ impl Checker<'_> {
     }
 
     /// Verifies a cleartext signed block (`-----BEGIN PGP SIGNED
-    /// MESSAGE-----` through the signature's END line).
-    pub fn cleartext(&self, block: &[u8]) -> Vec<SigOutcome> {
+    /// MESSAGE-----` through the signature's END line). Returns the
+    /// outcomes and the signed text as the verifier read it (dash-escaping
+    /// undone): the only text such a signature vouches for.
+    pub fn cleartext(&self, block: &[u8]) -> (Vec<SigOutcome>, Vec<u8>) {
         let limit = self.max_plaintext;
         let res = VerifierBuilder::from_bytes(block).and_then(|b| {
             let mut v =
                 b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
-            drain(&mut v, limit)?;
-            Ok(v.into_helper())
+            let text = drain(&mut v, limit)?;
+            Ok((v.into_helper(), text))
         });
-        finish(res)
+        match res {
+            Ok((helper, text)) => (finish(Ok(helper)), text),
+            Err(e) => (finish(Err(e)), Vec::new()),
+        }
     }
 
     /// Decrypts (when encrypted) and verifies (when signed) an OpenPGP
@@ -356,6 +368,8 @@ impl Helper<'_> {
                         cert.fingerprint(),
                         created(good.sig)
                     );
+                    o.digest = packet_digest(good.sig, &key_fpr);
+                    o.created = good.sig.signature_creation_time();
                 }
             }
         }
@@ -371,6 +385,8 @@ impl Helper<'_> {
                     fingerprint: None,
                     uids: Vec::new(),
                     emails: Vec::new(),
+                    digest: None,
+                    created: None,
                     detail: if issuers.is_empty() {
                         "signature names no issuer".into()
                     } else {
@@ -474,8 +490,32 @@ impl Helper<'_> {
             uids,
             emails,
             detail: String::new(),
+            digest: None,
+            created: None,
         }
     }
+}
+
+/// What identifies one signature whatever its encoding: SHA-256 over the
+/// issuer's fingerprint and the digest the signature was verified against
+/// (the signed data and the hashed subpackets, creation time included).
+/// The serialised packet would not do: its unhashed area can be changed,
+/// and ECDSA signatures can be re-encoded, without breaking them.
+fn packet_digest(sig: &Signature, issuer: &openpgp::Fingerprint) -> Option<[u8; 32]> {
+    use openpgp::serialize::Marshal;
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(issuer.as_bytes());
+    match sig.computed_digest() {
+        Some(d) => h.update(d),
+        // Always set once a signature verified; the packet is the fallback.
+        None => {
+            let mut buf = Vec::new();
+            sig.serialize(&mut buf).ok()?;
+            h.update(&buf);
+        }
+    }
+    Some(h.finalize().into())
 }
 
 fn created(sig: &Signature) -> String {

@@ -111,6 +111,117 @@ pub(crate) fn fields(header: &[u8]) -> Vec<Field> {
     out
 }
 
+/// Where two MIME readers could disagree about a header section: a line
+/// that is no field, a field name with white space before its colon
+/// (`Content-Type :`, which some parsers take and this one skips), a
+/// folded line with nothing to fold into, and a second copy of a field in
+/// `single` (first one wins here, the last one elsewhere). Each finding
+/// names the ambiguity; `out` is bounded by the caller.
+pub(crate) fn header_ambiguities(header: &[u8], single: &[&str], out: &mut Vec<String>) {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut first = true;
+    for (s, c, _) in lines(header) {
+        let line = header.get(s..c).unwrap_or_default();
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if first {
+                out.push("a folded header line with no field before it".into());
+            }
+            continue;
+        }
+        first = false;
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            out.push(format!("a header line without a colon ({:?})", shown(line)));
+            continue;
+        };
+        let name = line.get(..colon).unwrap_or_default();
+        if name.is_empty() || name.iter().any(|b| !(33..=126).contains(b)) {
+            out.push(format!(
+                "a header field name with white space or control characters before the colon ({:?})",
+                shown(line.get(..=colon).unwrap_or_default())
+            ));
+            continue;
+        }
+        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if let Some(n) = single.iter().find(|n| **n == lower) {
+            if seen.contains(n) {
+                out.push(format!("more than one {lower} header field"));
+            } else {
+                seen.push(n);
+            }
+        }
+    }
+}
+
+/// A Content-Type whose reading depends on the parser: unreadable, a
+/// parameter given twice, or an RFC 2231 form (`boundary*0=`) beside or
+/// instead of the plain one.
+pub(crate) fn content_type_ambiguities(fields: &[Field], out: &mut Vec<String>) {
+    let Some(f) = field(fields, "content-type") else {
+        return;
+    };
+    let Some(ct) = parse_content_type(&f.text()) else {
+        out.push(format!(
+            "an unreadable Content-Type ({:?})",
+            shown(&f.value)
+        ));
+        return;
+    };
+    for (i, (name, _)) in ct.params.iter().enumerate() {
+        if name.contains('*') {
+            out.push(format!("an RFC 2231 Content-Type parameter ({name})"));
+        } else if ct.params.iter().take(i).any(|(n, _)| n == name) {
+            out.push(format!("the Content-Type parameter {name} given twice"));
+        }
+    }
+}
+
+/// Whether `boundary` is one RFC 2046 allows: 1 to 70 of its characters,
+/// not ending in a space. Anything else is read differently by parsers.
+pub(crate) fn boundary_is_valid(boundary: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "'()+_,-./:=? ".contains(c);
+    (1..=70).contains(&boundary.len()) && boundary.chars().all(ok) && !boundary.ends_with(' ')
+}
+
+/// Lines of a multipart body that one parser may take for a delimiter
+/// and another not: a line that starts with `--boundary` but goes on with
+/// more than white space, and, before the first delimiter, any line that
+/// looks like a delimiter of some other boundary.
+pub(crate) fn delimiter_ambiguities(body: &[u8], boundary: &str, out: &mut Vec<String>) {
+    let mut delim = b"--".to_vec();
+    delim.extend_from_slice(boundary.as_bytes());
+    let mut preamble = true;
+    for (s, c, _) in lines(body) {
+        let line = body.get(s..c).unwrap_or_default();
+        if let Some(rest) = line.strip_prefix(delim.as_slice()) {
+            let rest = rest.strip_prefix(b"--").unwrap_or(rest);
+            if rest.iter().all(|b| *b == b' ' || *b == b'\t') {
+                preamble = false;
+                continue;
+            }
+            out.push(format!(
+                "a line that starts like the boundary but is none ({:?})",
+                shown(line)
+            ));
+            return;
+        }
+        if preamble && line.len() > 2 && line.starts_with(b"--") {
+            let rest = String::from_utf8_lossy(line.get(2..).unwrap_or_default()).into_owned();
+            if boundary_is_valid(rest.trim_end()) {
+                out.push(format!(
+                    "a boundary line in the preamble ({:?})",
+                    shown(line)
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// At most 60 characters of attacker bytes, for a detail line.
+fn shown(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).chars().take(60).collect()
+}
+
 pub(crate) fn field<'f>(fields: &'f [Field], name: &str) -> Option<&'f Field> {
     fields.iter().find(|f| f.name == name)
 }

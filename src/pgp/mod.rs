@@ -11,6 +11,7 @@
 //! in [`Verification::found_keys`] and never used for anything else.
 
 mod check;
+pub mod covered;
 pub mod crypto;
 mod found;
 mod inline;
@@ -18,14 +19,16 @@ pub mod keyring;
 mod mime;
 pub mod sign;
 pub mod verify;
-mod walk;
+pub mod walk;
 
 #[cfg(test)]
 mod tests;
 
+pub use covered::SignedText;
 pub use keyring::{readable_by_others, KeyInfo, Keyring, TeamKey};
 pub use sign::{encrypt_message, sign_message};
 pub use verify::{Engine, Examined, FromFacts, Limits};
+pub use walk::Covered;
 
 use crate::mail::parse::ParsedMail;
 use serde::{Deserialize, Serialize};
@@ -123,6 +126,14 @@ pub struct Verification {
     pub inner_subject: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub found_keys: Vec<FoundKey>,
+    /// For a `good` verdict: one identifier (hex SHA-256) per valid
+    /// signature, the same whatever the signature's encoding, so that a
+    /// second use of a signature is recognised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_ids: Vec<String>,
+    /// When the signer says they signed (the signature's creation time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
 }
 
 impl Verification {
@@ -135,7 +146,15 @@ impl Verification {
             encryption: Encryption::None,
             inner_subject: None,
             found_keys: Vec::new(),
+            signature_ids: Vec::new(),
+            signed_at: None,
         }
+    }
+
+    /// The signature's creation time, parsed back.
+    pub fn signed_at_time(&self) -> Option<time::OffsetDateTime> {
+        let t = self.signed_at.as_deref()?;
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
     }
 }
 

@@ -16,7 +16,7 @@
 
 use super::check::{Checker, SigKind, SigOutcome};
 use super::keyring::{Keyring, TeamKey};
-use super::walk::{Cover, Walk};
+use super::walk::{Cover, Covered, Walk};
 use super::{found, mime, Encryption, KeySource, Verdict, Verification, Verifier};
 use crate::mail::parse::ParsedMail;
 use sequoia_openpgp::policy::StandardPolicy;
@@ -80,6 +80,10 @@ pub struct Examined {
     /// PGP) of the message itself, when it was encrypted and could be
     /// opened: the content to ticket instead of the ciphertext.
     pub plaintext: Option<Vec<u8>>,
+    /// The exact content the signatures cover, when they cover the whole
+    /// message and its MIME structure reads one way only: the only source
+    /// of a signer's words (relayed text, commands, advisories).
+    pub signed: Option<Covered>,
 }
 
 /// The verification engine: keyring, team key and limits.
@@ -133,6 +137,7 @@ impl Engine {
                     ),
                 ),
                 plaintext: None,
+                signed: None,
             };
         }
         let mut walk = Walk::new(
@@ -150,9 +155,13 @@ impl Engine {
         let top = mime::fields(mime::split(raw).header);
         found::from_autocrypt(&top, "autocrypt", KeySource::Autocrypt, &mut walk.found);
         let cover = walk.eval(raw, 0);
+        let mut signed = None;
         let mut v = match cover {
             Cover::None => Verification::new(Verdict::Unsigned, "no OpenPGP signature"),
-            Cover::Full(o) => summarize(&o, from, &walk.inner_from),
+            Cover::Full(o, covered) => {
+                signed = covered;
+                summarize(&o, from, &walk.inner_from)
+            }
             Cover::Partial(o) => {
                 let mut v = summarize(&o, from, &walk.inner_from);
                 if !matches!(v.status, Verdict::Bad | Verdict::Error) {
@@ -182,9 +191,25 @@ impl Engine {
             v.detail.push_str("; ");
             v.detail.push_str(&n);
         }
+        if !walk.ambiguities.is_empty() && claims_openpgp(raw, &v) {
+            // Two readers could see two messages: what the signature covers
+            // and what is shown or relayed might differ. Never `good`.
+            v.status = Verdict::Error;
+            v.detail = format!(
+                "ambiguous MIME structure in a signed or encrypted message: {}; {}",
+                walk.ambiguities.join("; "),
+                v.detail
+            );
+            v.signature_ids.clear();
+            signed = None;
+        }
+        if v.status != Verdict::Good {
+            signed = None;
+        }
         Examined {
             verification: v,
             plaintext: walk.plaintext,
+            signed,
         }
     }
 
@@ -199,6 +224,25 @@ impl Verifier for Engine {
     }
 }
 
+/// Whether a message says it is signed or encrypted, in any reading: a
+/// verdict other than unsigned, an encryption outcome, or OpenPGP content
+/// types or armor anywhere in its bytes (a duplicate header may hide them
+/// from this reader).
+fn claims_openpgp(raw: &[u8], v: &Verification) -> bool {
+    if v.status != Verdict::Unsigned || v.encryption != Encryption::None {
+        return true;
+    }
+    let lower = raw.to_ascii_lowercase();
+    [
+        &b"multipart/signed"[..],
+        b"multipart/encrypted",
+        b"application/pgp",
+        b"-----begin pgp",
+    ]
+    .iter()
+    .any(|n| found::find(&lower, n).is_some())
+}
+
 /// The verdict for a set of signatures that cover the same content.
 pub(super) fn summarize(
     outcomes: &[SigOutcome],
@@ -209,6 +253,11 @@ pub(super) fn summarize(
     let with = |status: Verdict, o: &SigOutcome, detail: String| Verification {
         signer_fingerprint: o.fingerprint.clone(),
         signer_uids: o.uids.clone(),
+        signed_at: o.created.map(super::keyring::rfc3339),
+        signature_ids: outcomes
+            .iter()
+            .filter_map(|o| o.digest.map(hex::encode))
+            .collect(),
         ..Verification::new(status, detail)
     };
     // A failing signature beside a good one still means something was

@@ -8,21 +8,57 @@ use super::mime::{self, ContentType, Field};
 use super::verify::{summarize, FromFacts, Limits};
 use super::{found, FoundKey, KeySource, Verdict};
 
-/// What the signatures found in an entity cover.
+/// What the signatures found in an entity cover. A full cover carries
+/// the covered content when there is one to read (not for a malformed
+/// signature part).
 pub(super) enum Cover {
     None,
-    Full(Vec<SigOutcome>),
+    Full(Vec<SigOutcome>, Option<Covered>),
     Partial(Vec<SigOutcome>),
+}
+
+/// The exact content signatures cover: what may be read as the signer's
+/// words, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Covered {
+    /// A MIME entity (the signed part of multipart/signed, or the payload
+    /// of a signed OpenPGP message that is itself MIME).
+    Entity(Vec<u8>),
+    /// Plain text (an inline cleartext signature, or the literal data of
+    /// an inline signed message).
+    Text(Vec<u8>),
 }
 
 impl Cover {
     fn outcomes(self) -> Vec<SigOutcome> {
         match self {
             Cover::None => Vec::new(),
-            Cover::Full(o) | Cover::Partial(o) => o,
+            Cover::Full(o, _) | Cover::Partial(o) => o,
         }
     }
+
+    fn error(detail: impl Into<String>) -> Cover {
+        Cover::Full(vec![SigOutcome::error(detail)], None)
+    }
 }
+
+/// Findings of MIME ambiguity kept per message.
+const MAX_AMBIGUITIES: usize = 8;
+
+/// Header fields a MIME reader takes only once: a second copy is read
+/// differently by different parsers.
+const SINGLE_FIELDS: &[&str] = &["content-type", "content-transfer-encoding", "mime-version"];
+/// The same inside a signed or encrypted payload, whose root carries the
+/// protected headers.
+const SINGLE_PROTECTED: &[&str] = &[
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
+    "subject",
+    "from",
+    "to",
+    "cc",
+];
 
 pub(super) struct Walk<'e> {
     pub(super) checker: Checker<'e>,
@@ -40,6 +76,10 @@ pub(super) struct Walk<'e> {
     pub(super) inner_from: Vec<String>,
     pub(super) found: Vec<FoundKey>,
     pub(super) notes: Vec<String>,
+    /// Where this reading and another MIME reader could disagree.
+    pub(super) ambiguities: Vec<String>,
+    /// Boundaries of the multiparts being walked, outermost first.
+    boundaries: Vec<String>,
 }
 
 impl<'e> Walk<'e> {
@@ -58,7 +98,67 @@ impl<'e> Walk<'e> {
             inner_from: Vec::new(),
             found: Vec::new(),
             notes: Vec::new(),
+            ambiguities: Vec::new(),
+            boundaries: Vec::new(),
         }
+    }
+
+    fn headers_checked(&mut self, header: &[u8], fields: &[Field], single: &[&str]) {
+        // A forwarded message is never read as its forwarder's words, and
+        // the spam a handler forwards is often malformed.
+        if self.quiet > 0 || self.ambiguities.len() >= MAX_AMBIGUITIES {
+            return;
+        }
+        mime::header_ambiguities(header, single, &mut self.ambiguities);
+        mime::content_type_ambiguities(fields, &mut self.ambiguities);
+        self.ambiguities.truncate(MAX_AMBIGUITIES);
+    }
+
+    /// The parts of a multipart body, with what makes its reading
+    /// ambiguous recorded: no boundary, one RFC 2046 does not allow, one
+    /// that nests with an enclosing boundary, or delimiter look-alikes.
+    fn split_parts<'a>(&mut self, ct: &ContentType, body: &'a [u8]) -> Option<Vec<&'a [u8]>> {
+        if self.quiet > 0 {
+            return ct.param("boundary").and_then(|b| mime::parts(body, b));
+        }
+        let Some(boundary) = ct.param("boundary") else {
+            self.ambiguity(format!("{} without a boundary", ct.mime));
+            return None;
+        };
+        if !mime::boundary_is_valid(boundary) {
+            self.ambiguity(format!("{} with an invalid boundary", ct.mime));
+        }
+        if let Some(outer) = self
+            .boundaries
+            .iter()
+            .find(|o| o.starts_with(boundary) || boundary.starts_with(o.as_str()))
+        {
+            let what = format!("the boundary {boundary:?} nests with the enclosing {outer:?}");
+            self.ambiguity(what);
+        }
+        if self.ambiguities.len() < MAX_AMBIGUITIES {
+            mime::delimiter_ambiguities(body, boundary, &mut self.ambiguities);
+        }
+        let parts = mime::parts(body, boundary);
+        if parts.is_none() {
+            self.ambiguity(format!("{} whose boundary never occurs", ct.mime));
+        }
+        parts
+    }
+
+    fn ambiguity(&mut self, what: String) {
+        if self.ambiguities.len() < MAX_AMBIGUITIES {
+            self.ambiguities.push(what);
+        }
+    }
+
+    /// Walks the children of a multipart with its boundary on the stack.
+    fn with_boundary<T>(&mut self, ct: &ContentType, f: impl FnOnce(&mut Self) -> T) -> T {
+        let b = ct.param("boundary").unwrap_or_default().to_string();
+        self.boundaries.push(b);
+        let out = f(self);
+        self.boundaries.pop();
+        out
     }
 
     fn note(&mut self, n: impl Into<String>) {
@@ -94,6 +194,21 @@ impl<'e> Walk<'e> {
         }
         let ent = mime::split(raw);
         let fields = mime::fields(ent.header);
+        self.headers_checked(ent.header, &fields, SINGLE_FIELDS);
+        self.eval_entity(&fields, ent.body, "text/plain", depth)
+    }
+
+    /// A signed or encrypted payload's root: its header carries protected
+    /// fields, which must be as unambiguous as the MIME ones.
+    fn eval_payload(&mut self, raw: &[u8], depth: usize) -> Cover {
+        let ent = mime::split(raw);
+        let fields = mime::fields(ent.header);
+        self.headers_checked(ent.header, &fields, SINGLE_PROTECTED);
+        self.parts += 1;
+        if depth > self.limits.max_depth || self.parts > self.limits.max_parts {
+            self.note("MIME structure too deep or too large; the rest was not examined");
+            return Cover::None;
+        }
         self.eval_entity(&fields, ent.body, "text/plain", depth)
     }
 
@@ -122,10 +237,8 @@ impl<'e> Walk<'e> {
             .param("protocol")
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let Some(parts) = ct.param("boundary").and_then(|b| mime::parts(body, b)) else {
-            return Cover::Full(vec![SigOutcome::error(
-                "multipart/signed without its boundary",
-            )]);
+        let Some(parts) = self.split_parts(ct, body) else {
+            return Cover::error("multipart/signed without its boundary");
         };
         if protocol != "application/pgp-signature" {
             if protocol.contains("pkcs7-signature") {
@@ -137,27 +250,26 @@ impl<'e> Walk<'e> {
                     None => Cover::None,
                 };
             }
-            return self.eval_children(&parts, "text/plain", depth);
+            return self.with_boundary(ct, |w| w.eval_children(&parts, "text/plain", depth));
         }
         let (Some(signed), Some(sig_part)) = (parts.first(), parts.get(1)) else {
-            return Cover::Full(vec![SigOutcome::error(
-                "multipart/signed without a signature part",
-            )]);
+            return Cover::error("multipart/signed without a signature part");
         };
         if parts.len() > 2 {
-            return Cover::Full(vec![SigOutcome::error(format!(
+            return Cover::error(format!(
                 "multipart/signed with {} parts instead of 2",
                 parts.len()
-            ))]);
+            ));
         }
         let sig_ent = mime::split(sig_part);
         let sig_fields = mime::fields(sig_ent.header);
+        self.headers_checked(sig_ent.header, &sig_fields, SINGLE_FIELDS);
         let sig_ct = mime::content_type(&sig_fields, "text/plain");
         if sig_ct.mime != "application/pgp-signature" {
-            return Cover::Full(vec![SigOutcome::error(format!(
+            return Cover::error(format!(
                 "the signature part of multipart/signed is {}",
                 sig_ct.mime
-            ))]);
+            ));
         }
         let outcomes = if self.budget() {
             let sig = mime::decode(sig_ent.body, &sig_fields);
@@ -168,9 +280,10 @@ impl<'e> Walk<'e> {
             Vec::new()
         };
         self.payload_root(signed);
-        // Covered as a whole; walked for encryption, keys and notes only.
-        let _ = self.eval(signed, depth + 1);
-        Cover::Full(outcomes)
+        // Covered as a whole; walked for encryption, keys, notes and
+        // ambiguities only.
+        let _ = self.with_boundary(ct, |w| w.eval_payload(signed, depth + 1));
+        Cover::Full(outcomes, Some(Covered::Entity(signed.to_vec())))
     }
 
     fn eval_encrypted(&mut self, ct: &ContentType, body: &[u8], depth: usize) -> Cover {
@@ -182,18 +295,16 @@ impl<'e> Walk<'e> {
             self.fail_decrypt(format!("unsupported encryption protocol {protocol:?}"));
             return Cover::None;
         }
-        let data = ct
-            .param("boundary")
-            .and_then(|b| mime::parts(body, b))
-            .and_then(|p| p.get(1).copied());
+        let data = self.split_parts(ct, body).and_then(|p| p.get(1).copied());
         let Some(data) = data else {
             self.fail_decrypt("multipart/encrypted without its encrypted part".into());
-            return Cover::Full(vec![SigOutcome::error("malformed multipart/encrypted")]);
+            return Cover::error("malformed multipart/encrypted");
         };
         let ent = mime::split(data);
         let fields = mime::fields(ent.header);
+        self.headers_checked(ent.header, &fields, SINGLE_FIELDS);
         let bytes = mime::decode(ent.body, &fields);
-        self.open_payload(&bytes, depth)
+        self.with_boundary(ct, |w| w.open_payload(&bytes, depth))
     }
 
     /// Decrypts the payload of a PGP/MIME encrypted message and judges
@@ -215,9 +326,7 @@ impl<'e> Walk<'e> {
                 // An encrypted-looking message that is not: the shape of
                 // signature spoofing (a signed text replayed as "encrypted").
                 self.fail_decrypt("the multipart/encrypted payload is not encrypted".into());
-                Cover::Full(vec![SigOutcome::error(
-                    "multipart/encrypted holds an OpenPGP message that is not encrypted",
-                )])
+                Cover::error("multipart/encrypted holds an OpenPGP message that is not encrypted")
             }
             Ok(op) => {
                 if self.quiet == 0 {
@@ -227,11 +336,11 @@ impl<'e> Walk<'e> {
                     }
                 }
                 self.payload_root(&op.plaintext);
-                let inner = self.eval(&op.plaintext, depth + 1);
+                let inner = self.eval_payload(&op.plaintext, depth + 1);
                 if op.sigs.is_empty() {
                     inner
                 } else {
-                    Cover::Full(op.sigs)
+                    Cover::Full(op.sigs, Some(Covered::Entity(op.plaintext)))
                 }
             }
             Err(OpenError::NoKey(reason)) => {
@@ -247,15 +356,13 @@ impl<'e> Walk<'e> {
             }
             Err(OpenError::Malformed(e)) => {
                 self.fail_decrypt(format!("malformed OpenPGP message: {e}"));
-                Cover::Full(vec![SigOutcome::error(format!(
-                    "malformed encrypted payload: {e}"
-                ))])
+                Cover::error(format!("malformed encrypted payload: {e}"))
             }
         }
     }
 
     fn eval_multipart(&mut self, ct: &ContentType, body: &[u8], depth: usize) -> Cover {
-        let Some(parts) = ct.param("boundary").and_then(|b| mime::parts(body, b)) else {
+        let Some(parts) = self.split_parts(ct, body) else {
             return Cover::None;
         };
         if ct.mime == "multipart/mixed" {
@@ -264,7 +371,7 @@ impl<'e> Walk<'e> {
                 let ent = mime::split(enc);
                 let fields = mime::fields(ent.header);
                 let bytes = mime::decode(ent.body, &fields);
-                return self.open_payload(&bytes, depth);
+                return self.with_boundary(ct, |w| w.open_payload(&bytes, depth));
             }
         }
         let default = if ct.mime == "multipart/digest" {
@@ -272,7 +379,7 @@ impl<'e> Walk<'e> {
         } else {
             "text/plain"
         };
-        self.eval_children(&parts, default, depth)
+        self.with_boundary(ct, |w| w.eval_children(&parts, default, depth))
     }
 
     /// Children of a multipart nobody signed as a whole: any signature
@@ -287,6 +394,7 @@ impl<'e> Walk<'e> {
             }
             let ent = mime::split(p);
             let fields = mime::fields(ent.header);
+            self.headers_checked(ent.header, &fields, SINGLE_FIELDS);
             outcomes.extend(
                 self.eval_entity(&fields, ent.body, default, depth + 1)
                     .outcomes(),
@@ -346,6 +454,7 @@ impl<'e> Walk<'e> {
             self.note("inline OpenPGP in HTML: what HTML shows is never fully covered");
         }
         let mut outcomes = Vec::new();
+        let mut covered = None;
         for b in &blocks {
             let bytes = text.get(b.start..b.end).unwrap_or_default();
             if !self.budget() {
@@ -353,27 +462,38 @@ impl<'e> Walk<'e> {
                 continue;
             }
             match b.kind {
-                BlockKind::Cleartext => outcomes.extend(self.checker.cleartext(bytes)),
+                BlockKind::Cleartext => {
+                    let (sigs, signed) = self.checker.cleartext(bytes);
+                    outcomes.extend(sigs);
+                    covered = Some(Covered::Text(signed));
+                }
                 BlockKind::Message => {
-                    let sigs = self.open_inline(bytes, alone, depth);
+                    let (sigs, signed) = self.open_inline(bytes, alone, depth);
                     if sigs.is_empty() {
                         complete = false;
                     }
                     outcomes.extend(sigs);
+                    covered = signed.map(Covered::Text);
                 }
             }
         }
         if outcomes.is_empty() {
             Cover::None
         } else if complete {
-            Cover::Full(outcomes)
+            Cover::Full(outcomes, covered)
         } else {
             Cover::Partial(outcomes)
         }
     }
 
-    /// An inline `PGP MESSAGE` block: encrypted, signed, or both.
-    fn open_inline(&mut self, block: &[u8], alone: bool, depth: usize) -> Vec<SigOutcome> {
+    /// An inline `PGP MESSAGE` block: encrypted, signed, or both. Returns
+    /// the outcomes and the text the signatures cover.
+    fn open_inline(
+        &mut self,
+        block: &[u8],
+        alone: bool,
+        depth: usize,
+    ) -> (Vec<SigOutcome>, Option<Vec<u8>>) {
         match self.checker.open(&inline::dearmor(block)) {
             Ok(op) => {
                 if op.encrypted && self.quiet == 0 {
@@ -386,7 +506,7 @@ impl<'e> Walk<'e> {
                     }
                 }
                 if !op.sigs.is_empty() || !op.encrypted || depth >= self.limits.max_depth {
-                    return op.sigs;
+                    return (op.sigs, Some(op.plaintext));
                 }
                 // Sign-then-encrypt the inline way: a cleartext signed
                 // block inside the encrypted text.
@@ -397,9 +517,10 @@ impl<'e> Walk<'e> {
                         && self.budget() =>
                     {
                         let bytes = op.plaintext.get(b.start..b.end).unwrap_or_default();
-                        self.checker.cleartext(bytes)
+                        let (sigs, signed) = self.checker.cleartext(bytes);
+                        (sigs, Some(signed))
                     }
-                    _ => Vec::new(),
+                    _ => (Vec::new(), None),
                 }
             }
             Err(OpenError::NoKey(reason)) => {
@@ -407,17 +528,16 @@ impl<'e> Walk<'e> {
                     "encrypted content could not be decrypted, so any signature inside is unknown",
                 );
                 self.fail_decrypt(reason);
-                Vec::new()
+                (Vec::new(), None)
             }
             Err(OpenError::TooLarge(n)) => {
                 self.fail_decrypt(format!("more than {n} bytes once decrypted"));
-                Vec::new()
+                (Vec::new(), None)
             }
             Err(OpenError::Malformed(e)) => {
                 self.fail_decrypt(format!("malformed OpenPGP message: {e}"));
-                vec![SigOutcome::error(format!(
-                    "malformed inline OpenPGP message: {e}"
-                ))]
+                let o = SigOutcome::error(format!("malformed inline OpenPGP message: {e}"));
+                (vec![o], None)
             }
         }
     }

@@ -12,6 +12,7 @@ mod labels;
 mod outbox;
 mod runs;
 mod sealing;
+pub mod signatures;
 mod snapshot_repair;
 pub use outbox::Attempt;
 pub mod records;

@@ -16,6 +16,8 @@ pub enum Refusal {
     EmptyText,
     #[error("the subject is empty")]
     EmptySubject,
+    #[error("the subject is not signed: write `/subject TEXT` at the top (the Subject header is not covered by your signature), or use a client that protects headers")]
+    UnsignedSubject,
 }
 
 /// Each recipient with how they get it. TLP above the list's maximum is
@@ -264,6 +266,8 @@ pub struct MailRequest {
     pub list: String,
     pub tlp: Tlp,
     pub ticket: Option<TicketId>,
+    /// `/subject TEXT`: the subject from the signed text.
+    pub subject: Option<String>,
     pub text: String,
 }
 
@@ -271,7 +275,7 @@ pub struct MailRequest {
 /// top lines of a handler's advisory mail; the rest is the advisory.
 pub fn parse_mail(text: &str) -> Result<MailRequest, Vec<super::commands::CommandError>> {
     use super::commands::CommandError;
-    let (mut list, mut tlp, mut ticket) = (None, None, None);
+    let (mut list, mut tlp, mut ticket, mut subject) = (None, None, None, None);
     let mut errors = Vec::new();
     let mut consumed = 0;
     for raw in text.split_inclusive('\n') {
@@ -292,6 +296,7 @@ pub fn parse_mail(text: &str) -> Result<MailRequest, Vec<super::commands::Comman
         };
         match verb.as_str() {
             "/list" if !arg.is_empty() => list = Some(arg),
+            "/subject" if !arg.is_empty() => subject = Some(arg),
             "/tlp" => match Tlp::parse(&arg) {
                 Some(l) => tlp = Some(l),
                 None => errors.push(bad(format!(
@@ -303,7 +308,7 @@ pub fn parse_mail(text: &str) -> Result<MailRequest, Vec<super::commands::Comman
                 Err(e) => errors.push(bad(e.to_string())),
             },
             _ => errors.push(bad(
-                "an advisory mail starts with /list NAME and /tlp LEVEL (and optionally /ticket ID)"
+                "an advisory mail starts with /list NAME, /tlp LEVEL and /subject TEXT (and optionally /ticket ID)"
                     .into(),
             )),
         }
@@ -327,6 +332,7 @@ pub fn parse_mail(text: &str) -> Result<MailRequest, Vec<super::commands::Comman
             list,
             tlp,
             ticket,
+            subject,
             text: rest,
         }),
         _ => Err(errors),

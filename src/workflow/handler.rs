@@ -8,8 +8,11 @@
 
 use super::commands::{self, Command, CommandError};
 use super::decide::Placement;
-use crate::config::{HandlerConfig, HandlerSignature};
+use super::trust::{self, Refusal, SignatureUse};
+use crate::config::HandlerConfig;
 use crate::mail::parse::ParsedMail;
+use crate::mail::quote::strip_reply;
+use crate::mail::subject::TagMatcher;
 use crate::model::{Event, EventKind, Flag};
 use crate::pgp::{Verdict, Verification};
 use crate::store::TicketRecord;
@@ -55,6 +58,9 @@ pub enum Audience {
     Assignee,
     /// Everyone but the handler who wrote.
     AllBut(String),
+    /// One handler, by name, even when a team list gets the notices:
+    /// what went wrong with their own mail.
+    Only(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +69,11 @@ pub enum NoticeKind {
     FollowUp,
     Note,
     Warning(String),
+    /// To the handler whose signed mail was not acted on: why, and what to do.
+    Refused {
+        reason: String,
+        advice: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +100,9 @@ pub struct Route {
 
 pub struct RouteConfig<'a> {
     pub handlers: &'a [HandlerConfig],
-    pub signature: HandlerSignature,
+    pub tags: &'a TagMatcher,
+    /// `handling.max_signature_age`.
+    pub max_signature_age: std::time::Duration,
     pub own_addresses: &'a [String],
     pub comment_address: Option<&'a str>,
     pub advisory_address: Option<&'a str>,
@@ -98,8 +111,12 @@ pub struct RouteConfig<'a> {
 pub struct RouteInput<'a> {
     pub mail: &'a ParsedMail,
     pub verification: Option<&'a Verification>,
-    /// The readable text of the mail (see `mail::body`).
+    /// The readable text of the mail (see `mail::body`): shown to
+    /// handlers as a stranger's words, never relayed or executed.
     pub text: &'a str,
+    /// What a good signature covers and how it was used before: the only
+    /// source of a handler's words.
+    pub signature: SignatureUse<'a>,
     pub placement: Placement,
     /// The ticket as it was before this message (None for a new one).
     pub ticket: Option<&'a TicketRecord>,
@@ -200,7 +217,7 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
     } else {
         classify(input, cfg, from)
     };
-    let chan = channel(m, cfg.comment_address, cfg.advisory_address);
+    let mut chan = channel(m, cfg.comment_address, cfg.advisory_address);
     let who = if from.is_empty() {
         "(no single From)"
     } else {
@@ -220,9 +237,45 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
         });
     }
 
+    // A good signature by a handler: the words are what it covers, and
+    // only when it is bound to this ticket, fresh and used once.
+    let mut handler_text = "";
+    if let Sender::Handler { name } = &sender {
+        let check = trust::check(
+            &input.signature,
+            input.placement,
+            cfg.tags,
+            now,
+            cfg.max_signature_age,
+        );
+        if let Err(refusal) = check {
+            refuse(&mut r, name, who, &refusal, now);
+            r.sender = Some(sender);
+            return r;
+        }
+        let signed = input.signature.signed;
+        handler_text = signed.map(|s| s.text.as_str()).unwrap_or_default();
+        let internal = cfg
+            .comment_address
+            .filter(|c| signed.is_some_and(|s| s.recipients.iter().any(|a| a == c)));
+        if let (Some(c), Channel::Correspond) = (internal, chan) {
+            r.flags.insert(Flag::InternalContent);
+            let detail = format!(
+                "mail from {who} is signed as addressed to the comment address {c} but came to the correspond address: kept as an internal note, not relayed"
+            );
+            r.events
+                .push(Event::new(now, EventKind::Warning, detail.clone()));
+            r.notices.push(Notice {
+                audience: Audience::All,
+                kind: NoticeKind::Warning(detail),
+            });
+            chan = Channel::Comment;
+        }
+    }
+
     if chan == Channel::Advisory {
         match &sender {
-            Sender::Handler { name } => match super::advisory::parse_mail(input.text) {
+            Sender::Handler { name } => match super::advisory::parse_mail(handler_text) {
                 Ok(req) => {
                     r.events.push(Event::new(
                         now,
@@ -253,7 +306,7 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
             kind: NoticeKind::NewTicket,
         });
         if let Sender::Handler { .. } = &sender {
-            let parsed = commands::parse(input.text);
+            let parsed = commands::parse(&strip_reply(handler_text));
             r.commands = parsed.commands;
             r.refused = parsed.errors;
         }
@@ -261,33 +314,19 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
         return r;
     }
 
-    let relay_allowed = |s: &Sender| match s {
-        Sender::Handler { .. } => true,
-        Sender::ClaimedHandler { .. } => cfg.signature == HandlerSignature::Optional,
-        _ => false,
-    };
     match &sender {
-        Sender::Handler { name } | Sender::ClaimedHandler { name, .. } => {
-            let parsed = commands::parse(input.text);
-            let verified = matches!(sender, Sender::Handler { .. });
-            if verified {
-                r.commands = parsed.commands;
-                r.refused = parsed.errors;
-            } else if !parsed.commands.is_empty() || !parsed.errors.is_empty() {
-                r.events.push(Event::new(
-                    now,
-                    EventKind::Command,
-                    format!(
-                        "{} command line(s) from {who} NOT executed: commands need a good signature by {name}'s key",
-                        parsed.commands.len() + parsed.errors.len()
-                    ),
-                ));
-            }
-            let text = crate::mail::quote::strip_reply(&parsed.rest);
+        Sender::Handler { name } => {
+            // Quotes go first, so that commands written below a quoted
+            // notification are found and quoted commands never run.
+            let parsed = commands::parse(&strip_reply(handler_text));
+            let had_commands = !parsed.commands.is_empty() || !parsed.errors.is_empty();
+            r.commands = parsed.commands;
+            r.refused = parsed.errors;
+            let words = parsed.rest.trim();
             let muted = input.ticket.is_some_and(|t| t.handling.reporter_muted);
             match chan {
                 Channel::Comment => {
-                    if !text.trim().is_empty() {
+                    if !words.is_empty() {
                         r.events.push(Event::new(
                             now,
                             EventKind::Note,
@@ -300,13 +339,21 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
                     }
                 }
                 Channel::Advisory => {}
-                Channel::Correspond if text.trim().is_empty() => {}
-                Channel::Correspond if !relay_allowed(&sender) => {
+                Channel::Correspond if words.is_empty() && had_commands => {}
+                Channel::Correspond if words.is_empty() => {
+                    let reason = "nothing of your own was found in the signed text: only quoted lines, an attribution or a signature block".to_string();
                     r.events.push(Event::new(
                         now,
                         EventKind::Warning,
-                        format!("reply from {who} NOT relayed to the requestors (handler_signature = \"required\")"),
+                        format!("reply by {name} relayed nothing: {reason}"),
                     ));
+                    r.notices.push(Notice {
+                        audience: Audience::Only(name.clone()),
+                        kind: NoticeKind::Refused {
+                            reason,
+                            advice: "Write your answer above or below the quote (not inside quoted lines) and send it again.".into(),
+                        },
+                    });
                 }
                 Channel::Correspond if muted => {
                     r.events.push(Event::new(
@@ -315,7 +362,27 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
                         format!("reply by {name} not relayed: /reporter-ack off is in effect"),
                     ));
                 }
-                Channel::Correspond => r.relay = Some(text),
+                Channel::Correspond => r.relay = Some(words.to_string()),
+            }
+        }
+        Sender::ClaimedHandler { name, .. } => {
+            let parsed = commands::parse(&strip_reply(input.text));
+            if !parsed.commands.is_empty() || !parsed.errors.is_empty() {
+                r.events.push(Event::new(
+                    now,
+                    EventKind::Command,
+                    format!(
+                        "{} command line(s) from {who} NOT executed: commands need a good signature by {name}'s key",
+                        parsed.commands.len() + parsed.errors.len()
+                    ),
+                ));
+            }
+            if chan == Channel::Correspond && !parsed.rest.trim().is_empty() {
+                r.events.push(Event::new(
+                    now,
+                    EventKind::Warning,
+                    format!("reply from {who} NOT relayed to the requestors: it needs a good signature by {name}'s key"),
+                ));
             }
         }
         Sender::Requestor | Sender::Correspondent | Sender::Automatic => {
@@ -349,6 +416,28 @@ pub fn route(input: &RouteInput<'_>, cfg: &RouteConfig<'_>) -> Route {
     }
     r.sender = Some(sender);
     r
+}
+
+/// A handler's good signature that may not act here: flagged, recorded,
+/// the other handlers warned, and the handler told why and what to do.
+fn refuse(r: &mut Route, name: &str, who: &str, refusal: &Refusal, now: OffsetDateTime) {
+    r.flags.insert(refusal.flag());
+    let reason = refusal.reason();
+    let detail =
+        format!("signed mail from {who} (handler {name}) NOT relayed and NOT executed: {reason}");
+    r.events
+        .push(Event::new(now, EventKind::Warning, detail.clone()));
+    r.notices.push(Notice {
+        audience: Audience::AllBut(name.to_string()),
+        kind: NoticeKind::Warning(detail),
+    });
+    r.notices.push(Notice {
+        audience: Audience::Only(name.to_string()),
+        kind: NoticeKind::Refused {
+            reason,
+            advice: refusal.advice().to_string(),
+        },
+    });
 }
 
 /// RFC 3834 and its older conventions: mail no person wrote just now.

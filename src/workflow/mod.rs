@@ -16,3 +16,4 @@ pub mod relay;
 pub mod seal;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod trust;

@@ -47,6 +47,8 @@ pub struct Prepared {
     facts: crate::analysis::report::Facts,
     /// The decrypted payload, for the handlers' notification text.
     plaintext: Option<Vec<u8>>,
+    /// What the signatures cover (see `pgp::Examined::signed`).
+    signed: Option<crate::pgp::Covered>,
 }
 
 /// One incoming message as the commit needs it.
@@ -213,6 +215,7 @@ impl Pipeline {
         facts.constituencies = self.analyser.constituencies.label(&indicators);
         let verification = examined.verification;
         let plaintext = examined.plaintext;
+        let signed = examined.signed;
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
             mail.subject = Some(inner);
@@ -225,6 +228,7 @@ impl Pipeline {
             indicators,
             facts,
             plaintext,
+            signed,
         }
     }
 
@@ -245,6 +249,7 @@ impl Pipeline {
             indicators,
             facts,
             plaintext,
+            signed,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -285,6 +290,7 @@ impl Pipeline {
             raw,
             plaintext.as_deref(),
             ctx.verification.as_ref(),
+            signed.as_ref(),
             &self.store,
             &self.crypto,
             now,

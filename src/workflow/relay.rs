@@ -15,7 +15,7 @@ use crate::mail::parse::ParsedMail;
 use crate::mail::subject::TagMatcher;
 use crate::model::{Direction, Event, EventKind};
 use crate::pgp::crypto::{Crypto, Sealed};
-use crate::pgp::Verification;
+use crate::pgp::{Covered, SignedText, Verdict, Verification};
 use crate::store::{Commit, OutboxState, Store, StoreError};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -31,6 +31,7 @@ pub struct Relay {
     own: Vec<String>,
     envelope_from: String,
     requestor_encrypt: EncryptPolicy,
+    max_signature_age: std::time::Duration,
     max_size: usize,
     tags: TagMatcher,
     ids: MessageIds,
@@ -68,6 +69,7 @@ impl Relay {
             own: config.own_addresses(),
             envelope_from: config.envelope_from().to_string(),
             requestor_encrypt: config.ack.encrypt,
+            max_signature_age: config.handling.max_signature_age(),
             max_size: config.limits.max_message_size,
             tags: TagMatcher::new(&config.team.tag),
             ids: MessageIds::new(&config.team.tag, &config.team.domain),
@@ -110,6 +112,7 @@ impl Relay {
         raw: &[u8],
         plaintext: Option<&[u8]>,
         verification: Option<&Verification>,
+        signed: Option<&Covered>,
         store: &Store,
         crypto: &Crypto,
         now: OffsetDateTime,
@@ -127,12 +130,33 @@ impl Relay {
             .filter(|m| m.direction == Direction::Out)
             .flat_map(|m| m.to.iter().cloned())
             .collect();
-        let text = crate::mail::body::text_of(raw, plaintext, self.max_size);
+        let mut text = crate::mail::body::text_of(raw, plaintext, self.max_size);
+        // Read only for a handler's good signature: a reporter's signed
+        // mail needs none of this on the intake's sequential path.
+        let handler_signed = self.handler_signed(mail, verification);
+        let signed_text: Option<SignedText> = handler_signed
+            .then(|| signed.map(crate::pgp::covered::read))
+            .flatten();
+        let signature = match (handler_signed, verification) {
+            (true, Some(v)) => super::trust::SignatureUse {
+                signed: signed_text.as_ref(),
+                names: match signed_text.as_ref() {
+                    Some(s) => super::trust::named_ticket(s, &self.tags)
+                        .map(|t| self.resolve_merges(store, t))
+                        .transpose()?,
+                    None => None,
+                },
+                earlier_use: store.signature_used(&v.signature_ids)?,
+                signed_at: v.signed_at_time(),
+            },
+            _ => super::trust::SignatureUse::default(),
+        };
         let route = handler::route(
             &RouteInput {
                 mail,
                 verification,
                 text: &text,
+                signature,
                 placement: plan.placement,
                 ticket: before.as_ref(),
                 correspondents: &correspondents,
@@ -140,7 +164,8 @@ impl Relay {
             },
             &RouteConfig {
                 handlers: &self.handlers,
-                signature: self.handling.handler_signature,
+                tags: &self.tags,
+                max_signature_age: self.max_signature_age,
                 own_addresses: &self.own,
                 comment_address: self.comment.as_deref(),
                 advisory_address: self.advisory.as_deref(),
@@ -166,9 +191,33 @@ impl Relay {
             Some(Sender::Handler { name }) => Some(name.clone()),
             _ => None,
         };
+        if let (Some(_), Some(v)) = (&sender, verification) {
+            if handler_signed {
+                // Every use of a handler's signature is recorded, accepted
+                // or not: it is never good for a second mail.
+                let what = format!(
+                    "on {} by <{}> at {}",
+                    self.tags.tag_for(id),
+                    mail.message_id.as_deref().unwrap_or("no Message-ID"),
+                    crate::pgp::keyring::rfc3339(now.into())
+                );
+                for sig in &v.signature_ids {
+                    if store.signature_used(std::slice::from_ref(sig))?.is_none() {
+                        commit
+                            .meta
+                            .push(crate::store::signatures::used_record(sig, &what));
+                    }
+                }
+            }
+        }
+        let protected_subject = signed_text.as_ref().and_then(|s| s.subject.clone());
+        if author.is_some() {
+            // A handler's words are what their signature covers.
+            text = signed_text.map(|s| s.text).unwrap_or_default();
+        }
         let mut publish = None;
         if let (Some(req), Some(by)) = (advisory, &author) {
-            match self.check_advisory(&req, mail) {
+            match self.check_advisory(&req, protected_subject.as_deref()) {
                 Ok(subject) => {
                     publish = Some(super::publish::Request {
                         list: req.list,
@@ -317,7 +366,7 @@ impl Relay {
     fn check_advisory(
         &self,
         req: &super::advisory::MailRequest,
-        mail: &ParsedMail,
+        protected_subject: Option<&str>,
     ) -> Result<String, String> {
         let list = self
             .lists
@@ -325,14 +374,44 @@ impl Relay {
             .find(|l| l.name == req.list)
             .ok_or_else(|| super::advisory::Refusal::UnknownList(req.list.clone()).to_string())?;
         super::advisory::recipients(list, req.tlp, |_| false).map_err(|e| e.to_string())?;
-        let subject = crate::mail::subject::sanitize(
-            &self.tags.strip(mail.subject.as_deref().unwrap_or("")),
-            SUBJECT_MAX_CHARS,
-        );
+        // The Subject header is not covered by the signature: the subject
+        // must come from the signed content.
+        let signed = req
+            .subject
+            .as_deref()
+            .or(protected_subject)
+            .ok_or_else(|| super::advisory::Refusal::UnsignedSubject.to_string())?;
+        let subject = crate::mail::subject::sanitize(&self.tags.strip(signed), SUBJECT_MAX_CHARS);
         if subject.is_empty() {
             return Err(super::advisory::Refusal::EmptySubject.to_string());
         }
         Ok(subject)
+    }
+
+    /// Whether the mail is a handler's with a good verdict: the only mail
+    /// whose signed content is read for words and commands.
+    fn handler_signed(&self, mail: &ParsedMail, v: Option<&Verification>) -> bool {
+        v.is_some_and(|v| v.status == Verdict::Good)
+            && mail.single_from().is_some_and(|f| {
+                self.handlers
+                    .iter()
+                    .any(|h| h.email.eq_ignore_ascii_case(f))
+            })
+    }
+
+    /// The ticket a tag names once merges are followed, as placement does.
+    fn resolve_merges(
+        &self,
+        store: &Store,
+        mut id: crate::model::TicketId,
+    ) -> Result<crate::model::TicketId, StoreError> {
+        for _ in 0..8 {
+            match store.ticket(id)?.and_then(|t| t.handling.merged_into) {
+                Some(next) => id = next,
+                None => break,
+            }
+        }
+        Ok(id)
     }
 
     fn handler_encrypt(&self) -> EncryptPolicy {
@@ -345,6 +424,14 @@ impl Relay {
 
     /// The addresses a notice goes to: the team list, or handlers by audience.
     fn audience(&self, a: &Audience, assignee: Option<&str>) -> Vec<String> {
+        if let Audience::Only(name) = a {
+            return self
+                .handlers
+                .iter()
+                .filter(|h| &h.name == name)
+                .map(|h| h.email.clone())
+                .collect();
+        }
         if let Some(list) = &self.handling.notify_address {
             return vec![list.clone()];
         }
@@ -352,6 +439,7 @@ impl Relay {
             Audience::All => true,
             Audience::Assignee => assignee.is_none_or(|n| n == h.name),
             Audience::AllBut(n) => &h.name != n,
+            Audience::Only(n) => &h.name == n,
         };
         self.handlers
             .iter()
@@ -401,6 +489,11 @@ impl Relay {
             NoticeKind::Warning(w) => (
                 format!("WARNING: {}", facts.subject),
                 notify::warning(facts, w),
+                self.team_address.clone(),
+            ),
+            NoticeKind::Refused { reason, advice } => (
+                format!("NOT relayed: {}", facts.subject),
+                notify::refused(facts.tag, facts.subject, reason, advice),
                 self.team_address.clone(),
             ),
         };

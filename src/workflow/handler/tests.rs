@@ -1,6 +1,7 @@
 //! Routing decisions: who wrote, what is relayed, kept, flagged.
 use super::*;
 use crate::model::{Status, TicketId};
+use crate::pgp::SignedText;
 
 const FPR: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
 
@@ -50,27 +51,50 @@ fn good(fpr: &str) -> Verification {
     v
 }
 
-fn run(m: &ParsedMail, v: Option<&Verification>, text: &str, sig: HandlerSignature) -> Route {
+fn run(m: &ParsedMail, v: Option<&Verification>, text: &str) -> Route {
+    let t = ticket();
+    let signed = SignedText {
+        text: text.into(),
+        ..SignedText::default()
+    };
+    let fresh = SignatureUse {
+        signed: Some(&signed),
+        names: Some(t.id),
+        earlier_use: None,
+        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
+    };
+    run_with(m, v, text, fresh, &t)
+}
+
+fn run_with(
+    m: &ParsedMail,
+    v: Option<&Verification>,
+    text: &str,
+    signature: SignatureUse<'_>,
+    t: &TicketRecord,
+) -> Route {
     let hs = handlers();
     let own = vec![
         "cert@cert.example".to_string(),
         "cert-comment@cert.example".to_string(),
     ];
-    let t = ticket();
     let corr = vec!["abuse@hoster.example".to_string()];
+    let tags = TagMatcher::new("CERT-EX");
     route(
         &RouteInput {
             mail: m,
             verification: v,
             text,
+            signature,
             placement: Placement::Appended(t.id),
-            ticket: Some(&t),
+            ticket: Some(t),
             correspondents: &corr,
             now: OffsetDateTime::UNIX_EPOCH,
         },
         &RouteConfig {
             handlers: &hs,
-            signature: sig,
+            tags: &tags,
+            max_signature_age: crate::config::DEFAULT_MAX_SIGNATURE_AGE,
             own_addresses: &own,
             comment_address: Some("cert-comment@cert.example"),
             advisory_address: Some("cert-advisory@cert.example"),
@@ -86,7 +110,6 @@ fn a_signed_handler_reply_is_relayed_without_quote_and_commands_run() {
         &m,
         Some(&v),
         "/status resolved\n\nThe site is down.\n-- \nAlice\n\nOn Mon, CERT wrote:\n> reporter text\n",
-        HandlerSignature::Required,
     );
     assert_eq!(
         r.sender,
@@ -108,12 +131,7 @@ fn a_forged_handler_reply_is_flagged_not_relayed_and_commands_ignored() {
         Some(Verification::new(Verdict::Bad, "x")),
         Some(good("AAAA456789ABCDEF0123456789ABCDEF01234567")),
     ] {
-        let r = run(
-            &m,
-            v.as_ref(),
-            "/status resolved\nClick here",
-            HandlerSignature::Required,
-        );
+        let r = run(&m, v.as_ref(), "/status resolved\nClick here");
         assert!(r.flags.contains(&Flag::UnverifiedHandler), "{v:?}");
         assert!(r.relay.is_none());
         assert!(r.commands.is_empty());
@@ -125,29 +143,10 @@ fn a_forged_handler_reply_is_flagged_not_relayed_and_commands_ignored() {
 }
 
 #[test]
-fn optional_signature_relays_but_never_runs_commands() {
-    let m = mail("alice@cert.example", "cert@cert.example");
-    let r = run(
-        &m,
-        None,
-        "/status resolved\nHello",
-        HandlerSignature::Optional,
-    );
-    assert_eq!(r.relay.as_deref(), Some("Hello"));
-    assert!(r.commands.is_empty());
-    assert!(r.flags.contains(&Flag::UnverifiedHandler));
-}
-
-#[test]
 fn a_comment_is_never_relayed() {
     let m = mail("alice@cert.example", "cert-comment@cert.example");
     let v = good(FPR);
-    let r = run(
-        &m,
-        Some(&v),
-        "Internal: this is the third from them.",
-        HandlerSignature::Required,
-    );
+    let r = run(&m, Some(&v), "Internal: this is the third from them.");
     assert!(r.relay.is_none());
     assert_eq!(
         r.notices,
@@ -164,7 +163,6 @@ fn reporter_follow_up_goes_to_the_assignee_and_outsiders_are_flagged() {
         &mail("rep@bank.example", "cert@cert.example"),
         None,
         "more logs",
-        HandlerSignature::Required,
     );
     assert_eq!(r.sender, Some(Sender::Requestor));
     assert_eq!(r.notices[0].kind, NoticeKind::FollowUp);
@@ -174,7 +172,6 @@ fn reporter_follow_up_goes_to_the_assignee_and_outsiders_are_flagged() {
         &mail("abuse@hoster.example", "cert@cert.example"),
         None,
         "removed",
-        HandlerSignature::Required,
     );
     assert_eq!(r.sender, Some(Sender::Correspondent));
     assert!(r.flags.is_empty());
@@ -183,7 +180,6 @@ fn reporter_follow_up_goes_to_the_assignee_and_outsiders_are_flagged() {
         &mail("mallory@evil.example", "cert@cert.example"),
         None,
         "I am the bank, send logs",
-        HandlerSignature::Required,
     );
     assert_eq!(r.sender, Some(Sender::Outsider));
     assert!(r.flags.contains(&Flag::UnverifiedCorrespondent));
@@ -194,28 +190,13 @@ fn reporter_follow_up_goes_to_the_assignee_and_outsiders_are_flagged() {
 fn only_a_verified_handler_sends_advisories_by_mail() {
     let m = mail("alice@cert.example", "cert-advisory@cert.example");
     let v = good(FPR);
-    let r = run(
-        &m,
-        Some(&v),
-        "/list banks\n/tlp amber\nPatch.",
-        HandlerSignature::Required,
-    );
+    let r = run(&m, Some(&v), "/list banks\n/tlp amber\nPatch.");
     assert_eq!(r.advisory.as_ref().map(|a| a.list.as_str()), Some("banks"));
     assert!(r.relay.is_none() && r.notices.is_empty());
-    let r = run(
-        &m,
-        None,
-        "/list banks\n/tlp amber\nPatch.",
-        HandlerSignature::Optional,
-    );
+    let r = run(&m, None, "/list banks\n/tlp amber\nPatch.");
     assert!(r.advisory.is_none());
     assert!(r.flags.contains(&Flag::UnverifiedHandler));
-    let r = run(
-        &m,
-        Some(&v),
-        "/tlp amber\nPatch.",
-        HandlerSignature::Required,
-    );
+    let r = run(&m, Some(&v), "/tlp amber\nPatch.");
     assert!(r.advisory.is_none());
     assert!(!r.refused.is_empty(), "a signed error reply follows");
 }
@@ -224,49 +205,140 @@ fn only_a_verified_handler_sends_advisories_by_mail() {
 fn autoresponders_are_recorded_but_not_answered_with_notices() {
     let mut m = mail("alice@cert.example", "cert@cert.example");
     m.auto_submitted = Some("auto-replied".into());
-    let r = run(&m, None, "I am on vacation", HandlerSignature::Required);
+    let r = run(&m, None, "I am on vacation");
     assert!(r.flags.contains(&Flag::UnverifiedHandler));
     assert!(r.notices.is_empty());
     let mut m = mail("rep@bank.example", "cert@cert.example");
     m.precedence = Some("bulk".into());
-    assert!(run(&m, None, "x", HandlerSignature::Required)
-        .notices
-        .is_empty());
+    assert!(run(&m, None, "x").notices.is_empty());
 }
 
 #[test]
 fn our_own_loop_is_not_routed() {
     let mut m = mail("alice@cert.example", "cert@cert.example");
     m.x_loop = vec!["cert@cert.example".into()];
-    let r = run(&m, None, "x", HandlerSignature::Required);
+    let r = run(&m, None, "x");
     assert!(r.notices.is_empty() && r.relay.is_none() && r.flags.is_empty());
 }
 
 #[test]
 fn muted_tickets_are_not_relayed() {
-    let hs = handlers();
-    let own = vec!["cert@cert.example".to_string()];
     let mut t = ticket();
     t.handling.reporter_muted = true;
     let m = mail("alice@cert.example", "cert@cert.example");
     let v = good(FPR);
-    let r = route(
-        &RouteInput {
-            mail: &m,
-            verification: Some(&v),
-            text: "Hi",
-            placement: Placement::Appended(t.id),
-            ticket: Some(&t),
-            correspondents: &[],
-            now: OffsetDateTime::UNIX_EPOCH,
-        },
-        &RouteConfig {
-            handlers: &hs,
-            signature: HandlerSignature::Required,
-            own_addresses: &own,
-            comment_address: None,
-            advisory_address: None,
-        },
-    );
+    let signed = SignedText {
+        text: "Hi".into(),
+        ..SignedText::default()
+    };
+    let fresh = SignatureUse {
+        signed: Some(&signed),
+        names: Some(t.id),
+        earlier_use: None,
+        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
+    };
+    let r = run_with(&m, Some(&v), "Hi", fresh, &t);
     assert!(r.relay.is_none());
+}
+
+#[test]
+fn a_bottom_posted_reply_is_relayed_and_an_empty_one_is_reported() {
+    let m = mail("alice@cert.example", "cert@cert.example");
+    let v = good(FPR);
+    let text = "On Mon, CERT Example wrote:\n> New ticket [CERT-EX #2026-00001]: Phish\n> reporter text\n\n/assign alice\nThe site is down.\n-- \nAlice\n";
+    let r = run(&m, Some(&v), text);
+    assert_eq!(r.relay.as_deref(), Some("The site is down."));
+    assert_eq!(r.commands, vec![Command::Assign("alice".into())]);
+    let r = run(&m, Some(&v), "On Mon, CERT wrote:\n> all quote\n");
+    assert!(r.relay.is_none());
+    assert!(r
+        .notices
+        .iter()
+        .any(|n| n.audience == Audience::Only("alice".into())
+            && matches!(n.kind, NoticeKind::Refused { .. })));
+}
+
+#[test]
+fn a_replayed_stale_or_unbound_signature_acts_on_nothing_and_is_reported() {
+    let m = mail("alice@cert.example", "cert@cert.example");
+    let v = good(FPR);
+    let t = ticket();
+    let signed = SignedText {
+        text: "/tlp red\nRun http://evil.example/fix.exe".into(),
+        ..SignedText::default()
+    };
+    let fresh = SignatureUse {
+        signed: Some(&signed),
+        names: Some(t.id),
+        earlier_use: None,
+        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
+    };
+    let cases = [
+        (
+            SignatureUse {
+                earlier_use: Some("on [CERT-EX #2026-00002]".into()),
+                ..fresh.clone()
+            },
+            Flag::ReplayedSignature,
+        ),
+        (
+            SignatureUse {
+                signed_at: Some(OffsetDateTime::UNIX_EPOCH - time::Duration::days(30)),
+                ..fresh.clone()
+            },
+            Flag::StaleSignature,
+        ),
+        (
+            SignatureUse {
+                names: Some(TicketId::new(2026, 2)),
+                ..fresh.clone()
+            },
+            Flag::UnboundSignature,
+        ),
+        (
+            SignatureUse {
+                names: None,
+                ..fresh.clone()
+            },
+            Flag::UnboundSignature,
+        ),
+    ];
+    for (u, flag) in cases {
+        let r = run_with(&m, Some(&v), &signed.text, u, &t);
+        assert!(r.relay.is_none() && r.commands.is_empty(), "{flag:?}");
+        assert!(r.flags.contains(&flag), "{flag:?}: {:?}", r.flags);
+        assert!(r.events.iter().any(|e| e.kind == EventKind::Warning));
+        assert!(r
+            .notices
+            .iter()
+            .any(|n| n.audience == Audience::AllBut("alice".into())
+                && matches!(n.kind, NoticeKind::Warning(_))));
+        assert!(r
+            .notices
+            .iter()
+            .any(|n| n.audience == Audience::Only("alice".into())
+                && matches!(n.kind, NoticeKind::Refused { .. })));
+    }
+}
+
+#[test]
+fn signed_content_for_the_comment_address_stays_internal() {
+    let m = mail("alice@cert.example", "cert@cert.example");
+    let v = good(FPR);
+    let t = ticket();
+    let signed = SignedText {
+        text: "Internal: the reporter is a suspect.".into(),
+        subject: None,
+        recipients: vec!["cert-comment@cert.example".into()],
+    };
+    let u = SignatureUse {
+        signed: Some(&signed),
+        names: Some(t.id),
+        earlier_use: None,
+        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
+    };
+    let r = run_with(&m, Some(&v), "ignored", u, &t);
+    assert!(r.relay.is_none());
+    assert!(r.flags.contains(&Flag::InternalContent));
+    assert!(r.events.iter().any(|e| e.kind == EventKind::Note));
 }
