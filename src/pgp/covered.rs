@@ -121,7 +121,7 @@ fn first_text(fields: &[Field], body: &[u8], depth: usize, budget: &mut usize) -
             first_text(&f, ent.body, depth + 1, budget)
         });
     }
-    if ct.mime != "text/plain" || ct.param("protected-headers").is_some() {
+    if ct.mime != "text/plain" {
         return None;
     }
     let attachment = mime::field(fields, "content-disposition")

@@ -65,6 +65,25 @@ impl Gpg {
         );
     }
 
+    /// A key created at `when` (gpg's `--faked-system-time`, e.g.
+    /// `20260101T000000`), so that signatures dated later than that can be
+    /// made with the same key.
+    pub fn gen_at(&self, uid: &str, when: &str) {
+        let faked = format!("{when}!");
+        self.ok(
+            &[
+                "--faked-system-time",
+                &faked,
+                "--quick-gen-key",
+                uid,
+                "future-default",
+                "default",
+                "never",
+            ],
+            None,
+        );
+    }
+
     pub fn export(&self, email: &str) -> Vec<u8> {
         self.ok(&["--armor", "--export", email], None)
     }
@@ -150,7 +169,28 @@ pub fn signed_mail(gpg: &Gpg, signer: &str, headers: &str, body: &str) -> Vec<u8
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{}\r\n",
         body.replace('\n', "\r\n")
     );
-    let sig = gpg.detach_sign(signer, inner.as_bytes());
+    signed_entity(gpg, signer, headers, &inner, &[])
+}
+
+/// A PGP/MIME signed mail around a whole inner entity (headers and body,
+/// CRLF), signed with extra gpg arguments (`--faked-system-time`, …).
+pub fn signed_entity(
+    gpg: &Gpg,
+    signer: &str,
+    headers: &str,
+    inner: &str,
+    gpg_args: &[&str],
+) -> Vec<u8> {
+    let mut args = gpg_args.to_vec();
+    args.extend([
+        "--armor",
+        "--detach-sign",
+        "--digest-algo",
+        "SHA256",
+        "--local-user",
+        signer,
+    ]);
+    let sig = String::from_utf8(gpg.ok(&args, Some(inner.as_bytes()))).expect("armored");
     format!(
         "{headers}MIME-Version: 1.0\r\n\
 Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"SIG\"\r\n\r\n\
