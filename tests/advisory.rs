@@ -151,14 +151,14 @@ precedence = "bulk"
         &handler,
         "handler@cert.example",
         "From: handler@cert.example\r\nTo: cert-advisory@cert.example\r\nSubject: Phishing kit update\r\nMessage-ID: <adv-mail-1@cert.example>\r\n",
-        "/list members\n/tlp green\n\nA new phishing kit targets banks.",
+        "/list members\n/tlp green\n/subject Phishing kit update\n\nA new phishing kit targets banks.",
     );
     env.ingest_ok(&by_mail);
     let red = signed_mail(
         &handler,
         "handler@cert.example",
         "From: handler@cert.example\r\nTo: cert-advisory@cert.example\r\nSubject: Secret\r\nMessage-ID: <adv-mail-2@cert.example>\r\n",
-        "/list members\n/tlp red\n\nTop secret.",
+        "/list members\n/tlp red\n/subject Secret\n\nTop secret.",
     );
     let (t, _) = env.ingest_ok(&red);
     let forged = mail(

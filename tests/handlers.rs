@@ -225,7 +225,7 @@ fn a_whole_conversation_and_the_refusals() {
         &w.handler,
         "handler@cert.example",
         &format!("From: handler@cert.example\r\nTo: cert+comment@cert.example\r\nSubject: {tag} internal\r\nMessage-ID: <hanna-c@cert.example>\r\n"),
-        "Third report from this bank this month; internal only.",
+        &format!("Note on {tag}: third report from this bank this month; internal only."),
     );
     servers.submit(
         "handler@cert.example",
@@ -257,7 +257,8 @@ fn a_whole_conversation_and_the_refusals() {
         &w.handler,
         "handler@cert.example",
         &format!("From: handler@cert.example\r\nTo: cert@cert.example\r\nSubject: Re: {tag} done\r\nMessage-ID: <hanna-2@cert.example>\r\n"),
-        "/status resolved\n/assign hanna\n/frobnicate now",
+        // The tag inside the signed text binds the commands to the ticket.
+        &format!("/status resolved\n/assign hanna\n/frobnicate now\n\n> New ticket {tag}: Phishing"),
     );
     servers.submit("handler@cert.example", "cert@cert.example", &close);
     let t = wait_ticket(env, &id, &daemon, |t| t["status"] == "resolved");

@@ -33,12 +33,14 @@ fn world(extra: &str) -> World {
     World { env, handler }
 }
 
+/// A handler's signed command mail; the quoted notification line carries
+/// the tag inside the signed text, which binds the commands to the ticket.
 fn command_mail(w: &World, n: u32, tag: &str, body: &str) -> Vec<u8> {
     signed_mail(
         &w.handler,
         "handler@cert.example",
         &format!("From: handler@cert.example\r\nTo: cert@cert.example\r\nSubject: Re: {tag} x\r\nMessage-ID: <cmd-{n}@cert.example>\r\n"),
-        body,
+        &format!("{body}\n\n> New ticket {tag}: x"),
     )
 }
 
