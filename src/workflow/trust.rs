@@ -157,9 +157,9 @@ pub fn named_ticket(signed: &SignedText, tags: &TagMatcher) -> Option<TicketId> 
 
 fn human(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 86_400 == 0 {
+    if s.is_multiple_of(86_400) {
         format!("{} day(s)", s / 86_400)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{} hour(s)", s / 3600)
     } else {
         format!("{s} seconds")
