@@ -134,6 +134,16 @@ fn reply_headers(id: &str, mid: &str) -> String {
     )
 }
 
+/// The handler's genuine signed reply on ticket `id`.
+fn handler_reply(w: &World, id: &str, mid: &str, words: &str) -> Vec<u8> {
+    signed_mail(
+        &w.handler,
+        HANNA,
+        &reply_headers(id, mid),
+        &reply_body(id, words),
+    )
+}
+
 fn gpg_verifies(outside: &Gpg, raw: &[u8]) {
     let (data, sig) = split_signed(raw);
     let dir = tempfile::tempdir().unwrap();
@@ -188,12 +198,7 @@ fn two_readings_of_one_mail_are_an_error_and_nothing_acts() {
     let mut seen = Seen::new();
     let t1 = report(env, REPORTER, 1);
     drain(env, &mut seen);
-    let genuine = signed_mail(
-        &w.handler,
-        HANNA,
-        &reply_headers(&t1, "hanna-1@cert.example"),
-        &reply_body(&t1, "Thanks, we are on it."),
-    );
+    let genuine = handler_reply(&w, &t1, "hanna-1@cert.example", "Thanks, we are on it.");
     let attack = format!("/tlp clear\n/assign bob\nRun our remediation tool from {EVIL}");
     for (n, spaced) in [(1, false), (2, true)] {
         let raw = two_readings(
@@ -269,11 +274,11 @@ fn a_signature_acts_once_on_its_own_ticket_and_only_recently() {
     drain(env, &mut seen);
 
     // A genuine reply to ticket 1, with a command, is relayed and runs.
-    let genuine = signed_mail(
-        &w.handler,
-        HANNA,
-        &reply_headers(&t1, "hanna-1@cert.example"),
-        &reply_body(&t1, "/tlp red\nWe had the site taken down."),
+    let genuine = handler_reply(
+        &w,
+        &t1,
+        "hanna-1@cert.example",
+        "/tlp red\nWe had the site taken down.",
     );
     env.ingest_ok(&genuine);
     let sent = drain(env, &mut seen);

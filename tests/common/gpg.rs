@@ -97,18 +97,22 @@ impl Gpg {
     }
 
     pub fn detach_sign(&self, signer: &str, data: &[u8]) -> String {
-        let sig = self.ok(
-            &[
-                "--armor",
-                "--detach-sign",
-                "--digest-algo",
-                "SHA256",
-                "--local-user",
-                signer,
-            ],
-            Some(data),
-        );
-        String::from_utf8(sig).expect("armored")
+        self.detach_sign_with(signer, data, &[])
+    }
+
+    /// A detached armored signature, with extra gpg arguments first
+    /// (`--faked-system-time`, …).
+    pub fn detach_sign_with(&self, signer: &str, data: &[u8], gpg_args: &[&str]) -> String {
+        let mut args = gpg_args.to_vec();
+        args.extend([
+            "--armor",
+            "--detach-sign",
+            "--digest-algo",
+            "SHA256",
+            "--local-user",
+            signer,
+        ]);
+        String::from_utf8(self.ok(&args, Some(data))).expect("armored")
     }
 }
 
@@ -181,16 +185,7 @@ pub fn signed_entity(
     inner: &str,
     gpg_args: &[&str],
 ) -> Vec<u8> {
-    let mut args = gpg_args.to_vec();
-    args.extend([
-        "--armor",
-        "--detach-sign",
-        "--digest-algo",
-        "SHA256",
-        "--local-user",
-        signer,
-    ]);
-    let sig = String::from_utf8(gpg.ok(&args, Some(inner.as_bytes()))).expect("armored");
+    let sig = gpg.detach_sign_with(signer, inner.as_bytes(), gpg_args);
     format!(
         "{headers}MIME-Version: 1.0\r\n\
 Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"SIG\"\r\n\r\n\

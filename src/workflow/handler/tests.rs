@@ -53,17 +53,25 @@ fn good(fpr: &str) -> Verification {
 
 fn run(m: &ParsedMail, v: Option<&Verification>, text: &str) -> Route {
     let t = ticket();
-    let signed = SignedText {
+    let signed = signed_text(text);
+    run_with(m, v, text, fresh(&signed, &t), &t)
+}
+
+fn signed_text(text: &str) -> SignedText {
+    SignedText {
         text: text.into(),
         ..SignedText::default()
-    };
-    let fresh = SignatureUse {
-        signed: Some(&signed),
+    }
+}
+
+/// A use of a signature that names `t`, made now, never used before.
+fn fresh<'a>(signed: &'a SignedText, t: &TicketRecord) -> SignatureUse<'a> {
+    SignatureUse {
+        signed: Some(signed),
         names: Some(t.id),
         earlier_use: None,
         signed_at: Some(OffsetDateTime::UNIX_EPOCH),
-    };
-    run_with(m, v, text, fresh, &t)
+    }
 }
 
 fn run_with(
@@ -227,17 +235,8 @@ fn muted_tickets_are_not_relayed() {
     t.handling.reporter_muted = true;
     let m = mail("alice@cert.example", "cert@cert.example");
     let v = good(FPR);
-    let signed = SignedText {
-        text: "Hi".into(),
-        ..SignedText::default()
-    };
-    let fresh = SignatureUse {
-        signed: Some(&signed),
-        names: Some(t.id),
-        earlier_use: None,
-        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
-    };
-    let r = run_with(&m, Some(&v), "Hi", fresh, &t);
+    let signed = signed_text("Hi");
+    let r = run_with(&m, Some(&v), "Hi", fresh(&signed, &t), &t);
     assert!(r.relay.is_none());
 }
 
@@ -263,16 +262,8 @@ fn a_replayed_stale_or_unbound_signature_acts_on_nothing_and_is_reported() {
     let m = mail("alice@cert.example", "cert@cert.example");
     let v = good(FPR);
     let t = ticket();
-    let signed = SignedText {
-        text: "/tlp red\nRun http://evil.example/fix.exe".into(),
-        ..SignedText::default()
-    };
-    let fresh = SignatureUse {
-        signed: Some(&signed),
-        names: Some(t.id),
-        earlier_use: None,
-        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
-    };
+    let signed = signed_text("/tlp red\nRun http://evil.example/fix.exe");
+    let fresh = fresh(&signed, &t);
     let cases = [
         (
             SignatureUse {
@@ -331,13 +322,7 @@ fn signed_content_for_the_comment_address_stays_internal() {
         subject: None,
         recipients: vec!["cert-comment@cert.example".into()],
     };
-    let u = SignatureUse {
-        signed: Some(&signed),
-        names: Some(t.id),
-        earlier_use: None,
-        signed_at: Some(OffsetDateTime::UNIX_EPOCH),
-    };
-    let r = run_with(&m, Some(&v), "ignored", u, &t);
+    let r = run_with(&m, Some(&v), "ignored", fresh(&signed, &t), &t);
     assert!(r.relay.is_none());
     assert!(r.flags.contains(&Flag::InternalContent));
     assert!(r.events.iter().any(|e| e.kind == EventKind::Note));
