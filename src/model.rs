@@ -155,6 +155,15 @@ pub enum Flag {
     /// Carries a ticket's tag but comes from none of its requestors,
     /// handlers or the addresses the team wrote to.
     UnverifiedCorrespondent,
+    /// A Message-ID, In-Reply-To, References, From, Sender, Reply-To, To or
+    /// Cc value broke RFC 5322 syntax (a control character, white space in
+    /// an address, too long): kept only in the raw bytes, never answered to
+    /// or written into a header of ours.
+    MalformedHeader,
+    /// The From display name holds an address other than the sender's
+    /// (`ceo@bank.example <eve@bank.example>`): what a reader sees is not
+    /// who sent it.
+    DisplayNameAddress,
 }
 
 impl Flag {
@@ -173,6 +182,8 @@ impl Flag {
             Flag::DecryptionFailed => "decryption-failed",
             Flag::UnverifiedHandler => "unverified-handler",
             Flag::UnverifiedCorrespondent => "unverified-correspondent",
+            Flag::MalformedHeader => "malformed-header",
+            Flag::DisplayNameAddress => "display-name-address",
         }
     }
 }
