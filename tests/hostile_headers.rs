@@ -75,6 +75,14 @@ Message-ID: <id3@evil.example\rX-Injected: yes>\r\n\
 In-Reply-To: <irt@evil.example\rBcc: victim@bank.example>\r\n\
 References: <r1@bank.example> <r2@evil.example\rBcc: victim@bank.example>\r\n\r\nbody\r\n";
     let (t, sent) = ingest_and_deliver(&env, raw);
+    // The reporter's address is fine: the acknowledgement goes out,
+    // without the identifiers it cannot trust.
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let ack = &sent[0];
+    assert_clean_headers(ack);
+    assert_eq!(header(ack, "To").as_deref(), Some("alice@bank.example"));
+    assert_eq!(header(ack, "In-Reply-To"), None, "{ack}");
+    assert_eq!(header(ack, "References"), None, "{ack}");
     assert!(flags(&t).contains(&"malformed-header"), "{t:#}");
     let warnings = events_of(&t, "warning");
     for h in ["Message-ID", "In-Reply-To", "References"] {
@@ -85,14 +93,6 @@ References: <r1@bank.example> <r2@evil.example\rBcc: victim@bank.example>\r\n\r\
             "{h}: {warnings:#?}"
         );
     }
-    // The reporter's address is fine: the acknowledgement goes out,
-    // without the identifiers it cannot trust.
-    assert_eq!(sent.len(), 1, "{sent:#?}");
-    let ack = &sent[0];
-    assert_clean_headers(ack);
-    assert_eq!(header(ack, "To").as_deref(), Some("alice@bank.example"));
-    assert_eq!(header(ack, "In-Reply-To"), None, "{ack}");
-    assert_eq!(header(ack, "References"), None, "{ack}");
     // The evidence keeps every byte.
     let id = t["id"].as_str().expect("ticket id");
     let stored = env.cmd().args(["ticket", "raw", id]).output().unwrap();
@@ -139,8 +139,8 @@ fn addresses_with_a_space_and_a_colon_or_a_nul_are_never_answered() {
         let raw = mail(from, "Phish", Some(&format!("sp{n}@evil.example")), "", "b");
         let (id, _) = env.ingest_ok(&raw);
         let t = env.ticket(&id);
+        assert_eq!(t["requestors"], serde_json::json!([]), "{from:?}: {t:#}");
         assert!(flags(&t).contains(&"malformed-header"), "{from:?}: {t:#}");
-        assert_eq!(t["requestors"], serde_json::json!([]), "{from:?}");
         assert!(
             !events_of(&t, "ack-suppressed").is_empty(),
             "{from:?}: {t:#}"
