@@ -91,10 +91,10 @@ pub fn command_reply(tag: &str, done: &[String], refused: &[(String, String)]) -
     let mut s = String::new();
     let _ = writeln!(s, "Commands on {tag}:\n");
     for d in done {
-        let _ = writeln!(s, "  done     {d}");
+        let _ = writeln!(s, "  done     {}", clean(d));
     }
     for (line, why) in refused {
-        let _ = writeln!(s, "  REFUSED  {line}\n           {why}");
+        let _ = writeln!(s, "  REFUSED  {}\n           {}", clean(line), clean(why));
     }
     let _ = writeln!(
         s,

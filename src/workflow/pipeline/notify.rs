@@ -10,6 +10,7 @@ use crate::analysis::indicators::Indicator;
 use crate::analysis::shadowserver::Row;
 use crate::config::EncryptPolicy;
 use crate::mail::compose::{self, Outgoing};
+use crate::mail::display::clean;
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::pgp::crypto::Sealed;
 use crate::store::{MessageRecord, NewMessage, NewOutbox, OutboxState};
@@ -32,7 +33,7 @@ pub fn body(team: &str, tag: &str, constituency: &str, indicators: &[&Indicator]
         b.push_str(&format!(
             "  {:<8} {}\n",
             format!("{:?}", i.kind).to_lowercase(),
-            i.value
+            clean(&i.value)
         ));
     }
     if indicators.len() > MAX_LISTED {
@@ -51,7 +52,8 @@ pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[
         rows.len()
     );
     for r in rows.iter().take(MAX_LISTED) {
-        b.push_str(&r.text);
+        // A row is the sender's CSV text, signed by the team key here.
+        b.push_str(&clean(&r.text));
         b.push('\n');
     }
     if rows.len() > MAX_LISTED {
