@@ -165,6 +165,15 @@ pub enum Flag {
     /// A handler's signed content addressed to the comment address (its
     /// protected To/Cc), which arrived at the correspond address.
     InternalContent,
+    /// A Message-ID, In-Reply-To, References, From, Sender, Reply-To, To or
+    /// Cc value broke RFC 5322 syntax (a control character, white space in
+    /// an address, too long): kept only in the raw bytes, never answered to
+    /// or written into a header of ours.
+    MalformedHeader,
+    /// The From display name holds an address other than the sender's
+    /// (`ceo@bank.example <eve@bank.example>`): what a reader sees is not
+    /// who sent it.
+    DisplayNameAddress,
 }
 
 impl Flag {
@@ -187,6 +196,8 @@ impl Flag {
             Flag::StaleSignature => "stale-signature",
             Flag::UnboundSignature => "unbound-signature",
             Flag::InternalContent => "internal-content",
+            Flag::MalformedHeader => "malformed-header",
+            Flag::DisplayNameAddress => "display-name-address",
         }
     }
 }

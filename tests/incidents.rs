@@ -5,7 +5,7 @@
 //! Also: notifications encrypted to the handler when configured.
 
 mod common;
-use common::gpg::{fingerprint, install_keys, signed_mail, Gpg};
+use common::gpg::{handler_env, signed_mail, Gpg};
 use common::*;
 
 struct World {
@@ -19,17 +19,7 @@ fn world(extra: &str) -> World {
     let team = Gpg::new();
     team.gen("CERT Example <cert@cert.example>");
     handler.import(&team.export("cert@cert.example"));
-    let fpr = fingerprint(&handler, "handler@cert.example");
-    let env = Env::with_extra(&format!(
-        "[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n\
-         [[handlers]]\nname = \"hanna\"\nemail = \"handler@cert.example\"\nfingerprint = \"{fpr}\"\n{extra}"
-    ));
-    install_keys(
-        env.dir.path(),
-        &team,
-        "cert@cert.example",
-        &[(&handler, "handler@cert.example")],
-    );
+    let env = handler_env(&team, &handler, &[], extra);
     World { env, handler }
 }
 

@@ -685,6 +685,7 @@ fn outgoing(body: &str) -> Vec<u8> {
         date: time::OffsetDateTime::from_unix_timestamp(1_770_000_000).expect("date"),
         extra_headers: &[],
     })
+    .expect("every header value is safe")
 }
 
 /// (boundary-separated parts) of a multipart message, found naively.

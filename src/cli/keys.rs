@@ -66,7 +66,7 @@ pub fn run(cfg: &Config, cmd: KeysCommand, out: &mut dyn Write) -> anyhow::Resul
                         k.fingerprint,
                         state,
                         k.expires.as_deref().unwrap_or("never"),
-                        k.user_ids.join(", ")
+                        crate::mail::display::escape(&k.user_ids.join(", "))
                     )?;
                 }
             }

@@ -1,6 +1,7 @@
 //! `csirtd outbox …`
 
 use crate::config::Config;
+use crate::mail::display::escape;
 use crate::outbox::sender::Sender;
 use crate::store::Store;
 use clap::Subcommand;
@@ -62,11 +63,11 @@ pub fn run(
                         o.advisory.clone().unwrap_or_else(|| o.ticket.to_string()),
                         o.state.as_str(),
                         o.attempts,
-                        o.to.join(", "),
-                        o.subject,
+                        escape(&o.to.join(", ")),
+                        escape(&o.subject),
                         o.last_error
                             .as_deref()
-                            .map(|e| format!("  (last error: {e})"))
+                            .map(|e| format!("  (last error: {})", escape(e)))
                             .unwrap_or_default()
                     )?;
                 }

@@ -41,7 +41,7 @@ pub fn run(store: &Store, cfg: &Config, id: &str, out: &mut dyn Write) -> anyhow
             m.message_id.as_deref().unwrap_or("no Message-ID"),
             summary(&v)
         );
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", crate::mail::display::escape(&line))?;
         events.push(Event::new(now, EventKind::Reverified, line));
     }
     if events.is_empty() {

@@ -66,7 +66,7 @@ pub fn run(
                 t.id.to_string(),
                 t.status.as_str(),
                 t.classification.map_or("-", |c| c.category.as_str()),
-                t.subject
+                crate::mail::display::escape(&t.subject)
             )?;
         }
     }

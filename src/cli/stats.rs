@@ -115,7 +115,7 @@ pub fn run(store: &Store, args: StatsArgs, out: &mut dyn Write) -> anyhow::Resul
     )?;
     writeln!(out, "\nmost seen indicators:")?;
     for (v, n) in &s.top_indicators {
-        writeln!(out, "  {n:>5}  {v}")?;
+        writeln!(out, "  {n:>5}  {}", crate::mail::display::escape(v))?;
     }
     Ok(())
 }

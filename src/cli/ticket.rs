@@ -1,6 +1,7 @@
 //! `csirtd ticket …`
 
 use crate::config::Config;
+use crate::mail::display::escape;
 use crate::model::{Status, TicketId};
 use crate::store::{MessageRecord, Store, TicketRecord};
 use clap::Subcommand;
@@ -191,8 +192,11 @@ pub fn run(
                         t.id.to_string(),
                         t.status.as_str(),
                         t.message_count,
-                        truncate(t.requestors.first().map_or("-", String::as_str), 32),
-                        t.subject,
+                        truncate(
+                            &escape(t.requestors.first().map_or("-", String::as_str)),
+                            32
+                        ),
+                        escape(&t.subject),
                         flags
                     )?;
                 }
@@ -207,7 +211,9 @@ pub fn run(
                     serde_json::to_string_pretty(&ticket_json(store, &t, prefix)?)?
                 )?;
             } else {
-                writeln!(out, "{} {}", t.id.tag(prefix), t.subject)?;
+                // Human output: whatever a sender chose is shown escaped,
+                // never passed to the terminal (the JSON keeps it as is).
+                writeln!(out, "{} {}", t.id.tag(prefix), escape(&t.subject))?;
                 writeln!(out, "  status      {}", t.status)?;
                 writeln!(
                     out,
@@ -215,7 +221,7 @@ pub fn run(
                     if t.requestors.is_empty() {
                         "-".into()
                     } else {
-                        t.requestors.join(", ")
+                        escape(&t.requestors.join(", "))
                     }
                 )?;
                 writeln!(out, "  created     {}", rfc3339(t.created_at))?;
@@ -236,8 +242,8 @@ pub fn run(
                             crate::model::Direction::Out => "out",
                         },
                         rfc3339(m.stored_at),
-                        m.from.as_deref().unwrap_or("-"),
-                        m.message_id.as_deref().unwrap_or("-"),
+                        escape(m.from.as_deref().unwrap_or("-")),
+                        escape(m.message_id.as_deref().unwrap_or("-")),
                         m.size,
                         &m.sha256[..16.min(m.sha256.len())]
                     )?;
@@ -249,7 +255,7 @@ pub fn run(
                         "  {}  {:<15} {}",
                         rfc3339(e.at),
                         e.kind.as_str(),
-                        e.detail
+                        escape(&e.detail)
                     )?;
                 }
             }

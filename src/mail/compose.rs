@@ -27,11 +27,143 @@ pub struct Outgoing<'a> {
     pub extra_headers: &'a [(&'a str, String)],
 }
 
+impl<'a> Outgoing<'a> {
+    /// A mail from the team to `to` that answers nothing: no threading
+    /// headers, not automatic, our own address in X-Loop. Callers set
+    /// the rest with struct update syntax.
+    pub fn from_team(
+        team_name: &'a str,
+        team_address: &'a str,
+        to: &'a [String],
+        subject: &'a str,
+        message_id: &'a str,
+        body: &'a str,
+        date: OffsetDateTime,
+    ) -> Self {
+        Outgoing {
+            from_name: team_name,
+            from_address: team_address,
+            to,
+            subject,
+            message_id,
+            in_reply_to: None,
+            references: &[],
+            auto_reply: false,
+            loop_address: team_address,
+            body,
+            date,
+            extra_headers: &[],
+        }
+    }
+}
+
 /// At most this many References entries are carried forward: enough to
 /// thread, bounded against a sender who sends thousands.
 const MAX_REFERENCES: usize = 20;
 
-pub fn render(o: &Outgoing<'_>) -> Vec<u8> {
+/// Why a mail was not composed. Every value is checked before it is
+/// written: a line break in a header value would let whoever chose it add
+/// headers (a Bcc, a forged signature status) to mail the team key signs.
+/// Refused, never silently stripped: the caller holds the mail and says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComposeError {
+    #[error("refused to write the {header} header: the value holds {what} ({value})")]
+    Injection {
+        header: String,
+        what: &'static str,
+        value: String,
+    },
+    #[error("refused to write the {header} header: {value} is not a valid {kind}: {why}")]
+    Malformed {
+        header: String,
+        kind: &'static str,
+        value: String,
+        why: crate::mail::syntax::SyntaxError,
+    },
+    #[error("refused to write a header named {0}")]
+    BadName(String),
+}
+
+/// How much of a refused value the error quotes.
+const SHOWN_CHARS: usize = 120;
+
+fn shown(value: &str) -> String {
+    super::display::escape_short(value, SHOWN_CHARS)
+}
+
+/// CR, LF and NUL end or split a header line for some reader or other;
+/// the composer's own folding is added after this check.
+fn plain(header: &str, value: &str) -> Result<(), ComposeError> {
+    let what = if value.contains('\r') {
+        "a carriage return"
+    } else if value.contains('\n') {
+        "a line feed"
+    } else if value.contains('\0') {
+        "a NUL byte"
+    } else {
+        return Ok(());
+    };
+    Err(ComposeError::Injection {
+        header: header.to_string(),
+        what,
+        value: shown(value),
+    })
+}
+
+fn address(header: &str, value: &str) -> Result<(), ComposeError> {
+    well_formed(header, value, "address", crate::mail::syntax::address)
+}
+
+fn message_id(header: &str, value: &str) -> Result<(), ComposeError> {
+    well_formed(header, value, "Message-ID", crate::mail::syntax::message_id)
+}
+
+fn well_formed(
+    header: &str,
+    value: &str,
+    kind: &'static str,
+    syntax: fn(&str) -> Result<String, crate::mail::syntax::SyntaxError>,
+) -> Result<(), ComposeError> {
+    plain(header, value)?;
+    syntax(value)
+        .map(drop)
+        .map_err(|why| ComposeError::Malformed {
+            header: header.to_string(),
+            kind,
+            value: shown(value),
+            why,
+        })
+}
+
+/// Every value `render` writes, checked before a byte is written.
+fn check(o: &Outgoing<'_>) -> Result<(), ComposeError> {
+    plain("From", o.from_name)?;
+    address("From", o.from_address)?;
+    for to in o.to {
+        address("To", to)?;
+    }
+    plain("Subject", o.subject)?;
+    message_id("Message-ID", o.message_id)?;
+    if let Some(irt) = o.in_reply_to {
+        message_id("In-Reply-To", irt)?;
+    }
+    for r in o.references {
+        message_id("References", r)?;
+    }
+    address("X-Loop", o.loop_address)?;
+    for (name, value) in o.extra_headers {
+        let valid_name =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        if !valid_name {
+            return Err(ComposeError::BadName(shown(name)));
+        }
+        plain(name, value)?;
+    }
+    Ok(())
+}
+
+pub fn render(o: &Outgoing<'_>) -> Result<Vec<u8>, ComposeError> {
+    check(o)?;
     let mut h = String::with_capacity(1024 + o.body.len() * 2);
     let date = o
         .date
@@ -70,7 +202,7 @@ pub fn render(o: &Outgoing<'_>) -> Vec<u8> {
     h.push_str("\r\n");
     let mut out = h.into_bytes();
     out.extend_from_slice(quoted_printable(o.body).as_bytes());
-    out
+    Ok(out)
 }
 
 fn push_header(h: &mut String, name: &str, value: &str) {
@@ -161,13 +293,34 @@ pub fn quoted_printable(text: &str) -> String {
     out
 }
 
-/// Fills `{{name}}` placeholders. Unknown placeholders stay visible so that
-/// a typo in a template shows up in the first test mail, not never.
+/// Fills `{{name}}` placeholders in one pass over the template: a value
+/// is never searched again, so a reporter's subject holding
+/// `{{verification_notice}}` stays that text. Unknown placeholders stay
+/// visible so that a typo in a template shows up in the first test mail,
+/// not never.
 pub fn fill_template(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let value = after.find("}}").and_then(|close| {
+            let name = &after[..close];
+            let (_, v) = vars.iter().find(|(k, _)| *k == name)?;
+            Some((*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -221,7 +374,8 @@ mod tests {
             body: "Hello",
             date: OffsetDateTime::UNIX_EPOCH,
             extra_headers: &[],
-        });
+        })
+        .unwrap();
         let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
         assert_eq!(m.subject(), Some("[CERT-EX #2026-00001] Phishing"));
         assert_eq!(
@@ -243,6 +397,133 @@ mod tests {
         );
     }
 
+    /// One hostile value at a time in every header `render` writes: each
+    /// is refused, and the error names the header.
+    #[test]
+    fn hostile_values_are_refused_in_every_header() {
+        const HOSTILE: &[&str] = &[
+            "x@evil.example\rBcc: victim@bank.example",
+            "x@evil.example\nBcc: victim@bank.example",
+            "x@evil.example\r\nBcc: victim@bank.example",
+            "x@evil.example\0",
+        ];
+        let to = vec!["alice@bank.example".to_string()];
+        let refs = vec!["r1@x".to_string()];
+        let extra = [("Reply-To", "cert@cert.example".to_string())];
+        let good = Outgoing {
+            from_name: "CERT Example",
+            from_address: "cert@cert.example",
+            to: &to,
+            subject: "s",
+            message_id: "m@cert.example",
+            in_reply_to: Some("rep@bank.example"),
+            references: &refs,
+            auto_reply: true,
+            loop_address: "cert@cert.example",
+            body: "Hello\nBcc: not a header, the body may say this",
+            date: OffsetDateTime::UNIX_EPOCH,
+            extra_headers: &extra,
+        };
+        assert!(render(&good).is_ok());
+        for bad in HOSTILE {
+            let bad_list = vec![(*bad).to_string()];
+            let bad_extra = [("Reply-To", (*bad).to_string())];
+            let cases: Vec<(&str, Outgoing<'_>)> = vec![
+                (
+                    "From",
+                    Outgoing {
+                        from_name: bad,
+                        ..good
+                    },
+                ),
+                (
+                    "From",
+                    Outgoing {
+                        from_address: bad,
+                        ..good
+                    },
+                ),
+                (
+                    "To",
+                    Outgoing {
+                        to: &bad_list,
+                        ..good
+                    },
+                ),
+                (
+                    "Subject",
+                    Outgoing {
+                        subject: bad,
+                        ..good
+                    },
+                ),
+                (
+                    "Message-ID",
+                    Outgoing {
+                        message_id: bad,
+                        ..good
+                    },
+                ),
+                (
+                    "In-Reply-To",
+                    Outgoing {
+                        in_reply_to: Some(bad),
+                        ..good
+                    },
+                ),
+                (
+                    "References",
+                    Outgoing {
+                        references: &bad_list,
+                        ..good
+                    },
+                ),
+                (
+                    "X-Loop",
+                    Outgoing {
+                        loop_address: bad,
+                        ..good
+                    },
+                ),
+                (
+                    "Reply-To",
+                    Outgoing {
+                        extra_headers: &bad_extra,
+                        ..good
+                    },
+                ),
+            ];
+            for (header, o) in cases {
+                match render(&o) {
+                    Err(ComposeError::Injection {
+                        header: h, value, ..
+                    }) => {
+                        assert_eq!(h, header, "{bad:?}");
+                        assert!(!value.contains(['\r', '\n', '\0']), "{value}");
+                    }
+                    other => panic!("{header} with {bad:?}: {other:?}"),
+                }
+            }
+        }
+        let bad_name = [("X-A: b\r\nBcc", "v".to_string())];
+        assert!(matches!(
+            render(&Outgoing {
+                extra_headers: &bad_name,
+                ..good
+            }),
+            Err(ComposeError::BadName(_))
+        ));
+        // Not a line break, but no address either.
+        let spaced = vec!["eve3@evil.example bcc: victim@bank.example".to_string()];
+        assert!(matches!(
+            render(&Outgoing {
+                to: &spaced,
+                ..good
+            }),
+            Err(ComposeError::Malformed { .. })
+        ));
+    }
+
     #[test]
     fn templates_fill_known_placeholders() {
         let t = "Ticket {{ticket_id}} / {{tag}} / {{unknown}}";
@@ -253,5 +534,25 @@ mod tests {
             ),
             "Ticket 2026-00001 / [X #2026-00001] / {{unknown}}"
         );
+    }
+
+    #[test]
+    fn substituted_values_are_never_expanded_again() {
+        let t = "Subject: {{subject}}\n{{verification_notice}}|{{a}}{{{{b}}}}";
+        let filled = fill_template(
+            t,
+            &[
+                ("subject", "x {{verification_notice}} {{subject}} {{b"),
+                ("verification_notice", "NOTICE"),
+                ("a", "}}"),
+                ("b", "B"),
+            ],
+        );
+        assert_eq!(
+            filled,
+            "Subject: x {{verification_notice}} {{subject}} {{b\nNOTICE|}}{{B}}"
+        );
+        assert_eq!(fill_template("{{", &[]), "{{");
+        assert_eq!(fill_template("a }} {{x", &[("x", "y")]), "a }} {{x");
     }
 }

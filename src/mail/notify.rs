@@ -4,8 +4,12 @@
 //!
 //! Reporter text is always quoted and labelled as supplied by the reporter:
 //! the notification is signed by the team key, and a signature must never
-//! seem to vouch for what a stranger wrote.
+//! seem to vouch for what a stranger wrote. Every reporter string is
+//! cleaned of control and bidi characters on its way in (`display`): an
+//! encoded line break in a display name must not start a line of its own
+//! that reads like one of ours.
 
+use super::display::{clean, clean_lines};
 use crate::model::Flag;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -40,7 +44,7 @@ pub const MAX_RELATED_SHOWN: usize = 10;
 
 pub fn new_ticket(f: &TicketFacts<'_>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "New ticket {}: {}", f.tag, f.subject);
+    let _ = writeln!(s, "New ticket {}: {}", f.tag, clean(f.subject));
     facts(&mut s, f);
     howto(&mut s, f);
     quote(&mut s, "Report as supplied by the reporter", f.text);
@@ -49,7 +53,7 @@ pub fn new_ticket(f: &TicketFacts<'_>) -> String {
 
 pub fn follow_up(f: &TicketFacts<'_>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Follow-up on {}: {}", f.tag, f.subject);
+    let _ = writeln!(s, "Follow-up on {}: {}", f.tag, clean(f.subject));
     facts(&mut s, f);
     howto(&mut s, f);
     quote(&mut s, "Text as supplied by the sender", f.text);
@@ -60,8 +64,10 @@ pub fn note(f: &TicketFacts<'_>, handler: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Internal note by {handler} on {}: {}\n(not sent to the requestors)\n",
-        f.tag, f.subject
+        "Internal note by {} on {}: {}\n(not sent to the requestors)\n",
+        clean(handler),
+        f.tag,
+        clean(f.subject)
     );
     quote(&mut s, "Note", f.text);
     s
@@ -69,8 +75,8 @@ pub fn note(f: &TicketFacts<'_>, handler: &str) -> String {
 
 pub fn warning(f: &TicketFacts<'_>, warning: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "WARNING on {}: {}\n", f.tag, f.subject);
-    let _ = writeln!(s, "{warning}\n");
+    let _ = writeln!(s, "WARNING on {}: {}\n", f.tag, clean(f.subject));
+    let _ = writeln!(s, "{}\n", clean_lines(warning));
     facts(&mut s, f);
     let _ = writeln!(
         s,
@@ -83,10 +89,11 @@ pub fn warning(f: &TicketFacts<'_>, warning: &str) -> String {
 /// To a handler whose own signed mail was not acted on.
 pub fn refused(tag: &str, subject: &str, reason: &str, advice: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Your mail on {tag}: {subject}\n");
+    let _ = writeln!(s, "Your mail on {tag}: {}\n", clean(subject));
     let _ = writeln!(
         s,
-        "was NOT relayed to the requestors and its commands were NOT run:\n{reason}.\n"
+        "was NOT relayed to the requestors and its commands were NOT run:\n{}.\n",
+        clean_lines(reason)
     );
     let _ = writeln!(s, "{advice}");
     s
@@ -97,10 +104,10 @@ pub fn command_reply(tag: &str, done: &[String], refused: &[(String, String)]) -
     let mut s = String::new();
     let _ = writeln!(s, "Commands on {tag}:\n");
     for d in done {
-        let _ = writeln!(s, "  done     {d}");
+        let _ = writeln!(s, "  done     {}", clean(d));
     }
     for (line, why) in refused {
-        let _ = writeln!(s, "  REFUSED  {line}\n           {why}");
+        let _ = writeln!(s, "  REFUSED  {}\n           {}", clean(line), clean(why));
     }
     let _ = writeln!(
         s,
@@ -110,8 +117,14 @@ pub fn command_reply(tag: &str, done: &[String], refused: &[(String, String)]) -
 }
 
 fn facts(s: &mut String, f: &TicketFacts<'_>) {
-    let _ = writeln!(s, "From:      {}", f.from);
-    let _ = writeln!(s, "Signature: {}", f.verdict);
+    let _ = writeln!(s, "From:      {}", clean(f.from));
+    if f.flags.contains(&Flag::DisplayNameAddress) {
+        let _ = writeln!(
+            s,
+            "WARNING:   the display name holds another address; the sender is the address shown first"
+        );
+    }
+    let _ = writeln!(s, "Signature: {}", clean(f.verdict));
     let flags: Vec<&str> = f.flags.iter().map(|f| f.as_str()).collect();
     let _ = writeln!(
         s,
@@ -124,7 +137,7 @@ fn facts(s: &mut String, f: &TicketFacts<'_>) {
     );
     let a = &f.analysis;
     if let Some(c) = &a.category {
-        let _ = writeln!(s, "Category:  {c}");
+        let _ = writeln!(s, "Category:  {}", clean(c));
     }
     if !a.constituencies.is_empty() {
         let _ = writeln!(s, "Constituency: {}", a.constituencies.join(", "));
@@ -132,9 +145,9 @@ fn facts(s: &mut String, f: &TicketFacts<'_>) {
     if !a.related.is_empty() {
         let _ = writeln!(s, "Related tickets:");
         for (tag, shared) in a.related.iter().take(MAX_RELATED_SHOWN) {
-            let mut values: Vec<&str> = shared.iter().take(5).map(String::as_str).collect();
+            let mut values: Vec<String> = shared.iter().take(5).map(|v| clean(v)).collect();
             if shared.len() > 5 {
-                values.push("...");
+                values.push("...".into());
             }
             let _ = writeln!(s, "  {tag} shares {}", values.join(", "));
         }
@@ -164,13 +177,10 @@ fn quote(s: &mut String, label: &str, text: &str) {
             let _ = writeln!(s, "> [… {} more lines not shown]", text.lines().count() - n);
             break;
         }
-        // Control characters other than tab are dropped: terminals and
-        // some clients interpret them.
-        let clean: String = line
-            .chars()
-            .filter(|c| *c == '\t' || !c.is_control())
-            .collect();
-        let _ = writeln!(s, "> {clean}");
+        // Terminals and some clients act on control characters and
+        // escape sequences; every quoted line starts with "> " whatever
+        // the text holds.
+        let _ = writeln!(s, "> {}", clean(line));
     }
     let _ = writeln!(s, "----- end -----");
 }
@@ -219,6 +229,40 @@ mod tests {
         assert_eq!(
             crate::mail::quote::strip_reply(&format!("Done.\n\n{quoted}")),
             "Done."
+        );
+    }
+
+    #[test]
+    fn reporter_strings_cannot_forge_lines() {
+        let mut flags = BTreeSet::new();
+        flags.insert(Flag::DisplayNameAddress);
+        let t = new_ticket(&TicketFacts {
+            tag: "[CERT-EX #2026-00001]",
+            subject: "Phish\nFlags:     none\u{202e}",
+            from: "eve@bank.example (display name \"Eve\nSignature: signed by a known key\x1b]0;t\x07\")",
+            verdict: "NOT signed",
+            flags: &flags,
+            text: "line\r\nSignature: x\u{2028}y",
+            correspond: "cert@cert.example",
+            comment: None,
+            analysis: Analysis::default(),
+        });
+        for forged in ["Signature: signed", "Flags:     none", "Signature: x"] {
+            assert!(
+                !t.lines().any(|l| l.starts_with(forged)),
+                "{forged:?} starts a line:\n{t}"
+            );
+        }
+        assert!(
+            !t.contains(['\x1b', '\x07', '\u{202e}', '\u{2028}', '\r']),
+            "{t}"
+        );
+        let from = t.lines().position(|l| l.starts_with("From:")).unwrap();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[from].starts_with("From:      eve@bank.example (display name"));
+        assert!(
+            lines[from + 1].starts_with("WARNING:   the display name"),
+            "{t}"
         );
     }
 }

@@ -2,8 +2,10 @@
 //! fails: whatever mail-parser cannot make sense of becomes a flag, and the
 //! raw bytes are kept by the caller regardless.
 
+use super::checked::{self, Checker, Mailbox, Malformed};
+use super::syntax;
 use crate::config::LimitsConfig;
-use crate::model::{normalize_address, normalize_message_id, Flag};
+use crate::model::{normalize_address, Flag};
 use mail_parser::{HeaderName, Message, MessageParser, PartType};
 use std::collections::BTreeSet;
 
@@ -41,16 +43,27 @@ pub struct ParsedMail {
     pub mime_depth: usize,
     pub part_count: usize,
     pub flags: BTreeSet<Flag>,
+    /// Checked header values that failed and were left out of the fields
+    /// above (flag `malformed-header`).
+    pub malformed: Vec<Malformed>,
 }
 
 impl ParsedMail {
     /// The single address a reply would go to; `None` when From is missing
     /// or ambiguous, because guessing would send mail to a stranger.
     pub fn single_from(&self) -> Option<&str> {
+        if self.malformed_from() {
+            return None;
+        }
         match (self.from.as_slice(), self.from_header_count) {
             ([one], 1) => Some(one.as_str()),
             _ => None,
         }
+    }
+
+    /// A From header was there but unusable.
+    pub fn malformed_from(&self) -> bool {
+        self.malformed.iter().any(|m| m.header == "From")
     }
 }
 
@@ -162,49 +175,51 @@ pub fn header_end(raw: &[u8]) -> Option<usize> {
 
 fn facts(m: &Message<'_>) -> ParsedMail {
     let mut p = ParsedMail {
-        message_id: m
-            .message_id()
-            .map(normalize_message_id)
-            .filter(|id| !id.is_empty() && id.len() <= 998),
         subject: m.subject().map(|s| s.to_string()),
         date: m.date().filter(|d| d.is_valid()).map(|d| d.to_rfc3339()),
-        in_reply_to: id_list(m.in_reply_to()),
-        references: id_list(m.references()),
         ..ParsedMail::default()
     };
-
+    let mut check = Checker::default();
+    let mut first_from = None;
+    // Identifier fields: the last of each counts, as in mail-parser.
+    let last = |name: HeaderName<'static>| m.headers().iter().rev().find(move |h| h.name == name);
+    p.message_id = last(HeaderName::MessageId).and_then(|h| check.ids(m, h).into_iter().next());
+    p.in_reply_to = last(HeaderName::InReplyTo).map_or_else(Vec::new, |h| bounded(check.ids(m, h)));
+    p.references = last(HeaderName::References).map_or_else(Vec::new, |h| bounded(check.ids(m, h)));
     for h in m.headers() {
-        if h.name == HeaderName::From {
-            p.from_header_count += 1;
-            if let Some(addr) = h.value.as_address() {
-                for a in addr.iter() {
-                    if let Some(email) = a.address() {
-                        p.from.push(normalize_address(email));
-                    }
+        match h.name {
+            HeaderName::From => {
+                p.from_header_count += 1;
+                // A bad address beside good ones leaves no single sender:
+                // `single_from` sees the malformed From.
+                let boxes = check.mailboxes(m, h);
+                if first_from.is_none() {
+                    first_from = boxes.first().cloned();
                 }
-                if p.from_display.is_none() {
-                    p.from_display = addr.first().map(display_addr);
-                }
+                p.from.extend(boxes.into_iter().map(|b| b.address));
             }
+            HeaderName::Sender if p.sender.is_none() => {
+                p.sender = check.mailboxes(m, h).into_iter().next().map(|b| b.address);
+            }
+            HeaderName::To => {
+                p.to.extend(check.mailboxes(m, h).into_iter().map(|b| b.address))
+            }
+            HeaderName::Cc => {
+                p.cc.extend(check.mailboxes(m, h).into_iter().map(|b| b.address))
+            }
+            HeaderName::ReplyTo => {
+                check.mailboxes(m, h);
+            }
+            _ => {}
         }
     }
-    p.sender = m
-        .sender()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(normalize_address);
-    p.to = m
-        .all_to()
-        .flat_map(|a| a.iter())
-        .filter_map(|a| a.address())
-        .map(normalize_address)
-        .collect();
-    p.cc = m
-        .all_cc()
-        .flat_map(|a| a.iter())
-        .filter_map(|a| a.address())
-        .map(normalize_address)
-        .collect();
+    if let Some(b) = &first_from {
+        p.from_display = Some(from_display(b, &mut p.flags));
+    }
+    p.malformed = check.malformed;
+    if !p.malformed.is_empty() {
+        p.flags.insert(Flag::MalformedHeader);
+    }
 
     p.return_path = raw_header(m, "Return-Path").map(|v| normalize_address(&v));
     p.auto_submitted = raw_header(m, "Auto-Submitted").map(|v| first_token(&v));
@@ -226,6 +241,20 @@ fn facts(m: &Message<'_>) -> ParsedMail {
     p
 }
 
+/// The first From mailbox for people. A display name that holds another
+/// address is the spoof it looks like: the real address goes first, and
+/// the name after it, marked as a name.
+fn from_display(b: &Mailbox, flags: &mut BTreeSet<Flag>) -> String {
+    match b.name.as_deref().filter(|n| !n.trim().is_empty()) {
+        Some(name) if checked::other_address_in_name(name, &b.address).is_some() => {
+            flags.insert(Flag::DisplayNameAddress);
+            format!("{} (display name \"{name}\")", b.address)
+        }
+        Some(name) => format!("{name} <{}>", b.address),
+        None => b.address.clone(),
+    }
+}
+
 fn reported_message_ids(m: &Message<'_>) -> Vec<String> {
     use mail_parser::MimeHeaders;
     let is_type = |ct: Option<&mail_parser::ContentType<'_>>, t: &str, s: &str| {
@@ -240,11 +269,11 @@ fn reported_message_ids(m: &Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
     for part in m.parts.iter().take(32) {
         let id = match &part.body {
-            PartType::Message(inner) => inner.message_id().map(normalize_message_id),
+            PartType::Message(inner) => inner.message_id().and_then(|i| syntax::message_id(i).ok()),
             PartType::Text(text) if is_type(part.content_type(), "text", "rfc822-headers") => {
                 MessageParser::default()
                     .parse_headers(text.as_bytes())
-                    .and_then(|h| h.message_id().map(normalize_message_id))
+                    .and_then(|h| h.message_id().and_then(|i| syntax::message_id(i).ok()))
             }
             _ => None,
         };
@@ -255,30 +284,12 @@ fn reported_message_ids(m: &Message<'_>) -> Vec<String> {
     ids
 }
 
-fn display_addr(a: &mail_parser::Addr<'_>) -> String {
-    match (a.name(), a.address()) {
-        (Some(n), Some(e)) => format!("{n} <{e}>"),
-        (None, Some(e)) => e.to_string(),
-        (Some(n), None) => n.to_string(),
-        (None, None) => String::new(),
-    }
-}
-
-fn id_list(v: &mail_parser::HeaderValue<'_>) -> Vec<String> {
-    let ids: Vec<String> = match v {
-        mail_parser::HeaderValue::Text(t) => vec![normalize_message_id(t)],
-        mail_parser::HeaderValue::TextList(l) => {
-            l.iter().map(|t| normalize_message_id(t)).collect()
-        }
-        _ => Vec::new(),
-    };
-    // A References header is attacker-sized; only the most recent entries
-    // matter for threading.
+/// A References header is attacker-sized; only the most recent entries
+/// matter for threading.
+fn bounded(mut ids: Vec<String>) -> Vec<String> {
     let skip = ids.len().saturating_sub(64);
-    ids.into_iter()
-        .skip(skip)
-        .filter(|i| !i.is_empty())
-        .collect()
+    ids.drain(..skip);
+    ids
 }
 
 fn first_token(v: &str) -> String {
@@ -363,7 +374,7 @@ mod tests {
         assert_eq!(p.single_from(), Some("alice@bank.example"));
         assert_eq!(
             p.from_display.as_deref(),
-            Some("Alice <Alice@Bank.example>")
+            Some("Alice <alice@bank.example>")
         );
         assert_eq!(p.in_reply_to, vec!["x@y"]);
         assert_eq!(p.references, vec!["r1@y", "x@y"]);

@@ -11,6 +11,9 @@ pub enum Suppression {
     Disabled,
     /// No single From address to answer: missing, several, or unparsed mail.
     NoReplyAddress,
+    /// The From header breaks address syntax (flag `malformed-header`):
+    /// nothing in it is a valid address to write to.
+    MalformedFrom,
     NullSender,
     MailerDaemon(String),
     Postmaster(String),
@@ -33,6 +36,10 @@ impl fmt::Display for Suppression {
                 write!(f, "acknowledgements are disabled (ack.enabled = false)")
             }
             Suppression::NoReplyAddress => write!(f, "no single From address to reply to"),
+            Suppression::MalformedFrom => write!(
+                f,
+                "the From header is malformed (see the warning); no valid address to reply to"
+            ),
             Suppression::NullSender => {
                 write!(f, "null envelope sender <> (a bounce or notification)")
             }
@@ -72,6 +79,9 @@ pub fn decide(
         return Err(Suppression::Disabled);
     }
     let Some(from) = mail.single_from() else {
+        if mail.malformed_from() {
+            return Err(Suppression::MalformedFrom);
+        }
         return Err(Suppression::NoReplyAddress);
     };
     if mail.return_path.as_deref().is_some_and(str::is_empty) {
@@ -251,6 +261,17 @@ mod tests {
             ..ParsedMail::default()
         };
         assert_eq!(check(&m, 0), Err(Suppression::NoReplyAddress));
+    }
+
+    #[test]
+    fn a_malformed_from_is_not_acknowledged() {
+        let mut m = mail("alice@bank.example");
+        m.malformed.push(crate::mail::checked::Malformed {
+            header: "From",
+            value: "x@evil.example\\rBcc: v@bank.example".into(),
+            why: "contains a control character".into(),
+        });
+        assert_eq!(check(&m, 0), Err(Suppression::MalformedFrom));
     }
 
     #[test]

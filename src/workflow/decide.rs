@@ -129,6 +129,17 @@ pub fn decide(
         .filter(|f| *f != Flag::NoMessageId)
         .collect();
 
+    for bad in &mail.malformed {
+        events.push(Event::new(
+            now,
+            EventKind::Warning,
+            format!(
+                "{} header not used, kept only in the raw message: {}: {}",
+                bad.header, bad.why, bad.value
+            ),
+        ));
+    }
+
     if let Some(other) = ctx.message_id_reused {
         flags.insert(Flag::MessageIdReused);
         events.push(Event::new(
@@ -526,6 +537,28 @@ mod tests {
             "{}",
             e.detail
         );
+    }
+
+    #[test]
+    fn a_malformed_from_is_flagged_warned_and_not_acknowledged() {
+        let raw = b"From: <x@evil.example\rBcc:victim@bank.example>\r\nSubject: s\r\nMessage-ID: <m9@evil.example>\r\n\r\nhi\r\n";
+        let limits = crate::config::LimitsConfig {
+            max_message_size: 1 << 20,
+            max_stored_size: 1 << 20,
+            max_mime_depth: 8,
+            max_parts: 50,
+        };
+        let m = crate::mail::parse::parse(raw, &limits);
+        let p = run(&m, &ctx());
+        assert!(p.flags.contains(&Flag::MalformedHeader), "{:?}", p.flags);
+        assert!(p.ack.is_none());
+        assert!(p.events.iter().any(|e| e.kind == EventKind::Warning
+            && e.detail.starts_with("From header not used")
+            && e.detail.contains("\\rBcc:")
+            && !e.detail.contains('\r')));
+        let suppressed = p.events.iter().find(|e| e.kind == EventKind::AckSuppressed);
+        assert!(suppressed.unwrap().detail.contains("malformed"));
+        assert!(p.new_ticket.unwrap().1.is_empty(), "no requestor");
     }
 
     #[test]

@@ -6,19 +6,19 @@
 use super::ack::AckPolicy;
 use super::decide::{decide, Context, Placement, Plan, TicketView};
 use crate::config::Config;
-use crate::mail::compose::{self, Outgoing};
 use crate::mail::msgid::MessageIds;
 use crate::mail::parse::{self, ParsedMail};
 use crate::mail::subject::TagMatcher;
 use crate::model::{Direction, Flag, TicketId};
 use crate::pgp::crypto::Crypto;
 use crate::store::{
-    Commit, MessageRecord, NewMessage, NewOutbox, OutboxState, Store, StoreError, TicketRecord,
+    Commit, MessageRecord, NewMessage, OutboxState, Store, StoreError, TicketRecord,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
+mod ack_mail;
 mod grouped;
 mod notify;
 
@@ -79,13 +79,6 @@ pub struct Pipeline {
     /// Handlers and requestors (issue 5): see `relay.rs`.
     relay: super::relay::Relay,
 }
-
-/// Said in the acknowledgement when policy wanted a signature and the report
-/// had none that verifies. Fixed text: nothing of the reporter's is signed.
-const UNVERIFIED_NOTICE: &str =
-    "Note: our policy requires reports from your address to be signed with \
-OpenPGP, and we could not verify a signature on this one. We will treat its \
-content with caution; please send it again, signed with your registered key.";
 
 impl Pipeline {
     pub fn new(store: Store, config: Config) -> Result<Pipeline, crate::config::ConfigError> {
@@ -515,97 +508,29 @@ impl Pipeline {
         let mut outbox = Vec::new();
         let mut ack_sent_to = None;
         if let Some(ack) = &plan.ack {
-            let message_id = self.ids.generate(id, "ack");
-            let subject = self
-                .tags
-                .compose(id, &ack.subject, super::decide::SUBJECT_MAX_CHARS);
-            let tag = self.tags.tag_for(id);
-            let ticket_id = id.to_string();
-            let body = compose::fill_template(
-                &self.ack_template,
-                &[
-                    ("ticket_id", &ticket_id),
-                    ("tag", &tag),
-                    ("team_name", &self.config.team.name),
-                    ("team_address", &self.config.team.address),
-                    ("subject", &ack.subject),
-                    (
-                        "verification_notice",
-                        if ack.unverified {
-                            UNVERIFIED_NOTICE
-                        } else {
-                            ""
-                        },
-                    ),
-                ],
-            );
-            let body = if ack.unverified && !self.ack_template.contains("{{verification_notice}}") {
-                format!("{UNVERIFIED_NOTICE}\n\n{body}")
-            } else {
-                body
-            };
-            let mut references = mail.references.clone();
-            if let Some(mid) = &mail.message_id {
-                references.push(mid.clone());
+            match self.ack_mail(id, ack, mail, now) {
+                Ok((message, entry)) => {
+                    messages.push(message);
+                    outbox.push(entry);
+                    // The acknowledged address is the single From the context read
+                    // the rate history for.
+                    let history =
+                        recent_acks.record(now.unix_timestamp(), self.config.ack.rate_window_secs);
+                    ack_sent_to = Some((ack.to.clone(), history));
+                }
+                Err(e) => {
+                    // Reporter values are checked at intake; reaching this
+                    // is a bug or a hostile value that slipped through, and
+                    // either way nothing is sent.
+                    tracing::error!(ticket = %id, "acknowledgement not composed: {e}");
+                    let detail = format!("acknowledgement to {} not composed: {e}", ack.to);
+                    events.push(crate::model::Event::new(
+                        now,
+                        crate::model::EventKind::Held,
+                        detail,
+                    ));
+                }
             }
-            let to = vec![ack.to.clone()];
-            let bytes = compose::render(&Outgoing {
-                from_name: &self.config.team.name,
-                from_address: &self.config.team.address,
-                to: &to,
-                subject: &subject,
-                message_id: &message_id,
-                in_reply_to: mail.message_id.as_deref(),
-                references: &references,
-                auto_reply: true,
-                loop_address: &self.config.team.address,
-                body: &body,
-                date: now,
-                extra_headers: &[],
-            });
-            // Signed after the commit, off the sequential path (see
-            // store::sealing); until then it is never sent.
-            let out_sha: [u8; 32] = Sha256::digest(&bytes).into();
-            messages.push(NewMessage {
-                record: MessageRecord {
-                    seq: 0,
-                    ticket: id,
-                    message_id: Some(message_id.clone()),
-                    direction: Direction::Out,
-                    from: Some(self.config.team.address.clone()),
-                    to: to.clone(),
-                    subject: Some(subject.clone()),
-                    date: Some(
-                        now.format(&time::format_description::well_known::Rfc3339)
-                            .unwrap_or_default(),
-                    ),
-                    sha256: hex::encode(out_sha),
-                    body_sha256: None,
-                    size: bytes.len() as u64,
-                    stored_at: now,
-                    origin: "ack".into(),
-                    flags: BTreeSet::new(),
-                    verification: None,
-                    indicators: Vec::new(),
-                },
-                raw: bytes,
-                sha256: out_sha,
-            });
-            outbox.push(NewOutbox {
-                message: 1,
-                envelope_from: self.config.envelope_from().to_string(),
-                to: to.clone(),
-                subject,
-                message_id: message_id.clone(),
-                next_attempt_at: now,
-                state: OutboxState::Sealing,
-                encrypt: Some(self.config.ack.encrypt),
-            });
-            // The acknowledged address is the single From the context read
-            // the rate history for.
-            let history =
-                recent_acks.record(now.unix_timestamp(), self.config.ack.rate_window_secs);
-            ack_sent_to = Some((ack.to.clone(), history));
         }
         if is_new {
             let found = &messages[0].record.indicators;

@@ -240,7 +240,16 @@ struct Job<'a> {
     now: OffsetDateTime,
 }
 
-type Built = Result<(Vec<u8>, String), PgpError>;
+/// Why one copy of an advisory was not built; the copy is held.
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error(transparent)]
+    Pgp(#[from] PgpError),
+    #[error(transparent)]
+    Compose(#[from] crate::mail::compose::ComposeError),
+}
+
+type Built = Result<(Vec<u8>, String), CopyError>;
 
 /// Every copy, built on all cores; results in recipient order.
 fn build_all(job: &Job<'_>, recipients: &[Recipient], certs: &[Option<Cert>]) -> Vec<Built> {
@@ -270,7 +279,7 @@ fn build_all(job: &Job<'_>, recipients: &[Recipient], certs: &[Option<Cert>]) ->
             .flat_map(|(n, h)| {
                 h.join().unwrap_or_else(|_| {
                     (0..n)
-                        .map(|_| Err(PgpError::Openpgp("building a copy panicked".into())))
+                        .map(|_| Err(PgpError::Openpgp("building a copy panicked".into()).into()))
                         .collect()
                 })
             })
@@ -289,26 +298,24 @@ fn build_one(job: &Job<'_>, r: &Recipient, cert: Option<&Cert>) -> Built {
         Delivery::Encrypted | Delivery::Signed => (job.subject, job.body.to_string()),
     };
     let composed = compose::render(&Outgoing {
-        from_name: job.from_name,
-        from_address: job.from_address,
-        to: &to,
-        subject,
-        message_id: &r.message_id,
-        in_reply_to: None,
-        references: &[],
-        auto_reply: false,
-        loop_address: job.from_address,
-        body: &body,
-        date: job.now,
         extra_headers: job.headers,
-    });
+        ..Outgoing::from_team(
+            job.from_name,
+            job.from_address,
+            &to,
+            subject,
+            &r.message_id,
+            &body,
+            job.now,
+        )
+    })?;
     let bytes = match (r.delivery, cert) {
         (Delivery::Clearsigned, _) => composed,
         (Delivery::Encrypted, Some(c)) => {
             crate::pgp::encrypt_message(&composed, job.team, std::slice::from_ref(c))?
         }
         (Delivery::Encrypted, None) => {
-            return Err(PgpError::NoEncryptionKey(r.address.clone()));
+            return Err(PgpError::NoEncryptionKey(r.address.clone()).into());
         }
         (Delivery::Signed | Delivery::NoticeOnly, _) => {
             crate::pgp::sign_message(&composed, job.team)?

@@ -557,6 +557,15 @@ impl Relay {
             date: now,
             extra_headers: &extra,
         });
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                let detail = format!("{} to {} not composed: {e}", o.kind, o.to);
+                tracing::error!(ticket = %id, %detail);
+                commit.events.push(Event::new(now, EventKind::Held, detail));
+                return None;
+            }
+        };
         let (bytes, state) = match crypto.seal(bytes.clone(), &o.to, o.encrypt) {
             Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
                 (b, OutboxState::Queued)

@@ -193,3 +193,19 @@ Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-si
     )
     .into_bytes()
 }
+
+/// An installation with `[pgp]` (the team key of `team`, cert@cert.example)
+/// and one handler, hanna, who holds `handler`'s key for
+/// handler@cert.example. `others` are further certificates for the
+/// keyring; `extra` is appended to the TOML.
+pub fn handler_env(team: &Gpg, handler: &Gpg, others: &[(&Gpg, &str)], extra: &str) -> super::Env {
+    let fpr = fingerprint(handler, "handler@cert.example");
+    let env = super::Env::with_extra(&format!(
+        "[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n\
+         [[handlers]]\nname = \"hanna\"\nemail = \"handler@cert.example\"\nfingerprint = \"{fpr}\"\n{extra}"
+    ));
+    let mut trusted = vec![(handler, "handler@cert.example")];
+    trusted.extend_from_slice(others);
+    install_keys(env.dir.path(), team, "cert@cert.example", &trusted);
+    env
+}

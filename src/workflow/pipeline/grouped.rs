@@ -208,10 +208,12 @@ impl Pipeline {
                     &what,
                     rows,
                 );
-                let (m, mut o) = self.notification(ticket.id, c, contact, &text, now, &mut events);
-                o.message = outgoing.len();
-                outgoing.push(m);
-                outbox.push(o);
+                let notice = self.notification(ticket.id, c, contact, &text, now, &mut events);
+                if let Some((m, mut o)) = notice {
+                    o.message = outgoing.len();
+                    outgoing.push(m);
+                    outbox.push(o);
+                }
             }
             ticket.message_count += outgoing.len() as u32;
             let source = Found::Structured(format!("shadowserver:{}", key.report_type));

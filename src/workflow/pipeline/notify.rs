@@ -10,6 +10,7 @@ use crate::analysis::indicators::Indicator;
 use crate::analysis::shadowserver::Row;
 use crate::config::EncryptPolicy;
 use crate::mail::compose::{self, Outgoing};
+use crate::mail::display::clean;
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::pgp::crypto::Sealed;
 use crate::store::{MessageRecord, NewMessage, NewOutbox, OutboxState};
@@ -32,7 +33,7 @@ pub fn body(team: &str, tag: &str, constituency: &str, indicators: &[&Indicator]
         b.push_str(&format!(
             "  {:<8} {}\n",
             format!("{:?}", i.kind).to_lowercase(),
-            i.value
+            clean(&i.value)
         ));
     }
     if indicators.len() > MAX_LISTED {
@@ -51,7 +52,8 @@ pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[
         rows.len()
     );
     for r in rows.iter().take(MAX_LISTED) {
-        b.push_str(&r.text);
+        // A row is the sender's CSV text, signed by the team key here.
+        b.push_str(&clean(&r.text));
         b.push('\n');
     }
     if rows.len() > MAX_LISTED {
@@ -94,16 +96,19 @@ impl Pipeline {
                 c.name.trim(),
                 &mine,
             );
-            let (m, mut o) = self.notification(id, c, contact, &text, now, events);
-            o.message = first_index + messages.len();
-            messages.push(m);
-            outbox.push(o);
+            if let Some((m, mut o)) = self.notification(id, c, contact, &text, now, events) {
+                o.message = first_index + messages.len();
+                messages.push(m);
+                outbox.push(o);
+            }
         }
         (messages, outbox)
     }
 
     /// One signed (where possible encrypted) notification to `contact`;
-    /// the outbox entry names message index 0.
+    /// the outbox entry names message index 0. None, with an event, when
+    /// the mail cannot be composed safely (a contact address from the
+    /// configuration that is no address).
     pub(super) fn notification(
         &self,
         id: TicketId,
@@ -112,7 +117,7 @@ impl Pipeline {
         text: &str,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
-    ) -> (NewMessage, NewOutbox) {
+    ) -> Option<(NewMessage, NewOutbox)> {
         let subject = self.tags.compose(
             id,
             &format!("Report concerning {}", c.name.trim()),
@@ -120,20 +125,25 @@ impl Pipeline {
         );
         let message_id = self.ids.generate(id, "notify");
         let to = vec![contact.to_string()];
-        let bytes = compose::render(&Outgoing {
-            from_name: &self.config.team.name,
-            from_address: &self.config.team.address,
-            to: &to,
-            subject: &subject,
-            message_id: &message_id,
-            in_reply_to: None,
-            references: &[],
-            auto_reply: false,
-            loop_address: &self.config.team.address,
-            body: text,
-            date: now,
-            extra_headers: &[],
-        });
+        let team = &self.config.team;
+        let bytes = compose::render(&Outgoing::from_team(
+            &team.name,
+            &team.address,
+            &to,
+            &subject,
+            &message_id,
+            text,
+            now,
+        ));
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                let detail = format!("notification to {contact} not composed: {e}");
+                tracing::error!(ticket = %id, "{detail}");
+                events.push(Event::new(now, EventKind::Held, detail));
+                return None;
+            }
+        };
         // A configured key is the constituent's word on how to reach them:
         // that certificate, whatever address its user IDs carry.
         let sealed = match &c.key_fingerprint {
@@ -202,7 +212,7 @@ impl Pipeline {
             raw: bytes,
             sha256: sha,
         };
-        (message, outbox)
+        Some((message, outbox))
     }
 }
 
