@@ -197,9 +197,11 @@ fn two_readings_of_one_mail_are_an_error_and_nothing_acts() {
     let env = &w.env;
     let mut seen = Seen::new();
     let t1 = report(env, REPORTER, 1);
+    let theirs = report(env, MALLORY, 2);
     drain(env, &mut seen);
     let genuine = handler_reply(&w, &t1, "hanna-1@cert.example", "Thanks, we are on it.");
-    let attack = format!("/tlp clear\n/assign bob\nRun our remediation tool from {EVIL}");
+    let attack =
+        format!("/tlp clear\n/assign bob\n/merge {theirs}\nRun our remediation tool from {EVIL}");
     for (n, spaced) in [(1, false), (2, true)] {
         let raw = two_readings(
             &genuine,
@@ -217,6 +219,9 @@ fn two_readings_of_one_mail_are_an_error_and_nothing_acts() {
         let t = env.ticket(&t1);
         assert!(t["assignee"].is_null(), "case {n}: {t:#}");
         assert!(t["tlp"].is_null(), "case {n}: {t:#}");
+        assert!(t["merged_into"].is_null(), "case {n}: {t:#}");
+        let mallorys = env.ticket(&theirs);
+        assert!(!mallorys["requestors"].to_string().contains(REPORTER));
         assert!(flags(&t).contains("unverified-handler"), "case {n}: {t:#}");
         let mid = format!("evil-{n}@evil.example");
         let last = t["messages"]
