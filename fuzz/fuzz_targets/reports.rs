@@ -1,0 +1,19 @@
+//! The machine-report readers: ARF, X-ARF, IODEF, Shadowserver (mail,
+//! zip and CSV).
+#![no_main]
+use csirtd::analysis::{arf, iodef, shadowserver, xarf};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(m) = mail_parser::MessageParser::default().parse(data) {
+        let _ = arf::parse(&m);
+        let _ = xarf::parse(&m);
+        let _ = iodef::parse(&m);
+        let _ = shadowserver::parse(&m);
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = iodef::parse_document(&text);
+    let _ = shadowserver::parse_csv(&text);
+    let _ = shadowserver::unzip_csv(data);
+    let _ = shadowserver::report_type_of(&text);
+});
