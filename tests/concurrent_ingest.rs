@@ -56,13 +56,27 @@ fn concurrent_ingests_without_a_daemon_all_store_their_message() {
         }
         ids.insert(stdout.split_whitespace().next().unwrap_or("").to_string());
     }
-    eprintln!("{CONCURRENT} concurrent ingests took {:?}", started.elapsed());
-    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "{CONCURRENT} concurrent ingests took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(ids.len(), CONCURRENT, "each message its own ticket");
     let tickets = env.tickets();
     assert_eq!(tickets.len(), CONCURRENT);
     // Each message once: ingesting them all again finds only duplicates.
-    let again = mail("reporter7@bank7.example", "report 7", Some("c7@bank.example"), "", "body 7");
+    let again = mail(
+        "reporter7@bank7.example",
+        "report 7",
+        Some("c7@bank.example"),
+        "",
+        "body 7",
+    );
     assert_eq!(env.ingest_ok(&again).1, "duplicate");
 }
 
@@ -73,9 +87,13 @@ fn a_store_held_by_another_process_is_waited_for_and_named() {
     // Held by this test process, which is neither a daemon nor csirtd.
     let held = csirtd::store::Store::open(&env.path("store"), 8).unwrap();
     let started = Instant::now();
-    let (code, _, err) = env.ingest_full(&mail("a@x.example", "one", Some("h1@x.example"), "", "1"));
+    let (code, _, err) =
+        env.ingest_full(&mail("a@x.example", "one", Some("h1@x.example"), "", "1"));
     assert_eq!(code, 75, "{err}");
-    assert!(started.elapsed() >= Duration::from_millis(900), "did not wait");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "did not wait"
+    );
     assert!(!err.contains("running daemon"), "no daemon runs: {err}");
     assert!(
         err.contains(&format!("pid {}", std::process::id())),

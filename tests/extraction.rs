@@ -105,7 +105,9 @@ fn dotted_version_strings_are_not_addresses() {
         "build 5.1.2.3.4, released",
     ] {
         assert!(
-            values(t).iter().all(|(k, _)| *k != Kind::Ipv4 && *k != Kind::Cidr),
+            values(t)
+                .iter()
+                .all(|(k, _)| *k != Kind::Ipv4 && *k != Kind::Cidr),
             "{t}: {:?}",
             values(t)
         );

@@ -26,8 +26,7 @@ fn env_with_team_key(passphrase: bool) -> Env {
 }
 
 fn chmod(env: &Env, file: &str, mode: u32) {
-    std::fs::set_permissions(env.path(file), std::fs::Permissions::from_mode(mode))
-        .expect("chmod");
+    std::fs::set_permissions(env.path(file), std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 /// `check-config` and `run --drain` both refuse, naming the file and the fix.

@@ -32,15 +32,21 @@ fn a_redelivery_with_changed_headers_is_kept_flagged_and_shown() {
     assert_eq!(word, "created");
 
     // Another route: trace headers added, line ends changed. A duplicate.
-    let mut traced = b"Received: from mx2.cert.example by mx.cert.example; Mon, 16 Nov 2026 10:01:00 +0000\r\n\
+    let mut traced =
+        b"Received: from mx2.cert.example by mx.cert.example; Mon, 16 Nov 2026 10:01:00 +0000\r\n\
 Return-Path: <alice@bank.example>\r\n\
 Delivered-To: abuse@cert.example\r\n\
 X-Original-To: abuse@cert.example\r\n\
 Authentication-Results: mx.cert.example; spf=pass\r\n\
 ARC-Seal: i=1; a=rsa-sha256; cv=none; d=relay.example; s=a; b=AAAA\r\n\
 DKIM-Signature: v=1; a=rsa-sha256; d=relay.example; s=a; b=BBBB\r\n"
-        .to_vec();
-    traced.extend(String::from_utf8(original.clone()).unwrap().replace("\r\n", "\n").bytes());
+            .to_vec();
+    traced.extend(
+        String::from_utf8(original.clone())
+            .unwrap()
+            .replace("\r\n", "\n")
+            .bytes(),
+    );
     assert_eq!(env.ingest_ok(&traced), (t1.clone(), "duplicate".into()));
 
     // The same Message-ID and body, but another From: kept, flagged.
@@ -61,7 +67,10 @@ DKIM-Signature: v=1; a=rsa-sha256; d=relay.example; s=a; b=BBBB\r\n"
         "",
         BODY,
     );
-    assert_eq!(env.ingest_ok(&other_subject), (t1.clone(), "appended".into()));
+    assert_eq!(
+        env.ingest_ok(&other_subject),
+        (t1.clone(), "appended".into())
+    );
     // The changed delivery once more, through another route: a duplicate of it.
     let mut again = b"Received: from mx3.cert.example\r\n".to_vec();
     again.extend_from_slice(&other_from);
@@ -78,14 +87,22 @@ DKIM-Signature: v=1; a=rsa-sha256; d=relay.example; s=a; b=BBBB\r\n"
     assert!(msgs[0]["flags"].as_array().unwrap().is_empty());
     for m in &msgs[1..] {
         assert!(
-            m["flags"].as_array().unwrap().iter().any(|f| f == "redelivered-changed"),
+            m["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "redelivered-changed"),
             "{m:#}"
         );
     }
     // Every delivery's bytes are kept exactly.
     let messages = ticket["messages"].as_array().unwrap();
     let position = |sha: &str| {
-        messages.iter().position(|m| m["sha256"] == sha).expect("stored") + 1
+        messages
+            .iter()
+            .position(|m| m["sha256"] == sha)
+            .expect("stored")
+            + 1
     };
     for raw in [&original, &other_from, &other_subject] {
         let n = position(&common::sha256_hex(raw)).to_string();
@@ -104,15 +121,22 @@ DKIM-Signature: v=1; a=rsa-sha256; d=relay.example; s=a; b=BBBB\r\n"
         .filter_map(|e| e["detail"].as_str())
         .collect();
     assert!(
-        warnings.iter().any(|w| w.contains("re-delivery") && w.contains("From")),
+        warnings
+            .iter()
+            .any(|w| w.contains("re-delivery") && w.contains("From")),
         "{warnings:#?}"
     );
     assert!(
-        warnings.iter().any(|w| w.contains("re-delivery") && w.contains("Subject")),
+        warnings
+            .iter()
+            .any(|w| w.contains("re-delivery") && w.contains("Subject")),
         "{warnings:#?}"
     );
     assert_eq!(
-        event_kinds(&ticket).iter().filter(|k| *k == "duplicate").count(),
+        event_kinds(&ticket)
+            .iter()
+            .filter(|k| *k == "duplicate")
+            .count(),
         2
     );
     // No second acknowledgement, and nobody else's ticket.
