@@ -754,17 +754,19 @@ impl Config {
                     ),
                 ));
             }
-            if let Some(k) = &p.team_key {
-                if !k.is_file() {
-                    return Err(
-                        self.invalid("pgp.team_key", format!("{} does not exist", k.display()))
-                    );
-                }
-            }
             if p.passphrase_file.is_some() && p.team_key.is_none() {
                 return Err(
                     self.invalid("pgp.passphrase_file", "set only together with pgp.team_key")
                 );
+            }
+            let secrets = [
+                ("pgp.team_key", &p.team_key),
+                ("pgp.passphrase_file", &p.passphrase_file),
+            ];
+            for (key, file) in secrets {
+                if let Some(file) = file {
+                    crate::pgp::keyring::check_private(file).map_err(|e| self.invalid(key, e))?;
+                }
             }
             for (i, pat) in p.policy.require_signed.iter().enumerate() {
                 let ok = pat.contains('@')
