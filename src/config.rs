@@ -333,9 +333,17 @@ pub struct AckConfig {
     pub enabled: bool,
     /// Body template; the embedded default is used when absent.
     pub template: Option<PathBuf>,
-    /// At most this many acknowledgements per sender address...
+    /// At most this many acknowledgements per sender mailbox (however
+    /// spelled: case, `+tag`, trailing dot, address literal)...
     #[serde(default = "default_rate_limit")]
     pub rate_limit: u32,
+    /// ...per registrable domain of the senders (default: see
+    /// [`AckConfig::per_domain_limit`])...
+    #[serde(default)]
+    pub rate_limit_per_domain: Option<u32>,
+    /// ...and to all senders together (see [`AckConfig::global_limit`])...
+    #[serde(default)]
+    pub rate_limit_global: Option<u32>,
     /// ...within this many seconds.
     #[serde(default = "default_rate_window")]
     pub rate_window_secs: u64,
@@ -430,6 +438,8 @@ impl Default for AckConfig {
             enabled: true,
             template: None,
             rate_limit: default_rate_limit(),
+            rate_limit_per_domain: None,
+            rate_limit_global: None,
             rate_window_secs: default_rate_window(),
             encrypt: EncryptPolicy::default(),
         }
@@ -438,6 +448,21 @@ impl Default for AckConfig {
 
 fn default_rate_limit() -> u32 {
     10
+}
+
+impl AckConfig {
+    /// Unless set: 50 per domain, but never less than one sender may get,
+    /// so that raising `rate_limit` for a busy reporter keeps working.
+    pub fn per_domain_limit(&self) -> u32 {
+        self.rate_limit_per_domain
+            .unwrap_or_else(|| self.rate_limit.max(50))
+    }
+
+    /// Unless set: 500 in all, and never less than one domain may get.
+    pub fn global_limit(&self) -> u32 {
+        self.rate_limit_global
+            .unwrap_or_else(|| self.per_domain_limit().max(500))
+    }
 }
 fn default_rate_window() -> u64 {
     3600
@@ -743,6 +768,17 @@ impl Config {
                 "ack.rate_limit",
                 "rate_limit and rate_window_secs must be at least 1 (set ack.enabled = false to stop acknowledgements)",
             ));
+        }
+        for (key, set) in [
+            ("ack.rate_limit_per_domain", self.ack.rate_limit_per_domain),
+            ("ack.rate_limit_global", self.ack.rate_limit_global),
+        ] {
+            if set == Some(0) {
+                return Err(self.invalid(
+                    key,
+                    "must be at least 1 (set ack.enabled = false to stop acknowledgements)",
+                ));
+            }
         }
         if let Some(p) = &self.pgp {
             if !p.keyring.is_dir() {
@@ -1071,7 +1107,7 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "  ack       {} (template {}, at most {} per sender per {} s)",
+            "  ack       {} (template {}, at most {} per sender, {} per domain, {} in all per {} s)",
             if self.ack.enabled {
                 "enabled"
             } else {
@@ -1083,6 +1119,8 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "embedded default".into()),
             self.ack.rate_limit,
+            self.ack.per_domain_limit(),
+            self.ack.global_limit(),
             self.ack.rate_window_secs
         );
         let _ = writeln!(
@@ -1138,6 +1176,27 @@ dir = "state/outbox"
         assert!(cfg.ack.enabled);
         assert_eq!(cfg.limits.max_mime_depth, 16);
         assert_eq!(cfg.outbox.retry_for_secs, 259_200);
+    }
+
+    #[test]
+    fn rate_budgets_default_to_at_least_the_narrower_one() {
+        let with = |ack: &str| {
+            Config::from_toml(&format!("{MINIMAL}\n[ack]\n{ack}"), Path::new("c.toml")).map(|c| {
+                (
+                    c.ack.rate_limit,
+                    c.ack.per_domain_limit(),
+                    c.ack.global_limit(),
+                )
+            })
+        };
+        assert_eq!(with("").unwrap(), (10, 50, 500));
+        assert_eq!(with("rate_limit = 2000").unwrap(), (2000, 2000, 2000));
+        assert_eq!(with("rate_limit_per_domain = 7").unwrap(), (10, 7, 500));
+        assert_eq!(with("rate_limit_global = 3").unwrap(), (10, 50, 3));
+        let err = with("rate_limit_per_domain = 0").unwrap_err().to_string();
+        assert!(err.contains("ack.rate_limit_per_domain"), "{err}");
+        let err = with("rate_limit_global = 0").unwrap_err().to_string();
+        assert!(err.contains("ack.rate_limit_global"), "{err}");
     }
 
     #[test]

@@ -307,17 +307,17 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
-    /// Acknowledgements sent to `address` since `since`, for the rate limit.
-    /// The acknowledgements sent to `address` within the window ending at `now`.
+    /// The acknowledgements counted under `key` (a mailbox, a domain, or
+    /// all; see `workflow::ack_rate`) within the window ending at `now`.
     pub fn ack_history(
         &self,
-        address: &str,
+        key: &str,
         now: OffsetDateTime,
         window_secs: u64,
     ) -> Result<AckHistory> {
-        let history = match self.trees[T_ACK_RATE].get(address.as_bytes())? {
+        let history = match self.trees[T_ACK_RATE].get(key.as_bytes())? {
             Some(v) => AckHistory::decode(&v, window_secs).ok_or_else(|| StoreError::Corrupt {
-                what: format!("ack_rate/{address}"),
+                what: format!("ack_rate/{key}"),
                 detail: "neither buckets nor a list of timestamps".into(),
             })?,
             None => AckHistory::default(),

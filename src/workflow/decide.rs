@@ -36,8 +36,9 @@ pub struct Context {
     /// A delivery report about one of our own outgoing messages: the
     /// Message-ID it reports on and that message's ticket.
     pub bounce_of: Option<(String, TicketView)>,
-    /// The sender's acknowledgements within the rate window.
-    pub recent_acks: super::ack_rate::AckHistory,
+    /// The acknowledgements within the rate window: to the sender, its
+    /// domain, anyone.
+    pub recent_acks: super::ack_rate::RecentAcks,
     /// The OpenPGP verdict, when [pgp] is configured.
     pub verification: Option<crate::pgp::Verification>,
     /// pgp.policy.require_signed names this sender.
@@ -284,7 +285,7 @@ pub fn decide(
         ));
     }
 
-    let ack = match ack::decide(mail, policy, ctx.recent_acks.count()) {
+    let ack = match ack::decide(mail, policy, &ctx.recent_acks) {
         Ok(to) => Some(AckIntent {
             to,
             subject: clean,
@@ -355,6 +356,8 @@ mod tests {
             enabled: true,
             own_addresses: &own,
             rate_limit: 5,
+            rate_limit_per_domain: 50,
+            rate_limit_global: 500,
             rate_window_secs: 3600,
         };
         decide(m, c, &TagMatcher::new("CERT-EX"), &policy, "test")

@@ -60,8 +60,8 @@ struct Incoming<'a> {
     origin: &'a str,
     verification: Option<crate::pgp::Verification>,
     indicators: Vec<crate::analysis::indicators::Indicator>,
-    /// The sender's acknowledgement history the decision was made on.
-    recent_acks: super::ack_rate::AckHistory,
+    /// The acknowledgement histories the decision was made on.
+    recent_acks: super::ack_rate::RecentAcks,
     classification: Option<crate::analysis::classify::Classification>,
     constituencies: Vec<String>,
 }
@@ -253,6 +253,8 @@ impl Pipeline {
             enabled: self.config.ack.enabled,
             own_addresses: &self.own,
             rate_limit: self.config.ack.rate_limit,
+            rate_limit_per_domain: self.config.ack.per_domain_limit(),
+            rate_limit_global: self.config.ack.global_limit(),
             rate_window_secs: self.config.ack.rate_window_secs,
         };
         let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
@@ -414,9 +416,7 @@ impl Pipeline {
             }
         }
         let recent_acks = match mail.single_from() {
-            Some(from) => self
-                .store
-                .ack_history(from, now, self.config.ack.rate_window_secs)?,
+            Some(from) => self.recent_acks(from, now)?,
             None => Default::default(),
         };
         Ok(Context {
@@ -432,6 +432,25 @@ impl Pipeline {
             recent_acks,
             verification: None,
             signature_required: false,
+        })
+    }
+
+    /// What the rate limit counts for `from`: its mailbox, however
+    /// spelled, its domain, and all senders.
+    fn recent_acks(
+        &self,
+        from: &str,
+        now: OffsetDateTime,
+    ) -> Result<super::ack_rate::RecentAcks, StoreError> {
+        let keys = super::ack_rate::RateKeys::of(from);
+        let window = self.config.ack.rate_window_secs;
+        Ok(super::ack_rate::RecentAcks {
+            address: self.store.ack_history(&keys.address, now, window)?,
+            domain: self.store.ack_history(&keys.domain, now, window)?,
+            global: self
+                .store
+                .ack_history(super::ack_rate::GLOBAL_KEY, now, window)?,
+            keys: Some(keys),
         })
     }
 
@@ -506,17 +525,16 @@ impl Pipeline {
         }];
 
         let mut outbox = Vec::new();
-        let mut ack_sent_to = None;
+        let mut ack_rates = Vec::new();
         if let Some(ack) = &plan.ack {
             match self.ack_mail(id, ack, mail, now) {
                 Ok((message, entry)) => {
                     messages.push(message);
                     outbox.push(entry);
                     // The acknowledged address is the single From the context read
-                    // the rate history for.
-                    let history =
+                    // the rate histories for.
+                    ack_rates =
                         recent_acks.record(now.unix_timestamp(), self.config.ack.rate_window_secs);
-                    ack_sent_to = Some((ack.to.clone(), history));
                 }
                 Err(e) => {
                     // Reporter values are checked at intake; reaching this
@@ -554,7 +572,7 @@ impl Pipeline {
                 messages,
                 events,
                 outbox,
-                ack_sent_to,
+                ack_rates,
                 also: Vec::new(),
                 meta: Vec::new(),
             },
