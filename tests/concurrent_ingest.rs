@@ -6,8 +6,6 @@ mod common;
 
 use common::{mail, Env};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const CONCURRENT: usize = 200;
@@ -18,28 +16,13 @@ fn concurrent_ingests_without_a_daemon_all_store_their_message() {
     let started = Instant::now();
     let children: Vec<_> = (0..CONCURRENT)
         .map(|i| {
-            let mut child = env
-                .cmd()
-                .arg("ingest")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn ingest");
-            let raw = mail(
+            env.spawn_ingest(&mail(
                 &format!("reporter{i}@bank{i}.example"),
                 &format!("report {i}"),
                 Some(&format!("c{i}@bank.example")),
                 "",
                 &format!("body {i}"),
-            );
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(&raw)
-                .expect("write");
-            child
+            ))
         })
         .collect();
     let mut ids = BTreeSet::new();

@@ -148,6 +148,11 @@ impl Store {
                 if t[T_SHA].get(m.sha256)?.is_none() {
                     t[T_SHA].insert(&m.sha256, &key)?;
                 }
+                if let Some(content) = rec.content_sha256.as_deref().map(super::content_key) {
+                    if t[T_SHA].get(&content)?.is_none() {
+                        t[T_SHA].insert(content, &key)?;
+                    }
+                }
                 super::index::index_tx(t, c.ticket.id, seq, &rec.indicators)?;
                 res.message_seqs.push(seq);
             }

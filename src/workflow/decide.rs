@@ -29,6 +29,8 @@ pub struct Context {
     /// The ticket holding another message with this Message-ID but a
     /// different body.
     pub message_id_reused: Option<TicketId>,
+    /// The same Message-ID and body as a stored message, other headers.
+    pub redelivery: Option<super::redelivery::Redelivery>,
     /// Our tags found in the subject, in order, with the ticket when it exists.
     pub tagged: Vec<(TicketId, Option<TicketView>)>,
     /// The ticket that one of In-Reply-To/References names.
@@ -191,6 +193,10 @@ pub fn decide(
         ));
     }
 
+    if let Some(r) = &ctx.redelivery {
+        return super::redelivery::plan(r, mail, flags, events, now, origin);
+    }
+
     let existing_tag = ctx.tagged.iter().find_map(|(_, v)| v.clone());
     let unknown: Vec<TicketId> = ctx
         .tagged
@@ -333,6 +339,7 @@ mod tests {
             next_id: TicketId::new(2026, 7),
             duplicate_of: None,
             message_id_reused: None,
+            redelivery: None,
             tagged: Vec::new(),
             referenced: None,
             bounce_of: None,
