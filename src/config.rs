@@ -86,6 +86,14 @@ pub struct StoreConfig {
     /// Messages committed together before one flush to disk.
     #[serde(default = "default_group_commit")]
     pub group_commit: usize,
+    /// How long a command waits for the store while another process (not
+    /// an answering daemon) holds it, before it exits 75 (EX_TEMPFAIL).
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait_secs: u64,
+}
+
+fn default_lock_wait() -> u64 {
+    120
 }
 
 fn default_cache_mb() -> u64 {

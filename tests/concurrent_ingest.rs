@@ -13,6 +13,10 @@ const CONCURRENT: usize = 200;
 #[test]
 fn concurrent_ingests_without_a_daemon_all_store_their_message() {
     let env = Env::new();
+    // The last in line waits for all the others: on two busy cores that
+    // took up to 40 s, well within the default (120 s), which a loaded CI
+    // machine should not have to meet.
+    common::set_store_options(&env, "lock_wait_secs = 600");
     let started = Instant::now();
     let children: Vec<_> = (0..CONCURRENT)
         .map(|i| {

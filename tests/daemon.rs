@@ -246,8 +246,10 @@ fn a_locked_store_whose_daemon_cannot_be_reached_means_tempfail() {
         "the daemon did not come up\n--- log ---\n{}",
         daemon.log()
     );
-    // The daemon holds the store but can no longer be asked (its socket is gone).
+    // The daemon holds the store but can no longer be asked (its socket is
+    // gone). Commands wait a second for it, then give up.
     std::fs::remove_file(env.path("store/control.sock")).expect("remove the control socket");
+    common::set_store_options(&env, "lock_wait_secs = 1");
 
     let raw = mail(
         "late@bank.example",
