@@ -86,6 +86,14 @@ pub struct StoreConfig {
     /// Messages committed together before one flush to disk.
     #[serde(default = "default_group_commit")]
     pub group_commit: usize,
+    /// How long a command waits for the store while another process (not
+    /// an answering daemon) holds it, before it exits 75 (EX_TEMPFAIL).
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait_secs: u64,
+}
+
+fn default_lock_wait() -> u64 {
+    120
 }
 
 fn default_cache_mb() -> u64 {
@@ -333,9 +341,17 @@ pub struct AckConfig {
     pub enabled: bool,
     /// Body template; the embedded default is used when absent.
     pub template: Option<PathBuf>,
-    /// At most this many acknowledgements per sender address...
+    /// At most this many acknowledgements per sender mailbox (however
+    /// spelled: case, `+tag`, trailing dot, address literal)...
     #[serde(default = "default_rate_limit")]
     pub rate_limit: u32,
+    /// ...per registrable domain of the senders (default: see
+    /// [`AckConfig::per_domain_limit`])...
+    #[serde(default)]
+    pub rate_limit_per_domain: Option<u32>,
+    /// ...and to all senders together (see [`AckConfig::global_limit`])...
+    #[serde(default)]
+    pub rate_limit_global: Option<u32>,
     /// ...within this many seconds.
     #[serde(default = "default_rate_window")]
     pub rate_window_secs: u64,
@@ -430,6 +446,8 @@ impl Default for AckConfig {
             enabled: true,
             template: None,
             rate_limit: default_rate_limit(),
+            rate_limit_per_domain: None,
+            rate_limit_global: None,
             rate_window_secs: default_rate_window(),
             encrypt: EncryptPolicy::default(),
         }
@@ -438,6 +456,21 @@ impl Default for AckConfig {
 
 fn default_rate_limit() -> u32 {
     10
+}
+
+impl AckConfig {
+    /// Unless set: 50 per domain, but never less than one sender may get,
+    /// so that raising `rate_limit` for a busy reporter keeps working.
+    pub fn per_domain_limit(&self) -> u32 {
+        self.rate_limit_per_domain
+            .unwrap_or_else(|| self.rate_limit.max(50))
+    }
+
+    /// Unless set: 500 in all, and never less than one domain may get.
+    pub fn global_limit(&self) -> u32 {
+        self.rate_limit_global
+            .unwrap_or_else(|| self.per_domain_limit().max(500))
+    }
 }
 fn default_rate_window() -> u64 {
     3600
@@ -744,6 +777,17 @@ impl Config {
                 "rate_limit and rate_window_secs must be at least 1 (set ack.enabled = false to stop acknowledgements)",
             ));
         }
+        for (key, set) in [
+            ("ack.rate_limit_per_domain", self.ack.rate_limit_per_domain),
+            ("ack.rate_limit_global", self.ack.rate_limit_global),
+        ] {
+            if set == Some(0) {
+                return Err(self.invalid(
+                    key,
+                    "must be at least 1 (set ack.enabled = false to stop acknowledgements)",
+                ));
+            }
+        }
         if let Some(p) = &self.pgp {
             if !p.keyring.is_dir() {
                 return Err(self.invalid(
@@ -754,17 +798,19 @@ impl Config {
                     ),
                 ));
             }
-            if let Some(k) = &p.team_key {
-                if !k.is_file() {
-                    return Err(
-                        self.invalid("pgp.team_key", format!("{} does not exist", k.display()))
-                    );
-                }
-            }
             if p.passphrase_file.is_some() && p.team_key.is_none() {
                 return Err(
                     self.invalid("pgp.passphrase_file", "set only together with pgp.team_key")
                 );
+            }
+            let secrets = [
+                ("pgp.team_key", &p.team_key),
+                ("pgp.passphrase_file", &p.passphrase_file),
+            ];
+            for (key, file) in secrets {
+                if let Some(file) = file {
+                    crate::pgp::keyring::check_private(file).map_err(|e| self.invalid(key, e))?;
+                }
             }
             for (i, pat) in p.policy.require_signed.iter().enumerate() {
                 let ok = pat.contains('@')
@@ -1069,7 +1115,7 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "  ack       {} (template {}, at most {} per sender per {} s)",
+            "  ack       {} (template {}, at most {} per sender, {} per domain, {} in all per {} s)",
             if self.ack.enabled {
                 "enabled"
             } else {
@@ -1081,6 +1127,8 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "embedded default".into()),
             self.ack.rate_limit,
+            self.ack.per_domain_limit(),
+            self.ack.global_limit(),
             self.ack.rate_window_secs
         );
         let _ = writeln!(
@@ -1136,6 +1184,27 @@ dir = "state/outbox"
         assert!(cfg.ack.enabled);
         assert_eq!(cfg.limits.max_mime_depth, 16);
         assert_eq!(cfg.outbox.retry_for_secs, 259_200);
+    }
+
+    #[test]
+    fn rate_budgets_default_to_at_least_the_narrower_one() {
+        let with = |ack: &str| {
+            Config::from_toml(&format!("{MINIMAL}\n[ack]\n{ack}"), Path::new("c.toml")).map(|c| {
+                (
+                    c.ack.rate_limit,
+                    c.ack.per_domain_limit(),
+                    c.ack.global_limit(),
+                )
+            })
+        };
+        assert_eq!(with("").unwrap(), (10, 50, 500));
+        assert_eq!(with("rate_limit = 2000").unwrap(), (2000, 2000, 2000));
+        assert_eq!(with("rate_limit_per_domain = 7").unwrap(), (10, 7, 500));
+        assert_eq!(with("rate_limit_global = 3").unwrap(), (10, 50, 3));
+        let err = with("rate_limit_per_domain = 0").unwrap_err().to_string();
+        assert!(err.contains("ack.rate_limit_per_domain"), "{err}");
+        let err = with("rate_limit_global = 0").unwrap_err().to_string();
+        assert!(err.contains("ack.rate_limit_global"), "{err}");
     }
 
     #[test]

@@ -174,6 +174,9 @@ pub enum Flag {
     /// (`ceo@bank.example <eve@bank.example>`): what a reader sees is not
     /// who sent it.
     DisplayNameAddress,
+    /// A re-delivery of a stored message (same Message-ID and body) whose
+    /// other headers differ from the stored copy: kept as another delivery.
+    RedeliveredChanged,
 }
 
 impl Flag {
@@ -198,6 +201,7 @@ impl Flag {
             Flag::InternalContent => "internal-content",
             Flag::MalformedHeader => "malformed-header",
             Flag::DisplayNameAddress => "display-name-address",
+            Flag::RedeliveredChanged => "redelivered-changed",
         }
     }
 }

@@ -246,8 +246,10 @@ fn a_locked_store_whose_daemon_cannot_be_reached_means_tempfail() {
         "the daemon did not come up\n--- log ---\n{}",
         daemon.log()
     );
-    // The daemon holds the store but can no longer be asked (its socket is gone).
+    // The daemon holds the store but can no longer be asked (its socket is
+    // gone). Commands wait a second for it, then give up.
     std::fs::remove_file(env.path("store/control.sock")).expect("remove the control socket");
+    common::set_store_options(&env, "lock_wait_secs = 1");
 
     let raw = mail(
         "late@bank.example",
@@ -285,7 +287,8 @@ fn a_locked_store_whose_daemon_cannot_be_reached_means_tempfail() {
 #[test]
 fn sigterm_during_a_busy_batch_loses_nothing_and_drain_finishes_the_rest() {
     const N: usize = 300;
-    let env = Env::new();
+    // 60 reports per domain: more than the default domain budget.
+    let env = Env::with_extra("[ack]\nrate_limit = 1000000\n");
     for i in 0..N {
         let raw = mail(
             &format!("busy{i}@b{}.example", i % 5),

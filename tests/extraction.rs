@@ -95,3 +95,30 @@ fn non_ascii_domains_are_found_in_their_ascii_form() {
     );
     assert!(has(t, Kind::Domain, "xn--bcher-kva.de"), "{:?}", values(t));
 }
+
+#[test]
+fn dotted_version_strings_are_not_addresses() {
+    for t in [
+        "Version 1.2.3.4.5",
+        "firmware 10.0.0.1.2 fixes it",
+        "OID 1.3.6.1.4.1.311.21",
+        "build 5.1.2.3.4, released",
+    ] {
+        assert!(
+            values(t)
+                .iter()
+                .all(|(k, _)| *k != Kind::Ipv4 && *k != Kind::Cidr),
+            "{t}: {:?}",
+            values(t)
+        );
+    }
+    // An address that ends a sentence, or stands before other text, still is one.
+    for (t, want) in [
+        ("the host was 192.0.2.9.", "192.0.2.9"),
+        ("hosts 192.0.2.10.\nNext line 3", "192.0.2.10"),
+        ("(192.0.2.11). Version 2", "192.0.2.11"),
+        ("at 192.0.2.12.x", "192.0.2.12"),
+    ] {
+        assert!(has(t, Kind::Ipv4, want), "{t}: {:?}", values(t));
+    }
+}

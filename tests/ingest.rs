@@ -548,7 +548,8 @@ fn a_locked_store_is_a_temporary_failure_for_the_mta() {
         "",
         "1",
     ));
-    // Hold the store the way a running daemon does.
+    // Hold the store the way a running daemon does; ingest waits a second.
+    common::set_store_options(&env, "lock_wait_secs = 1");
     let held = csirtd::store::Store::open(&env.path("store"), 8).unwrap();
     let (code, _, err) = env.ingest_full(&mail(
         "a@x.example",

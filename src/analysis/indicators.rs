@@ -395,6 +395,17 @@ fn ipv4_groups(m: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether the match `text[start..end]` is four numbers cut out of a
+/// longer dotted run ("Version 1.2.3.4.5", an OID): `\b` holds between a
+/// digit and a dot, so the pattern alone takes the first four. Two bytes
+/// on each side decide it, which keeps the pass as fast as before.
+fn in_dotted_run(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let after = b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+    let before = start >= 2 && b[start - 1] == b'.' && b[start - 2].is_ascii_digit();
+    after || before
+}
+
 /// [`IPV6`]'s groups in its match: the address, and the prefix length
 /// after the `/`, if any. The match starts with the character before the
 /// address, one that cannot be in it (not a hex digit or `:`), unless the
@@ -551,6 +562,9 @@ impl Extractor {
         }
         for all in find_from(&IPV4, text, |t, at| ipv4_from(t, ascii, at)) {
             if inside(&taken, all.start()) {
+                continue;
+            }
+            if in_dotted_run(text, all.start(), all.end()) {
                 continue;
             }
             let (addr, len) = ipv4_groups(all.as_str());
@@ -777,6 +791,19 @@ mod tests {
             "{:?}",
             values("octets 999.1.1.1 and 1.02.3.4")
         );
+        for version in [
+            "Version 1.2.3.4.5",
+            "OID 1.3.6.1.4.1.311",
+            "v9.1.2.3.4 and 5.6.7.8.9",
+        ] {
+            assert!(
+                values(version).is_empty(),
+                "{version}: {:?}",
+                values(version)
+            );
+        }
+        assert!(has("host 192.0.2.9. Next", Kind::Ipv4, "192.0.2.9"));
+        assert!(!has("2.192.0.2.9", Kind::Ipv4, "192.0.2.9"));
         assert!(
             values("at 12:30:45 UTC").is_empty(),
             "{:?}",

@@ -3,11 +3,12 @@
 //! used right now, so that the MTA keeps the message and retries. While the
 //! daemon runs, the messages are handed to it over the control socket.
 
+use super::lock::{self, Access, LockError};
 use super::{EX_NOINPUT, EX_TEMPFAIL};
 use crate::config::Config;
-use crate::control::{self, Item, Request};
+use crate::control::{self, ControlError, Item, Request};
 use crate::intake::Origin;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::workflow::pipeline::Pipeline;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -22,12 +23,37 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let store = match Store::open(&cfg.store.path, cfg.store.cache_mb) {
-        Ok(s) => s,
-        Err(StoreError::Locked { .. }) => return forward(cfg, inputs),
+    let socket = control::socket_path(&cfg.store.path);
+    // Encoded for the daemon only when one may be there to take it.
+    let mut request = None;
+    let access = lock::open(
+        &cfg.store.path,
+        cfg.store.cache_mb,
+        Duration::from_secs(cfg.store.lock_wait_secs),
+        || {
+            let request = request.get_or_insert_with(|| request_for(&inputs));
+            match control::call(&socket, request, Duration::from_secs(120)) {
+                Err(ControlError::Connect { .. }) => None,
+                answered => Some(answered),
+            }
+        },
+    );
+    let store = match access {
+        Ok(Access::Store(s)) => s,
+        Ok(Access::Daemon(Ok(r))) => return super::relay(r),
+        Ok(Access::Daemon(Err(e))) => {
+            eprintln!(
+                "csirtd: the store is in use by the running daemon, and {e}; the MTA should retry"
+            );
+            return ExitCode::from(EX_TEMPFAIL);
+        }
         Err(e) => {
-            eprintln!("csirtd: {e}");
-            return ExitCode::from(if e.is_temporary() { EX_TEMPFAIL } else { 1 });
+            eprintln!("csirtd: {e}; the MTA should retry");
+            let temporary = match &e {
+                LockError::Held { .. } => true,
+                LockError::Store(e) => e.is_temporary(),
+            };
+            return ExitCode::from(if temporary { EX_TEMPFAIL } else { 1 });
         }
     };
     let pipeline = match Pipeline::new(store, cfg.clone()) {
@@ -88,8 +114,8 @@ fn read_inputs(cfg: &Config, files: &[PathBuf]) -> Inputs {
     Ok(inputs)
 }
 
-fn forward(cfg: &Config, inputs: Vec<(Vec<u8>, Origin)>) -> ExitCode {
-    let request = Request::Ingest {
+fn request_for(inputs: &[(Vec<u8>, Origin)]) -> Request {
+    Request::Ingest {
         items: inputs
             .iter()
             .map(|(b, o)| Item {
@@ -97,19 +123,6 @@ fn forward(cfg: &Config, inputs: Vec<(Vec<u8>, Origin)>) -> ExitCode {
                 data: control::b64(b),
             })
             .collect(),
-    };
-    match control::call(
-        &control::socket_path(&cfg.store.path),
-        &request,
-        Duration::from_secs(120),
-    ) {
-        Ok(r) => super::relay(r),
-        Err(e) => {
-            eprintln!(
-                "csirtd: the store is in use by the running daemon, and {e}; the MTA should retry"
-            );
-            ExitCode::from(EX_TEMPFAIL)
-        }
     }
 }
 

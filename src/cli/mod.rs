@@ -4,6 +4,7 @@ mod advisory;
 mod incident;
 pub mod ingest;
 mod keys;
+mod lock;
 mod outbox;
 mod reverify;
 pub(crate) mod search;
@@ -135,18 +136,19 @@ pub fn main() -> ExitCode {
         | Command::Search(_)
         | Command::Stats(_)
         | Command::Incident(_)
-        | Command::Advisory(_)) => match Store::open(&cfg.store.path, cfg.store.cache_mb) {
-            Ok(store) => {
+        | Command::Advisory(_)) => match open_or_forward(&cfg) {
+            Ok(lock::Access::Store(store)) => {
                 let (code, out, err) = execute(&store, &cfg, cmd, false);
                 let _ = std::io::stdout().write_all(&out);
                 eprint!("{err}");
                 ExitCode::from(code)
             }
-            Err(StoreError::Locked { .. }) => forward_cli(&cfg),
-            Err(e) => {
+            Ok(lock::Access::Daemon(code)) => code,
+            Err(lock::LockError::Store(e)) => {
                 let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
                 fail(&e.into(), code)
             }
+            Err(e) => fail(&e.into(), EX_TEMPFAIL),
         },
         Command::Bench(_) => ExitCode::SUCCESS,
     }
@@ -212,21 +214,30 @@ fn absolute(p: &str) -> String {
     std::path::absolute(p).map_or_else(|_| p.to_string(), |a| a.display().to_string())
 }
 
-fn forward_cli(cfg: &Config) -> ExitCode {
+/// The store, or the daemon's answer to this command line, waiting a
+/// while for a store another process holds (see `lock`).
+fn open_or_forward(cfg: &Config) -> Result<lock::Access<ExitCode>, lock::LockError> {
     let request = crate::control::Request::Cli {
         args: forwarded_args(),
     };
     let socket = crate::control::socket_path(&cfg.store.path);
-    match crate::control::call(&socket, &request, std::time::Duration::from_secs(60)) {
-        Ok(r) => relay(r),
-        Err(e) => {
-            eprintln!(
-                "csirtd: the store at {} is in use by another csirtd process, and {e}; try again later",
-                cfg.store.path.display()
-            );
-            ExitCode::from(EX_TEMPFAIL)
-        }
-    }
+    let wait = std::time::Duration::from_secs(cfg.store.lock_wait_secs);
+    lock::open(
+        &cfg.store.path,
+        cfg.store.cache_mb,
+        wait,
+        || match crate::control::call(&socket, &request, std::time::Duration::from_secs(60)) {
+            Ok(r) => Some(relay(r)),
+            Err(crate::control::ControlError::Connect { .. }) => None,
+            Err(e) => {
+                eprintln!(
+                    "csirtd: the store at {} is in use by the running daemon, and {e}; try again later",
+                    cfg.store.path.display()
+                );
+                Some(ExitCode::from(EX_TEMPFAIL))
+            }
+        },
+    )
 }
 
 pub(crate) fn relay(r: crate::control::Response) -> ExitCode {

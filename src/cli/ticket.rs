@@ -233,9 +233,10 @@ pub fn run(
                 super::incident::show_handling(&t, out)?;
                 writeln!(out, "\nmessages:")?;
                 for (i, m) in store.messages(t.id)?.iter().enumerate() {
+                    let flags: Vec<_> = m.flags.iter().map(|f| f.as_str()).collect();
                     writeln!(
                         out,
-                        "  {:>2}. {:<3} {}  {}  <{}>  {} bytes  sha256 {}",
+                        "  {:>2}. {:<3} {}  {}  <{}>  {} bytes  sha256 {}{}",
                         i + 1,
                         match m.direction {
                             crate::model::Direction::In => "in",
@@ -245,7 +246,12 @@ pub fn run(
                         escape(m.from.as_deref().unwrap_or("-")),
                         escape(m.message_id.as_deref().unwrap_or("-")),
                         m.size,
-                        &m.sha256[..16.min(m.sha256.len())]
+                        &m.sha256[..16.min(m.sha256.len())],
+                        if flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  [{}]", flags.join(", "))
+                        }
                     )?;
                 }
                 writeln!(out, "\nhistory:")?;

@@ -400,6 +400,8 @@ mod tests {
         let _ = std::fs::create_dir_all(dir.join("keyring"));
         let key = dir.join("team.asc");
         let _ = std::fs::write(&key, "x");
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        let _ = std::fs::set_permissions(&key, private);
         let text = format!(
             r#"
 [team]

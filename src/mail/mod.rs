@@ -11,3 +11,4 @@ pub mod parse;
 pub mod quote;
 pub mod subject;
 pub mod syntax;
+pub mod trace;

@@ -41,16 +41,8 @@ impl Crypto {
             tracing::warn!(keyring = %cfg.keyring.display(), "{w}");
         }
         let team = match &cfg.team_key {
-            Some(path) => {
-                if super::readable_by_others(path).unwrap_or(false) {
-                    tracing::warn!(
-                        file = %path.display(),
-                        "the team's secret key is readable by group or others; run: chmod 600 {}",
-                        path.display()
-                    );
-                }
-                Some(TeamKey::load(path, cfg.passphrase_file.as_deref())?)
-            }
+            // Config::load has refused key files that others can read.
+            Some(path) => Some(TeamKey::load(path, cfg.passphrase_file.as_deref())?),
             None => None,
         };
         let limits = super::Limits {

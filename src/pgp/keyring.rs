@@ -354,20 +354,44 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), PgpError> {
     })
 }
 
-/// Whether a file can be read by its group or by others: a secret key
-/// file should not be, and the daemon warns at start when it is.
-pub fn readable_by_others(path: &Path) -> std::io::Result<bool> {
-    let meta = std::fs::metadata(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        Ok(meta.permissions().mode() & 0o044 != 0)
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode()
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> u32 {
+    0o600
+}
+
+/// Permission bits that let the file's group or anyone else read it.
+pub fn exposed(mode: u32) -> bool {
+    mode & 0o044 != 0
+}
+
+/// A file of secret key material (the team key, its passphrase) that
+/// exists and that only its owner can read; otherwise why not, naming the
+/// fix. Refused rather than warned about: a warning in a start-up log is
+/// read after the key has been copied.
+pub fn check_private(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{shown} does not exist"),
+        _ => format!("cannot read {shown}: {e}"),
+    })?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a file"));
     }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        Ok(false)
+    let mode = mode_of(&meta);
+    if exposed(mode) {
+        return Err(format!(
+            "{shown} holds secret key material and is readable by its group or by others (mode {:04o}); \
+             make it private to the user csirtd runs as: chmod 600 {shown}",
+            mode & 0o7777
+        ));
     }
+    Ok(())
 }
 
 /// The team's secret key(s), unlocked once at start. More than one

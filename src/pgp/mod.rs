@@ -25,7 +25,7 @@ pub mod walk;
 mod tests;
 
 pub use covered::SignedText;
-pub use keyring::{readable_by_others, KeyInfo, Keyring, TeamKey};
+pub use keyring::{check_private, KeyInfo, Keyring, TeamKey};
 pub use sign::{encrypt_message, sign_message};
 pub use verify::{Engine, Examined, FromFacts, Limits};
 pub use walk::Covered;

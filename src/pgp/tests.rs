@@ -316,11 +316,21 @@ fn team_key_passphrases_and_permissions() {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(!readable_by_others(&key).unwrap());
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(readable_by_others(&key).unwrap());
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o604)).unwrap();
-        assert!(readable_by_others(&key).unwrap());
+        assert_eq!(check_private(&key), Ok(()));
+        for mode in [0o640, 0o604, 0o644] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            let why = check_private(&key).unwrap_err();
+            assert!(
+                why.contains(&format!("chmod 600 {}", key.display())),
+                "{why}"
+            );
+            assert!(why.contains(&format!("{mode:04o}")), "{why}");
+        }
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(check_private(&key), Ok(()));
+        assert!(check_private(&dir.path().join("missing"))
+            .unwrap_err()
+            .contains("does not exist"));
     }
 }
 

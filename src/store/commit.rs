@@ -36,8 +36,9 @@ pub struct Commit {
     pub messages: Vec<NewMessage>,
     pub events: Vec<Event>,
     pub outbox: Vec<NewOutbox>,
-    /// The acknowledgement rate list of one sender, replaced whole.
-    pub ack_sent_to: Option<(String, crate::workflow::ack_rate::AckHistory)>,
+    /// Acknowledgement histories (sender, domain, global), each replaced
+    /// whole.
+    pub ack_rates: Vec<(String, crate::workflow::ack_rate::AckHistory)>,
     /// Other existing tickets changed by the same message (`/link`,
     /// `/merge`), each with its own events.
     pub also: Vec<(TicketRecord, Vec<Event>)>,
@@ -56,7 +57,7 @@ impl Commit {
             messages: Vec::new(),
             events,
             outbox: Vec::new(),
-            ack_sent_to: None,
+            ack_rates: Vec::new(),
             also: Vec::new(),
             meta: Vec::new(),
         }
@@ -147,6 +148,11 @@ impl Store {
                 if t[T_SHA].get(m.sha256)?.is_none() {
                     t[T_SHA].insert(&m.sha256, &key)?;
                 }
+                if let Some(content) = rec.content_sha256.as_deref().map(super::content_key) {
+                    if t[T_SHA].get(&content)?.is_none() {
+                        t[T_SHA].insert(content, &key)?;
+                    }
+                }
                 super::index::index_tx(t, c.ticket.id, seq, &rec.indicators)?;
                 res.message_seqs.push(seq);
             }
@@ -166,8 +172,8 @@ impl Store {
                 res.outbox_ids.push(id);
             }
 
-            if let Some((addr, history)) = &c.ack_sent_to {
-                t[T_ACK_RATE].insert(addr.as_bytes(), history.encode())?;
+            for (key, history) in &c.ack_rates {
+                t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
             }
             for (other, events) in &c.also {
                 for e in events {

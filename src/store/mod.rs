@@ -270,6 +270,14 @@ impl Store {
             .and_then(|v| split_message_key(&v)))
     }
 
+    /// The first incoming message stored with this content hash
+    /// (`MessageRecord::content_sha256`).
+    pub fn message_by_content(&self, content_sha: &str) -> Result<Option<(TicketId, u64)>> {
+        Ok(self.trees[T_SHA]
+            .get(content_key(content_sha))?
+            .and_then(|v| split_message_key(&v)))
+    }
+
     pub fn message(&self, ticket: TicketId, seq: u64) -> Result<Option<MessageRecord>> {
         match self.trees[T_MESSAGES].get(ticket_seq_key(ticket, seq))? {
             Some(v) => Ok(Some(decode(&v, "message")?)),
@@ -307,17 +315,17 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
-    /// Acknowledgements sent to `address` since `since`, for the rate limit.
-    /// The acknowledgements sent to `address` within the window ending at `now`.
+    /// The acknowledgements counted under `key` (a mailbox, a domain, or
+    /// all; see `workflow::ack_rate`) within the window ending at `now`.
     pub fn ack_history(
         &self,
-        address: &str,
+        key: &str,
         now: OffsetDateTime,
         window_secs: u64,
     ) -> Result<AckHistory> {
-        let history = match self.trees[T_ACK_RATE].get(address.as_bytes())? {
+        let history = match self.trees[T_ACK_RATE].get(key.as_bytes())? {
             Some(v) => AckHistory::decode(&v, window_secs).ok_or_else(|| StoreError::Corrupt {
-                what: format!("ack_rate/{address}"),
+                what: format!("ack_rate/{key}"),
                 detail: "neither buckets nor a list of timestamps".into(),
             })?,
             None => AckHistory::default(),
@@ -356,6 +364,12 @@ impl Store {
     pub fn ticket_count(&self) -> usize {
         self.trees[T_TICKETS].len()
     }
+}
+
+/// Content hashes share the tree of raw SHA-256s: those keys are 32 bytes,
+/// these are longer.
+pub(crate) fn content_key(content_sha: &str) -> Vec<u8> {
+    format!("content:{content_sha}").into_bytes()
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {

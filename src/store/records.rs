@@ -69,6 +69,11 @@ pub struct MessageRecord {
     /// delivered twice differs only in its trace headers.
     #[serde(default)]
     pub body_sha256: Option<String>,
+    /// SHA-256 of the message less its trace headers (`mail::trace`): a
+    /// copy with the same is a duplicate. None for outgoing mail and for
+    /// records from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<String>,
     pub size: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub stored_at: OffsetDateTime,

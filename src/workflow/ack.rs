@@ -2,6 +2,7 @@
 //! reason that is recorded on the ticket, because a silent auto-responder is
 //! as hard to debug as a noisy one.
 
+use super::ack_rate::RecentAcks;
 use crate::mail::parse::ParsedMail;
 use std::fmt;
 
@@ -24,9 +25,20 @@ pub enum Suppression {
     OwnLoop,
     OwnAddress(String),
     RateLimited {
+        scope: RateScope,
         sent: u32,
         window_secs: u64,
     },
+}
+
+/// Which budget a rate-limited acknowledgement ran out of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateScope {
+    /// The mailbox, as normalised for its bucket.
+    Sender(String),
+    /// The registrable domain (or address literal).
+    Domain(String),
+    Global,
 }
 
 impl fmt::Display for Suppression {
@@ -54,9 +66,24 @@ impl fmt::Display for Suppression {
             Suppression::ListMail(v) => write!(f, "mailing-list mail (List-Id: {v})"),
             Suppression::OwnLoop => write!(f, "carries our own X-Loop header (mail loop)"),
             Suppression::OwnAddress(a) => write!(f, "sent from our own address {a}"),
-            Suppression::RateLimited { sent, window_secs } => {
-                write!(f, "rate limit: {sent} acknowledgement(s) to this sender in the last {window_secs} s")
-            }
+            Suppression::RateLimited {
+                scope,
+                sent,
+                window_secs,
+            } => match scope {
+                RateScope::Sender(a) => write!(
+                    f,
+                    "rate limit: {sent} acknowledgement(s) to {a} in the last {window_secs} s (ack.rate_limit)"
+                ),
+                RateScope::Domain(d) => write!(
+                    f,
+                    "domain rate limit: {sent} acknowledgement(s) to addresses at {d} in the last {window_secs} s (ack.rate_limit_per_domain)"
+                ),
+                RateScope::Global => write!(
+                    f,
+                    "global rate limit: {sent} acknowledgement(s) to all senders in the last {window_secs} s (ack.rate_limit_global)"
+                ),
+            },
         }
     }
 }
@@ -65,15 +92,18 @@ pub struct AckPolicy<'a> {
     pub enabled: bool,
     pub own_addresses: &'a [String],
     pub rate_limit: u32,
+    pub rate_limit_per_domain: u32,
+    pub rate_limit_global: u32,
     pub rate_window_secs: u64,
 }
 
-/// The address to acknowledge, or why not. `acks_in_window` is how many
-/// acknowledgements this sender already got within the rate window.
+/// The address to acknowledge, or why not. `recent` holds the
+/// acknowledgements already sent within the rate window: to this
+/// sender's mailbox, to its domain, and to anyone.
 pub fn decide(
     mail: &ParsedMail,
     policy: &AckPolicy<'_>,
-    acks_in_window: u32,
+    recent: &RecentAcks,
 ) -> Result<String, Suppression> {
     if !policy.enabled {
         return Err(Suppression::Disabled);
@@ -127,18 +157,50 @@ pub fn decide(
     if let Some(v) = &mail.list_id {
         return Err(Suppression::ListMail(v.clone()));
     }
-    if acks_in_window >= policy.rate_limit {
-        return Err(Suppression::RateLimited {
-            sent: acks_in_window,
-            window_secs: policy.rate_window_secs,
-        });
-    }
+    rate_check(from, policy, recent)?;
     Ok(from.to_string())
+}
+
+/// The narrowest budget first, so that the reason names the sender when
+/// it is the sender that floods.
+fn rate_check(from: &str, policy: &AckPolicy<'_>, recent: &RecentAcks) -> Result<(), Suppression> {
+    let keys = recent
+        .keys
+        .clone()
+        .unwrap_or_else(|| super::ack_rate::RateKeys::of(from));
+    let budgets = [
+        (
+            recent.address.count(),
+            policy.rate_limit,
+            RateScope::Sender(keys.address.clone()),
+        ),
+        (
+            recent.domain.count(),
+            policy.rate_limit_per_domain,
+            RateScope::Domain(keys.domain_name().to_string()),
+        ),
+        (
+            recent.global.count(),
+            policy.rate_limit_global,
+            RateScope::Global,
+        ),
+    ];
+    for (sent, limit, scope) in budgets {
+        if sent >= limit {
+            return Err(Suppression::RateLimited {
+                scope,
+                sent,
+                window_secs: policy.rate_window_secs,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::ack_rate::{AckHistory, RateKeys};
 
     fn own() -> Vec<String> {
         vec!["cert@cert.example".into(), "abuse@cert.example".into()]
@@ -152,15 +214,38 @@ mod tests {
         }
     }
 
+    const NOW: i64 = 1_800_000_000;
+
+    fn history(n: u32) -> AckHistory {
+        (0..n).fold(AckHistory::default(), |h, _| h.record(NOW, 3600))
+    }
+
+    /// `acks` already sent to the sender's mailbox (and so to its domain
+    /// and to anyone).
     fn check(m: &ParsedMail, acks: u32) -> Result<String, Suppression> {
+        check_counts(m, [acks; 3])
+    }
+
+    fn check_counts(
+        m: &ParsedMail,
+        [address, domain, global]: [u32; 3],
+    ) -> Result<String, Suppression> {
         let own = own();
         let policy = AckPolicy {
             enabled: true,
             own_addresses: &own,
             rate_limit: 3,
+            rate_limit_per_domain: 5,
+            rate_limit_global: 8,
             rate_window_secs: 3600,
         };
-        decide(m, &policy, acks)
+        let recent = RecentAcks {
+            keys: m.single_from().map(RateKeys::of),
+            address: history(address),
+            domain: history(domain),
+            global: history(global),
+        };
+        decide(m, &policy, &recent)
     }
 
     #[test]
@@ -278,12 +363,50 @@ mod tests {
     fn rate_limit_applies_per_sender_window() {
         assert!(check(&mail("alice@bank.example"), 2).is_ok());
         assert_eq!(
-            check(&mail("alice@bank.example"), 3),
+            check(&mail("alice+x@bank.example"), 3),
             Err(Suppression::RateLimited {
+                scope: RateScope::Sender("alice@bank.example".into()),
                 sent: 3,
                 window_secs: 3600
             })
         );
+    }
+
+    #[test]
+    fn domain_and_global_budgets_apply_after_the_senders() {
+        let m = mail("carol@mail.bank.example");
+        assert!(check_counts(&m, [0, 4, 7]).is_ok());
+        let domain = check_counts(&m, [0, 5, 7]).unwrap_err();
+        assert_eq!(
+            domain,
+            Suppression::RateLimited {
+                scope: RateScope::Domain("bank.example".into()),
+                sent: 5,
+                window_secs: 3600
+            }
+        );
+        assert!(
+            domain.to_string().contains("addresses at bank.example"),
+            "{domain}"
+        );
+        let global = check_counts(&m, [0, 0, 8]).unwrap_err();
+        assert!(matches!(
+            global,
+            Suppression::RateLimited {
+                scope: RateScope::Global,
+                sent: 8,
+                ..
+            }
+        ));
+        assert!(global.to_string().contains("all senders"), "{global}");
+        // Every budget spent: the sender's is named.
+        assert!(matches!(
+            check_counts(&m, [3, 5, 8]),
+            Err(Suppression::RateLimited {
+                scope: RateScope::Sender(_),
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -293,10 +416,12 @@ mod tests {
             enabled: false,
             own_addresses: &own,
             rate_limit: 3,
+            rate_limit_per_domain: 5,
+            rate_limit_global: 8,
             rate_window_secs: 3600,
         };
         assert_eq!(
-            decide(&mail("alice@bank.example"), &policy, 0),
+            decide(&mail("alice@bank.example"), &policy, &RecentAcks::default()),
             Err(Suppression::Disabled)
         );
     }

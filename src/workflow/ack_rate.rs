@@ -9,6 +9,7 @@
 //! [`BUCKETS_PER_WINDOW`] + 1 entries.
 
 use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The window is cut into this many buckets. Counting whole buckets errs
 /// on the side of counting an acknowledgement up to one bucket (1/60 of
@@ -80,9 +81,214 @@ impl AckHistory {
     }
 }
 
+/// The key of the one history every acknowledgement counts in. Never an
+/// address key (those have a local part before `@`) nor a domain key
+/// (those start with `@`).
+pub const GLOBAL_KEY: &str = "*";
+
+/// Where an acknowledgement counts: its mailbox, the mailbox's domain, and
+/// all senders. Each is limited on its own (ack.rate_limit,
+/// ack.rate_limit_per_domain, ack.rate_limit_global).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateKeys {
+    /// The mailbox however it was spelled (see [`address_key`]).
+    pub address: String,
+    /// `@` and the registrable domain, or the address literal.
+    pub domain: String,
+}
+
+impl RateKeys {
+    pub fn of(address: &str) -> RateKeys {
+        let address = address_key(address);
+        let domain = match address.rsplit_once('@') {
+            Some((_, d)) => format!("@{}", registrable(d)),
+            None => format!("@{address}"),
+        };
+        RateKeys { address, domain }
+    }
+
+    /// The domain as people write it, for messages.
+    pub fn domain_name(&self) -> &str {
+        self.domain.trim_start_matches('@')
+    }
+}
+
+/// The acknowledgement histories a decision is made on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentAcks {
+    /// None when there is no single sender (nothing will be acknowledged).
+    pub keys: Option<RateKeys>,
+    pub address: AckHistory,
+    pub domain: AckHistory,
+    pub global: AckHistory,
+}
+
+impl RecentAcks {
+    /// The records to write back once one more acknowledgement is sent at
+    /// `at`: every bucket it counts in.
+    pub fn record(self, at: i64, window_secs: u64) -> Vec<(String, AckHistory)> {
+        let Some(keys) = self.keys else {
+            return Vec::new();
+        };
+        vec![
+            (keys.address, self.address.record(at, window_secs)),
+            (keys.domain, self.domain.record(at, window_secs)),
+            (GLOBAL_KEY.to_string(), self.global.record(at, window_secs)),
+        ]
+    }
+}
+
+/// One spelling per mailbox, so that a sender cannot step around its rate
+/// limit by writing its address another way: case folded, a `+tag`
+/// sub-address dropped, the trailing dot of an absolute domain dropped,
+/// an address literal written one way (`[192.0.2.9]` also for
+/// `[IPv6:::ffff:192.0.2.9]` and a bare `192.0.2.9`), an internationalised
+/// domain in its IDNA form.
+pub fn address_key(address: &str) -> String {
+    let a = address
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_lowercase();
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return a;
+    };
+    // A quoted local part may hold `+` as plain text; only a dot-atom
+    // (which intake makes of every quoted form it can) has a sub-address.
+    let local = match local.split_once('+') {
+        Some((base, _)) if !base.is_empty() && !local.starts_with('"') => base,
+        _ => local,
+    };
+    format!("{local}@{}", domain_key(domain))
+}
+
+fn domain_key(domain: &str) -> String {
+    let d = domain.trim_end_matches('.');
+    if let Some(literal) = d.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        return address_literal(literal);
+    }
+    if let Some(ip) = lenient_ipv4(d) {
+        return format!("[{ip}]");
+    }
+    idna::domain_to_ascii(d).unwrap_or_else(|_| d.to_string())
+}
+
+fn address_literal(literal: &str) -> String {
+    let lower = literal.trim().to_ascii_lowercase();
+    if let Some(ip) = lower
+        .strip_prefix("ipv6:")
+        .and_then(|v6| v6.parse::<Ipv6Addr>().ok())
+    {
+        return match ip.to_ipv4_mapped() {
+            Some(v4) => format!("[{v4}]"),
+            None => format!("[ipv6:{ip}]"),
+        };
+    }
+    match lenient_ipv4(&lower) {
+        Some(ip) => format!("[{ip}]"),
+        None => format!("[{lower}]"),
+    }
+}
+
+/// A dotted quad, leading zeros allowed (`192.000.002.009`), as mail
+/// software reads an address literal.
+fn lenient_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *o = part.parse().ok()?;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
+}
+
+/// The registrable domain of a normalised domain key (`bank.example` for
+/// `mail.bank.example`), so that sub-domains share their domain's budget;
+/// an address literal is its own domain.
+fn registrable(domain: &str) -> &str {
+    if domain.starts_with('[') {
+        return domain;
+    }
+    psl::domain_str(domain).unwrap_or(domain)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_mailbox_is_one_key_however_spelled() {
+        for spelling in [
+            "victim@bank.example",
+            "victim+1@bank.example",
+            "victim@bank.example.",
+            "Victim@Bank.Example",
+            "<VICTIM+a+b@BANK.EXAMPLE.>",
+        ] {
+            assert_eq!(address_key(spelling), "victim@bank.example", "{spelling}");
+        }
+        for spelling in [
+            "victim@[192.0.2.9]",
+            "victim+x@[192.000.002.009]",
+            "Victim@[IPv6:::ffff:192.0.2.9]",
+            "victim@192.0.2.9",
+            "victim@[192.0.2.9].",
+        ] {
+            assert_eq!(address_key(spelling), "victim@[192.0.2.9]", "{spelling}");
+        }
+        assert_eq!(
+            address_key("v@[IPv6:2001:DB8:0:0:0:0:0:1]"),
+            "v@[ipv6:2001:db8::1]"
+        );
+        assert_eq!(
+            address_key("jörg@bücher.example"),
+            "jörg@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            address_key("JÖRG@BÜCHER.example"),
+            "jörg@xn--bcher-kva.example"
+        );
+        // Not sub-addresses: a leading `+`, a `+` inside quotes.
+        assert_eq!(address_key("+1@x.example"), "+1@x.example");
+        assert_eq!(address_key("\"a+b c\"@x.example"), "\"a+b c\"@x.example");
+        assert_ne!(
+            address_key("alice@bank.example"),
+            address_key("victim@bank.example")
+        );
+    }
+
+    #[test]
+    fn sub_domains_share_their_domains_budget() {
+        let keys = RateKeys::of("Eve+x@Mail.Bank.Example.");
+        assert_eq!(keys.address, "eve@mail.bank.example");
+        assert_eq!(keys.domain, "@bank.example");
+        assert_eq!(keys.domain_name(), "bank.example");
+        assert_eq!(
+            RateKeys::of("a@shop.example.co.uk").domain,
+            "@example.co.uk"
+        );
+        assert_eq!(RateKeys::of("a@[192.0.2.9]").domain, "@[192.0.2.9]");
+        for key in [&keys.address, &keys.domain] {
+            assert_ne!(key, GLOBAL_KEY);
+        }
+    }
+
+    #[test]
+    fn a_sent_acknowledgement_counts_in_every_bucket() {
+        let t0 = 1_800_000_000;
+        let recent = RecentAcks {
+            keys: Some(RateKeys::of("a@bank.example")),
+            ..RecentAcks::default()
+        };
+        let written = recent.record(t0, 3600);
+        let keys: Vec<&str> = written.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a@bank.example", "@bank.example", GLOBAL_KEY]);
+        assert!(written.iter().all(|(_, h)| h.count() == 1));
+        assert!(RecentAcks::default().record(t0, 3600).is_empty());
+    }
 
     const HOUR: u64 = 3600;
 

@@ -29,6 +29,8 @@ pub struct Context {
     /// The ticket holding another message with this Message-ID but a
     /// different body.
     pub message_id_reused: Option<TicketId>,
+    /// The same Message-ID and body as a stored message, other headers.
+    pub redelivery: Option<super::redelivery::Redelivery>,
     /// Our tags found in the subject, in order, with the ticket when it exists.
     pub tagged: Vec<(TicketId, Option<TicketView>)>,
     /// The ticket that one of In-Reply-To/References names.
@@ -36,8 +38,9 @@ pub struct Context {
     /// A delivery report about one of our own outgoing messages: the
     /// Message-ID it reports on and that message's ticket.
     pub bounce_of: Option<(String, TicketView)>,
-    /// The sender's acknowledgements within the rate window.
-    pub recent_acks: super::ack_rate::AckHistory,
+    /// The acknowledgements within the rate window: to the sender, its
+    /// domain, anyone.
+    pub recent_acks: super::ack_rate::RecentAcks,
     /// The OpenPGP verdict, when [pgp] is configured.
     pub verification: Option<crate::pgp::Verification>,
     /// pgp.policy.require_signed names this sender.
@@ -190,6 +193,10 @@ pub fn decide(
         ));
     }
 
+    if let Some(r) = &ctx.redelivery {
+        return super::redelivery::plan(r, mail, flags, events, now, origin);
+    }
+
     let existing_tag = ctx.tagged.iter().find_map(|(_, v)| v.clone());
     let unknown: Vec<TicketId> = ctx
         .tagged
@@ -284,7 +291,7 @@ pub fn decide(
         ));
     }
 
-    let ack = match ack::decide(mail, policy, ctx.recent_acks.count()) {
+    let ack = match ack::decide(mail, policy, &ctx.recent_acks) {
         Ok(to) => Some(AckIntent {
             to,
             subject: clean,
@@ -332,6 +339,7 @@ mod tests {
             next_id: TicketId::new(2026, 7),
             duplicate_of: None,
             message_id_reused: None,
+            redelivery: None,
             tagged: Vec::new(),
             referenced: None,
             bounce_of: None,
@@ -355,6 +363,8 @@ mod tests {
             enabled: true,
             own_addresses: &own,
             rate_limit: 5,
+            rate_limit_per_domain: 50,
+            rate_limit_global: 500,
             rate_window_secs: 3600,
         };
         decide(m, c, &TagMatcher::new("CERT-EX"), &policy, "test")

@@ -12,6 +12,7 @@ pub mod handler;
 pub mod outgoing;
 pub mod pipeline;
 pub mod publish;
+pub mod redelivery;
 pub mod relay;
 pub mod seal;
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub fn push_outgoing(commit: &mut Commit, m: OutgoingMail<'_>, now: OffsetDateTi
                 .ok(),
             sha256: hex::encode(sha),
             body_sha256: None,
+            content_sha256: None,
             size: m.bytes.len() as u64,
             stored_at: now,
             origin: m.origin.to_string(),

@@ -4,12 +4,13 @@
 //! so that several messages can share one flush.
 
 use super::ack::AckPolicy;
-use super::decide::{decide, Context, Placement, Plan, TicketView};
+use super::decide::{decide, Placement, Plan};
 use crate::config::Config;
 use crate::mail::msgid::MessageIds;
 use crate::mail::parse::{self, ParsedMail};
 use crate::mail::subject::TagMatcher;
-use crate::model::{Direction, Flag, TicketId};
+use crate::mail::trace;
+use crate::model::{Direction, Flag};
 use crate::pgp::crypto::Crypto;
 use crate::store::{
     Commit, MessageRecord, NewMessage, OutboxState, Store, StoreError, TicketRecord,
@@ -19,6 +20,7 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 mod ack_mail;
+mod context;
 mod grouped;
 mod notify;
 
@@ -40,6 +42,7 @@ pub struct Processed {
 pub struct Prepared {
     sha: [u8; 32],
     body_sha: String,
+    content_sha: String,
     mail: ParsedMail,
     verification: crate::pgp::Verification,
     indicators: Vec<crate::analysis::indicators::Indicator>,
@@ -57,11 +60,12 @@ struct Incoming<'a> {
     raw: &'a [u8],
     sha: [u8; 32],
     body_sha: String,
+    content_sha: String,
     origin: &'a str,
     verification: Option<crate::pgp::Verification>,
     indicators: Vec<crate::analysis::indicators::Indicator>,
-    /// The sender's acknowledgement history the decision was made on.
-    recent_acks: super::ack_rate::AckHistory,
+    /// The acknowledgement histories the decision was made on.
+    recent_acks: super::ack_rate::RecentAcks,
     classification: Option<crate::analysis::classify::Classification>,
     constituencies: Vec<String>,
 }
@@ -193,7 +197,8 @@ impl Pipeline {
             crate::analysis::report::analyse(&self.extractor, &self.analyser, m)
         });
         let mut facts = found.unwrap_or_default();
-        let body_sha = body_sha256(raw);
+        let body_sha = trace::body_sha256(raw);
+        let content_sha = trace::content_sha256(raw, &body_sha);
         // Decided once, here, before anything else looks at the message.
         let examined = self.crypto.examine(raw, &mail);
         let mut indicators = std::mem::take(&mut facts.indicators);
@@ -216,6 +221,7 @@ impl Pipeline {
         Prepared {
             sha,
             body_sha,
+            content_sha,
             mail,
             verification,
             indicators,
@@ -237,6 +243,7 @@ impl Pipeline {
         let Prepared {
             sha,
             body_sha,
+            content_sha,
             mail,
             verification,
             indicators,
@@ -246,13 +253,21 @@ impl Pipeline {
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
-        let mut ctx = self.context(&mail, &sha, &body_sha, now)?;
+        let delivered = context::Delivered {
+            raw,
+            sha,
+            body_sha: &body_sha,
+            content_sha: &content_sha,
+        };
+        let mut ctx = self.context(&mail, &delivered, now)?;
         ctx.signature_required = self.crypto.requires_signature(mail.single_from());
         ctx.verification = verification;
         let policy = AckPolicy {
             enabled: self.config.ack.enabled,
             own_addresses: &self.own,
             rate_limit: self.config.ack.rate_limit,
+            rate_limit_per_domain: self.config.ack.per_domain_limit(),
+            rate_limit_global: self.config.ack.global_limit(),
             rate_window_secs: self.config.ack.rate_window_secs,
         };
         let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
@@ -262,6 +277,7 @@ impl Pipeline {
             raw,
             sha,
             body_sha,
+            content_sha,
             origin,
             verification: ctx.verification.clone(),
             indicators,
@@ -276,18 +292,25 @@ impl Pipeline {
             return self.commit_grouped(&incoming, &facts.shadowserver, now);
         }
         let (mut commit, _) = self.build_commit(&plan, incoming, now)?;
-        let advisory = self.relay.extend(
-            &mut commit,
-            &plan,
-            &mail,
-            raw,
-            plaintext.as_deref(),
-            ctx.verification.as_ref(),
-            signed.as_ref(),
-            &self.store,
-            &self.crypto,
-            now,
-        )?;
+        // A changed re-delivery is evidence, not new words from anyone:
+        // never relayed, and a handler's commands in it are not run again.
+        let redelivered = plan.flags.contains(&Flag::RedeliveredChanged);
+        let advisory = if redelivered {
+            None
+        } else {
+            self.relay.extend(
+                &mut commit,
+                &plan,
+                &mail,
+                raw,
+                plaintext.as_deref(),
+                ctx.verification.as_ref(),
+                signed.as_ref(),
+                &self.store,
+                &self.crypto,
+                now,
+            )?
+        };
         // An advisory requested by this mail is recorded with it, and
         // published just after: a crash in between leaves the record, and
         // the daemon publishes it when it starts.
@@ -328,113 +351,6 @@ impl Pipeline {
         })
     }
 
-    fn view(&self, id: TicketId) -> Result<Option<TicketView>, StoreError> {
-        let mut ticket = self.store.ticket(id)?;
-        // A merged ticket's tag and Message-IDs route to the survivor.
-        for _ in 0..8 {
-            match ticket.as_ref().and_then(|t| t.handling.merged_into) {
-                Some(next) => match self.store.ticket(next)? {
-                    Some(t) => ticket = Some(t),
-                    None => break,
-                },
-                None => break,
-            }
-        }
-        Ok(ticket.map(|t| TicketView {
-            id: t.id,
-            status: t.status,
-            requestors: t.requestors,
-        }))
-    }
-
-    fn context(
-        &self,
-        mail: &ParsedMail,
-        sha: &[u8; 32],
-        body_sha: &str,
-        now: OffsetDateTime,
-    ) -> Result<Context, StoreError> {
-        let (mut duplicate_of, mut message_id_reused) = (None, None);
-        match &mail.message_id {
-            Some(mid) => {
-                if let Some((t, seq)) = self.store.message_by_id(mid)? {
-                    let earlier = self.store.message(t, seq)?;
-                    // The same report delivered twice differs only in trace
-                    // headers; a different body under a known Message-ID is
-                    // another message, and must not be swallowed.
-                    let same = match earlier.as_ref().and_then(|m| m.body_sha256.as_deref()) {
-                        Some(b) => b == body_sha,
-                        None => true,
-                    };
-                    if same {
-                        duplicate_of = Some(t);
-                    } else {
-                        message_id_reused = Some(t);
-                    }
-                }
-            }
-            None => duplicate_of = self.store.message_by_sha(sha)?.map(|(t, _)| t),
-        }
-        let mut tagged = Vec::new();
-        if let Some(subject) = &mail.subject {
-            for id in self.tags.find(subject).into_iter().take(8) {
-                tagged.push((id, self.view(id)?));
-            }
-        }
-        // The direct parent first, then the thread from newest to oldest.
-        let mut referenced = None;
-        let candidates = mail.in_reply_to.iter().chain(mail.references.iter().rev());
-        for mid in candidates {
-            let ticket = match self.store.message_by_id(mid)? {
-                Some((t, _)) => Some(t),
-                None => self.ids.ticket_of(mid),
-            };
-            if let Some(t) = ticket {
-                if let Some(v) = self.view(t)? {
-                    referenced = Some(v);
-                    break;
-                }
-            }
-        }
-        let mut bounce_of = None;
-        for mid in mail.reported_message_ids.iter().take(8) {
-            // Only our own outgoing mail: a report naming someone else's
-            // message must not pull mail onto a ticket.
-            let ours = match self.store.message_by_id(mid)? {
-                Some((t, seq)) => self
-                    .store
-                    .message(t, seq)?
-                    .filter(|m| m.direction == Direction::Out)
-                    .map(|_| t),
-                None => self.ids.ticket_of(mid),
-            };
-            if let Some(view) = ours.map(|t| self.view(t)).transpose()?.flatten() {
-                bounce_of = Some((mid.clone(), view));
-                break;
-            }
-        }
-        let recent_acks = match mail.single_from() {
-            Some(from) => self
-                .store
-                .ack_history(from, now, self.config.ack.rate_window_secs)?,
-            None => Default::default(),
-        };
-        Ok(Context {
-            now,
-            next_id: self
-                .store
-                .next_ticket_id(now.year().clamp(0, 9999) as u16)?,
-            duplicate_of,
-            message_id_reused,
-            tagged,
-            referenced,
-            bounce_of,
-            recent_acks,
-            verification: None,
-            signature_required: false,
-        })
-    }
-
     fn build_commit(
         &self,
         plan: &Plan,
@@ -446,6 +362,7 @@ impl Pipeline {
             raw,
             sha,
             body_sha,
+            content_sha,
             origin,
             verification,
             indicators,
@@ -494,10 +411,11 @@ impl Pipeline {
                 date: mail.date.clone(),
                 sha256: hex::encode(sha),
                 body_sha256: Some(body_sha),
+                content_sha256: Some(content_sha),
                 size: raw.len() as u64,
                 stored_at: now,
                 origin: origin.to_string(),
-                flags: mail.flags.clone(),
+                flags: message_flags(mail, plan),
                 verification,
                 indicators,
             },
@@ -506,17 +424,16 @@ impl Pipeline {
         }];
 
         let mut outbox = Vec::new();
-        let mut ack_sent_to = None;
+        let mut ack_rates = Vec::new();
         if let Some(ack) = &plan.ack {
             match self.ack_mail(id, ack, mail, now) {
                 Ok((message, entry)) => {
                     messages.push(message);
                     outbox.push(entry);
                     // The acknowledged address is the single From the context read
-                    // the rate history for.
-                    let history =
+                    // the rate histories for.
+                    ack_rates =
                         recent_acks.record(now.unix_timestamp(), self.config.ack.rate_window_secs);
-                    ack_sent_to = Some((ack.to.clone(), history));
                 }
                 Err(e) => {
                     // Reporter values are checked at intake; reaching this
@@ -554,7 +471,7 @@ impl Pipeline {
                 messages,
                 events,
                 outbox,
-                ack_sent_to,
+                ack_rates,
                 also: Vec::new(),
                 meta: Vec::new(),
             },
@@ -563,33 +480,12 @@ impl Pipeline {
     }
 }
 
-/// SHA-256 of everything after the header section, with CRLF folded to LF
-/// (Maildir stores LF, IMAP serves CRLF) and trailing blank lines ignored.
-pub fn body_sha256(raw: &[u8]) -> String {
-    let start = parse::header_end(raw).unwrap_or(raw.len());
-    let mut h = Sha256::new();
-    let body = &raw[start..];
-    let end = body
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    for chunk in body[..end].split(|&b| b == b'\n') {
-        h.update(chunk.strip_suffix(b"\r").unwrap_or(chunk));
-        h.update(b"\n");
+/// The flags of the stored message: what intake found, and whether it is
+/// a changed re-delivery (which `ticket show` lists per message).
+fn message_flags(mail: &ParsedMail, plan: &Plan) -> BTreeSet<Flag> {
+    let mut flags = mail.flags.clone();
+    if plan.flags.contains(&Flag::RedeliveredChanged) {
+        flags.insert(Flag::RedeliveredChanged);
     }
-    hex::encode(h.finalize())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::body_sha256;
-
-    #[test]
-    fn body_hash_ignores_headers_and_line_ends() {
-        let a = b"Received: one\r\nSubject: x\r\n\r\nline1\r\nline2\r\n";
-        let b = b"Delivered-To: cert@x\nReceived: two\nSubject: x\n\nline1\nline2\n\n";
-        let c = b"Subject: x\r\n\r\nline1\r\nline3\r\n";
-        assert_eq!(body_sha256(a), body_sha256(b));
-        assert_ne!(body_sha256(a), body_sha256(c));
-    }
+    flags
 }

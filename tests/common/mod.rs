@@ -130,8 +130,9 @@ poll_interval_ms = 50
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Pipes one message into `csirtd ingest`; returns (exit code, stdout, stderr).
-    pub fn ingest_full(&self, raw: &[u8]) -> (i32, String, String) {
+    /// Starts `csirtd ingest` with one message on its standard input
+    /// (closed), its output piped.
+    pub fn spawn_ingest(&self, raw: &[u8]) -> std::process::Child {
         use std::io::Write;
         let mut child = self
             .cmd()
@@ -147,7 +148,15 @@ poll_interval_ms = 50
             .expect("stdin")
             .write_all(raw)
             .expect("write stdin");
-        let out = child.wait_with_output().expect("wait ingest");
+        child
+    }
+
+    /// Pipes one message into `csirtd ingest`; returns (exit code, stdout, stderr).
+    pub fn ingest_full(&self, raw: &[u8]) -> (i32, String, String) {
+        let out = self
+            .spawn_ingest(raw)
+            .wait_with_output()
+            .expect("wait ingest");
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).trim().to_string(),

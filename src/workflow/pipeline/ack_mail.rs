@@ -95,6 +95,7 @@ impl Pipeline {
                 ),
                 sha256: hex::encode(out_sha),
                 body_sha256: None,
+                content_sha256: None,
                 size: bytes.len() as u64,
                 stored_at: now,
                 origin: "ack".into(),

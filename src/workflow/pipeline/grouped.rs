@@ -121,6 +121,7 @@ impl Pipeline {
             date: r.mail.date.clone(),
             sha256: hex::encode(r.sha),
             body_sha256: Some(r.body_sha.clone()),
+            content_sha256: Some(r.content_sha.clone()),
             size: r.raw.len() as u64,
             stored_at: now,
             origin: r.origin.to_string(),

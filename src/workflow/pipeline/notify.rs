@@ -202,6 +202,7 @@ impl Pipeline {
                     .ok(),
                 sha256: hex::encode(sha),
                 body_sha256: None,
+                content_sha256: None,
                 size: bytes.len() as u64,
                 stored_at: now,
                 origin: "notify".into(),
