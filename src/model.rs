@@ -174,6 +174,13 @@ pub enum Flag {
     /// (`ceo@bank.example <eve@bank.example>`): what a reader sees is not
     /// who sent it.
     DisplayNameAddress,
+    /// Analysing the message would have taken more than a per-message
+    /// budget of `[limits]` (decompressed bytes, CSV rows, indicators,
+    /// signature checks): stored whole, analysed only up to the budget.
+    OverBudget,
+    /// Analysis panicked, or the process died while analysing it (an
+    /// allocation failure aborts): stored raw, not analysed, quarantined.
+    AnalysisFailed,
 }
 
 impl Flag {
@@ -198,6 +205,8 @@ impl Flag {
             Flag::InternalContent => "internal-content",
             Flag::MalformedHeader => "malformed-header",
             Flag::DisplayNameAddress => "display-name-address",
+            Flag::OverBudget => "over-budget",
+            Flag::AnalysisFailed => "analysis-failed",
         }
     }
 }

@@ -100,8 +100,13 @@ pub(crate) struct Checker<'a> {
     pub now: SystemTime,
     /// Signature (and one-pass signature) packets looked at per message.
     pub max_sigs: usize,
-    /// Plaintext produced at most when opening a message.
+    /// Plaintext produced at most by all the openings of one message
+    /// together (the message's unpacking budget, see `analysis/budget.rs`).
     pub max_plaintext: usize,
+    /// Plaintext produced so far by this checker's openings.
+    pub spent: std::cell::Cell<usize>,
+    /// An opening stopped at `max_plaintext`.
+    pub over: std::cell::Cell<bool>,
     /// PKESK packets tried per message; each try costs a private-key operation.
     pub max_pkesks: usize,
 }
@@ -123,40 +128,75 @@ impl Checker<'_> {
     /// outcomes and the signed text as the verifier read it (dash-escaping
     /// undone): the only text such a signature vouches for.
     pub fn cleartext(&self, block: &[u8]) -> (Vec<SigOutcome>, Vec<u8>) {
-        let limit = self.max_plaintext;
+        let limit = self.left();
         let res = VerifierBuilder::from_bytes(block).and_then(|b| {
-            let mut v =
-                b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
+            let mut v = b.buffer_size(buffer_for(limit)).with_policy(
+                self.policy,
+                Some(self.now),
+                self.helper(Shared::default()),
+            )?;
             let text = drain(&mut v, limit)?;
             Ok((v.into_helper(), text))
         });
         match res {
-            Ok((helper, text)) => (finish(Ok(helper)), text),
-            Err(e) => (finish(Err(e)), Vec::new()),
+            Ok((helper, text)) => {
+                self.spend(text.len());
+                (finish(Ok(helper)), text)
+            }
+            Err(e) => {
+                self.stopped(&e);
+                (finish(Err(e)), Vec::new())
+            }
         }
+    }
+
+    /// Plaintext the message may still produce.
+    fn left(&self) -> usize {
+        self.max_plaintext.saturating_sub(self.spent.get())
+    }
+
+    fn spend(&self, n: usize) {
+        self.spent.set(self.spent.get().saturating_add(n));
+    }
+
+    /// Whether `e` is the budget running out; if so, it has.
+    fn stopped(&self, e: &anyhow::Error) -> bool {
+        let over = e.downcast_ref::<TooLarge>().is_some();
+        if over {
+            self.over.set(true);
+            self.spent.set(self.max_plaintext);
+        }
+        over
     }
 
     /// Decrypts (when encrypted) and verifies (when signed) an OpenPGP
     /// message given as binary packets.
     pub fn open(&self, message: &[u8]) -> Result<Opened, OpenError> {
-        let limit = self.max_plaintext;
+        let limit = self.left();
         let shared = Shared::default();
         let res = DecryptorBuilder::from_bytes(message).and_then(|b| {
-            let mut d = b.with_policy(self.policy, Some(self.now), self.helper(shared.clone()))?;
+            let mut d = b.buffer_size(buffer_for(limit)).with_policy(
+                self.policy,
+                Some(self.now),
+                self.helper(shared.clone()),
+            )?;
             let plaintext = drain(&mut d, limit)?;
             Ok((plaintext, d.into_helper()))
         });
         match res {
-            Ok((plaintext, helper)) => Ok(Opened {
-                plaintext,
-                encrypted: helper.encrypted,
-                sigs: helper.outcomes,
-            }),
+            Ok((plaintext, helper)) => {
+                self.spend(plaintext.len());
+                Ok(Opened {
+                    plaintext,
+                    encrypted: helper.encrypted,
+                    sigs: helper.outcomes,
+                })
+            }
             Err(e) => {
                 if let Some(reason) = shared.no_key.lock().ok().and_then(|mut g| g.take()) {
                     return Err(OpenError::NoKey(reason));
                 }
-                if e.downcast_ref::<TooLarge>().is_some() {
+                if self.stopped(&e) {
                     return Err(OpenError::TooLarge(limit));
                 }
                 Err(OpenError::Malformed(format!("{e:#}")))
@@ -205,6 +245,15 @@ impl std::fmt::Display for TooLarge {
 }
 
 impl std::error::Error for TooLarge {}
+
+/// Sequoia reads ahead up to 25 MiB of plaintext before it hands out the
+/// first byte; without this bound every opening, even one with no budget
+/// left, would unpack that much first.
+fn buffer_for(limit: usize) -> usize {
+    limit
+        .saturating_add(1)
+        .min(openpgp::parse::stream::DEFAULT_BUFFER_SIZE)
+}
 
 fn drain(r: &mut impl Read, limit: usize) -> openpgp::Result<Vec<u8>> {
     let mut out = Vec::new();
