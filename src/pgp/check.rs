@@ -246,22 +246,37 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-/// Sequoia reads ahead up to 25 MiB of plaintext before it hands out the
-/// first byte; without this bound every opening, even one with no budget
-/// left, would unpack that much first.
+/// Sequoia reads ahead up to 25 MiB of plaintext (by default) before it
+/// hands out the first byte, so that it can judge the signatures of a
+/// small message first, and every layer below buffers as much. We read a
+/// message whole before looking at its signatures anyway, so a small
+/// read-ahead costs nothing; without it every opening, even one with no
+/// budget left, unpacked 25 MiB first, several times over.
 fn buffer_for(limit: usize) -> usize {
-    limit
-        .saturating_add(1)
-        .min(openpgp::parse::stream::DEFAULT_BUFFER_SIZE)
+    limit.saturating_add(1).min(READ_AHEAD)
 }
 
+const READ_AHEAD: usize = 1 << 20;
+
 fn drain(r: &mut impl Read, limit: usize) -> openpgp::Result<Vec<u8>> {
+    // Small reads on purpose: Sequoia's readers buffer what a read asks
+    // for at every layer (decryption, decompression, literal data), and
+    // read_to_end asks for ever larger reads into its spare capacity; a
+    // 64 MiB plaintext then sat in memory several times over.
     let mut out = Vec::new();
-    r.take(limit as u64 + 1).read_to_end(&mut out)?;
-    if out.len() > limit {
-        return Err(TooLarge.into());
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if out.len() + n > limit {
+            return Err(TooLarge.into());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(out)
 }
 
 fn finish(res: openpgp::Result<Helper<'_>>) -> Vec<SigOutcome> {
