@@ -21,10 +21,6 @@ fn report(mid: &str) -> Vec<u8> {
     )
 }
 
-fn flags(t: &Value) -> Vec<String> {
-    serde_json::from_value(t["flags"].clone()).unwrap()
-}
-
 fn warned(t: &Value, needle: &str) -> bool {
     t["events"].as_array().unwrap().iter().any(|e| {
         e["kind"] == "warning" && e["detail"].as_str().unwrap_or_default().contains(needle)
@@ -57,7 +53,7 @@ fn a_panic_in_analysis_stores_the_message_raw_and_flagged() {
     let line = String::from_utf8_lossy(&out.stdout);
     let id = line.split_whitespace().next().unwrap().to_string();
     let t = env.ticket(&id);
-    assert!(flags(&t).contains(&"analysis-failed".into()), "{t}");
+    assert!(ticket_flags(&t).contains(&"analysis-failed".into()), "{t}");
     assert!(warned(&t, "panicked"), "{}", t["events"]);
     assert_eq!(t["indicators"].as_array().unwrap().len(), 0, "not analysed");
     assert_eq!(
@@ -96,14 +92,14 @@ fn an_abort_in_analysis_fails_the_message_once_then_it_is_stored_raw() {
     let (id, word) = env.ingest_ok(&raw);
     assert_eq!(word, "created");
     let t = env.ticket(&id);
-    assert!(flags(&t).contains(&"analysis-failed".into()), "{t}");
+    assert!(ticket_flags(&t).contains(&"analysis-failed".into()), "{t}");
     assert!(warned(&t, "earlier attempt"), "{}", t["events"]);
     assert_eq!(env.ingest_ok(&raw).1, "duplicate");
     // Other mail carrying the same words is analysed as usual.
     let other = report("fine@isp.example");
     let (id, _) = env.ingest_ok(&other);
     let t = env.ticket(&id);
-    assert!(!flags(&t).contains(&"analysis-failed".into()), "{t}");
+    assert!(!ticket_flags(&t).contains(&"analysis-failed".into()), "{t}");
     assert!(t["indicators"]
         .as_array()
         .unwrap()
@@ -137,5 +133,5 @@ fn a_maildir_message_that_aborts_the_daemon_goes_to_quarantine_at_the_next_start
     assert_eq!(quarantined, 1, "{log}");
     let tickets = env.tickets();
     assert_eq!(tickets.len(), 1);
-    assert!(flags(&tickets[0]).contains(&"analysis-failed".into()));
+    assert!(ticket_flags(&tickets[0]).contains(&"analysis-failed".into()));
 }

@@ -114,8 +114,9 @@ pub fn parse_within(message: &Message<'_>, budget: &Budget) -> Vec<ShadowReport>
 
 /// Reads at most `limit` bytes; (bytes, whether there was more).
 fn read_bounded(r: impl Read, limit: u64, claimed: u64) -> Option<(Vec<u8>, bool)> {
-    // The claimed size is the sender's; it only saves re-allocations.
-    let mut data = Vec::with_capacity(claimed.min(limit) as usize);
+    // The claimed size is the sender's; it only saves re-allocations. One
+    // byte past the limit fits too: reading it must not double the buffer.
+    let mut data = Vec::with_capacity(claimed.min(limit.saturating_add(1)) as usize);
     if r.take(limit.saturating_add(1))
         .read_to_end(&mut data)
         .is_err()
