@@ -388,6 +388,11 @@ fn eight_compressed_openpgp_blocks_share_one_budget() {
     let id = stored_within_bounds(&m, "eight bzip2 OpenPGP blocks", 30);
     let t = env.ticket(&id);
     assert_over(&t, &["limits.max_decompressed_bytes"]);
+    assert!(
+        !ticket_flags(&t).contains(&"decryption-failed".into()),
+        "compressed, not encrypted: {:?}",
+        t["flags"]
+    );
     assert_stored_whole(&env, &id, &raw);
 }
 

@@ -87,8 +87,9 @@ pub(crate) struct Opened {
 pub(crate) enum OpenError {
     /// Encrypted, and none of our keys opens it.
     NoKey(String),
-    /// Larger than the limit once decrypted (or decompressed).
-    TooLarge(usize),
+    /// Larger than the limit once decrypted (or decompressed); whether it
+    /// was encrypted (and decrypted) before the limit stopped it.
+    TooLarge { limit: usize, decrypted: bool },
     /// Not a well-formed OpenPGP message.
     Malformed(String),
 }
@@ -197,7 +198,8 @@ impl Checker<'_> {
                     return Err(OpenError::NoKey(reason));
                 }
                 if self.stopped(&e) {
-                    return Err(OpenError::TooLarge(limit));
+                    let decrypted = shared.decrypted.load(std::sync::atomic::Ordering::Relaxed);
+                    return Err(OpenError::TooLarge { limit, decrypted });
                 }
                 Err(OpenError::Malformed(format!("{e:#}")))
             }
@@ -225,6 +227,8 @@ impl Checker<'_> {
 #[derive(Default, Clone)]
 struct Shared {
     no_key: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// A session key opened the message (known before its end is read).
+    decrypted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
@@ -373,6 +377,9 @@ impl DecryptionHelper for Helper<'_> {
                 };
                 if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
                     if decrypt(algo, &sk) {
+                        self.shared
+                            .decrypted
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
                         return Ok(Some(cert.clone()));
                     }
                 }
