@@ -62,7 +62,7 @@ impl Pipeline {
             crate::analysis::text::merge(&mut indicators, inner);
         }
         within_indicator_budget(&mut indicators, &budget);
-        let room = budget.limits().indicators as usize - indicators.len();
+        let room = (budget.limits().indicators as usize).saturating_sub(indicators.len());
         facts.row_ips = crate::analysis::report::row_addresses(
             &facts.shadowserver,
             &self.extractor.ignore,
