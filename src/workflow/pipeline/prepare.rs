@@ -25,7 +25,7 @@ impl Pipeline {
         let body_sha = body_sha256(raw);
         if self.attempts.failed_before(&sha) {
             self.attempts.resolve(&sha);
-            let why = "csirtd stopped while analysing this message at an earlier attempt (an abort, such as a failed allocation); stored raw without analysis";
+            let why = "csirtd died while analysing this message at an earlier attempt (an abort, such as a failed allocation, or three deaths in a row during its analysis); stored raw without analysis";
             return self.unanalysed(raw, sha, body_sha, why);
         }
         let attempt = self.attempts.begin(&sha);
