@@ -491,6 +491,20 @@ pub struct LimitsConfig {
     pub max_mime_depth: usize,
     #[serde(default = "default_max_parts")]
     pub max_parts: usize,
+    /// Per-message budgets (see `analysis/budget.rs`): bytes produced by
+    /// unpacking (zip, gzip, OpenPGP compression and decryption) across
+    /// the whole message.
+    #[serde(default = "crate::analysis::budget::default_decompressed")]
+    pub max_decompressed_bytes: u64,
+    /// CSV rows kept across all machine reports of one message.
+    #[serde(default = "crate::analysis::budget::default_csv_rows")]
+    pub max_csv_rows: u64,
+    /// Indicators kept per message, machine-report rows included.
+    #[serde(default = "crate::analysis::budget::default_indicators")]
+    pub max_indicators: u64,
+    /// Signature checks and decryptions per message.
+    #[serde(default = "crate::analysis::budget::default_verifications")]
+    pub max_verifications: usize,
 }
 
 impl Default for LimitsConfig {
@@ -500,6 +514,10 @@ impl Default for LimitsConfig {
             max_stored_size: default_max_stored(),
             max_mime_depth: default_max_depth(),
             max_parts: default_max_parts(),
+            max_decompressed_bytes: crate::analysis::budget::default_decompressed(),
+            max_csv_rows: crate::analysis::budget::default_csv_rows(),
+            max_indicators: crate::analysis::budget::default_indicators(),
+            max_verifications: crate::analysis::budget::default_verifications(),
         }
     }
 }
@@ -863,6 +881,9 @@ impl Config {
         }
         if l.max_parts == 0 {
             return Err(self.invalid("limits.max_parts", "must be at least 1"));
+        }
+        if let Err((key, problem)) = crate::analysis::budget::check_config(l) {
+            return Err(self.invalid(key, problem));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(self.invalid(

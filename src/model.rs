@@ -177,6 +177,13 @@ pub enum Flag {
     /// A re-delivery of a stored message (same Message-ID and body) whose
     /// other headers differ from the stored copy: kept as another delivery.
     RedeliveredChanged,
+    /// Analysing the message would have taken more than a per-message
+    /// budget of `[limits]` (decompressed bytes, CSV rows, indicators,
+    /// signature checks): stored whole, analysed only up to the budget.
+    OverBudget,
+    /// Analysis panicked, or the process died while analysing it (an
+    /// allocation failure aborts): stored raw, not analysed, quarantined.
+    AnalysisFailed,
 }
 
 impl Flag {
@@ -202,6 +209,8 @@ impl Flag {
             Flag::MalformedHeader => "malformed-header",
             Flag::DisplayNameAddress => "display-name-address",
             Flag::RedeliveredChanged => "redelivered-changed",
+            Flag::OverBudget => "over-budget",
+            Flag::AnalysisFailed => "analysis-failed",
         }
     }
 }

@@ -64,7 +64,8 @@ pub struct Ignore {
 }
 
 impl Ignore {
-    fn domain(&self, d: &str) -> bool {
+    /// Whether `d` (lower case) is an ignored domain or below one.
+    pub fn domain(&self, d: &str) -> bool {
         // `d` is `i` or ends with `.{i}`, without building `.{i}`.
         self.domains.iter().any(|i| {
             d == i
@@ -74,7 +75,8 @@ impl Ignore {
         })
     }
 
-    fn ip(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` lies in an ignored network.
+    pub fn ip(&self, ip: IpAddr) -> bool {
         self.networks
             .iter()
             .any(|(net, len)| in_network(ip, *net, *len))

@@ -317,6 +317,7 @@ mod tests {
             &Extractor::new(Ignore::default()),
             &Default::default(),
             &m,
+            &crate::analysis::budget::Budget::new(Default::default()),
         );
         assert_eq!(
             facts.classification.map(|c| (c.category, c.kind)),

@@ -2,6 +2,7 @@
 //! report formats, correlation and classification.
 
 pub mod arf;
+pub mod budget;
 pub mod chart;
 pub mod classify;
 pub mod constituency;

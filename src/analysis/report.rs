@@ -2,11 +2,15 @@
 //! RSIT classification, the constituencies it concerns and the rows of any
 //! Shadowserver CSV. Pure: the pipeline decides what to do with it.
 
+use super::budget::{Budget, Over};
 use super::classify::{self, Classification, Rules};
 use super::constituency::{Constituencies, ConstituencyConfig};
+use super::indicators::Ignore;
 use super::indicators::{Extractor, Indicator};
 use super::shadowserver::{self, ShadowReport};
 use mail_parser::{Message, PartType};
+use std::collections::HashSet;
+use std::net::IpAddr;
 
 /// The configured rules and constituencies, compiled once.
 #[derive(Debug, Clone, Default)]
@@ -48,14 +52,22 @@ pub struct Facts {
     /// Every constituency the indicators fall into, primary first.
     pub constituencies: Vec<String>,
     pub shadowserver: Vec<ShadowReport>,
+    /// The rows' addresses that become indicators: not ignored, within
+    /// the indicator budget.
+    pub row_ips: HashSet<IpAddr>,
 }
 
 /// Text the classification rules read: the subject and the text parts.
 const MAX_RULE_TEXT: usize = 64 * 1024;
 
-pub fn analyse(extractor: &Extractor, analyser: &Analyser, m: &Message<'_>) -> Facts {
+pub fn analyse(
+    extractor: &Extractor,
+    analyser: &Analyser,
+    m: &Message<'_>,
+    budget: &super::budget::Budget,
+) -> Facts {
     let indicators = super::text::from_message(extractor, m);
-    let shadowserver = shadowserver::parse(m);
+    let shadowserver = shadowserver::parse_within(m, budget);
     let structured = super::arf::parse(m)
         .and_then(|r| classify::from_arf(&r.feedback_type))
         .or_else(|| {
@@ -77,7 +89,34 @@ pub fn analyse(extractor: &Extractor, analyser: &Analyser, m: &Message<'_>) -> F
         classification,
         constituencies: Vec::new(),
         shadowserver,
+        row_ips: HashSet::new(),
     }
+}
+
+/// The distinct addresses of machine-report rows that become indicators:
+/// `[analysis] ignore` applies as it does to text, and at most `room` of
+/// them (what the indicator budget leaves after the text's).
+pub fn row_addresses(
+    reports: &[ShadowReport],
+    ignore: &Ignore,
+    room: usize,
+    budget: &Budget,
+) -> HashSet<IpAddr> {
+    let mut out = HashSet::new();
+    for ip in reports
+        .iter()
+        .flat_map(|r| r.rows.iter().filter_map(|row| row.ip))
+    {
+        if out.contains(&ip) || ignore.ip(ip) {
+            continue;
+        }
+        if out.len() >= room {
+            budget.exceed(Over::Indicators);
+            break;
+        }
+        out.insert(ip);
+    }
+    out
 }
 
 fn rule_text(m: &Message<'_>) -> String {
@@ -108,7 +147,27 @@ mod tests {
     fn facts(raw: &[u8], rules: &[RuleConfig]) -> Facts {
         let m = mail_parser::MessageParser::default().parse(raw).unwrap();
         let a = Analyser::new(rules, &[]).unwrap();
-        analyse(&Extractor::new(Ignore::default()), &a, &m)
+        let budget = crate::analysis::budget::Budget::new(Default::default());
+        analyse(&Extractor::new(Ignore::default()), &a, &m, &budget)
+    }
+
+    #[test]
+    fn row_addresses_skip_the_ignored_and_stop_at_the_budget() {
+        let report = shadowserver::parse_csv(
+            "ip\n10.1.2.3\n192.0.2.1\n192.0.2.1\n192.0.2.2\n198.51.100.1\n",
+        );
+        let ignore = Ignore {
+            domains: vec![],
+            networks: vec![("10.0.0.0".parse().unwrap(), 8)],
+        };
+        let budget = Budget::new(Default::default());
+        let all = row_addresses(std::slice::from_ref(&report), &ignore, 10, &budget);
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(!all.contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+        assert!(budget.exceeded().is_empty());
+        let some = row_addresses(std::slice::from_ref(&report), &ignore, 2, &budget);
+        assert_eq!(some.len(), 2);
+        assert_eq!(budget.exceeded(), vec![Over::Indicators]);
     }
 
     #[test]

@@ -1,16 +1,15 @@
-//! Shadowserver report mails: CSV attachments, plain or zipped, one row per
-//! event, the report type in the file name
+//! Shadowserver report mails: CSV attachments, plain, zipped or gzipped,
+//! one row per event, the report type in the file name
 //! (`2015-01-01-scan_ntp-sample-asn.csv.zip` is `scan_ntp` of 2015-01-01).
-//! Every size is bounded: a zip bomb stops at the limit, not at the disk.
+//! Every size is bounded by the message's budget (see `budget.rs`): a zip
+//! bomb stops at the budget, not at the memory or the disk.
 
+use super::budget::{Budget, Over};
 use mail_parser::{Message, MimeHeaders, PartType};
+use std::borrow::Cow;
 use std::io::Read;
 use std::net::IpAddr;
 
-/// Uncompressed bytes read from one CSV (zipped or not).
-pub const MAX_CSV_BYTES: u64 = 64 * 1024 * 1024;
-/// Rows kept per report; more are counted but not stored.
-pub const MAX_ROWS: usize = 250_000;
 /// Entries looked at in one zip archive.
 const MAX_ZIP_ENTRIES: usize = 16;
 /// Columns kept per row, and characters per row's event text.
@@ -21,7 +20,8 @@ const MAX_ROW_TEXT: usize = 600;
 pub struct Row {
     /// The row's `ip` (or `src_ip`) column, when it is an address.
     pub ip: Option<IpAddr>,
-    /// `column=value` pairs of the non-empty fields, bounded: the event text.
+    /// `column=value` pairs of the non-empty fields, bounded, on one line:
+    /// what handlers and constituents read.
     pub text: String,
 }
 
@@ -35,14 +35,17 @@ pub struct ShadowReport {
     pub date: String,
     pub columns: Vec<String>,
     pub rows: Vec<Row>,
-    /// Rows beyond [`MAX_ROWS`] or a CSV cut at [`MAX_CSV_BYTES`].
+    /// Rows or bytes cut by the message's budget.
     pub truncated: bool,
 }
 
-/// `2015-01-01-scan_ntp-sample-asn.csv[.zip]` → (`scan_ntp`, `2015-01-01`).
+/// `2015-01-01-scan_ntp-sample-asn.csv[.zip|.gz]` → (`scan_ntp`, `2015-01-01`).
 pub fn report_type_of(file_name: &str) -> Option<(String, String)> {
     let name = file_name.rsplit(['/', '\\']).next()?.to_ascii_lowercase();
-    let stem = name.strip_suffix(".zip").unwrap_or(&name);
+    let stem = name
+        .strip_suffix(".zip")
+        .or_else(|| name.strip_suffix(".gz"))
+        .unwrap_or(&name);
     let stem = stem.strip_suffix(".csv")?;
     let date = stem.get(..10)?;
     let ok_date = date.bytes().enumerate().all(|(i, b)| {
@@ -60,8 +63,13 @@ pub fn report_type_of(file_name: &str) -> Option<(String, String)> {
     (ok_date && ok_kind).then(|| (kind.to_string(), date.to_string()))
 }
 
-/// Every Shadowserver CSV attached to `message`.
+/// Every Shadowserver CSV attached to `message`, within the default budget.
 pub fn parse(message: &Message<'_>) -> Vec<ShadowReport> {
+    parse_within(message, &Budget::new(Default::default()))
+}
+
+/// Every Shadowserver CSV attached to `message`, as far as `budget` goes.
+pub fn parse_within(message: &Message<'_>, budget: &Budget) -> Vec<ShadowReport> {
     let mut out = Vec::new();
     for part in message.parts.iter().take(64) {
         let Some(name) = part.attachment_name() else {
@@ -75,17 +83,26 @@ pub fn parse(message: &Message<'_>) -> Vec<ShadowReport> {
             PartType::Text(t) => t.as_bytes(),
             _ => continue,
         };
-        let csv = if name.to_ascii_lowercase().ends_with(".zip") {
-            match unzip_csv(bytes) {
-                Some(c) => c,
-                None => continue,
-            }
+        let lower = name.to_ascii_lowercase();
+        let packed = lower.ends_with(".zip") || lower.ends_with(".gz");
+        let unpacked = if lower.ends_with(".zip") {
+            unzip_csv(bytes, budget.decompressed_left()).map(|(b, cut)| (Cow::Owned(b), cut))
+        } else if packed {
+            gunzip(bytes, budget.decompressed_left()).map(|(b, cut)| (Cow::Owned(b), cut))
         } else {
-            let cut = bytes.len().min(MAX_CSV_BYTES as usize);
-            (bytes[..cut].to_vec(), bytes.len() > cut)
+            // Already in memory as the part itself: nothing is unpacked.
+            Some((Cow::Borrowed(bytes), false))
         };
-        let (text, cut) = csv;
-        let mut report = parse_csv(&String::from_utf8_lossy(&text));
+        let Some((text, cut)) = unpacked else {
+            continue;
+        };
+        if packed {
+            budget.spend_decompressed(text.len() as u64);
+        }
+        if cut {
+            budget.exceed(Over::Decompressed);
+        }
+        let mut report = parse_csv_within(&String::from_utf8_lossy(&text), budget);
         report.truncated |= cut;
         report.file = name.chars().take(200).collect();
         report.report_type = report_type;
@@ -95,9 +112,25 @@ pub fn parse(message: &Message<'_>) -> Vec<ShadowReport> {
     out
 }
 
+/// Reads at most `limit` bytes; (bytes, whether there was more).
+fn read_bounded(r: impl Read, limit: u64, claimed: u64) -> Option<(Vec<u8>, bool)> {
+    // The claimed size is the sender's; it only saves re-allocations. One
+    // byte past the limit fits too: reading it must not double the buffer.
+    let mut data = Vec::with_capacity(claimed.min(limit.saturating_add(1)) as usize);
+    if r.take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .is_err()
+    {
+        return None;
+    }
+    let truncated = data.len() as u64 > limit;
+    data.truncate(limit as usize);
+    Some((data, truncated))
+}
+
 /// The first `.csv` entry of a zip archive, deflated or stored, read up to
-/// [`MAX_CSV_BYTES`] whatever the archive claims. (bytes, truncated)
-pub fn unzip_csv(bytes: &[u8]) -> Option<(Vec<u8>, bool)> {
+/// `limit` bytes whatever the archive claims. (bytes, truncated)
+pub fn unzip_csv(bytes: &[u8], limit: u64) -> Option<(Vec<u8>, bool)> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
     for i in 0..archive.len().min(MAX_ZIP_ENTRIES) {
         let Ok(entry) = archive.by_index(i) else {
@@ -106,17 +139,15 @@ pub fn unzip_csv(bytes: &[u8]) -> Option<(Vec<u8>, bool)> {
         if !entry.name().to_ascii_lowercase().ends_with(".csv") || entry.is_dir() {
             continue;
         }
-        let mut data = Vec::new();
-        // The declared size is the sender's claim; the limit is ours.
-        let mut limited = entry.take(MAX_CSV_BYTES + 1);
-        if limited.read_to_end(&mut data).is_err() {
-            return None;
-        }
-        let truncated = data.len() as u64 > MAX_CSV_BYTES;
-        data.truncate(MAX_CSV_BYTES as usize);
-        return Some((data, truncated));
+        let claimed = entry.size();
+        return read_bounded(entry, limit, claimed);
     }
     None
+}
+
+/// A gzipped CSV, read up to `limit` bytes. (bytes, truncated)
+pub fn gunzip(bytes: &[u8], limit: u64) -> Option<(Vec<u8>, bool)> {
+    read_bounded(flate2::read::GzDecoder::new(bytes), limit, 0)
 }
 
 /// One CSV record's fields (RFC 4180 quoting), or None at the end.
@@ -191,6 +222,11 @@ fn next_record(s: &str, pos: &mut usize) -> Option<Vec<String>> {
 
 /// Rows of a CSV with a header line; blank lines skipped.
 pub fn parse_csv(text: &str) -> ShadowReport {
+    parse_csv_within(text, &Budget::new(Default::default()))
+}
+
+/// Rows of a CSV, as many as `budget` allows.
+pub fn parse_csv_within(text: &str, budget: &Budget) -> ShadowReport {
     let mut pos = 0;
     let columns: Vec<String> = loop {
         match next_record(text, &mut pos) {
@@ -207,10 +243,6 @@ pub fn parse_csv(text: &str) -> ShadowReport {
     while let Some(rec) = next_record(text, &mut pos) {
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
-        }
-        if rows.len() >= MAX_ROWS {
-            truncated = true;
-            break;
         }
         let ip = ip_col
             .and_then(|i| rec.get(i))
@@ -230,7 +262,15 @@ pub fn parse_csv(text: &str) -> ShadowReport {
             }
             row_text.push_str(c);
             row_text.push('=');
-            row_text.push_str(v);
+            // One row, one line: a quoted field may hold line breaks.
+            row_text.extend(
+                v.chars()
+                    .map(|ch| if ch == '\n' || ch == '\r' { ' ' } else { ch }),
+            );
+        }
+        if !budget.take_row(row_text.len()) {
+            truncated = true;
+            break;
         }
         rows.push(Row { ip, text: row_text });
     }
@@ -290,14 +330,15 @@ mod tests {
                 .compression_method(zip::CompressionMethod::Deflated);
             w.start_file("x.csv", opts).unwrap();
             let zeros = vec![b'0'; 1 << 20];
-            for _ in 0..(MAX_CSV_BYTES >> 20) + 2 {
+            for _ in 0..10 {
                 w.write_all(&zeros).unwrap();
             }
             w.finish().unwrap();
         }
-        let (data, truncated) = unzip_csv(buf.get_ref()).unwrap();
+        let limit = 8 << 20;
+        let (data, truncated) = unzip_csv(buf.get_ref(), limit).unwrap();
         assert!(truncated);
-        assert_eq!(data.len() as u64, MAX_CSV_BYTES);
-        assert_eq!(unzip_csv(b"PK\x03\x04 not a zip"), None);
+        assert_eq!(data.len() as u64, limit);
+        assert_eq!(unzip_csv(b"PK\x03\x04 not a zip", limit), None);
     }
 }

@@ -211,7 +211,10 @@ networks = ["10.200.0.0/16"]
         raw.len() as f64 / 1e6
     );
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    let store_path = cfg.store.path.clone();
     let pipeline = Pipeline::new(store.clone(), cfg)?;
+    store.flush()?;
+    let before = super::dir_size(&store_path);
     let t = Instant::now();
     let prepared = pipeline.prepare(raw.as_bytes());
     let parsed = t.elapsed();
@@ -224,7 +227,15 @@ networks = ["10.200.0.0/16"]
     let committed = t.elapsed();
     store.flush()?;
     let total = t.elapsed();
+    let grown = super::dir_size(&store_path).saturating_sub(before);
     let tickets = store.tickets(None)?;
+    println!(
+        "store grew by {:.1} MB ({:.0} bytes per row, the mail itself {:.1} MB); peak RSS {:.0} MiB",
+        grown as f64 / 1e6,
+        grown as f64 / rows.max(1) as f64,
+        raw.len() as f64 / 1e6,
+        super::peak_rss_kb() as f64 / 1024.0
+    );
     println!(
         "ingested in {:.2} s (parse and unzip {:.2} s, group and commit {:.2} s, flush {:.2} s): {} tickets, first {}",
         total.as_secs_f64(),
@@ -235,15 +246,17 @@ networks = ["10.200.0.0/16"]
         done.placement.ticket()
     );
     for t in &tickets {
-        let rows = store
-            .events(t.id)?
-            .iter()
-            .filter(|e| e.kind == crate::model::EventKind::ReportRow)
-            .count();
+        let rows: u64 = store.reports(t.id)?.iter().map(|r| r.header.rows).sum();
+        // What `ticket show --json` does, store open (as in the daemon).
+        let shown = Instant::now();
+        let json = crate::cli::ticket::ticket_json(&store, t, "CERT-EX", Default::default())?;
+        let bytes = serde_json::to_string_pretty(&json)?.len();
         println!(
-            "  {} {:<12} {rows} rows",
+            "  {} {:<12} {rows} rows; ticket show --json {:.0} ms ({:.1} MB)",
             t.id,
-            t.constituencies.first().map_or("-", String::as_str)
+            t.constituencies.first().map_or("-", String::as_str),
+            shown.elapsed().as_secs_f64() * 1e3,
+            bytes as f64 / 1e6
         );
     }
     Ok(())

@@ -296,7 +296,7 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn dir_size(p: &Path) -> u64 {
+pub(super) fn dir_size(p: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![p.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -9,7 +9,7 @@ mod outbox;
 mod reverify;
 pub(crate) mod search;
 mod stats;
-mod ticket;
+pub(crate) mod ticket;
 
 use crate::config::{self, Config, LogFormat};
 use crate::store::{Store, StoreError};

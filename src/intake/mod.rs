@@ -80,7 +80,12 @@ impl Disposition {
         let hostile = flags.iter().any(|f| {
             matches!(
                 f,
-                Flag::TooDeep | Flag::TooManyParts | Flag::Oversized | Flag::Unparsed
+                Flag::TooDeep
+                    | Flag::TooManyParts
+                    | Flag::Oversized
+                    | Flag::Unparsed
+                    | Flag::OverBudget
+                    | Flag::AnalysisFailed
             )
         });
         if hostile {
@@ -149,6 +154,8 @@ mod tests {
             Flag::TooManyParts,
             Flag::Oversized,
             Flag::Unparsed,
+            Flag::OverBudget,
+            Flag::AnalysisFailed,
         ] {
             flags.insert(f);
             assert_eq!(Disposition::for_flags(&flags), Disposition::Quarantine);

@@ -94,6 +94,18 @@ pub fn parse_with<T>(
     }
 }
 
+/// The header facts alone, as for an oversized message: for a message
+/// whose full parse or analysis failed, so that it is still threaded.
+pub fn parse_headers_only(raw: &[u8], limits: &LimitsConfig) -> ParsedMail {
+    let headers_only = LimitsConfig {
+        max_message_size: 0,
+        ..*limits
+    };
+    let mut p = parse(raw, &headers_only);
+    p.flags.remove(&Flag::Oversized);
+    p
+}
+
 fn unparsed() -> ParsedMail {
     let mut p = ParsedMail::default();
     p.flags.insert(Flag::Unparsed);
@@ -363,6 +375,7 @@ mod tests {
             max_stored_size: 1 << 20,
             max_mime_depth: 8,
             max_parts: 50,
+            ..Default::default()
         }
     }
 

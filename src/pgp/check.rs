@@ -87,8 +87,9 @@ pub(crate) struct Opened {
 pub(crate) enum OpenError {
     /// Encrypted, and none of our keys opens it.
     NoKey(String),
-    /// Larger than the limit once decrypted (or decompressed).
-    TooLarge(usize),
+    /// Larger than the limit once decrypted (or decompressed); whether it
+    /// was encrypted (and decrypted) before the limit stopped it.
+    TooLarge { limit: usize, decrypted: bool },
     /// Not a well-formed OpenPGP message.
     Malformed(String),
 }
@@ -100,8 +101,13 @@ pub(crate) struct Checker<'a> {
     pub now: SystemTime,
     /// Signature (and one-pass signature) packets looked at per message.
     pub max_sigs: usize,
-    /// Plaintext produced at most when opening a message.
+    /// Plaintext produced at most by all the openings of one message
+    /// together (the message's unpacking budget, see `analysis/budget.rs`).
     pub max_plaintext: usize,
+    /// Plaintext produced so far by this checker's openings.
+    pub spent: std::cell::Cell<usize>,
+    /// An opening stopped at `max_plaintext`.
+    pub over: std::cell::Cell<bool>,
     /// PKESK packets tried per message; each try costs a private-key operation.
     pub max_pkesks: usize,
 }
@@ -123,41 +129,77 @@ impl Checker<'_> {
     /// outcomes and the signed text as the verifier read it (dash-escaping
     /// undone): the only text such a signature vouches for.
     pub fn cleartext(&self, block: &[u8]) -> (Vec<SigOutcome>, Vec<u8>) {
-        let limit = self.max_plaintext;
+        let limit = self.left();
         let res = VerifierBuilder::from_bytes(block).and_then(|b| {
-            let mut v =
-                b.with_policy(self.policy, Some(self.now), self.helper(Shared::default()))?;
+            let mut v = b.buffer_size(buffer_for(limit)).with_policy(
+                self.policy,
+                Some(self.now),
+                self.helper(Shared::default()),
+            )?;
             let text = drain(&mut v, limit)?;
             Ok((v.into_helper(), text))
         });
         match res {
-            Ok((helper, text)) => (finish(Ok(helper)), text),
-            Err(e) => (finish(Err(e)), Vec::new()),
+            Ok((helper, text)) => {
+                self.spend(text.len());
+                (finish(Ok(helper)), text)
+            }
+            Err(e) => {
+                self.stopped(&e);
+                (finish(Err(e)), Vec::new())
+            }
         }
+    }
+
+    /// Plaintext the message may still produce.
+    fn left(&self) -> usize {
+        self.max_plaintext.saturating_sub(self.spent.get())
+    }
+
+    fn spend(&self, n: usize) {
+        self.spent.set(self.spent.get().saturating_add(n));
+    }
+
+    /// Whether `e` is the budget running out; if so, it has.
+    fn stopped(&self, e: &anyhow::Error) -> bool {
+        let over = e.downcast_ref::<TooLarge>().is_some();
+        if over {
+            self.over.set(true);
+            self.spent.set(self.max_plaintext);
+        }
+        over
     }
 
     /// Decrypts (when encrypted) and verifies (when signed) an OpenPGP
     /// message given as binary packets.
     pub fn open(&self, message: &[u8]) -> Result<Opened, OpenError> {
-        let limit = self.max_plaintext;
+        let limit = self.left();
         let shared = Shared::default();
         let res = DecryptorBuilder::from_bytes(message).and_then(|b| {
-            let mut d = b.with_policy(self.policy, Some(self.now), self.helper(shared.clone()))?;
+            let mut d = b.buffer_size(buffer_for(limit)).with_policy(
+                self.policy,
+                Some(self.now),
+                self.helper(shared.clone()),
+            )?;
             let plaintext = drain(&mut d, limit)?;
             Ok((plaintext, d.into_helper()))
         });
         match res {
-            Ok((plaintext, helper)) => Ok(Opened {
-                plaintext,
-                encrypted: helper.encrypted,
-                sigs: helper.outcomes,
-            }),
+            Ok((plaintext, helper)) => {
+                self.spend(plaintext.len());
+                Ok(Opened {
+                    plaintext,
+                    encrypted: helper.encrypted,
+                    sigs: helper.outcomes,
+                })
+            }
             Err(e) => {
                 if let Some(reason) = shared.no_key.lock().ok().and_then(|mut g| g.take()) {
                     return Err(OpenError::NoKey(reason));
                 }
-                if e.downcast_ref::<TooLarge>().is_some() {
-                    return Err(OpenError::TooLarge(limit));
+                if self.stopped(&e) {
+                    let decrypted = shared.decrypted.load(std::sync::atomic::Ordering::Relaxed);
+                    return Err(OpenError::TooLarge { limit, decrypted });
                 }
                 Err(OpenError::Malformed(format!("{e:#}")))
             }
@@ -185,6 +227,8 @@ impl Checker<'_> {
 #[derive(Default, Clone)]
 struct Shared {
     no_key: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// A session key opened the message (known before its end is read).
+    decrypted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
@@ -206,13 +250,37 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// Sequoia reads ahead up to 25 MiB of plaintext (by default) before it
+/// hands out the first byte, so that it can judge the signatures of a
+/// small message first, and every layer below buffers as much. We read a
+/// message whole before looking at its signatures anyway, so a small
+/// read-ahead costs nothing; without it every opening, even one with no
+/// budget left, unpacked 25 MiB first, several times over.
+fn buffer_for(limit: usize) -> usize {
+    limit.saturating_add(1).min(READ_AHEAD)
+}
+
+const READ_AHEAD: usize = 1 << 20;
+
 fn drain(r: &mut impl Read, limit: usize) -> openpgp::Result<Vec<u8>> {
+    // Small reads on purpose: Sequoia's readers buffer what a read asks
+    // for at every layer (decryption, decompression, literal data), and
+    // read_to_end asks for ever larger reads into its spare capacity; a
+    // 64 MiB plaintext then sat in memory several times over.
     let mut out = Vec::new();
-    r.take(limit as u64 + 1).read_to_end(&mut out)?;
-    if out.len() > limit {
-        return Err(TooLarge.into());
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if out.len() + n > limit {
+            return Err(TooLarge.into());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(out)
 }
 
 fn finish(res: openpgp::Result<Helper<'_>>) -> Vec<SigOutcome> {
@@ -309,6 +377,9 @@ impl DecryptionHelper for Helper<'_> {
                 };
                 if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
                     if decrypt(algo, &sk) {
+                        self.shared
+                            .decrypted
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
                         return Ok(Some(cert.clone()));
                     }
                 }

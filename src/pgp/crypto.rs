@@ -84,6 +84,17 @@ impl Crypto {
         self.engine.examine(raw, &FromFacts::from(mail))
     }
 
+    /// [`Crypto::examine`] within a message's budget.
+    pub fn examine_within(
+        &self,
+        raw: &[u8],
+        mail: &ParsedMail,
+        budget: &crate::analysis::budget::Budget,
+    ) -> Examined {
+        self.engine
+            .examine_within(raw, &FromFacts::from(mail), budget)
+    }
+
     /// Whether policy demands a good signature from this sender.
     pub fn requires_signature(&self, from: Option<&str>) -> bool {
         from.is_some_and(|f| self.policy.requires_signature(f))

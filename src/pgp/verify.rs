@@ -18,6 +18,7 @@ use super::check::{Checker, SigKind, SigOutcome};
 use super::keyring::{Keyring, TeamKey};
 use super::walk::{Cover, Covered, Walk};
 use super::{found, mime, Encryption, KeySource, Verdict, Verification, Verifier};
+use crate::analysis::budget::{Budget, Over};
 use crate::mail::parse::ParsedMail;
 use sequoia_openpgp::policy::StandardPolicy;
 use std::sync::Arc;
@@ -125,7 +126,20 @@ impl Engine {
         self.team.as_deref()
     }
 
+    /// Examines within the engine's own limits.
     pub fn examine(&self, raw: &[u8], from: &FromFacts) -> Examined {
+        let budget = Budget::new(crate::analysis::budget::Limits {
+            decompressed: self.limits.max_plaintext as u64,
+            verifications: self.limits.max_checks,
+            ..Default::default()
+        });
+        self.examine_within(raw, from, &budget)
+    }
+
+    /// Examines a message whose other analysis shares `budget`: its
+    /// checks and decryptions are bounded by it, and what they unpack is
+    /// taken from it.
+    pub fn examine_within(&self, raw: &[u8], from: &FromFacts, budget: &Budget) -> Examined {
         if raw.len() > self.limits.max_message_size {
             return Examined {
                 verification: Verification::new(
@@ -140,6 +154,11 @@ impl Engine {
                 signed: None,
             };
         }
+        let limits = Limits {
+            max_checks: budget.limits().verifications,
+            ..self.limits.clone()
+        };
+        let left = usize::try_from(budget.decompressed_left()).unwrap_or(usize::MAX);
         let mut walk = Walk::new(
             Checker {
                 keyring: &self.keyring,
@@ -147,14 +166,23 @@ impl Engine {
                 policy: &self.policy,
                 now: self.now.unwrap_or_else(SystemTime::now),
                 max_sigs: self.limits.max_signatures,
-                max_plaintext: self.limits.max_plaintext,
+                max_plaintext: self.limits.max_plaintext.min(left),
+                spent: Default::default(),
+                over: Default::default(),
                 max_pkesks: 32,
             },
-            &self.limits,
+            &limits,
         );
         let top = mime::fields(mime::split(raw).header);
         found::from_autocrypt(&top, "autocrypt", KeySource::Autocrypt, &mut walk.found);
         let cover = walk.eval(raw, 0);
+        budget.spend_decompressed(walk.checker.spent.get() as u64);
+        if walk.checker.over.get() {
+            budget.exceed(Over::Decompressed);
+        }
+        if walk.checks > limits.max_checks {
+            budget.exceed(Over::Verifications);
+        }
         let mut signed = None;
         let mut v = match cover {
             Cover::None => Verification::new(Verdict::Unsigned, "no OpenPGP signature"),

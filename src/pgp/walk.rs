@@ -350,8 +350,8 @@ impl<'e> Walk<'e> {
                 self.fail_decrypt(reason);
                 Cover::None
             }
-            Err(OpenError::TooLarge(n)) => {
-                self.fail_decrypt(format!("more than {n} bytes once decrypted"));
+            Err(OpenError::TooLarge { limit, .. }) => {
+                self.fail_decrypt(format!("more than {limit} bytes once decrypted"));
                 Cover::None
             }
             Err(OpenError::Malformed(e)) => {
@@ -530,8 +530,15 @@ impl<'e> Walk<'e> {
                 self.fail_decrypt(reason);
                 (Vec::new(), None)
             }
-            Err(OpenError::TooLarge(n)) => {
-                self.fail_decrypt(format!("more than {n} bytes once decrypted"));
+            Err(OpenError::TooLarge { limit, decrypted }) => {
+                if decrypted {
+                    self.fail_decrypt(format!("more than {limit} bytes once decrypted"));
+                } else {
+                    // Compressed, not encrypted: nothing failed to decrypt.
+                    self.note(format!(
+                        "an OpenPGP block unpacks to more than the {limit} bytes left of the message's budget; not examined further"
+                    ));
+                }
                 (Vec::new(), None)
             }
             Err(OpenError::Malformed(e)) => {

@@ -22,6 +22,8 @@ pub struct GroupPart {
     pub events: Vec<Event>,
     /// The indicators of this group's rows (the correlation index).
     pub indicators: Vec<Indicator>,
+    /// This group's rows as one record (see `reports.rs`), encoded.
+    pub report: Vec<u8>,
     /// Outgoing mail of this ticket (constituent notifications); the
     /// outbox entries' `message` indexes this list.
     pub outgoing: Vec<NewMessage>,
@@ -83,6 +85,8 @@ impl Store {
                     }
                 }
                 super::index::index_tx(t, id, n, &p.indicators)?;
+                let report_key = super::reports::report_key(id, n);
+                t[T_REPORTS].insert(&report_key, p.report.as_slice())?;
                 let mut seq = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref());
                 for e in &p.events {
                     seq += 1;

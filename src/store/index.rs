@@ -297,16 +297,17 @@ impl Store {
 
     /// Other tickets sharing indicators with `ticket`, each with the shared
     /// values, most shared first (then newest first).
-    pub fn related(
+    pub fn related<I: std::borrow::Borrow<Indicator>>(
         &self,
         ticket: TicketId,
-        indicators: &[Indicator],
+        indicators: &[I],
         limit: usize,
     ) -> Result<Vec<(TicketId, Vec<String>)>> {
         let mut shared: BTreeMap<TicketId, Vec<String>> = BTreeMap::new();
         // A ticket of 50,000 CSV rows is related through its first
         // indicators as well as through all of them, and answers in time.
         for i in indicators.iter().take(MAX_RELATING_INDICATORS) {
+            let i: &Indicator = i.borrow();
             let probe = match i.kind {
                 Kind::Ipv4 | Kind::Ipv6 => match i.value.parse::<IpAddr>() {
                     Ok(ip) => Probe::Network(ip, if ip.is_ipv4() { 32 } else { 128 }),

@@ -16,6 +16,7 @@ pub mod signatures;
 mod snapshot_repair;
 pub use outbox::Attempt;
 pub mod records;
+pub mod reports;
 
 pub use commit::{Commit, CommitResult, NewMessage, NewOutbox};
 pub use imap_state::ImapState;
@@ -31,8 +32,9 @@ use time::OffsetDateTime;
 /// Bumped when the on-disk layout changes; a store written by a newer
 /// csirtd is refused rather than misread. 2: the correlation index is kept
 /// in sorted runs (store/runs.rs), which a csirtd of version 1 would not
-/// search.
-pub const SCHEMA_VERSION: u32 = 2;
+/// search. 3: machine-report rows are one record per report and ticket
+/// (reports.rs), which a csirtd of version 2 would not show.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,7 +84,8 @@ pub(crate) const T_IND_TERM: usize = 12;
 pub(crate) const T_GROUPS: usize = 13;
 pub(crate) const T_ADVISORIES: usize = 14;
 pub(crate) const T_IND_PENDING: usize = 15;
-const TREE_NAMES: [&str; 16] = [
+pub(crate) const T_REPORTS: usize = 16;
+const TREE_NAMES: [&str; 17] = [
     "meta",
     "counters",
     "tickets",
@@ -104,6 +107,8 @@ const TREE_NAMES: [&str; 16] = [
     // Index entries committed with their message, not yet sorted into a
     // run (see index.rs and runs.rs).
     "indicator_pending",
+    // Issue 13: machine-report rows, one compact record per report.
+    "report_rows",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

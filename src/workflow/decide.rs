@@ -557,6 +557,7 @@ mod tests {
             max_stored_size: 1 << 20,
             max_mime_depth: 8,
             max_parts: 50,
+            ..Default::default()
         };
         let m = crate::mail::parse::parse(raw, &limits);
         let p = run(&m, &ctx());

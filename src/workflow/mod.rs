@@ -5,6 +5,7 @@
 pub mod ack;
 pub mod ack_rate;
 pub mod advisory;
+pub mod attempts;
 pub mod commands;
 pub mod decide;
 pub mod execute;

@@ -7,15 +7,13 @@ use super::ack::AckPolicy;
 use super::decide::{decide, Placement, Plan};
 use crate::config::Config;
 use crate::mail::msgid::MessageIds;
-use crate::mail::parse::{self, ParsedMail};
+use crate::mail::parse::ParsedMail;
 use crate::mail::subject::TagMatcher;
-use crate::mail::trace;
 use crate::model::{Direction, Flag};
 use crate::pgp::crypto::Crypto;
 use crate::store::{
     Commit, MessageRecord, NewMessage, OutboxState, Store, StoreError, TicketRecord,
 };
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
@@ -23,6 +21,7 @@ mod ack_mail;
 mod context;
 mod grouped;
 mod notify;
+mod prepare;
 
 /// The body used when `ack.template` is not set.
 pub const DEFAULT_ACK_TEMPLATE: &str = include_str!("../../config/ack.txt");
@@ -52,6 +51,8 @@ pub struct Prepared {
     plaintext: Option<Vec<u8>>,
     /// What the signatures cover (see `pgp::Examined::signed`).
     signed: Option<crate::pgp::Covered>,
+    /// For the handlers, as warning events: budgets exceeded, analysis failed.
+    warnings: Vec<String>,
 }
 
 /// One incoming message as the commit needs it.
@@ -68,6 +69,7 @@ struct Incoming<'a> {
     recent_acks: super::ack_rate::RecentAcks,
     classification: Option<crate::analysis::classify::Classification>,
     constituencies: Vec<String>,
+    warnings: Vec<String>,
 }
 
 pub struct Pipeline {
@@ -82,6 +84,10 @@ pub struct Pipeline {
     analyser: crate::analysis::report::Analyser,
     /// Handlers and requestors (issue 5): see `relay.rs`.
     relay: super::relay::Relay,
+    /// Per-message budgets, from `[limits]`.
+    budget: crate::analysis::budget::Limits,
+    /// Analyses in progress, kept across an abort (see `attempts.rs`).
+    attempts: super::attempts::Attempts,
 }
 
 impl Pipeline {
@@ -116,6 +122,8 @@ impl Pipeline {
         let analyser = crate::analysis::report::Analyser::from_config(&config)?;
         super::relay::Relay::check_keys(&config, &crypto)?;
         Ok(Pipeline {
+            budget: crate::analysis::budget::Limits::from_config(&config.limits),
+            attempts: super::attempts::Attempts::open(&config.store.path.join("analysis-attempts")),
             analyser,
             relay: super::relay::Relay::new(&config),
             extractor: crate::analysis::indicators::Extractor::new(
@@ -188,49 +196,6 @@ impl Pipeline {
         Ok(processed)
     }
 
-    /// Everything that needs no store: hashing, parsing, the OpenPGP verdict.
-    /// Pure CPU, so a batch can be prepared on several cores at once.
-    pub fn prepare(&self, raw: &[u8]) -> Prepared {
-        let sha: [u8; 32] = Sha256::digest(raw).into();
-        // One parse serves the ticket's facts and the indicator search.
-        let (mut mail, found) = parse::parse_with(raw, &self.config.limits, |m| {
-            crate::analysis::report::analyse(&self.extractor, &self.analyser, m)
-        });
-        let mut facts = found.unwrap_or_default();
-        let body_sha = trace::body_sha256(raw);
-        let content_sha = trace::content_sha256(raw, &body_sha);
-        // Decided once, here, before anything else looks at the message.
-        let examined = self.crypto.examine(raw, &mail);
-        let mut indicators = std::mem::take(&mut facts.indicators);
-        if let Some(plain) = examined.plaintext.as_deref() {
-            let inner = crate::analysis::text::indicators(
-                &self.extractor,
-                plain,
-                self.config.limits.max_message_size,
-            );
-            crate::analysis::text::merge(&mut indicators, inner);
-        }
-        facts.constituencies = self.analyser.constituencies.label(&indicators);
-        let verification = examined.verification;
-        let plaintext = examined.plaintext;
-        let signed = examined.signed;
-        if let Some(inner) = verification.inner_subject.clone() {
-            // Protected headers: the encrypted Subject is the real one.
-            mail.subject = Some(inner);
-        }
-        Prepared {
-            sha,
-            body_sha,
-            content_sha,
-            mail,
-            verification,
-            indicators,
-            facts,
-            plaintext,
-            signed,
-        }
-    }
-
     /// Decides and commits a prepared message (not yet flushed). Runs under
     /// the store's writer lock: one decision sees the one before it.
     pub fn commit_prepared(
@@ -250,6 +215,7 @@ impl Pipeline {
             facts,
             plaintext,
             signed,
+            warnings,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -284,12 +250,13 @@ impl Pipeline {
             recent_acks: std::mem::take(&mut ctx.recent_acks),
             classification: facts.classification,
             constituencies: facts.constituencies,
+            warnings,
         };
         if matches!(plan.placement, Placement::Created(_))
             && facts.shadowserver.iter().any(|s| !s.rows.is_empty())
         {
             // Machine reports: rows grouped per constituency, type and day.
-            return self.commit_grouped(&incoming, &facts.shadowserver, now);
+            return self.commit_grouped(&incoming, &facts.shadowserver, &facts.row_ips, now);
         }
         let (mut commit, _) = self.build_commit(&plan, incoming, now)?;
         // A changed re-delivery is evidence, not new words from anyone:
@@ -369,6 +336,7 @@ impl Pipeline {
             recent_acks,
             classification,
             constituencies,
+            warnings,
         } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
@@ -389,6 +357,11 @@ impl Pipeline {
             return Ok((Commit::events_only(ticket, events), 0));
         }
 
+        events.extend(
+            warnings
+                .into_iter()
+                .map(|w| crate::model::Event::new(now, crate::model::EventKind::Warning, w)),
+        );
         ticket.updated_at = now;
         ticket.flags.extend(plan.flags.iter().copied());
         grouped::label(&mut ticket, classification, &constituencies);

@@ -455,3 +455,16 @@ pub fn header(text: &str, name: &str) -> Option<String> {
     }
     None
 }
+
+/// The flags of a ticket as `ticket show --json` or `ticket list --json` gives it.
+pub fn ticket_flags(t: &Value) -> Vec<String> {
+    t["flags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}

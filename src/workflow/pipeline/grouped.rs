@@ -1,6 +1,6 @@
-//! Machine reports that carry many events (Shadowserver CSVs): each row is
-//! an event, and rows are grouped into one ticket per constituency, report
-//! type and day. A 10,000-row report opens a handful of tickets, not 10,000;
+//! Machine reports that carry many events (Shadowserver CSVs): rows are
+//! grouped into one ticket per constituency, report type and day, and each
+//! group's rows are stored as one compact record (`store/reports.rs`). A 10,000-row report opens a handful of tickets, not 10,000;
 //! the next day's report of the same type opens new ones, and a second mail
 //! of the same day adds to the same tickets.
 
@@ -11,9 +11,11 @@ use crate::analysis::indicators::{Found, Indicator, Kind};
 use crate::analysis::shadowserver::{Row, ShadowReport};
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::store::grouped::{GroupPart, GroupedCommit};
+use crate::store::reports::{encode_report, ReportHeader};
 use crate::store::{MessageRecord, StoreError, TicketRecord};
 use crate::workflow::decide::Placement;
 use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
 use time::OffsetDateTime;
 
 /// Rows whose address belongs to no configured constituency.
@@ -82,11 +84,13 @@ pub(super) fn label(
     }
 }
 
-fn row_indicators(rows: &[&Row], source: &Found) -> Vec<Indicator> {
+/// The group's addresses that are indicators (`indexed`: not ignored,
+/// within the budget), each once.
+fn row_indicators(rows: &[&Row], indexed: &HashSet<IpAddr>, source: &Found) -> Vec<Indicator> {
     let mut seen = HashSet::new();
     rows.iter()
         .filter_map(|r| r.ip)
-        .filter(|ip| seen.insert(*ip))
+        .filter(|ip| indexed.contains(ip) && seen.insert(*ip))
         .map(|ip| Indicator {
             kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
             value: ip.to_string(),
@@ -95,12 +99,35 @@ fn row_indicators(rows: &[&Row], source: &Found) -> Vec<Indicator> {
         .collect()
 }
 
+/// One group's rows as a stored record: the files and columns of the
+/// reports of its type and day.
+fn report_record(key: &GroupKey, reports: &[ShadowReport], rows: &[&Row]) -> Vec<u8> {
+    let of_group = || {
+        reports
+            .iter()
+            .filter(|r| r.report_type == key.report_type && r.date == key.date)
+    };
+    let header = ReportHeader {
+        report_type: key.report_type.clone(),
+        date: key.date.clone(),
+        files: of_group().map(|r| r.file.clone()).collect(),
+        columns: of_group()
+            .next()
+            .map(|r| r.columns.clone())
+            .unwrap_or_default(),
+        rows: rows.len() as u64,
+        truncated: of_group().any(|r| r.truncated),
+    };
+    encode_report(&header, rows.iter().map(|r| r.text.as_str()))
+}
+
 impl Pipeline {
     /// Commits a machine report as one transaction over every group's ticket.
     pub(super) fn commit_grouped(
         &self,
         r: &Incoming<'_>,
         reports: &[ShadowReport],
+        indexed: &HashSet<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
         let groups = group_rows(reports, &r.constituencies, &self.analyser.constituencies);
@@ -170,7 +197,7 @@ impl Pipeline {
             ticket.updated_at = now;
             ticket.flags.extend(r.mail.flags.iter().copied());
             ticket.message_count += 1;
-            let mut events = Vec::with_capacity(rows.len() + 3);
+            let mut events = Vec::with_capacity(4);
             if is_new {
                 events.push(Event::new(
                     now,
@@ -194,10 +221,6 @@ impl Pipeline {
                 EventKind::AckSuppressed,
                 "machine report: no acknowledgement",
             ));
-            events.extend(
-                rows.iter()
-                    .map(|row| Event::new(now, EventKind::ReportRow, row.text.clone())),
-            );
             let (mut outgoing, mut outbox) = (Vec::new(), Vec::new());
             for (c, contact) in self.to_notify(&labels) {
                 let what = format!("a Shadowserver {} report of {}", key.report_type, key.date);
@@ -223,20 +246,18 @@ impl Pipeline {
                 ticket_is_new: is_new,
                 group_key: key.store_key(),
                 events,
-                indicators: row_indicators(rows, &source),
+                indicators: row_indicators(rows, indexed, &source),
+                report: report_record(key, reports, rows),
                 outgoing,
                 outbox,
             });
         }
-        let truncated = reports.iter().any(|s| s.truncated);
-        if truncated {
-            if let Some(p) = parts.first_mut() {
-                p.events.push(Event::new(
-                    now,
-                    EventKind::Warning,
-                    "report truncated at the size or row limit; see the raw message",
-                ));
-            }
+        if let Some(p) = parts.first_mut() {
+            p.events.extend(
+                r.warnings
+                    .iter()
+                    .map(|w| Event::new(now, EventKind::Warning, w.clone())),
+            );
         }
         let Some(placement) = created else {
             // CSVs without rows: an ordinary ticket is the caller's job, but
@@ -312,7 +333,13 @@ mod tests {
         assert_eq!(g[&k("2015-01-01", "uni")].len(), 10_000);
         assert_eq!(g[&k("2015-01-01", UNASSIGNED)].len(), 2);
         assert_eq!(g[&k("2015-01-02", "uni")].len(), 1);
-        let ind = row_indicators(&g[&k("2015-01-01", "uni")], &Found::Body);
+        let all: HashSet<IpAddr> = (0..250)
+            .map(|i| format!("192.0.2.{i}").parse().unwrap())
+            .collect();
+        let ind = row_indicators(&g[&k("2015-01-01", "uni")], &all, &Found::Body);
         assert_eq!(ind.len(), 250, "each address once");
+        let some: HashSet<IpAddr> = all.iter().copied().take(10).collect();
+        let ind = row_indicators(&g[&k("2015-01-01", "uni")], &some, &Found::Body);
+        assert_eq!(ind.len(), 10, "only the indexed addresses");
     }
 }
