@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
         max_stored_size: 4 << 20,
         max_mime_depth: 16,
         max_parts: 200,
+        ..LimitsConfig::default()
     };
     let _ = csirtd::mail::parse::parse(data, &limits);
     let _ = csirtd::mail::body::text_of(data, None, 1 << 20);

@@ -14,6 +14,6 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = iodef::parse_document(&text);
     let _ = shadowserver::parse_csv(&text);
-    let _ = shadowserver::unzip_csv(data);
+    let _ = shadowserver::unzip_csv(data, 64 << 20);
     let _ = shadowserver::report_type_of(&text);
 });
