@@ -306,6 +306,17 @@ fn a_forged_message_id_does_not_swallow_a_different_report() {
         env.ticket(&t2)["flags"],
         serde_json::json!(["message-id-reused"])
     );
+    // The real report delivered again (another route): the same message
+    // as t2, not a third ticket, although the ID points at the decoy.
+    let mut again = b"Received: from mx2.cert.example\r\n".to_vec();
+    again.extend_from_slice(&mail(
+        "alice@bank.example",
+        "Real report",
+        Some("real-report@bank.example"),
+        "",
+        "the real report",
+    ));
+    assert_eq!(env.ingest_ok(&again), (t2, "duplicate".into()));
 }
 
 #[test]

@@ -55,10 +55,20 @@ pub fn merge(into: &mut Vec<Indicator>, more: Vec<Indicator>) {
 /// Indicators in order of arrival, each kind and value once, at most
 /// [`MAX_INDICATORS`]. A set beside the list: a search of the list per
 /// indicator made 64 parts repeating the same 5,000 addresses quadratic.
-#[derive(Default)]
 struct Unique {
     list: Vec<Indicator>,
     seen: HashSet<(Kind, String)>,
+}
+
+impl Default for Unique {
+    /// Sized for a typical report (tens of indicators), so that the set
+    /// is not rebuilt several times on the way.
+    fn default() -> Self {
+        Unique {
+            list: Vec::with_capacity(64),
+            seen: HashSet::with_capacity(64),
+        }
+    }
 }
 
 impl Unique {

@@ -140,17 +140,27 @@ impl Store {
                 let key = ticket_seq_key(c.ticket.id, seq);
                 t[T_MESSAGES].insert(&key, encode(&rec))?;
                 t[T_RAW].insert(&seq.to_be_bytes(), m.raw.as_slice())?;
+                let mut later_delivery = false;
                 if let Some(mid) = &rec.message_id {
                     if t[T_MSGID].get(mid.as_bytes())?.is_none() {
                         t[T_MSGID].insert(mid.as_bytes(), &key)?;
+                    } else {
+                        later_delivery = true;
                     }
                 }
                 if t[T_SHA].get(m.sha256)?.is_none() {
                     t[T_SHA].insert(&m.sha256, &key)?;
                 }
-                if let Some(content) = rec.content_sha256.as_deref().map(super::content_key) {
-                    if t[T_SHA].get(&content)?.is_none() {
-                        t[T_SHA].insert(content, &key)?;
+                // The first message under a Message-ID is found through it
+                // and its record's content hash; only the later ones under
+                // the same ID (changed re-deliveries, reused IDs) need the
+                // content index. Indexing every message cost each commit a
+                // random B-tree insert (issue 13's intake regression).
+                if later_delivery {
+                    if let Some(content) = rec.content_sha256.as_deref().map(super::content_key) {
+                        if t[T_SHA].get(&content)?.is_none() {
+                            t[T_SHA].insert(content, &key)?;
+                        }
                     }
                 }
                 super::index::index_tx(t, c.ticket.id, seq, &rec.indicators)?;

@@ -275,8 +275,9 @@ impl Store {
             .and_then(|v| split_message_key(&v)))
     }
 
-    /// The first incoming message stored with this content hash
-    /// (`MessageRecord::content_sha256`).
+    /// The first message stored with this content hash
+    /// (`MessageRecord::content_sha256`) that was not the first under its
+    /// Message-ID: the first is found through `message_by_id`.
     pub fn message_by_content(&self, content_sha: &str) -> Result<Option<(TicketId, u64)>> {
         Ok(self.trees[T_SHA]
             .get(content_key(content_sha))?

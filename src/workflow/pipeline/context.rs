@@ -99,17 +99,22 @@ impl Pipeline {
         let (mut duplicate_of, mut message_id_reused, mut redelivery) = (None, None, None);
         match &mail.message_id {
             Some(mid) => {
-                // Any stored delivery with this content: a duplicate.
-                if let Some((t, _)) = self.store.message_by_content(incoming.content_sha)? {
-                    duplicate_of = Some(t);
-                } else if let Some((t, seq)) = self.store.message_by_id(mid)? {
-                    match self.compare_with(t, seq, incoming)? {
-                        Known::Same => duplicate_of = Some(t),
-                        Known::Changed(changed) => match self.view(t)? {
+                if let Some((t, seq)) = self.store.message_by_id(mid)? {
+                    let known = self.compare_with(t, seq, incoming)?;
+                    // A later delivery stored under this ID with this very
+                    // content (see `Store::message_by_content`): a duplicate.
+                    let later = match known {
+                        Known::Same => None,
+                        _ => self.store.message_by_content(incoming.content_sha)?,
+                    };
+                    match (known, later) {
+                        (Known::Same, _) => duplicate_of = Some(t),
+                        (_, Some((earlier, _))) => duplicate_of = Some(earlier),
+                        (Known::Changed(changed), None) => match self.view(t)? {
                             Some(ticket) => redelivery = Some(Redelivery { ticket, changed }),
                             None => message_id_reused = Some(t),
                         },
-                        Known::Other => message_id_reused = Some(t),
+                        (Known::Other, None) => message_id_reused = Some(t),
                     }
                 }
             }
