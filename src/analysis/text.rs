@@ -53,23 +53,18 @@ pub fn merge(into: &mut Vec<Indicator>, more: Vec<Indicator>) {
 }
 
 /// Indicators in order of arrival, each kind and value once, at most
-/// [`MAX_INDICATORS`]. A set beside the list: a search of the list per
-/// indicator made 64 parts repeating the same 5,000 addresses quadratic.
+/// [`MAX_INDICATORS`]. A typical report has a few dozen, which a scan of
+/// the list checks fastest; past [`LINEAR_UP_TO`] a set takes over, since
+/// a search of the list per indicator made 64 parts repeating the same
+/// 5,000 addresses quadratic.
+#[derive(Default)]
 struct Unique {
     list: Vec<Indicator>,
-    seen: HashSet<(Kind, String)>,
+    seen: Option<HashSet<(Kind, String)>>,
 }
 
-impl Default for Unique {
-    /// Sized for a typical report (tens of indicators), so that the set
-    /// is not rebuilt several times on the way.
-    fn default() -> Self {
-        Unique {
-            list: Vec::with_capacity(64),
-            seen: HashSet::with_capacity(64),
-        }
-    }
-}
+/// Indicators checked by scanning the list; more use the set.
+const LINEAR_UP_TO: usize = 32;
 
 impl Unique {
     fn add(&mut self, more: Vec<Indicator>) {
@@ -77,8 +72,20 @@ impl Unique {
             if self.list.len() >= MAX_INDICATORS {
                 return;
             }
-            if self.seen.insert((i.kind, i.value.clone())) {
-                self.list.push(i);
+            let new = match &mut self.seen {
+                Some(seen) => seen.insert((i.kind, i.value.clone())),
+                None => !self
+                    .list
+                    .iter()
+                    .any(|x| x.kind == i.kind && x.value == i.value),
+            };
+            if !new {
+                continue;
+            }
+            self.list.push(i);
+            if self.seen.is_none() && self.list.len() > LINEAR_UP_TO {
+                let seen = self.list.iter().map(|x| (x.kind, x.value.clone()));
+                self.seen = Some(seen.collect());
             }
         }
     }
@@ -176,5 +183,32 @@ mod tests {
                 && matches!(i.source, Found::Structured(_))),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn each_kind_and_value_once_below_and_past_the_scan_limit() {
+        let ind = |kind: Kind, v: String| Indicator {
+            kind,
+            value: v,
+            source: Found::Body,
+        };
+        for n in [3, LINEAR_UP_TO, LINEAR_UP_TO + 1, 5 * LINEAR_UP_TO] {
+            let ips: Vec<Indicator> = (0..n)
+                .map(|k| ind(Kind::Ipv4, format!("192.0.2.{k}")))
+                .collect();
+            let mut u = Unique::default();
+            u.add(ips.clone());
+            // The same values again, and once more as another kind.
+            u.add(ips.clone());
+            let as_domains = ips.iter().map(|i| ind(Kind::Domain, i.value.clone()));
+            u.add(as_domains.collect());
+            u.add(ips);
+            assert_eq!(u.list.len(), 2 * n, "n = {n}");
+            assert_eq!(u.seen.is_some(), 2 * n > LINEAR_UP_TO, "n = {n}");
+            let mut distinct: Vec<_> = u.list.iter().map(|i| (i.kind, &i.value)).collect();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 2 * n);
+        }
     }
 }

@@ -31,8 +31,14 @@ const TRACE: &[&str] = &[
 const TRACE_PREFIXES: &[&str] = &["arc-", "x-spam-", "x-virus-"];
 
 pub fn is_trace_header(name: &str) -> bool {
-    let name = name.trim().to_ascii_lowercase();
-    TRACE.contains(&name.as_str()) || TRACE_PREFIXES.iter().any(|p| name.starts_with(p))
+    let name = name.trim().as_bytes();
+    TRACE
+        .iter()
+        .any(|t| name.eq_ignore_ascii_case(t.as_bytes()))
+        || TRACE_PREFIXES.iter().any(|p| {
+            name.get(..p.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(p.as_bytes()))
+        })
 }
 
 /// SHA-256 of everything after the header section, with CRLF folded to LF
@@ -57,12 +63,14 @@ pub fn body_sha256(raw: &[u8]) -> String {
 /// ignored), then the body as [`body_sha256`] hashes it (`body_sha`).
 pub fn content_sha256(raw: &[u8], body_sha: &str) -> String {
     let mut h = Sha256::new();
-    for f in fields(raw).iter().filter(|f| !f.trace) {
-        h.update(&f.name);
-        h.update(b":");
-        h.update(&f.value);
-        h.update(b"\n");
-    }
+    each_field(raw, |f| {
+        if !f.trace {
+            h.update(f.name);
+            h.update(b":");
+            h.update(f.value);
+            h.update(b"\n");
+        }
+    });
     h.update(b"\n");
     h.update(body_sha.as_bytes());
     hex::encode(h.finalize())
@@ -117,45 +125,96 @@ struct Field {
     trace: bool,
 }
 
-/// The header section as fields. A line that is neither a field nor a
-/// continuation counts as a field of its own (name = the line), so that it
-/// is compared too, except an mbox `From ` envelope line, which is trace.
+/// One header field as [`each_field`] hands it over.
+struct FieldRef<'a> {
+    name: &'a [u8],
+    shown: &'a [u8],
+    value: &'a [u8],
+    trace: bool,
+}
+
+/// The header section as fields, for comparing two copies.
 fn fields(raw: &[u8]) -> Vec<Field> {
+    let mut out = Vec::new();
+    each_field(raw, |f| {
+        out.push(Field {
+            name: f.name.to_vec(),
+            shown: f.shown.to_vec(),
+            value: f.value.to_vec(),
+            trace: f.trace,
+        })
+    });
+    out
+}
+
+/// Calls `visit` with each field of the header section in order: its
+/// lower-cased name, the name as written, the value unfolded and trimmed.
+/// A line that is neither a field nor a continuation counts as a field of
+/// its own (name = the line), so that it is compared too, except an mbox
+/// `From ` envelope line, which is trace. Every message's content hash
+/// passes here, so the buffers are reused rather than allocated per field.
+fn each_field(raw: &[u8], mut visit: impl FnMut(FieldRef<'_>)) {
     let end = crate::mail::parse::header_end(raw).unwrap_or(raw.len());
-    let mut out: Vec<Field> = Vec::new();
+    let (mut name, mut shown, mut value) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pending: Option<bool> = None; // Some(trace) while a field is open
+    let mut flush = |name: &[u8], shown: &[u8], value: &[u8], trace: bool| {
+        visit(FieldRef {
+            name,
+            shown,
+            value,
+            trace,
+        })
+    };
     for (i, line) in raw[..end].split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             continue;
         }
-        if matches!(line[0], b' ' | b'\t') {
-            if let Some(last) = out.last_mut() {
-                last.value.extend_from_slice(line);
-                let trimmed = trim(&last.value).to_vec();
-                last.value = trimmed;
-                continue;
-            }
+        if matches!(line[0], b' ' | b'\t') && pending.is_some() {
+            value.extend_from_slice(line);
+            trim_in_place(&mut value);
+            continue;
+        }
+        if let Some(trace) = pending.take() {
+            flush(&name, &shown, &value, trace);
         }
         // The mbox envelope line, which also holds colons (in its date);
         // `From :` is a From field in obsolete syntax.
         let envelope = i == 0 && line.starts_with(b"From ") && !trim(&line[5..]).starts_with(b":");
-        let (shown, value, trace) = match line.iter().position(|&b| b == b':') {
+        let (n, v, trace) = match line.iter().position(|&b| b == b':') {
             _ if envelope => (line, &[][..], true),
             Some(c) => {
-                let shown = trim(&line[..c]);
-                let trace = std::str::from_utf8(shown).is_ok_and(is_trace_header);
-                (shown, trim(&line[c + 1..]), trace)
+                let n = trim(&line[..c]);
+                let trace = std::str::from_utf8(n).is_ok_and(is_trace_header);
+                (n, trim(&line[c + 1..]), trace)
             }
             None => (line, &[][..], false),
         };
-        out.push(Field {
-            name: shown.to_ascii_lowercase(),
-            shown: shown.to_vec(),
-            value: value.to_vec(),
-            trace,
-        });
+        shown.clear();
+        shown.extend_from_slice(n);
+        name.clear();
+        name.extend(n.iter().map(u8::to_ascii_lowercase));
+        value.clear();
+        value.extend_from_slice(v);
+        pending = Some(trace);
     }
-    out
+    if let Some(trace) = pending {
+        flush(&name, &shown, &value, trace);
+    }
+}
+
+/// [`trim`] on a buffer of one's own.
+fn trim_in_place(v: &mut Vec<u8>) {
+    let end = v
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    v.truncate(end);
+    let start = v
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    v.drain(..start);
 }
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -179,6 +238,23 @@ mod tests {
     }
 
     const MAIL: &[u8] = b"From: alice@bank.example\r\nSubject: Phishing\r\nMessage-ID: <r1@bank.example>\r\n\r\nbody\r\n";
+
+    /// Stored records keep these hashes: the way they are computed must
+    /// not drift, or every later delivery of an earlier message would
+    /// look changed. (Values from the field list of issue 13's first
+    /// version, recomputed independently.)
+    #[test]
+    fn content_hashes_stay_as_stored() {
+        assert_eq!(
+            content(MAIL),
+            "fe2c5407e5f491205a463d8d43904fa4fe51ddcf5d3a4a115b5bbdacc8253d3e"
+        );
+        let odd = b"From mbox Mon\nX-Spam-Flag: YES\nSUBJECT:\n  folded\n\tagain  \nno colon\nReceived: x\n\n\nbody\n";
+        assert_eq!(
+            content(odd),
+            "8d63cf418c711a628dfc41b4f46464849ee8c12473f3dcec56c5265178227e16"
+        );
+    }
 
     #[test]
     fn body_hash_ignores_headers_and_line_ends() {

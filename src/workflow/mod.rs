@@ -10,6 +10,7 @@ pub mod commands;
 pub mod decide;
 pub mod execute;
 pub mod handler;
+mod notice_facts;
 pub mod outgoing;
 pub mod pipeline;
 pub mod publish;

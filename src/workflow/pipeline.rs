@@ -156,7 +156,7 @@ impl Pipeline {
         for (key, value) in &pending {
             let now = OffsetDateTime::now_utc();
             match super::publish::Request::from_pending(value) {
-                Ok((ticket, req)) => super::relay::publish_from_mail(
+                Ok((ticket, req)) => super::publish::publish_from_mail(
                     &self.config,
                     &self.crypto,
                     &self.store,
@@ -289,7 +289,7 @@ impl Pipeline {
         debug_assert_eq!(result.outbox_ids.len(), commit.outbox.len());
         if let (Some(req), Some((key, _))) = (advisory, pending) {
             let (cfg, id) = (&self.config, commit.ticket.id);
-            super::relay::publish_from_mail(cfg, &self.crypto, &self.store, &req, id, now, &key)?;
+            super::publish::publish_from_mail(cfg, &self.crypto, &self.store, &req, id, now, &key)?;
         }
         let seal = commit
             .outbox

@@ -10,7 +10,7 @@ use crate::model::{Event, EventKind, TicketId};
 use crate::pgp::crypto::{encryption_index, Crypto};
 use crate::pgp::{PgpError, TeamKey};
 use crate::store::advisory::{AdvisoryRecord, Copy, Delivery, NewAdvisory, Recipient};
-use crate::store::{OutboxState, Store, StoreError};
+use crate::store::{Commit, OutboxState, Store, StoreError};
 use openpgp::Cert;
 use sequoia_openpgp as openpgp;
 use time::OffsetDateTime;
@@ -322,4 +322,37 @@ fn build_one(job: &Job<'_>, r: &Recipient, cert: Option<&Cert>) -> Built {
         }
     };
     Ok((bytes, subject.to_string()))
+}
+
+/// Publishes an advisory a handler sent by mail, after the mail's own
+/// commit (under the same writer lock). A refusal found only now (a store
+/// error, no team key) is recorded on the mail's ticket.
+pub fn publish_from_mail(
+    config: &Config,
+    crypto: &Crypto,
+    store: &Store,
+    req: &Request,
+    ticket: TicketId,
+    now: OffsetDateTime,
+    pending: &[u8],
+) -> Result<(), StoreError> {
+    match publish_locked(config, crypto, store, req, now, Some(pending)) {
+        Ok(rec) => {
+            tracing::info!(advisory = %rec.id, list = %rec.list, recipients = rec.recipients.len(), by = %req.by, "advisory sent by mail");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(%ticket, "advisory by mail failed: {e}");
+            store.drop_pending_advisory(pending)?;
+            if let Some(t) = store.ticket(ticket)? {
+                let event = Event::new(
+                    now,
+                    EventKind::Warning,
+                    format!("advisory by {} NOT sent: {e}", req.by),
+                );
+                store.apply(&Commit::events_only(t, vec![event]), now)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -283,7 +283,7 @@ impl Relay {
             text: &text,
             correspond: &self.team_address,
             comment: self.comment.as_deref(),
-            analysis: analysis_facts(store, commit, &self.tags)?,
+            analysis: super::notice_facts::analysis_facts(store, commit, &self.tags)?,
         };
         let incoming_id = mail.message_id.clone();
 
@@ -602,76 +602,4 @@ impl Relay {
         );
         (state == OutboxState::Queued).then_some(message_id)
     }
-}
-
-/// Publishes an advisory a handler sent by mail, after the mail's own
-/// commit (under the same writer lock). A refusal found only now (a store
-/// error, no team key) is recorded on the mail's ticket.
-pub fn publish_from_mail(
-    config: &Config,
-    crypto: &Crypto,
-    store: &Store,
-    req: &super::publish::Request,
-    ticket: crate::model::TicketId,
-    now: OffsetDateTime,
-    pending: &[u8],
-) -> Result<(), StoreError> {
-    match super::publish::publish_locked(config, crypto, store, req, now, Some(pending)) {
-        Ok(rec) => {
-            tracing::info!(advisory = %rec.id, list = %rec.list, recipients = rec.recipients.len(), by = %req.by, "advisory sent by mail");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::error!(%ticket, "advisory by mail failed: {e}");
-            store.drop_pending_advisory(pending)?;
-            if let Some(t) = store.ticket(ticket)? {
-                let event = Event::new(
-                    now,
-                    EventKind::Warning,
-                    format!("advisory by {} NOT sent: {e}", req.by),
-                );
-                store.apply(&Commit::events_only(t, vec![event]), now)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Indicators of the incoming message looked up for related tickets in a
-/// notification: each is one index probe on the sequential commit path.
-const RELATING_IN_NOTIFICATION: usize = 20;
-
-/// What analysis says about the ticket, for the handlers' notification.
-fn analysis_facts(
-    store: &Store,
-    commit: &Commit,
-    tags: &TagMatcher,
-) -> Result<notify::Analysis, StoreError> {
-    let t = &commit.ticket;
-    let category = t.classification.map(|c| match c.kind {
-        Some(k) => format!("{}/{}", c.category.as_str(), k.as_str()),
-        None => c.category.as_str().to_string(),
-    });
-    let indicators: Vec<_> = commit
-        .messages
-        .first()
-        .map(|m| {
-            m.record
-                .indicators
-                .iter()
-                .take(RELATING_IN_NOTIFICATION)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let related = store
-        .related(t.id, &indicators, notify::MAX_RELATED_SHOWN)?
-        .into_iter()
-        .map(|(id, shared)| (tags.tag_for(id), shared))
-        .collect();
-    Ok(notify::Analysis {
-        category,
-        constituencies: t.constituencies.clone(),
-        related,
-    })
 }
