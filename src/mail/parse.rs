@@ -171,7 +171,7 @@ fn header_block(raw: &[u8]) -> &[u8] {
 /// `\r\n\r\n`), found in one pass.
 pub fn header_end(raw: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(p) = raw.get(from..)?.iter().position(|&b| b == b'\n') {
+    while let Some(p) = memchr::memchr(b'\n', raw.get(from..)?) {
         let nl = from + p;
         let rest = raw.get(nl + 1..).unwrap_or_default();
         if rest.starts_with(b"\n") {

@@ -21,7 +21,7 @@ pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (usize, usize, usize)> 
         }
         let start = pos;
         let rest = data.get(start..)?;
-        let (cend, lend) = match rest.iter().position(|&b| b == b'\n') {
+        let (cend, lend) = match memchr::memchr(b'\n', rest) {
             Some(i) => {
                 let nl = start + i;
                 let cend = if nl > start && data.get(nl - 1) == Some(&b'\r') {
@@ -141,10 +141,14 @@ pub(crate) fn header_ambiguities(header: &[u8], single: &[&str], out: &mut Vec<S
             ));
             continue;
         }
-        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-        if let Some(n) = single.iter().find(|n| **n == lower) {
+        // Every header line of every entity passes here: compared in
+        // place, not lower-cased into a new string.
+        if let Some(n) = single
+            .iter()
+            .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
             if seen.contains(n) {
-                out.push(format!("more than one {lower} header field"));
+                out.push(format!("more than one {n} header field"));
             } else {
                 seen.push(n);
             }

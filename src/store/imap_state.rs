@@ -48,7 +48,18 @@ mod tests {
             store.set_imap_state("cert/INBOX", s).unwrap();
             store.flush().unwrap();
         }
-        let store = Store::open(&path, 8).unwrap();
+        // sled's threads may hold the file lock for a moment after the
+        // drop (seen once under load average 19): wait for it, bounded.
+        let mut tries = 0;
+        let store = loop {
+            match Store::open(&path, 8) {
+                Err(crate::store::StoreError::Locked { .. }) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other.unwrap(),
+            }
+        };
         assert_eq!(
             store.imap_state("cert/INBOX").unwrap(),
             Some(ImapState {
