@@ -557,3 +557,53 @@ fn handler_signature_optional_is_refused_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("handling.handler_signature"), "{err}");
 }
+
+/// A report re-sent under its Message-ID with another From (issue 13): kept
+/// as evidence, and the handlers are warned; the forged sender gets
+/// nothing, and no one is told it is a new report.
+#[test]
+fn a_changed_redelivery_warns_the_handlers() {
+    let w = world();
+    let mut seen = Seen::new();
+    let original = mail(
+        "alice@bank.example",
+        "Phishing at login.bank.example",
+        Some("resent-1@bank.example"),
+        "",
+        "Our customers get mail pointing to a fake login page.",
+    );
+    let (id, _) = w.env.ingest_ok(&original);
+    drain(&w.env, &mut seen);
+    let forged = mail(
+        "mallory@evil.example",
+        "Phishing at login.bank.example",
+        Some("resent-1@bank.example"),
+        "",
+        "Our customers get mail pointing to a fake login page.",
+    );
+    assert_eq!(w.env.ingest_ok(&forged), (id.clone(), "appended".into()));
+    let sent = drain(&w.env, &mut seen);
+    assert!(to_outside(&sent).is_empty(), "{sent:#?}");
+    let warned: Vec<_> = sent
+        .iter()
+        .filter(|(to, _, raw)| {
+            to.contains(HANNA)
+                && header(&String::from_utf8_lossy(raw), "Subject")
+                    .is_some_and(|s| s.contains("WARNING") && s.contains(&id))
+        })
+        .collect();
+    assert_eq!(warned.len(), 1, "{sent:#?}");
+    let text = &warned[0].1;
+    assert!(
+        text.contains("arrived again")
+            && text.contains("From")
+            && text.contains("resent-1@bank.example"),
+        "{text}"
+    );
+    // Bob, not assigned, is told too: the ticket has no assignee.
+    assert!(
+        sent.iter()
+            .any(|(to, _, _)| to.contains("bob@cert.example")),
+        "{sent:#?}"
+    );
+}

@@ -263,6 +263,26 @@ impl Pipeline {
         // never relayed, and a handler's commands in it are not run again.
         let redelivered = plan.flags.contains(&Flag::RedeliveredChanged);
         let advisory = if redelivered {
+            // The handlers are still told: a report re-sent with another
+            // From or Subject is how a forged re-send looks.
+            if let Some(r) = &ctx.redelivery {
+                let (v, p) = (ctx.verification.as_ref(), plaintext.as_deref());
+                let input = super::relay::Redelivered {
+                    mail: &mail,
+                    raw,
+                    plaintext: p,
+                    verification: v,
+                    changed: &r.changed,
+                    origin,
+                };
+                self.relay.notice_redelivery(
+                    &mut commit,
+                    &input,
+                    &self.store,
+                    &self.crypto,
+                    now,
+                )?;
+            }
             None
         } else {
             self.relay.extend(

@@ -20,6 +20,17 @@ use crate::store::{Commit, OutboxState, Store, StoreError};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+/// A changed re-delivery, as its notice needs it.
+pub struct Redelivered<'a> {
+    pub mail: &'a ParsedMail,
+    pub raw: &'a [u8],
+    pub plaintext: Option<&'a [u8]>,
+    pub verification: Option<&'a Verification>,
+    /// The header fields that differ from the stored copy.
+    pub changed: &'a [String],
+    pub origin: &'a str,
+}
+
 pub struct Relay {
     handlers: Vec<HandlerConfig>,
     handling: HandlingConfig,
@@ -97,6 +108,62 @@ impl Relay {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Tells the handlers of a changed re-delivery (`redelivery.rs`): a
+    /// warning with what differs, never a relay, never its commands.
+    pub fn notice_redelivery(
+        &self,
+        commit: &mut Commit,
+        r: &Redelivered<'_>,
+        store: &Store,
+        crypto: &Crypto,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if self.handlers.is_empty() {
+            return Ok(());
+        }
+        let id = commit.ticket.id;
+        let text = crate::mail::body::text_of(r.raw, r.plaintext, self.max_size);
+        let tag = self.tags.tag_for(id);
+        let verdict = r
+            .verification
+            .map(crate::pgp::crypto::summary)
+            .unwrap_or_else(|| "not examined".into());
+        let from = r
+            .mail
+            .from_display
+            .clone()
+            .or_else(|| r.mail.single_from().map(str::to_string))
+            .unwrap_or_else(|| "(no single From)".into());
+        let ticket_flags = commit.ticket.flags.clone();
+        let subject = commit.ticket.subject.clone();
+        let facts = TicketFacts {
+            tag: &tag,
+            subject: &subject,
+            from: &from,
+            verdict: &verdict,
+            flags: &ticket_flags,
+            text: &text,
+            correspond: &self.team_address,
+            comment: self.comment.as_deref(),
+            analysis: super::notice_facts::analysis_facts(store, commit, &self.tags)?,
+        };
+        let mid = r.mail.message_id.as_deref().unwrap_or("");
+        let warning = format!(
+            "a message already on this ticket (<{}>) arrived again via {} with other {}: kept as evidence, not relayed, no commands run. A report re-sent with another From or Subject can be a forgery; compare the deliveries with `csirtd ticket show {}`.",
+            crate::mail::display::clean(mid),
+            r.origin,
+            r.changed.join(", "),
+            id
+        );
+        let notice = Notice {
+            audience: Audience::Assignee,
+            kind: NoticeKind::Warning(warning),
+        };
+        let incoming = r.mail.message_id.as_deref();
+        self.notify(commit, crypto, &notice, &facts, &None, incoming, now);
         Ok(())
     }
 
