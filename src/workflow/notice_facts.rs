@@ -2,15 +2,19 @@
 //! its category, constituencies and the tickets related by indicators.
 
 use crate::mail::notify;
+use crate::mail::parse::ParsedMail;
 use crate::mail::subject::TagMatcher;
+use crate::model::Flag;
+use crate::pgp::Verification;
 use crate::store::{Commit, Store, StoreError};
+use std::collections::BTreeSet;
 
 /// Indicators of the incoming message looked up for related tickets in a
 /// notification: each is one index probe on the sequential commit path.
 const RELATING_IN_NOTIFICATION: usize = 20;
 
 /// What analysis says about the ticket, for the handlers' notification.
-pub(super) fn analysis_facts(
+pub(crate) fn analysis_facts(
     store: &Store,
     commit: &Commit,
     tags: &TagMatcher,
@@ -42,4 +46,37 @@ pub(super) fn analysis_facts(
         constituencies: t.constituencies.clone(),
         related,
     })
+}
+
+/// The owned words of a handlers' notification (`TicketFacts` borrows
+/// them): tag, subject, sender as shown, OpenPGP verdict, flags.
+pub(super) struct FactWords {
+    pub(super) tag: String,
+    pub(super) subject: String,
+    pub(super) from: String,
+    pub(super) verdict: String,
+    pub(super) flags: BTreeSet<Flag>,
+}
+
+impl FactWords {
+    pub(super) fn of(
+        tags: &TagMatcher,
+        commit: &Commit,
+        mail: &ParsedMail,
+        verification: Option<&Verification>,
+    ) -> FactWords {
+        FactWords {
+            tag: tags.tag_for(commit.ticket.id),
+            subject: commit.ticket.subject.clone(),
+            from: mail
+                .from_display
+                .clone()
+                .or_else(|| mail.single_from().map(str::to_string))
+                .unwrap_or_else(|| "(no single From)".into()),
+            verdict: verification
+                .map(crate::pgp::crypto::summary)
+                .unwrap_or_else(|| "not examined".into()),
+            flags: commit.ticket.flags.clone(),
+        }
+    }
 }

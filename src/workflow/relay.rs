@@ -18,18 +18,11 @@ use crate::pgp::crypto::{Crypto, Sealed};
 use crate::pgp::{Covered, SignedText, Verdict, Verification};
 use crate::store::{Commit, OutboxState, Store, StoreError};
 use std::collections::BTreeMap;
-use time::OffsetDateTime;
 
-/// A changed re-delivery, as its notice needs it.
-pub struct Redelivered<'a> {
-    pub mail: &'a ParsedMail,
-    pub raw: &'a [u8],
-    pub plaintext: Option<&'a [u8]>,
-    pub verification: Option<&'a Verification>,
-    /// The header fields that differ from the stored copy.
-    pub changed: &'a [String],
-    pub origin: &'a str,
-}
+mod redelivered;
+use super::notice_facts::FactWords;
+pub use redelivered::Redelivered;
+use time::OffsetDateTime;
 
 pub struct Relay {
     handlers: Vec<HandlerConfig>,
@@ -111,60 +104,23 @@ impl Relay {
         Ok(())
     }
 
-    /// Tells the handlers of a changed re-delivery (`redelivery.rs`): a
-    /// warning with what differs, never a relay, never its commands.
-    pub fn notice_redelivery(
-        &self,
-        commit: &mut Commit,
-        r: &Redelivered<'_>,
-        store: &Store,
-        crypto: &Crypto,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        if self.handlers.is_empty() {
-            return Ok(());
-        }
-        let id = commit.ticket.id;
-        let text = crate::mail::body::text_of(r.raw, r.plaintext, self.max_size);
-        let tag = self.tags.tag_for(id);
-        let verdict = r
-            .verification
-            .map(crate::pgp::crypto::summary)
-            .unwrap_or_else(|| "not examined".into());
-        let from = r
-            .mail
-            .from_display
-            .clone()
-            .or_else(|| r.mail.single_from().map(str::to_string))
-            .unwrap_or_else(|| "(no single From)".into());
-        let ticket_flags = commit.ticket.flags.clone();
-        let subject = commit.ticket.subject.clone();
-        let facts = TicketFacts {
-            tag: &tag,
-            subject: &subject,
-            from: &from,
-            verdict: &verdict,
-            flags: &ticket_flags,
-            text: &text,
+    fn facts<'a>(
+        &'a self,
+        w: &'a FactWords,
+        text: &'a str,
+        analysis: notify::Analysis,
+    ) -> TicketFacts<'a> {
+        TicketFacts {
+            tag: &w.tag,
+            subject: &w.subject,
+            from: &w.from,
+            verdict: &w.verdict,
+            flags: &w.flags,
+            text,
             correspond: &self.team_address,
             comment: self.comment.as_deref(),
-            analysis: super::notice_facts::analysis_facts(store, commit, &self.tags)?,
-        };
-        let mid = r.mail.message_id.as_deref().unwrap_or("");
-        let warning = format!(
-            "a message already on this ticket (<{}>) arrived again via {} with other {}: kept as evidence, not relayed, no commands run. A report re-sent with another From or Subject can be a forgery; compare the deliveries with `csirtd ticket show {}`.",
-            crate::mail::display::clean(mid),
-            r.origin,
-            r.changed.join(", "),
-            id
-        );
-        let notice = Notice {
-            audience: Audience::Assignee,
-            kind: NoticeKind::Warning(warning),
-        };
-        let incoming = r.mail.message_id.as_deref();
-        self.notify(commit, crypto, &notice, &facts, &None, incoming, now);
-        Ok(())
+            analysis,
+        }
     }
 
     /// Adds the handler side of this message to its commit. Returns the
@@ -330,28 +286,10 @@ impl Relay {
             commit.also.extend(outcome.others.into_values());
         }
 
-        let tag = self.tags.tag_for(id);
-        let verdict = verification
-            .map(crate::pgp::crypto::summary)
-            .unwrap_or_else(|| "not examined".into());
-        let from = mail
-            .from_display
-            .clone()
-            .or_else(|| mail.single_from().map(str::to_string))
-            .unwrap_or_else(|| "(no single From)".into());
-        let ticket_flags = commit.ticket.flags.clone();
-        let subject = commit.ticket.subject.clone();
-        let facts = TicketFacts {
-            tag: &tag,
-            subject: &subject,
-            from: &from,
-            verdict: &verdict,
-            flags: &ticket_flags,
-            text: &text,
-            correspond: &self.team_address,
-            comment: self.comment.as_deref(),
-            analysis: super::notice_facts::analysis_facts(store, commit, &self.tags)?,
-        };
+        let words = FactWords::of(&self.tags, commit, mail, verification);
+        let tag = &words.tag;
+        let analysis = super::notice_facts::analysis_facts(store, commit, &self.tags)?;
+        let facts = self.facts(&words, &text, analysis);
         let incoming_id = mail.message_id.clone();
 
         if let (Some(by), false) = (&author, refused.is_empty()) {
@@ -368,7 +306,7 @@ impl Relay {
                 let out = Out {
                     to: h.email.clone(),
                     subject: self.tags.compose(id, "Command error", SUBJECT_MAX_CHARS),
-                    body: notify::command_reply(&tag, &done, &refusals),
+                    body: notify::command_reply(tag, &done, &refusals),
                     kind: "cmd",
                     in_reply_to: incoming_id.clone(),
                     references: incoming_id.iter().cloned().collect(),
@@ -386,7 +324,7 @@ impl Relay {
             for r in &requestors {
                 let out = Out {
                     to: r.clone(),
-                    subject: self.tags.compose(id, &subject, SUBJECT_MAX_CHARS),
+                    subject: self.tags.compose(id, &words.subject, SUBJECT_MAX_CHARS),
                     body: format!("{text}\n"),
                     kind: "relay",
                     in_reply_to: irt.clone(),
