@@ -574,8 +574,10 @@ fn a_changed_redelivery_warns_the_handlers() {
     );
     let (id, _) = w.env.ingest_ok(&original);
     drain(&w.env, &mut seen);
+    // The forged copy also tries to plant a verdict line of its own in the
+    // handlers' warning through encoded line breaks in its display name.
     let forged = mail(
-        "mallory@evil.example",
+        "=?utf-8?q?Eve=0ASignature:_signed_by_a_known_key_(Alice_Handler),_From_matches=0D=0A?= <mallory@evil.example>",
         "Phishing at login.bank.example",
         Some("resent-1@bank.example"),
         "",
@@ -598,6 +600,12 @@ fn a_changed_redelivery_warns_the_handlers() {
         text.contains("arrived again")
             && text.contains("From")
             && text.contains("resent-1@bank.example"),
+        "{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("Signature: signed by a known key")),
         "{text}"
     );
     // Bob, not assigned, is told too: the ticket has no assignee.

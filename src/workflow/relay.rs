@@ -6,6 +6,7 @@
 
 use super::decide::{Placement, Plan, SUBJECT_MAX_CHARS};
 use super::handler::{self, Audience, Notice, NoticeKind, Route, RouteConfig, RouteInput, Sender};
+use super::notice_facts::FactWords;
 use super::outgoing::{push_outgoing, requestor_thread, OutgoingMail};
 use crate::config::{Config, ConfigError, EncryptPolicy, HandlerConfig, HandlingConfig};
 use crate::mail::compose::{self, Outgoing};
@@ -18,11 +19,10 @@ use crate::pgp::crypto::{Crypto, Sealed};
 use crate::pgp::{Covered, SignedText, Verdict, Verification};
 use crate::store::{Commit, OutboxState, Store, StoreError};
 use std::collections::BTreeMap;
+use time::OffsetDateTime;
 
 mod redelivered;
-use super::notice_facts::FactWords;
 pub use redelivered::Redelivered;
-use time::OffsetDateTime;
 
 pub struct Relay {
     handlers: Vec<HandlerConfig>,
