@@ -251,6 +251,12 @@ fn release(
 
 /// Parses and verifies a batch on every core.
 fn prepare_parallel(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)]) -> Vec<Prepared> {
+    let prepared = prepare_each(pipeline, batch);
+    pipeline.settle_analyses();
+    prepared
+}
+
+fn prepare_each(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)]) -> Vec<Prepared> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);

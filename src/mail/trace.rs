@@ -51,9 +51,20 @@ pub fn body_sha256(raw: &[u8]) -> String {
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
-    for chunk in body[..end].split(|&b| b == b'\n') {
-        h.update(chunk.strip_suffix(b"\r").unwrap_or(chunk));
+    let body = &body[..end];
+    // Every line ends in a bare LF: CRLF is folded to LF. A body without
+    // CRLF already is that form, and is hashed in one call rather than two
+    // a line (the per-call cost showed in intake profiles).
+    if memchr::memmem::find(body, b"\r\n").is_none() {
+        h.update(body);
         h.update(b"\n");
+    } else {
+        let mut folded = Vec::with_capacity(body.len() + 1);
+        for chunk in body.split(|&b| b == b'\n') {
+            folded.extend_from_slice(chunk.strip_suffix(b"\r").unwrap_or(chunk));
+            folded.push(b'\n');
+        }
+        h.update(&folded);
     }
     hex::encode(h.finalize())
 }
@@ -253,6 +264,22 @@ mod tests {
         assert_eq!(
             content(odd),
             "8d63cf418c711a628dfc41b4f46464849ee8c12473f3dcec56c5265178227e16"
+        );
+    }
+
+    #[test]
+    fn body_hashes_stay_as_stored() {
+        // Mixed line ends: each CRLF is folded, lone CRs are kept.
+        let mixed = b"Subject: x\r\n\r\nli\rne1\r\nline2\nline3\r\r\nx \r\n\r\n";
+        assert_eq!(
+            body_sha256(mixed),
+            "146027475c74756ee1ab48da401325bc940e291e90bb163bfd2bc0a707dc03f5"
+        );
+        // No CRLF at all: hashed as it is, with one final LF.
+        let bare = b"Subject: x\n\na\rb\n\nc\n\n\t";
+        assert_eq!(
+            body_sha256(bare),
+            "56fd27288d0e074f5b1898dad447fe1598649bdee54de8830f2551288d7fd6ad"
         );
     }
 

@@ -149,6 +149,11 @@ struct Log {
     /// Carried over from earlier processes until this one ends cleanly
     /// with them or handles them.
     carried: Vec<u8>,
+    /// `-` lines not yet written: each goes out with the next `+` (one
+    /// write a message rather than two) or when the batch is settled. A
+    /// death in between only shows a finished analysis as interrupted, so
+    /// that message is analysed again should it come again.
+    deferred: Vec<u8>,
 }
 
 pub struct Attempts {
@@ -219,6 +224,7 @@ impl Attempts {
                     written: 0,
                     open: HashMap::new(),
                     carried,
+                    deferred: Vec::new(),
                 };
                 log.compact()?;
                 Ok(log)
@@ -291,16 +297,31 @@ impl Attempts {
             }
         }
         let l = line(kind, sha);
-        if let Err(e) = log.file.write_all(&l) {
+        if kind == b'-' {
+            log.deferred.extend_from_slice(&l);
+            log.written += l.len() as u64;
+            if log.written > COMPACT_AT {
+                if let Err(e) = log.compact() {
+                    tracing::warn!(file = %log.path.display(), "cannot compact the record of analyses in progress: {e}");
+                }
+            }
+            return;
+        }
+        let mut out = std::mem::take(&mut log.deferred);
+        out.extend_from_slice(&l);
+        if let Err(e) = log.file.write_all(&out) {
             tracing::warn!(file = %log.path.display(), "cannot record an analysis in progress: {e}");
             return;
         }
         log.written += l.len() as u64;
-        if log.written > COMPACT_AT && kind == b'-' {
-            if let Err(e) = log.compact() {
-                tracing::warn!(file = %log.path.display(), "cannot compact the record of analyses in progress: {e}");
-            }
-        }
+    }
+
+    /// Writes the ends of analyses not yet written; called when a batch's
+    /// analyses are done, so that a death while it commits blames none.
+    pub fn settle(&self) {
+        let Some(log) = &self.log else { return };
+        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+        log.flush_deferred();
     }
 }
 
@@ -309,7 +330,8 @@ impl Drop for Attempts {
         // The abort handler must not write to a descriptor closed (and
         // perhaps reused) with this log.
         if let Some(log) = &self.log {
-            let log = log.lock().unwrap_or_else(|p| p.into_inner());
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            log.flush_deferred();
             let fd = log.file.as_raw_fd();
             let _ = LOG_FD.compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
         }
@@ -317,11 +339,23 @@ impl Drop for Attempts {
 }
 
 impl Log {
+    fn flush_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let out = std::mem::take(&mut self.deferred);
+        if let Err(e) = self.file.write_all(&out) {
+            tracing::warn!(file = %self.path.display(), "cannot record the end of an analysis: {e}");
+        }
+    }
+
     /// Truncates the log to what is carried and what runs now. In place,
     /// on the same descriptor, so that the abort handler never writes to a
     /// closed one; an abort in between leaves its own `!` line, and the
-    /// other analyses in flight are only analysed again.
+    /// other analyses in flight are only analysed again. The deferred `-`
+    /// lines are dropped: what runs now is all it keeps.
     fn compact(&mut self) -> std::io::Result<()> {
+        self.deferred.clear();
         let mut text = self.carried.clone();
         for (sha, n) in &self.open {
             for _ in 0..*n {
@@ -399,6 +433,29 @@ mod tests {
     }
 
     #[test]
+    fn an_ended_analysis_is_on_record_once_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("analysis-attempts");
+        let a = Attempts::open(&path);
+        drop(a.begin(&[1; 32]));
+        // Its end waits for the next begin or the settle: one write a message.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), l('+', 1));
+        drop(a.begin(&[2; 32]));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            [l('+', 1), l('-', 1), l('+', 2)].concat()
+        );
+        a.settle();
+        std::mem::forget(a);
+        CURRENT.with(|c| c.set([0; 33]));
+        assert_eq!(
+            judge(&std::fs::read_to_string(&path).unwrap()),
+            Verdicts::default(),
+            "a death after the settle blames nothing"
+        );
+    }
+
+    #[test]
     fn compaction_keeps_what_is_open_and_carried() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("analysis-attempts");
@@ -412,6 +469,7 @@ mod tests {
             drop(a.begin(&sha));
         }
         assert!(std::fs::metadata(&path).unwrap().len() < 2 * COMPACT_AT);
+        a.settle();
         std::mem::forget(held);
         let v = judge(&std::fs::read_to_string(&path).unwrap());
         assert_eq!(v.failed, vec![[7; 32]]);

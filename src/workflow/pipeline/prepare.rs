@@ -42,6 +42,12 @@ impl Pipeline {
         prepared
     }
 
+    /// Records the ends of the analyses just done (see `attempts.rs`):
+    /// called once the messages at hand are all prepared.
+    pub fn settle_analyses(&self) {
+        self.attempts.settle();
+    }
+
     fn analysed(&self, raw: &[u8], sha: [u8; 32], body_sha: String) -> Prepared {
         #[cfg(debug_assertions)]
         test_faults(raw);
