@@ -184,6 +184,13 @@ pub enum Flag {
     /// Analysis panicked, or the process died while analysing it (an
     /// allocation failure aborts): stored raw, not analysed, quarantined.
     AnalysisFailed,
+    /// A machine report (Shadowserver, ARF, X-ARF, IODEF, ACNS) that no
+    /// declared feed vouches for: parsed and kept on its own ticket, never
+    /// grouped into constituency tickets, never notifying anyone outside
+    /// the team.
+    UnauthenticatedFeed,
+    /// Failed DMARC for a domain whose policy is quarantine or reject.
+    DmarcFail,
 }
 
 impl Flag {
@@ -211,6 +218,8 @@ impl Flag {
             Flag::RedeliveredChanged => "redelivered-changed",
             Flag::OverBudget => "over-budget",
             Flag::AnalysisFailed => "analysis-failed",
+            Flag::UnauthenticatedFeed => "unauthenticated-feed",
+            Flag::DmarcFail => "dmarc-fail",
         }
     }
 }
@@ -233,6 +242,10 @@ pub enum EventKind {
     Reverified,
     /// An outgoing mail kept back, never sent in plaintext.
     Held,
+    /// A handler let an outgoing mail kept for release go out.
+    Released,
+    /// The ticket's TLP was raised by a label in a report.
+    Tlp,
     /// One row of a machine-readable report (a Shadowserver CSV line).
     ReportRow,
     /// The RSIT classification was set or changed.
@@ -263,6 +276,8 @@ impl EventKind {
             EventKind::Verdict => "verdict",
             EventKind::Reverified => "reverified",
             EventKind::Held => "held",
+            EventKind::Released => "released",
+            EventKind::Tlp => "tlp",
             EventKind::ReportRow => "report-row",
             EventKind::Classified => "classified",
             EventKind::Notified => "notified",

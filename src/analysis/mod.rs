@@ -11,6 +11,7 @@ pub mod indicators;
 pub mod iodef;
 pub mod query;
 pub mod report;
+pub mod row_fields;
 pub mod shadowserver;
 pub mod text;
 pub mod trends;

@@ -8,6 +8,7 @@ use super::constituency::{Constituencies, ConstituencyConfig};
 use super::indicators::Ignore;
 use super::indicators::{Extractor, Indicator};
 use super::shadowserver::{self, ShadowReport};
+use crate::config::ReportFormat;
 use mail_parser::{Message, PartType};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -55,6 +56,10 @@ pub struct Facts {
     /// The rows' addresses that become indicators: not ignored, within
     /// the indicator budget.
     pub row_ips: HashSet<IpAddr>,
+    /// The machine-report formats found; empty for a report by a person.
+    pub formats: Vec<ReportFormat>,
+    /// The strictest TLP label in the subject and the first lines.
+    pub tlp: Option<crate::workflow::commands::Tlp>,
 }
 
 /// Text the classification rules read: the subject and the text parts.
@@ -68,21 +73,35 @@ pub fn analyse(
 ) -> Facts {
     let indicators = super::text::from_message(extractor, m);
     let shadowserver = shadowserver::parse_within(m, budget);
-    let structured = super::arf::parse(m)
+    let (arf, xarf, iodef) = (
+        super::arf::parse(m),
+        super::xarf::parse(m),
+        super::iodef::parse(m),
+    );
+    let mut formats = Vec::new();
+    if arf.is_some() {
+        formats.push(ReportFormat::Arf);
+    }
+    if xarf.is_some() {
+        formats.push(ReportFormat::Xarf);
+    }
+    if iodef.is_some() {
+        formats.push(ReportFormat::Iodef);
+    }
+    if !shadowserver.is_empty() {
+        formats.push(ReportFormat::Shadowserver);
+    }
+    let structured = arf
         .and_then(|r| classify::from_arf(&r.feedback_type))
         .or_else(|| {
-            super::xarf::parse(m)
-                .and_then(|r| classify::from_xarf(r.category.as_deref(), r.report_type.as_deref()))
+            xarf.and_then(|r| classify::from_xarf(r.category.as_deref(), r.report_type.as_deref()))
         })
         .or_else(|| {
             shadowserver
                 .first()
                 .map(|r| classify::from_shadowserver(&r.report_type))
         })
-        .or_else(|| {
-            super::iodef::parse(m)
-                .and_then(|r| r.impacts.iter().find_map(|i| classify::from_iodef(i)))
-        });
+        .or_else(|| iodef.and_then(|r| r.impacts.iter().find_map(|i| classify::from_iodef(i))));
     let classification = structured.or_else(|| analyser.rules.classify(&rule_text(m)));
     Facts {
         indicators,
@@ -90,6 +109,8 @@ pub fn analyse(
         constituencies: Vec::new(),
         shadowserver,
         row_ips: HashSet::new(),
+        formats,
+        tlp: None,
     }
 }
 

@@ -21,8 +21,10 @@ pub struct Row {
     /// The row's `ip` (or `src_ip`) column, when it is an address.
     pub ip: Option<IpAddr>,
     /// `column=value` pairs of the non-empty fields, bounded, on one line:
-    /// what handlers and constituents read.
+    /// what handlers read (never sent outside the team).
     pub text: String,
+    /// The fields a notification may carry, checked against their types.
+    pub fields: super::row_fields::RowFields,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +240,7 @@ pub fn parse_csv_within(text: &str, budget: &Budget) -> ShadowReport {
     let ip_col = columns
         .iter()
         .position(|c| c == "ip" || c == "src_ip" || c == "source_ip");
+    let typed = super::row_fields::Columns::of(&columns);
     let mut rows = Vec::new();
     let mut truncated = false;
     while let Some(rec) = next_record(text, &mut pos) {
@@ -272,7 +275,11 @@ pub fn parse_csv_within(text: &str, budget: &Budget) -> ShadowReport {
             truncated = true;
             break;
         }
-        rows.push(Row { ip, text: row_text });
+        rows.push(Row {
+            ip,
+            text: row_text,
+            fields: typed.read(&rec),
+        });
     }
     ShadowReport {
         file: String::new(),

@@ -18,6 +18,12 @@ pub enum OutboxCommand {
     },
     /// Deliver what is due now, once, and exit (for use without the daemon)
     Deliver,
+    /// Let an entry kept for a handler's release (state awaiting-release:
+    /// a held feed, TLP:AMBER+STRICT or TLP:RED) go out
+    Release {
+        /// The outbox ID, as `csirtd outbox list` shows it
+        id: u64,
+    },
 }
 
 /// `in_daemon`: run inside the daemon for a forwarded request.
@@ -72,6 +78,26 @@ pub fn run(
                     )?;
                 }
             }
+        }
+        OutboxCommand::Release { id } => {
+            let who = std::env::var("SUDO_USER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "unknown".into());
+            let by = format!("the operator {} at the command line", escape(&who));
+            let rec = store
+                .release_outbox(id, None, &by, time::OffsetDateTime::now_utc())
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}\n  hint: `csirtd outbox list` shows the entries awaiting release"
+                    )
+                })?;
+            store.flush()?;
+            writeln!(
+                out,
+                "released outbox entry {id} (ticket {}) to {}; it is queued and goes out with the next delivery",
+                rec.ticket,
+                escape(&rec.to.join(", "))
+            )?;
         }
         OutboxCommand::Deliver if in_daemon => {
             writeln!(

@@ -50,4 +50,25 @@ pub struct Handling {
     /// Tickets merged into this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged: Vec<TicketId>,
+    /// The requestors the ticket had when it became TLP:RED: the only ones
+    /// its content is relayed to. A relay to anyone added later is held
+    /// for a handler's release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub red_audience: Vec<String>,
+}
+
+impl Handling {
+    /// Sets the TLP; on becoming RED, the requestors of that moment are
+    /// the audience its content may reach.
+    pub fn set_tlp(&mut self, tlp: Option<Tlp>, requestors: &[String]) {
+        if tlp == Some(Tlp::Red) && self.tlp != Some(Tlp::Red) {
+            self.red_audience = requestors.to_vec();
+        }
+        self.tlp = tlp;
+    }
+
+    /// Whether relayed content may reach `requestor` as TLP allows.
+    pub fn may_relay_to(&self, requestor: &str) -> bool {
+        self.tlp != Some(Tlp::Red) || self.red_audience.iter().any(|r| r == requestor)
+    }
 }

@@ -45,6 +45,10 @@ pub struct Commit {
     /// Records for the meta tree written with the commit (an advisory
     /// requested by this mail, published right after).
     pub meta: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Outbox entries of this ticket a handler's signed `/release` lets
+    /// go out (checked before the commit: each awaits release), with the
+    /// handler's name.
+    pub releases: Vec<(u64, String)>,
 }
 
 impl Commit {
@@ -60,6 +64,7 @@ impl Commit {
             ack_rates: Vec::new(),
             also: Vec::new(),
             meta: Vec::new(),
+            releases: Vec::new(),
         }
     }
 }
@@ -194,6 +199,9 @@ impl Store {
             }
             for (k, v) in &c.meta {
                 t[T_META].insert(k.as_slice(), v.as_slice())?;
+            }
+            for (id, by) in &c.releases {
+                super::outbox::release_in(t, *id, Some(c.ticket.id), by, now)?;
             }
             t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
             Ok(res)

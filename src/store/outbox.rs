@@ -90,6 +90,46 @@ impl Store {
             .map(|ms| ms as i64))
     }
 
+    /// Lets an entry kept for a handler's release go out: queued now, with
+    /// an event naming who released it. Only `awaiting-release` entries;
+    /// `ticket`, when given, must be the entry's.
+    pub fn release_outbox(
+        &self,
+        id: u64,
+        ticket: Option<TicketId>,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<OutboxRecord> {
+        let result = self
+            .trees()
+            .transaction(|t| release_in(t, id, ticket, by, now));
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Abort(msg)) => Err(StoreError::Conflict(msg)),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+        }
+    }
+
+    /// The IDs a `/release` on `ticket` lets go out: `wanted`, or all of
+    /// the ticket's entries awaiting release. Empty when none qualifies.
+    pub fn releasable(&self, ticket: TicketId, wanted: Option<u64>) -> Result<Vec<u64>> {
+        Ok(self
+            .awaiting_release(ticket)?
+            .into_iter()
+            .map(|o| o.id)
+            .filter(|id| wanted.is_none_or(|w| w == *id))
+            .collect())
+    }
+
+    /// Entries of `ticket` awaiting a handler's release.
+    pub fn awaiting_release(&self, ticket: TicketId) -> Result<Vec<OutboxRecord>> {
+        Ok(self
+            .outbox()?
+            .into_iter()
+            .filter(|o| o.ticket == ticket && o.state == OutboxState::AwaitingRelease)
+            .collect())
+    }
+
     pub fn record_attempt(&self, id: u64, attempt: &Attempt, now: OffsetDateTime) -> Result<()> {
         let result = self.trees().transaction(|t| {
             let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
@@ -153,4 +193,55 @@ impl Store {
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
     }
+}
+
+/// The release of outbox entry `id` inside a transaction (see
+/// [`Store::release_outbox`]); also run by the commit of a handler's
+/// signed `/release`.
+pub(crate) fn release_in(
+    t: &[sled::transaction::TransactionalTree],
+    id: u64,
+    ticket: Option<TicketId>,
+    by: &str,
+    now: OffsetDateTime,
+) -> super::commit::TxResult<OutboxRecord> {
+    let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
+        return Err(ConflictableTransactionError::Abort(format!(
+            "outbox entry {id} does not exist"
+        )));
+    };
+    let mut rec: OutboxRecord = serde_json::from_slice(&v).map_err(|e| {
+        ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}"))
+    })?;
+    if rec.state != OutboxState::AwaitingRelease {
+        return Err(ConflictableTransactionError::Abort(format!(
+            "outbox entry {id} is {}, not awaiting release",
+            rec.state.as_str()
+        )));
+    }
+    if ticket.is_some_and(|tk| tk != rec.ticket) {
+        return Err(ConflictableTransactionError::Abort(format!(
+            "outbox entry {id} belongs to ticket {}",
+            rec.ticket
+        )));
+    }
+    rec.state = OutboxState::Queued;
+    rec.next_attempt_at = now;
+    rec.last_error = None;
+    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(now), id), &[])?;
+    if rec.ticket != super::advisory::NO_TICKET {
+        let e = Event::new(
+            now,
+            EventKind::Released,
+            format!(
+                "<{}> to {} released by {by}",
+                rec.message_id,
+                rec.to.join(", ")
+            ),
+        );
+        let n = super::commit::next(&t[T_COUNTERS], EVENT_COUNTER)?;
+        t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&e))?;
+    }
+    t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+    Ok(rec)
 }

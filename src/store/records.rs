@@ -100,6 +100,11 @@ pub enum OutboxState {
     /// Committed as composed, waiting for the team's signature (see
     /// `store::sealing`); never sent in this state.
     Sealing,
+    /// Signed (and encrypted where due) but kept back until a handler
+    /// releases it: a feed with `notify = "hold"`, or TLP:AMBER+STRICT and
+    /// TLP:RED content. `csirtd outbox release ID` or a signed `/release`.
+    #[serde(rename = "awaiting-release")]
+    AwaitingRelease,
 }
 
 impl OutboxState {
@@ -110,6 +115,7 @@ impl OutboxState {
             OutboxState::Failed => "failed",
             OutboxState::Held => "held",
             OutboxState::Sealing => "sealing",
+            OutboxState::AwaitingRelease => "awaiting-release",
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum Command {
     Category(String),
     Tlp(Tlp),
     ReporterAckOff,
+    /// Let the ticket's outgoing mail kept for release go out: one outbox
+    /// entry, or all of the ticket's.
+    Release(Option<u64>),
 }
 
 impl fmt::Display for Command {
@@ -75,6 +78,8 @@ impl fmt::Display for Command {
             Command::Category(c) => write!(f, "/category {c}"),
             Command::Tlp(t) => write!(f, "/tlp {}", t.as_str()),
             Command::ReporterAckOff => write!(f, "/reporter-ack off"),
+            Command::Release(None) => write!(f, "/release"),
+            Command::Release(Some(id)) => write!(f, "/release {id}"),
         }
     }
 }
@@ -184,12 +189,20 @@ fn parse_line(line: &str) -> Result<Command, String> {
                 .map(Command::Tlp)
                 .ok_or_else(|| format!("unknown TLP label `{a}`; use clear, green, amber, amber+strict or red"))
         }
+        "/release" => match args.as_slice() {
+            [] => Ok(Command::Release(None)),
+            [a] => a
+                .parse::<u64>()
+                .map(|id| Command::Release(Some(id)))
+                .map_err(|_| format!("`{a}` is not an outbox ID; usage: /release [outbox-id]")),
+            _ => Err("usage: /release [outbox-id]".into()),
+        },
         "/reporter-ack" => match args.as_slice() {
             [a] if a.eq_ignore_ascii_case("off") => Ok(Command::ReporterAckOff),
             _ => Err("usage: /reporter-ack off".into()),
         },
         _ => Err(format!(
-            "unknown command `{verb}`; known: /status, /assign, /link, /merge, /category, /tlp, /reporter-ack"
+            "unknown command `{verb}`; known: /status, /assign, /link, /merge, /category, /tlp, /reporter-ack, /release"
         )),
     }
 }

@@ -16,6 +16,9 @@ pub struct Outcome {
     pub refused: Vec<CommandError>,
     /// Other tickets changed, each with its events.
     pub others: BTreeMap<TicketId, (TicketRecord, Vec<Event>)>,
+    /// Outbox entries of this ticket to release once the commit is made
+    /// (None: all that await release).
+    pub releases: Vec<Option<u64>>,
 }
 
 /// Runs `commands` by handler `by` on `ticket`. `known` holds the other
@@ -113,6 +116,10 @@ pub fn execute(
                 if !inc.handling.reports.contains(&ticket.id) {
                     inc.handling.reports.push(ticket.id);
                 }
+                // Shared handling shares the strictest TLP of the two.
+                let tlp = ticket.handling.tlp.max(inc.handling.tlp);
+                ticket.handling.set_tlp(tlp, &ticket.requestors);
+                inc.handling.set_tlp(tlp, &inc.requestors);
                 inc.updated_at = now;
                 let e = Event::new(
                     now,
@@ -155,6 +162,12 @@ pub fn execute(
                     }
                 }
                 survivor.flags.extend(ticket.flags.iter().copied());
+                let tlp = survivor.handling.tlp.max(ticket.handling.tlp);
+                // The merged ticket's audience stays what RED content of
+                // the survivor may reach; its other requestors do not.
+                survivor
+                    .handling
+                    .set_tlp(tlp, &ticket.handling.red_audience);
                 survivor.updated_at = now;
                 let e = Event::new(now, EventKind::Command, format!("{} merged into this ticket by {by}; its tag and Message-IDs now route here", ticket.id));
                 push_other(&mut out, survivor, e);
@@ -174,8 +187,22 @@ pub fn execute(
                 Err(e) => refuse(&mut out, e.to_string()),
             },
             Command::Tlp(t) => {
-                ticket.handling.tlp = Some(*t);
-                done(&mut out, format!("{t}"));
+                let before = ticket.handling.tlp;
+                ticket.handling.set_tlp(Some(*t), &ticket.requestors);
+                match before {
+                    Some(b) if b > *t => done(&mut out, format!("{t}, lowered from {b}")),
+                    _ => done(&mut out, format!("{t}")),
+                }
+            }
+            Command::Release(id) => {
+                out.releases.push(*id);
+                done(
+                    &mut out,
+                    match id {
+                        Some(id) => format!("outbox entry {id} to be released"),
+                        None => "the ticket's mail awaiting release to be released".into(),
+                    },
+                );
             }
             Command::ReporterAckOff => {
                 ticket.handling.reporter_muted = true;
@@ -332,5 +359,59 @@ mod tests {
             OffsetDateTime::UNIX_EPOCH,
         );
         assert_eq!(o.refused.len(), 1);
+    }
+
+    #[test]
+    fn merge_and_link_take_the_strictest_tlp() {
+        let mut red = t(1, Kind::Report, "r@x.example");
+        red.handling.tlp = Some(Tlp::Red);
+        let mut known = BTreeMap::new();
+        known.insert(TicketId::new(2026, 2), t(2, Kind::Report, "x@y.example"));
+        let mut inc = t(3, Kind::Incident, "cert@cert.example");
+        inc.handling.tlp = Some(Tlp::Green);
+        known.insert(TicketId::new(2026, 3), inc);
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let mut linked = red.clone();
+        let o = execute(
+            &[Command::Link(TicketId::new(2026, 3))],
+            &mut linked,
+            &known,
+            &hs(),
+            "alice",
+            now,
+        );
+        assert!(o.refused.is_empty(), "{:?}", o.refused);
+        assert_eq!(
+            o.others[&TicketId::new(2026, 3)].0.handling.tlp,
+            Some(Tlp::Red)
+        );
+        assert_eq!(linked.handling.tlp, Some(Tlp::Red));
+        let o = execute(
+            &[Command::Merge(TicketId::new(2026, 2))],
+            &mut red,
+            &known,
+            &hs(),
+            "alice",
+            now,
+        );
+        assert_eq!(
+            o.others[&TicketId::new(2026, 2)].0.handling.tlp,
+            Some(Tlp::Red)
+        );
+        // A handler may lower it, and the event says so.
+        let o = execute(
+            &[Command::Tlp(Tlp::Amber)],
+            &mut red,
+            &known,
+            &hs(),
+            "alice",
+            now,
+        );
+        assert_eq!(red.handling.tlp, Some(Tlp::Amber));
+        assert!(
+            o.events[0].detail.contains("lowered from TLP:RED"),
+            "{:?}",
+            o.events
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod attempts;
 pub mod commands;
 pub mod decide;
 pub mod execute;
+pub mod feeds;
 pub mod handler;
 mod notice_facts;
 pub mod outgoing;

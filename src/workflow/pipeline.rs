@@ -4,7 +4,9 @@
 //! so that several messages can share one flush.
 
 use super::ack::AckPolicy;
+use super::commands::Tlp;
 use super::decide::{decide, Placement, Plan};
+use super::feeds::FeedStatus;
 use crate::config::Config;
 use crate::mail::msgid::MessageIds;
 use crate::mail::parse::ParsedMail;
@@ -70,6 +72,10 @@ struct Incoming<'a> {
     classification: Option<crate::analysis::classify::Classification>,
     constituencies: Vec<String>,
     warnings: Vec<String>,
+    /// Which declared feed vouches for a machine report, if any.
+    feed: FeedStatus,
+    /// The strictest TLP label the message carries.
+    tlp: Option<Tlp>,
 }
 
 pub struct Pipeline {
@@ -186,6 +192,7 @@ impl Pipeline {
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
         let prepared = self.prepare(raw);
+        self.settle_analyses();
         let mut processed = self.commit_prepared(prepared, raw, origin, now)?;
         let sealed: Vec<_> = std::mem::take(&mut processed.seal)
             .into_iter()
@@ -236,7 +243,22 @@ impl Pipeline {
             rate_limit_global: self.config.ack.global_limit(),
             rate_window_secs: self.config.ack.rate_window_secs,
         };
-        let plan = decide(&mail, &ctx, &self.tags, &policy, origin);
+        let mut plan = decide(&mail, &ctx, &self.tags, &policy, origin);
+        let mut mail = mail;
+        let mut warnings = warnings;
+        let feed = self.feed_status(&facts.formats, &mail, ctx.verification.as_ref());
+        if let FeedStatus::Unauthenticated { reason } = &feed {
+            mail.flags.insert(Flag::UnauthenticatedFeed);
+            plan.flags.insert(Flag::UnauthenticatedFeed);
+            warnings.push(format!(
+                "machine report from no trusted feed: {reason}; kept on its own ticket, not grouped, nobody outside the team notified"
+            ));
+        }
+        let mut indicators = indicators;
+        if !feed.is_trusted() && !facts.row_ips.is_empty() {
+            // Not grouped: the rows' addresses go on this ticket instead.
+            indicators = notify::with_row_addresses(indicators, &facts.row_ips);
+        }
         let flags = mail.flags.clone();
         let incoming = Incoming {
             mail: &mail,
@@ -251,8 +273,11 @@ impl Pipeline {
             classification: facts.classification,
             constituencies: facts.constituencies,
             warnings,
+            feed: feed.clone(),
+            tlp: facts.tlp,
         };
         if matches!(plan.placement, Placement::Created(_))
+            && feed.is_trusted()
             && facts.shadowserver.iter().any(|s| !s.rows.is_empty())
         {
             // Machine reports: rows grouped per constituency, type and day.
@@ -357,6 +382,8 @@ impl Pipeline {
             classification,
             constituencies,
             warnings,
+            feed,
+            tlp,
         } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
@@ -385,6 +412,8 @@ impl Pipeline {
         ticket.updated_at = now;
         ticket.flags.extend(plan.flags.iter().copied());
         grouped::label(&mut ticket, classification, &constituencies);
+        events.extend(raise_tlp(&mut ticket, tlp, now));
+        let gate = super::feeds::gate(&feed, ticket.handling.tlp);
         if let Some((_, to)) = plan.status_change {
             ticket.status = to;
         }
@@ -449,6 +478,7 @@ impl Pipeline {
                 &ticket.constituencies,
                 found,
                 messages.len(),
+                &gate,
                 now,
                 &mut events,
             );
@@ -467,10 +497,35 @@ impl Pipeline {
                 ack_rates,
                 also: Vec::new(),
                 meta: Vec::new(),
+                releases: Vec::new(),
             },
             ack_count,
         ))
     }
+}
+
+/// Raises the ticket's TLP to what a message carries (never lowers it:
+/// only a handler's `/tlp` does); the event says where it came from.
+fn raise_tlp(
+    ticket: &mut crate::store::TicketRecord,
+    seen: Option<Tlp>,
+    now: OffsetDateTime,
+) -> Option<crate::model::Event> {
+    let seen = seen?;
+    if ticket.handling.tlp.is_some_and(|t| t >= seen) {
+        return None;
+    }
+    let before = ticket.handling.tlp;
+    ticket.handling.set_tlp(Some(seen), &ticket.requestors);
+    let detail = match before {
+        Some(b) => format!("{seen} marked in a report: raised from {b}"),
+        None => format!("{seen} marked in a report"),
+    };
+    Some(crate::model::Event::new(
+        now,
+        crate::model::EventKind::Tlp,
+        detail,
+    ))
 }
 
 /// The flags of the stored message: what intake found, and whether it is

@@ -7,20 +7,20 @@
 use super::decide::{Placement, Plan, SUBJECT_MAX_CHARS};
 use super::handler::{self, Audience, Notice, NoticeKind, Route, RouteConfig, RouteInput, Sender};
 use super::notice_facts::FactWords;
-use super::outgoing::{push_outgoing, requestor_thread, OutgoingMail};
+use super::outgoing::requestor_thread;
 use crate::config::{Config, ConfigError, EncryptPolicy, HandlerConfig, HandlingConfig};
-use crate::mail::compose::{self, Outgoing};
 use crate::mail::msgid::MessageIds;
 use crate::mail::notify::{self, TicketFacts};
 use crate::mail::parse::ParsedMail;
 use crate::mail::subject::TagMatcher;
 use crate::model::{Direction, Event, EventKind};
-use crate::pgp::crypto::{Crypto, Sealed};
+use crate::pgp::crypto::Crypto;
 use crate::pgp::{Covered, SignedText, Verdict, Verification};
-use crate::store::{Commit, OutboxState, Store, StoreError};
+use crate::store::{Commit, Store, StoreError};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+mod queue;
 mod redelivered;
 pub use redelivered::Redelivered;
 
@@ -284,6 +284,18 @@ impl Relay {
             commit.events.extend(outcome.events);
             refused.extend(outcome.refused);
             commit.also.extend(outcome.others.into_values());
+            for wanted in outcome.releases {
+                let ids = store.releasable(commit.ticket.id, wanted)?;
+                if ids.is_empty() {
+                    refused.push(super::commands::CommandError {
+                        line: super::commands::Command::Release(wanted).to_string(),
+                        reason: "nothing of this ticket by that ID awaits release".into(),
+                    });
+                }
+                commit
+                    .releases
+                    .extend(ids.into_iter().map(|i| (i, by.clone())));
+            }
         }
 
         let words = FactWords::of(&self.tags, commit, mail, verification);
@@ -333,6 +345,21 @@ impl Relay {
                     encrypt: self.requestor_encrypt,
                     automatic: false,
                 };
+                if !commit.ticket.handling.may_relay_to(r) {
+                    // RED content reaches only who had it when it became
+                    // RED; a requestor added since waits for a handler.
+                    let why = format!(
+                        "the ticket is TLP:RED and {r} was not among its requestors when it became RED"
+                    );
+                    tracing::warn!(ticket = %id, "{why}");
+                    commit.events.push(Event::new(
+                        now,
+                        EventKind::Warning,
+                        format!("relay by {by}: {why}"),
+                    ));
+                    self.queue_for_release(commit, crypto, out, &why, now);
+                    continue;
+                }
                 if let Some(mid) = self.queue(commit, crypto, out, now) {
                     commit.events.push(Event::new(
                         now,
@@ -526,85 +553,5 @@ impl Relay {
                 ));
             }
         }
-    }
-
-    /// Builds, signs (and encrypts per policy) one mail and adds it to the
-    /// commit as a stored outgoing message with its outbox entry. Returns
-    /// the Message-ID when it was queued (not held).
-    fn queue(
-        &self,
-        commit: &mut Commit,
-        crypto: &Crypto,
-        o: Out,
-        now: OffsetDateTime,
-    ) -> Option<String> {
-        let id = commit.ticket.id;
-        let message_id = self.ids.generate(id, o.kind);
-        let to = vec![o.to.clone()];
-        let mut extra: Vec<(&str, String)> = Vec::new();
-        if let Some(r) = &o.reply_to {
-            extra.push(("Reply-To", r.clone()));
-        }
-        if o.automatic {
-            extra.push(("Auto-Submitted", "auto-generated".into()));
-        }
-        let bytes = compose::render(&Outgoing {
-            from_name: &self.team_name,
-            from_address: &self.team_address,
-            to: &to,
-            subject: &o.subject,
-            message_id: &message_id,
-            in_reply_to: o.in_reply_to.as_deref(),
-            references: &o.references,
-            auto_reply: false,
-            loop_address: &self.team_address,
-            body: &o.body,
-            date: now,
-            extra_headers: &extra,
-        });
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(e) => {
-                let detail = format!("{} to {} not composed: {e}", o.kind, o.to);
-                tracing::error!(ticket = %id, %detail);
-                commit.events.push(Event::new(now, EventKind::Held, detail));
-                return None;
-            }
-        };
-        let (bytes, state) = match crypto.seal(bytes.clone(), &o.to, o.encrypt) {
-            Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
-                (b, OutboxState::Queued)
-            }
-            Ok(Sealed::Held { bytes, reason }) => {
-                commit.events.push(Event::new(
-                    now,
-                    EventKind::Held,
-                    format!("{} to {} held: {reason}", o.kind, o.to),
-                ));
-                (bytes, OutboxState::Held)
-            }
-            Err(e) => {
-                // Never send unsigned what should be signed.
-                let detail = format!("{} to {} held: cannot sign: {e}", o.kind, o.to);
-                tracing::error!(ticket = %id, %detail);
-                commit.events.push(Event::new(now, EventKind::Held, detail));
-                (bytes, OutboxState::Held)
-            }
-        };
-        push_outgoing(
-            commit,
-            OutgoingMail {
-                bytes,
-                state,
-                to,
-                subject: o.subject,
-                message_id: message_id.clone(),
-                origin: o.kind,
-                from: &self.team_address,
-                envelope_from: &self.envelope_from,
-            },
-            now,
-        );
-        (state == OutboxState::Queued).then_some(message_id)
     }
 }

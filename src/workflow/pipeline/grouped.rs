@@ -8,6 +8,7 @@ use super::{Incoming, Pipeline, Processed};
 use crate::analysis::classify::{self, Classification};
 use crate::analysis::constituency::Constituencies;
 use crate::analysis::indicators::{Found, Indicator, Kind};
+use crate::analysis::row_fields::report_type_word;
 use crate::analysis::shadowserver::{Row, ShadowReport};
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::store::grouped::{GroupPart, GroupedCommit};
@@ -194,6 +195,8 @@ impl Pipeline {
                 vec![key.constituency.clone()]
             };
             label(&mut ticket, class, &labels);
+            let raised = super::raise_tlp(&mut ticket, r.tlp, now);
+            let gate = crate::workflow::feeds::gate(&r.feed, ticket.handling.tlp);
             ticket.updated_at = now;
             ticket.flags.extend(r.mail.flags.iter().copied());
             ticket.message_count += 1;
@@ -205,6 +208,7 @@ impl Pipeline {
                     "ticket created from a machine report",
                 ));
             }
+            events.extend(raised);
             events.push(Event::new(
                 now,
                 EventKind::Received,
@@ -223,7 +227,18 @@ impl Pipeline {
             ));
             let (mut outgoing, mut outbox) = (Vec::new(), Vec::new());
             for (c, contact) in self.to_notify(&labels) {
-                let what = format!("a Shadowserver {} report of {}", key.report_type, key.date);
+                if let super::notify::Gate::Skip(why) = &gate {
+                    events.push(Event::new(
+                        now,
+                        EventKind::Held,
+                        format!("no notification to {}: {why}", c.name.trim()),
+                    ));
+                    continue;
+                }
+                let what = match report_type_word(&key.report_type) {
+                    Some(t) => format!("a Shadowserver {t} report of {}", key.date),
+                    None => format!("a Shadowserver report of {}", key.date),
+                };
                 let tag = self.tags.tag_for(ticket.id);
                 let text = super::notify::rows_body(
                     &self.config.team.name,
@@ -232,7 +247,8 @@ impl Pipeline {
                     &what,
                     rows,
                 );
-                let notice = self.notification(ticket.id, c, contact, &text, now, &mut events);
+                let notice =
+                    self.notification(ticket.id, c, contact, &text, &gate, now, &mut events);
                 if let Some((m, mut o)) = notice {
                     o.message = outgoing.len();
                     outgoing.push(m);
@@ -291,6 +307,7 @@ mod tests {
         Row {
             ip: ip.parse().ok(),
             text: format!("ip={ip}"),
+            fields: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::mail::display::clean;
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::pgp::crypto::Sealed;
 use crate::store::{MessageRecord, NewMessage, NewOutbox, OutboxState};
+pub use crate::workflow::feeds::Gate;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -51,9 +52,10 @@ pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[
          subject of any reply.\n\n",
         rows.len()
     );
+    // Only the typed fields: the row's text is the sender's, and this
+    // mail goes out under the team's signature.
     for r in rows.iter().take(MAX_LISTED) {
-        // A row is the sender's CSV text, signed by the team key here.
-        b.push_str(&clean(&r.text));
+        b.push_str(&r.fields.line(r.ip));
         b.push('\n');
     }
     if rows.len() > MAX_LISTED {
@@ -63,7 +65,50 @@ pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[
     b
 }
 
+/// `indicators` and, after them, the addresses of machine-report rows,
+/// for a report that is not grouped (from no trusted feed).
+pub fn with_row_addresses(
+    mut indicators: Vec<Indicator>,
+    rows: &std::collections::HashSet<std::net::IpAddr>,
+) -> Vec<Indicator> {
+    use crate::analysis::indicators::{Found, Kind};
+    let mut ips: Vec<_> = rows.iter().copied().collect();
+    ips.sort_unstable();
+    let source = Found::Structured("machine-report row".into());
+    let more = ips
+        .into_iter()
+        .map(|ip| Indicator {
+            kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
+            value: ip.to_string(),
+            source: source.clone(),
+        })
+        .collect();
+    crate::analysis::text::merge(&mut indicators, more);
+    indicators
+}
+
 impl Pipeline {
+    /// Which declared feed, if any, vouches for a machine report.
+    pub(super) fn feed_status(
+        &self,
+        formats: &[crate::config::ReportFormat],
+        mail: &crate::mail::parse::ParsedMail,
+        verification: Option<&crate::pgp::Verification>,
+    ) -> crate::workflow::feeds::FeedStatus {
+        if formats.is_empty() {
+            return crate::workflow::feeds::FeedStatus::NotMachine;
+        }
+        let pgp_signer = verification
+            .filter(|v| v.status == crate::pgp::Verdict::Good)
+            .and_then(|v| v.signer_fingerprint.clone())
+            .map(|f| crate::config::normalize_fingerprint(&f));
+        let proofs = crate::workflow::feeds::Proofs {
+            dkim_pass: Vec::new(),
+            pgp_signer,
+        };
+        crate::workflow::feeds::judge(formats, mail.single_from(), &proofs, &self.config.feeds)
+    }
+
     /// Constituencies among `labels` that asked to be notified, with their contact.
     pub(super) fn to_notify<'a>(
         &'a self,
@@ -78,17 +123,27 @@ impl Pipeline {
 
     /// Outgoing notifications for a new ticket labelled `labels`; their
     /// outbox entries name message indexes from `first_index` on.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn notifications(
         &self,
         id: TicketId,
         labels: &[String],
         indicators: &[Indicator],
         first_index: usize,
+        gate: &Gate,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
     ) -> (Vec<NewMessage>, Vec<NewOutbox>) {
         let (mut messages, mut outbox) = (Vec::new(), Vec::new());
         for (c, contact) in self.to_notify(labels) {
+            if let Gate::Skip(why) = gate {
+                events.push(Event::new(
+                    now,
+                    EventKind::Held,
+                    format!("no notification to {}: {why}", c.name.trim()),
+                ));
+                continue;
+            }
             let mine = self.analyser.constituencies.only(&c.name, indicators);
             let text = body(
                 &self.config.team.name,
@@ -96,7 +151,7 @@ impl Pipeline {
                 c.name.trim(),
                 &mine,
             );
-            if let Some((m, mut o)) = self.notification(id, c, contact, &text, now, events) {
+            if let Some((m, mut o)) = self.notification(id, c, contact, &text, gate, now, events) {
                 o.message = first_index + messages.len();
                 messages.push(m);
                 outbox.push(o);
@@ -109,12 +164,14 @@ impl Pipeline {
     /// the outbox entry names message index 0. None, with an event, when
     /// the mail cannot be composed safely (a contact address from the
     /// configuration that is no address).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn notification(
         &self,
         id: TicketId,
         c: &ConstituencyConfig,
         contact: &str,
         text: &str,
+        gate: &Gate,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
     ) -> Option<(NewMessage, NewOutbox)> {
@@ -152,7 +209,7 @@ impl Pipeline {
                 .crypto
                 .seal(bytes.clone(), contact, EncryptPolicy::IfKey),
         };
-        let (bytes, state) = match sealed {
+        let (bytes, mut state) = match sealed {
             Ok(Sealed::Signed(b) | Sealed::Encrypted(b) | Sealed::Unsigned(b)) => {
                 (b, OutboxState::Queued)
             }
@@ -167,6 +224,17 @@ impl Pipeline {
                 (bytes, OutboxState::Held)
             }
         };
+        if let (OutboxState::Queued, Gate::Hold(why)) = (state, gate) {
+            state = OutboxState::AwaitingRelease;
+            events.push(Event::new(
+                now,
+                EventKind::Held,
+                format!(
+                    "notification <{message_id}> to {} for {contact} kept for a handler's release: {why} (signed `/release`, or `csirtd outbox release`)",
+                    c.name.trim()
+                ),
+            ));
+        }
         if state == OutboxState::Queued {
             events.push(Event::new(
                 now,
