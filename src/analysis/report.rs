@@ -2,6 +2,7 @@
 //! RSIT classification, the constituencies it concerns and the rows of any
 //! Shadowserver CSV. Pure: the pipeline decides what to do with it.
 
+use super::acns::AcnsNotice;
 use super::budget::{Budget, Over};
 use super::classify::{self, Classification, Rules};
 use super::constituency::{Constituencies, ConstituencyConfig};
@@ -55,6 +56,8 @@ pub struct Facts {
     /// The rows' addresses that become indicators: not ignored, within
     /// the indicator budget.
     pub row_ips: HashSet<IpAddr>,
+    /// The ACNS copyright notice the message carries, checked field by field.
+    pub acns: Option<AcnsNotice>,
 }
 
 /// Text the classification rules read: the subject and the text parts.
@@ -68,6 +71,7 @@ pub fn analyse(
 ) -> Facts {
     let indicators = super::text::from_message(extractor, m);
     let shadowserver = shadowserver::parse_within(m, budget);
+    let acns = super::acns::parse(m);
     let structured = super::arf::parse(m)
         .and_then(|r| classify::from_arf(&r.feedback_type))
         .or_else(|| {
@@ -82,7 +86,8 @@ pub fn analyse(
         .or_else(|| {
             super::iodef::parse(m)
                 .and_then(|r| r.impacts.iter().find_map(|i| classify::from_iodef(i)))
-        });
+        })
+        .or_else(|| acns.as_ref().map(|_| classify::from_acns()));
     let classification = structured.or_else(|| analyser.rules.classify(&rule_text(m)));
     Facts {
         indicators,
@@ -90,6 +95,7 @@ pub fn analyse(
         constituencies: Vec::new(),
         shadowserver,
         row_ips: HashSet::new(),
+        acns,
     }
 }
 
