@@ -16,8 +16,7 @@ fn structured(ticket: &Value, kind: &str, value: &str, field: &str) -> bool {
         a.iter().any(|i| {
             i["kind"] == kind
                 && i["value"] == value
-                && i["source"]["in"] == "structured"
-                && i["source"]["name"] == field
+                && i["source"].as_str() == Some(&*format!("structured:{field}"))
         })
     })
 }
@@ -33,7 +32,7 @@ fn assert_copyright(t: &Value) {
 fn a_pgp_signed_bittorrent_notice_becomes_a_copyright_ticket() {
     let env = Env::new();
     let (id, word) = env.ingest_ok(&fixture("13-acns-bittorrent-pgp-signed.eml"));
-    assert_eq!(word, "new");
+    assert_eq!(word, "created");
     let t = env.ticket(&id);
     assert_copyright(&t);
     assert!(
@@ -122,4 +121,49 @@ fn prose_about_infringement_without_a_notice_is_not_classified() {
     let (id, _) = env.ingest_ok(&raw);
     let t = env.ticket(&id);
     assert_eq!(t["category"], Value::Null, "{t:#}");
+}
+
+#[test]
+fn the_fixtures_parse_field_by_field() {
+    use csirtd::analysis::acns;
+    let notice = |name: &str| {
+        let raw = fixture(name);
+        let m = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("mail");
+        acns::parse(&m).unwrap_or_else(|| panic!("{name}"))
+    };
+    let n = notice("13-acns-bittorrent-pgp-signed.eml");
+    assert_eq!(n.case_id, "NSP-2026-0113-774215");
+    assert_eq!(n.complainant.as_deref(), Some("Northstar Pictures, LLC"));
+    assert_eq!(n.port, Some(51413));
+    assert_eq!(n.protocol.as_deref(), Some("BITTORRENT"));
+    assert_eq!(n.timestamp.as_deref(), Some("2026-01-13T02:41:07Z"));
+    assert_eq!(n.items.len(), 1);
+
+    let n = notice("14-acns-xml-attachment-ipv6.eml");
+    assert_eq!(n.case_id, "MM-88310442");
+    assert_eq!(
+        n.complainant.as_deref(),
+        Some("Blue Heron Records & Publishing")
+    );
+    assert_eq!(n.timestamp.as_deref(), Some("2026-01-15T17:02:55Z"));
+    assert_eq!(n.protocol.as_deref(), Some("GNUTELLA"));
+    assert_eq!(n.dns_name, None);
+    let titles: Vec<_> = n.items.iter().filter_map(|i| i.title.as_deref()).collect();
+    assert_eq!(
+        titles,
+        vec![
+            "Blue Heron \u{2013} Tidewater (Album)",
+            "Blue Heron - Low Tide <Live>"
+        ]
+    );
+
+    let n = notice("15-acns-cyberlocker-quoted-printable.eml");
+    assert_eq!(n.case_id, "IPE-5521907-3");
+    assert_eq!(n.complainant.as_deref(), Some("Editions Lumière SARL"));
+    assert_eq!(n.timestamp.as_deref(), Some("2026-01-16T07:45:00Z"));
+    assert_eq!(n.protocol.as_deref(), Some("HTTPS"));
+    assert_eq!(n.source_type.as_deref(), Some("Cyberlocker"));
+    assert_eq!(n.items[0].hash_type.as_deref(), Some("MD5"));
 }
