@@ -296,10 +296,8 @@ fn start(raw: &mut Raw, parent: Option<&str>, name: &str, e: &BytesStart<'_>) {
                 raw.items.push(RawItem::default());
             }
         }
-        (Some("Source"), "SubType") => {
-            if raw.protocol.is_none() {
-                raw.protocol = attr(e, b"Protocol");
-            }
+        (Some("Source"), "SubType") if raw.protocol.is_none() => {
+            raw.protocol = attr(e, b"Protocol");
         }
         (Some("Item"), "Hash") if raw.item_kept => {
             if let Some(item) = raw.items.last_mut() {
