@@ -88,7 +88,7 @@ impl fmt::Display for IncidentType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClassifiedBy {
-    /// A field of a machine-readable report (ARF, X-ARF, Shadowserver, IODEF).
+    /// A field of a machine-readable report (ARF, X-ARF, Shadowserver, IODEF, ACNS).
     Structured,
     /// A configured `[[analysis.rules]]` pattern.
     Rule,
