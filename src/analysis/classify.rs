@@ -88,7 +88,7 @@ impl fmt::Display for IncidentType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClassifiedBy {
-    /// A field of a machine-readable report (ARF, X-ARF, Shadowserver, IODEF).
+    /// A field of a machine-readable report (ARF, X-ARF, Shadowserver, IODEF, ACNS).
     Structured,
     /// A configured `[[analysis.rules]]` pattern.
     Rule,
@@ -263,6 +263,11 @@ pub fn from_iodef(impact: &str) -> Option<Classification> {
     Some(Classification::structured(t))
 }
 
+/// An ACNS notice is a copyright complaint whatever it carries.
+pub fn from_acns() -> Classification {
+    Classification::structured(IncidentType::Copyright)
+}
+
 /// One configured rule: subject and body text matching `pattern` is of this
 /// category.
 #[derive(Debug, Clone, Deserialize)]
@@ -384,6 +389,10 @@ mod tests {
             Some(Category::Intrusions)
         );
         assert_eq!(from_iodef("unknown"), None);
+        assert_eq!(
+            (from_acns().category, from_acns().kind),
+            (Category::Fraud, Some(IncidentType::Copyright))
+        );
     }
 
     #[test]

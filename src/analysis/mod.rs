@@ -1,6 +1,7 @@
 //! What a report says: indicators, and (with issue 6) machine-readable
 //! report formats, correlation and classification.
 
+pub mod acns;
 pub mod arf;
 pub mod budget;
 pub mod chart;
@@ -14,5 +15,6 @@ pub mod report;
 pub mod row_fields;
 pub mod shadowserver;
 pub mod text;
+pub mod tlp;
 pub mod trends;
 pub mod xarf;

@@ -2,6 +2,7 @@
 //! RSIT classification, the constituencies it concerns and the rows of any
 //! Shadowserver CSV. Pure: the pipeline decides what to do with it.
 
+use super::acns::AcnsNotice;
 use super::budget::{Budget, Over};
 use super::classify::{self, Classification, Rules};
 use super::constituency::{Constituencies, ConstituencyConfig};
@@ -60,6 +61,8 @@ pub struct Facts {
     pub formats: Vec<ReportFormat>,
     /// The strictest TLP label in the subject and the first lines.
     pub tlp: Option<crate::workflow::commands::Tlp>,
+    /// The ACNS copyright notice the message carries, checked field by field.
+    pub acns: Option<AcnsNotice>,
 }
 
 /// Text the classification rules read: the subject and the text parts.
@@ -78,6 +81,7 @@ pub fn analyse(
         super::xarf::parse(m),
         super::iodef::parse(m),
     );
+    let acns = super::acns::parse(m);
     let mut formats = Vec::new();
     if arf.is_some() {
         formats.push(ReportFormat::Arf);
@@ -87,6 +91,9 @@ pub fn analyse(
     }
     if iodef.is_some() {
         formats.push(ReportFormat::Iodef);
+    }
+    if acns.is_some() {
+        formats.push(ReportFormat::Acns);
     }
     if !shadowserver.is_empty() {
         formats.push(ReportFormat::Shadowserver);
@@ -101,7 +108,8 @@ pub fn analyse(
                 .first()
                 .map(|r| classify::from_shadowserver(&r.report_type))
         })
-        .or_else(|| iodef.and_then(|r| r.impacts.iter().find_map(|i| classify::from_iodef(i))));
+        .or_else(|| iodef.and_then(|r| r.impacts.iter().find_map(|i| classify::from_iodef(i))))
+        .or_else(|| acns.as_ref().map(|_| classify::from_acns()));
     let classification = structured.or_else(|| analyser.rules.classify(&rule_text(m)));
     Facts {
         indicators,
@@ -110,7 +118,12 @@ pub fn analyse(
         shadowserver,
         row_ips: HashSet::new(),
         formats,
-        tlp: None,
+        tlp: super::tlp::strictest(
+            m.subject().unwrap_or_default(),
+            &m.body_text(0).unwrap_or_default(),
+            None,
+        ),
+        acns,
     }
 }
 

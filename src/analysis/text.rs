@@ -91,7 +91,7 @@ impl Unique {
     }
 }
 
-/// Indicators from the fields of an ARF or X-ARF report, with the field
+/// Indicators from the fields of an ARF, X-ARF, IODEF or ACNS report, with the field
 /// as their source.
 fn structured(extractor: &Extractor, m: &mail_parser::Message<'_>) -> Vec<Indicator> {
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -120,6 +120,9 @@ fn structured(extractor: &Extractor, m: &mail_parser::Message<'_>) -> Vec<Indica
     }
     if let Some(r) = super::iodef::parse(m) {
         fields.extend(super::iodef::fields(&r));
+    }
+    if let Some(n) = super::acns::parse(m) {
+        fields.extend(super::acns::fields(&n));
     }
     fields
         .iter()
