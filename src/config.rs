@@ -5,7 +5,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod auth;
 mod roles;
+pub use auth::{AuthConfig, AuthMode};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
@@ -56,6 +58,9 @@ pub struct Config {
     pub handling: HandlingConfig,
     #[serde(default)]
     pub lists: Vec<ListConfig>,
+    /// `[auth]`: DKIM, SPF and DMARC of incoming mail; off by default.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -713,6 +718,7 @@ impl Config {
         }
         self.validate_imap()?;
         self.validate_roles()?;
+        self.validate_auth()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {
