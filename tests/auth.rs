@@ -93,7 +93,10 @@ fn verified(a: &Authentication) {
 fn genuine_signed_mail_passes_everything() {
     let w = world();
     let v = verifier(w.dns.addr, Duration::from_secs(5));
-    let signed = w.feeds.sign("feeds.example", &mail("noreply@feeds.example", "report rows"));
+    let signed = w.feeds.sign(
+        "feeds.example",
+        &mail("noreply@feeds.example", "report rows"),
+    );
     let a = v.verify_one(&delivered(&signed, GOOD_IP, "bounce@feeds.example"));
     verified(&a);
     assert_eq!(a.dkim.len(), 1, "{a:?}");
@@ -121,18 +124,31 @@ fn genuine_signed_mail_passes_everything() {
 fn body_altered_after_signing_fails_dkim_and_dmarc() {
     let w = world();
     let v = verifier(w.dns.addr, Duration::from_secs(5));
-    let signed = w.feeds.sign("feeds.example", &mail("noreply@feeds.example", "amount: 10"));
+    let signed = w.feeds.sign(
+        "feeds.example",
+        &mail("noreply@feeds.example", "amount: 10"),
+    );
     let text = String::from_utf8(signed).expect("utf8");
     let forged = text.replace("amount: 10", "amount: 99");
     assert_ne!(forged, text);
     // From a host SPF does not allow, so that only DKIM could save DMARC.
-    let a = v.verify_one(&delivered(forged.as_bytes(), BAD_IP, "bounce@feeds.example"));
+    let a = v.verify_one(&delivered(
+        forged.as_bytes(),
+        BAD_IP,
+        "bounce@feeds.example",
+    ));
     verified(&a);
     assert_eq!(a.dkim[0].result, AuthResult::Fail, "{a:?}");
-    assert_eq!(a.dkim[0].reason.as_deref(), Some("body hash did not verify"));
+    assert_eq!(
+        a.dkim[0].reason.as_deref(),
+        Some("body hash did not verify")
+    );
     assert_eq!(a.spf.as_ref().map(|s| s.result), Some(AuthResult::Fail));
     let d = a.dmarc.as_ref().expect("dmarc");
-    assert_eq!((d.result, d.policy), (AuthResult::Fail, DmarcPolicy::Reject));
+    assert_eq!(
+        (d.result, d.policy),
+        (AuthResult::Fail, DmarcPolicy::Reject)
+    );
     assert!(!d.dkim_aligned && !d.spf_aligned);
     assert!(!a.dkim_pass_for("feeds.example"));
     assert!(a.dmarc_fail_enforced());
@@ -156,7 +172,9 @@ fn signature_by_another_key_for_the_same_selector_fails() {
 fn third_party_signature_passes_dkim_but_not_dmarc() {
     let w = world();
     let v = verifier(w.dns.addr, Duration::from_secs(5));
-    let signed = w.signer.sign("feeds.example", &mail("noreply@feeds.example", "relayed"));
+    let signed = w
+        .signer
+        .sign("feeds.example", &mail("noreply@feeds.example", "relayed"));
     let a = v.verify_one(&delivered(&signed, BAD_IP, "bounce@signer.example"));
     assert_eq!(a.dkim[0].domain, "signer.example");
     assert_eq!(a.dkim[0].result, AuthResult::Pass, "{a:?}");
@@ -195,11 +213,23 @@ fn unsigned_mail_from_the_wrong_address_fails_spf() {
 fn failure_under_p_none_is_not_enforced() {
     let w = world();
     let v = verifier(w.dns.addr, Duration::from_secs(5));
-    let signed = w.monitor.sign("monitor.example", &mail("noreply@monitor.example", "x"));
-    let text = String::from_utf8(signed).expect("utf8").replace("\r\nx\r\n", "\r\ny\r\n");
-    let a = v.verify_one(&delivered(text.as_bytes(), BAD_IP, "bounce@monitor.example"));
+    let signed = w
+        .monitor
+        .sign("monitor.example", &mail("noreply@monitor.example", "x"));
+    let text = String::from_utf8(signed)
+        .expect("utf8")
+        .replace("\r\nx\r\n", "\r\ny\r\n");
+    let a = v.verify_one(&delivered(
+        text.as_bytes(),
+        BAD_IP,
+        "bounce@monitor.example",
+    ));
     let d = a.dmarc.as_ref().expect("dmarc");
-    assert_eq!((d.result, d.policy), (AuthResult::Fail, DmarcPolicy::None), "{a:?}");
+    assert_eq!(
+        (d.result, d.policy),
+        (AuthResult::Fail, DmarcPolicy::None),
+        "{a:?}"
+    );
     assert!(!a.dmarc_pass());
     assert!(!a.dmarc_fail_enforced());
 }
@@ -208,11 +238,16 @@ fn failure_under_p_none_is_not_enforced() {
 fn missing_envelope_headers_mean_spf_none_with_a_reason() {
     let w = world();
     let v = verifier(w.dns.addr, Duration::from_secs(5));
-    let signed = w.feeds.sign("feeds.example", &mail("noreply@feeds.example", "direct"));
+    let signed = w
+        .feeds
+        .sign("feeds.example", &mail("noreply@feeds.example", "direct"));
     let a = v.verify_one(&signed);
     assert_eq!(a.dkim[0].result, AuthResult::Pass);
     assert_eq!(a.spf.as_ref().map(|s| s.result), Some(AuthResult::None));
-    assert_eq!(a.note.as_deref(), Some("SPF not checked: no Received header at hop 0"));
+    assert_eq!(
+        a.note.as_deref(),
+        Some("SPF not checked: no Received header at hop 0")
+    );
     // DKIM alone still aligns.
     assert!(a.dmarc_pass(), "{a:?}");
 }
@@ -221,8 +256,16 @@ fn assert_all_temperror(a: &Authentication) {
     verified(a);
     assert_eq!(a.dkim.len(), 1, "{a:?}");
     assert_eq!(a.dkim[0].result, AuthResult::TempError, "{a:?}");
-    assert_eq!(a.spf.as_ref().map(|s| s.result), Some(AuthResult::TempError), "{a:?}");
-    assert_eq!(a.dmarc.as_ref().map(|d| d.result), Some(AuthResult::TempError), "{a:?}");
+    assert_eq!(
+        a.spf.as_ref().map(|s| s.result),
+        Some(AuthResult::TempError),
+        "{a:?}"
+    );
+    assert_eq!(
+        a.dmarc.as_ref().map(|d| d.result),
+        Some(AuthResult::TempError),
+        "{a:?}"
+    );
     assert!(!a.dkim_pass_for("feeds.example") && !a.dmarc_pass() && !a.dmarc_fail_enforced());
 }
 
@@ -242,7 +285,11 @@ fn dns_down_is_temperror_within_the_time_limit() {
     let v = verifier(closed, limit);
     let start = Instant::now();
     let a = v.verify_one(&raw);
-    assert!(start.elapsed() < limit + Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < limit + Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_all_temperror(&a);
 
     // A server that never answers: the time limit ends it.
@@ -269,17 +316,28 @@ fn a_batch_of_fifty_concurrently_then_from_the_cache() {
             1 => (&w.monitor, "monitor.example", GOOD_IP),
             _ => (&w.feeds, "feeds.example", BAD_IP),
         };
-        let signed = key.sign(domain, &mail(&format!("r{i}@{domain}"), &format!("row {i}")));
+        let signed = key.sign(
+            domain,
+            &mail(&format!("r{i}@{domain}"), &format!("row {i}")),
+        );
         batch.push(delivered(&signed, ip, &format!("bounce@{domain}")));
     }
     let refs: Vec<&[u8]> = batch.iter().map(|m| m.as_slice()).collect();
     let check = |results: &[Authentication]| {
         assert_eq!(results.len(), 50);
         for (i, a) in results.iter().enumerate() {
-            let domain = if i % 3 == 1 { "monitor.example" } else { "feeds.example" };
+            let domain = if i % 3 == 1 {
+                "monitor.example"
+            } else {
+                "feeds.example"
+            };
             assert!(a.dkim_pass_for(domain), "{i}: {a:?}");
             let spf = a.spf.as_ref().map(|s| s.result);
-            let want = if i % 3 == 2 { AuthResult::Fail } else { AuthResult::Pass };
+            let want = if i % 3 == 2 {
+                AuthResult::Fail
+            } else {
+                AuthResult::Pass
+            };
             assert_eq!(spf, Some(want), "{i}: {a:?}");
             assert!(a.dmarc_pass(), "{i}: {a:?}");
         }

@@ -34,7 +34,8 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         self.hits.load(Ordering::Relaxed)
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().len()
     }
 

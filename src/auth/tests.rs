@@ -10,7 +10,11 @@ fn dkim(domain: &str, result: AuthResult) -> DkimCheck {
     }
 }
 
-fn verified(dkim: Vec<DkimCheck>, spf: Option<SpfCheck>, dmarc: Option<DmarcCheck>) -> Authentication {
+fn verified(
+    dkim: Vec<DkimCheck>,
+    spf: Option<SpfCheck>,
+    dmarc: Option<DmarcCheck>,
+) -> Authentication {
     Authentication {
         source: AuthSource::Verified,
         dkim,
@@ -46,7 +50,11 @@ fn dkim_pass_for_domain_and_subdomains_only() {
     assert!(!a.dkim_pass_for("evil.mail.shadowserver.org"));
     assert!(!a.dkim_pass_for("bank.example"));
     assert!(!a.dkim_pass_for(""));
-    let b = verified(vec![dkim("evilshadowserver.org", AuthResult::Pass)], None, None);
+    let b = verified(
+        vec![dkim("evilshadowserver.org", AuthResult::Pass)],
+        None,
+        None,
+    );
     assert!(!b.dkim_pass_for("shadowserver.org"));
 }
 
@@ -64,7 +72,11 @@ fn dmarc_flags() {
         assert!(!f.dmarc_pass());
         assert_eq!(f.dmarc_fail_enforced(), enforced, "{policy:?}");
     }
-    let temp = verified(vec![], None, dmarc(AuthResult::TempError, DmarcPolicy::Reject));
+    let temp = verified(
+        vec![],
+        None,
+        dmarc(AuthResult::TempError, DmarcPolicy::Reject),
+    );
     assert!(!temp.dmarc_fail_enforced() && !temp.dmarc_pass());
     assert!(!Authentication::off().dmarc_pass());
 }
@@ -93,12 +105,23 @@ fn words() {
         }),
         dmarc(AuthResult::Fail, DmarcPolicy::Reject),
     );
-    assert_eq!(b.in_words(), "no DKIM signature, SPF none, DMARC fail (policy reject)");
-    assert_eq!(Authentication::off().in_words(), "sender authentication off");
+    assert_eq!(
+        b.in_words(),
+        "no DKIM signature, SPF none, DMARC fail (policy reject)"
+    );
+    assert_eq!(
+        Authentication::off().in_words(),
+        "sender authentication off"
+    );
     let u = Authentication::unavailable("DNS timed out\r\nDKIM pass");
-    assert_eq!(u.in_words(), "sender authentication unavailable: DNS timed out DKIM pass");
+    assert_eq!(
+        u.in_words(),
+        "sender authentication unavailable: DNS timed out DKIM pass"
+    );
     let many = verified(
-        (0..10).map(|i| dkim(&format!("d{i}.example"), AuthResult::Fail)).collect(),
+        (0..10)
+            .map(|i| dkim(&format!("d{i}.example"), AuthResult::Fail))
+            .collect(),
         None,
         None,
     );
@@ -140,7 +163,13 @@ fn serde_names() {
         dmarc(AuthResult::PermError, DmarcPolicy::Quarantine),
     );
     let json = serde_json::to_string(&a).unwrap();
-    for word in ["\"temperror\"", "\"softfail\"", "\"permerror\"", "\"quarantine\"", "\"kind\":\"verified\""] {
+    for word in [
+        "\"temperror\"",
+        "\"softfail\"",
+        "\"permerror\"",
+        "\"quarantine\"",
+        "\"kind\":\"verified\"",
+    ] {
         assert!(json.contains(word), "{word} in {json}");
     }
     let back: Authentication = serde_json::from_str(&json).unwrap();
@@ -152,7 +181,13 @@ fn serde_names() {
         ..Authentication::off()
     };
     let json = serde_json::to_string(&t).unwrap();
-    assert!(json.contains("\"kind\":\"trusted-results\",\"authserv_id\":\"mx.cert.example\""), "{json}");
+    assert!(
+        json.contains("\"kind\":\"trusted-results\",\"authserv_id\":\"mx.cert.example\""),
+        "{json}"
+    );
     assert_eq!(AuthResult::from_keyword("HardFail"), AuthResult::Fail);
-    assert_eq!(AuthResult::from_keyword("bestguesspass"), AuthResult::PermError);
+    assert_eq!(
+        AuthResult::from_keyword("bestguesspass"),
+        AuthResult::PermError
+    );
 }

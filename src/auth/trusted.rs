@@ -97,7 +97,11 @@ fn spf_check(info: &ResInfo) -> SpfCheck {
         .comments
         .iter()
         .flat_map(|c| c.split(|ch: char| ch.is_whitespace() || ch == ';' || ch == ','))
-        .find_map(|w| w.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok());
+        .find_map(|w| {
+            w.trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .ok()
+        });
     SpfCheck {
         domain,
         client_ip,

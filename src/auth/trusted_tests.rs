@@ -111,19 +111,27 @@ fn microsoft_style() {
     let a = from_results(&m, ID);
     assert!(trusted(&a));
     assert_eq!(a.dkim[0].result, AuthResult::None);
-    assert_eq!(a.spf.as_ref().map(|s| s.client_ip), Some(Some("192.0.2.66".parse().unwrap())));
+    assert_eq!(
+        a.spf.as_ref().map(|s| s.client_ip),
+        Some(Some("192.0.2.66".parse().unwrap()))
+    );
     let d = a.dmarc.as_ref().expect("dmarc");
-    assert_eq!((d.result, d.policy), (AuthResult::Fail, DmarcPolicy::Reject));
+    assert_eq!(
+        (d.result, d.policy),
+        (AuthResult::Fail, DmarcPolicy::Reject)
+    );
     assert!(a.dmarc_fail_enforced());
 }
 
 #[test]
 fn forged_header_below_the_real_one_is_ignored() {
-    let m = msg("Authentication-Results: mx.cert.example; dkim=fail header.d=bank.example;\n\
+    let m = msg(
+        "Authentication-Results: mx.cert.example; dkim=fail header.d=bank.example;\n\
          \tdmarc=fail (p=reject) header.from=bank.example\n\
          Received: from evil (evil [192.0.2.66]) by relay.evil.example\n\
          Authentication-Results: mx.cert.example; dkim=pass header.d=bank.example;\n\
-         \tdmarc=pass header.from=bank.example\n");
+         \tdmarc=pass header.from=bank.example\n",
+    );
     let a = from_results(&m, ID);
     assert!(trusted(&a));
     assert_eq!(a.dkim.len(), 1);
@@ -134,9 +142,11 @@ fn forged_header_below_the_real_one_is_ignored() {
 
 #[test]
 fn our_id_further_down_does_not_count_when_the_topmost_is_another() {
-    let m = msg("Authentication-Results: evil.example; dkim=pass header.d=bank.example\n\
+    let m = msg(
+        "Authentication-Results: evil.example; dkim=pass header.d=bank.example\n\
          Authentication-Results: mx.cert.example; dkim=pass header.d=bank.example;\n\
-         \tdmarc=pass header.from=bank.example\n");
+         \tdmarc=pass header.from=bank.example\n",
+    );
     let a = from_results(&m, ID);
     assert_eq!(a.source, AuthSource::Unavailable);
     assert!(a.dkim.is_empty() && a.dmarc.is_none());
@@ -214,7 +224,8 @@ fn no_result_and_garbage() {
         let _ = a.in_words();
     }
     // Invalid UTF-8 in the header is read lossily, not a panic.
-    let mut m = b"Authentication-Results: mx.cert.example; dkim=pass header.d=\xff\xfe.example\r\n".to_vec();
+    let mut m = b"Authentication-Results: mx.cert.example; dkim=pass header.d=\xff\xfe.example\r\n"
+        .to_vec();
     m.extend_from_slice(b"\r\n");
     let a = from_results(&m, ID);
     assert_eq!(a.dkim.len(), 1);
@@ -232,8 +243,9 @@ fn huge_headers_are_bounded() {
     assert!(a.note.as_deref().unwrap_or("").contains("longer than"));
 
     let mut many = String::from("Authentication-Results: mx.cert.example");
-    for i in 0..500 {
-        many.push_str(&format!(";\n dkim=pass header.d=d{i}.example header.s=s"));
+    // 300 results, still under the field limit: only the first 16 count.
+    for i in 0..300 {
+        many.push_str(&format!(";\n dkim=pass header.d=d{i}.example"));
     }
     many.push('\n');
     let a = from_results(&msg(&many), ID);
@@ -258,7 +270,10 @@ fn comment_and_quote_injection() {
     assert_eq!(a.dkim.len(), 1, "{a:?}");
     assert_eq!(a.dkim[0].result, AuthResult::Fail);
     assert_eq!(a.dkim[0].domain, "bank.example");
-    assert_eq!(a.dkim[0].reason.as_deref(), Some("x; dkim=pass header.d=bank.example"));
+    assert_eq!(
+        a.dkim[0].reason.as_deref(),
+        Some("x; dkim=pass header.d=bank.example")
+    );
     assert_eq!(a.dmarc.as_ref().map(|d| d.policy), Some(DmarcPolicy::None));
     assert!(!a.dkim_pass_for("bank.example"));
 
@@ -276,7 +291,5 @@ fn comment_and_quote_injection() {
     let w = a.in_words();
     assert_eq!(w.matches("DKIM").count(), 1, "{w}");
     assert!(!w.contains("DMARC pass"), "{w}");
-    assert!(w
-        .chars()
-        .all(|c| c.is_ascii_graphic() || c == ' '), "{w}");
+    assert!(w.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{w}");
 }

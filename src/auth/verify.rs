@@ -128,9 +128,9 @@ impl Verifier {
     }
 
     pub fn verify_one(&self, raw: &[u8]) -> Authentication {
-        self.verify_all(&[raw]).pop().unwrap_or_else(|| {
-            Authentication::unavailable("verification returned no result")
-        })
+        self.verify_all(&[raw])
+            .pop()
+            .unwrap_or_else(|| Authentication::unavailable("verification returned no result"))
     }
 
     /// Verifies a batch concurrently; results in the order of `messages`.
@@ -186,9 +186,12 @@ impl Verifier {
             note: None,
         };
         let limit = self.settings.timeout;
-        let finished = tokio::time::timeout(limit, self.checks(&message, envelope.as_ref(), &mut partial))
-            .await
-            .is_ok();
+        let finished = tokio::time::timeout(
+            limit,
+            self.checks(&message, envelope.as_ref(), &mut partial),
+        )
+        .await
+        .is_ok();
         if let Err(reason) = &envelope {
             partial.note = Some(format!("SPF not checked: {reason}"));
         }
@@ -335,15 +338,13 @@ impl Partial {
                 },
             })
         });
-        let dmarc = self.dmarc.or_else(|| {
-            Some(DmarcCheck {
-                domain: self.from_domain,
-                policy: DmarcPolicy::Unknown,
-                result: AuthResult::TempError,
-                dkim_aligned: false,
-                spf_aligned: false,
-            })
-        });
+        let dmarc = Some(self.dmarc.unwrap_or(DmarcCheck {
+            domain: self.from_domain,
+            policy: DmarcPolicy::Unknown,
+            result: AuthResult::TempError,
+            dkim_aligned: false,
+            spf_aligned: false,
+        }));
         Authentication {
             source: AuthSource::Verified,
             dkim,
@@ -363,9 +364,12 @@ fn dkim_check(out: &DkimOutput<'_>) -> DkimCheck {
         DkimResult::Pass => (AuthResult::Pass, None),
         // RFC 6376 6.1.3: a body hash mismatch is a failed signature
         // (mail-auth reports it as neutral).
-        DkimResult::Neutral(mail_auth::Error::Dkim(mail_auth::dkim::DkimError::FailedBodyHashMatch)) => {
-            (AuthResult::Fail, Some("body hash did not verify".to_string()))
-        }
+        DkimResult::Neutral(mail_auth::Error::Dkim(
+            mail_auth::dkim::DkimError::FailedBodyHashMatch,
+        )) => (
+            AuthResult::Fail,
+            Some("body hash did not verify".to_string()),
+        ),
         DkimResult::Neutral(e) => (AuthResult::Neutral, Some(e.to_string())),
         DkimResult::Fail(e) => (AuthResult::Fail, Some(e.to_string())),
         DkimResult::PermError(e) => (AuthResult::PermError, Some(e.to_string())),

@@ -132,8 +132,10 @@ mod tests {
 
     #[test]
     fn modes_and_their_keys() {
-        let c = load("mode = \"verify\"\nresolvers = [\"127.0.0.1:5353\", \"[::1]:53\"]\ntimeout_secs = 3")
-            .expect("verify loads");
+        let c = load(
+            "mode = \"verify\"\nresolvers = [\"127.0.0.1:5353\", \"[::1]:53\"]\ntimeout_secs = 3",
+        )
+        .expect("verify loads");
         assert_eq!(c.auth.mode, AuthMode::Verify);
         assert_eq!(c.auth.resolver_addrs().len(), 2);
         let c = load("mode = \"trusted-results\"\nauthserv_id = \"mx.cert.example\"")
@@ -141,12 +143,17 @@ mod tests {
         assert_eq!(c.auth.mode, AuthMode::TrustedResults);
 
         let err = load("mode = \"trusted-results\"").unwrap_err().to_string();
-        assert!(err.contains("auth.authserv_id") && err.contains("authserv_id = "), "{err}");
+        assert!(
+            err.contains("auth.authserv_id") && err.contains("authserv_id = "),
+            "{err}"
+        );
         let err = load("mode = \"trusted-results\"\nauthserv_id = \"mx; dkim=pass\"")
             .unwrap_err()
             .to_string();
         assert!(err.contains("auth.authserv_id"), "{err}");
-        let err = load("mode = \"verify\"\nresolvers = [\"127.0.0.1\"]").unwrap_err().to_string();
+        let err = load("mode = \"verify\"\nresolvers = [\"127.0.0.1\"]")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("auth.resolvers[0]"), "{err}");
         let err = load("timeout_secs = 0").unwrap_err().to_string();
         assert!(err.contains("auth.timeout_secs"), "{err}");

@@ -49,7 +49,10 @@ impl DkimKey {
             domain: domain.to_string(),
             selector: selector.to_string(),
             private: kdir.join(format!("{selector}.private")),
-            txt: txt_file[open + 1..close].split_whitespace().collect::<Vec<_>>().join(" "),
+            txt: txt_file[open + 1..close]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 
@@ -73,10 +76,16 @@ impl DkimKey {
         std::fs::create_dir_all(&dir).expect("sign dir");
         std::fs::write(
             dir.join("keytable"),
-            format!("k {}:{}:{}\n", self.domain, self.selector, self.private.display()),
+            format!(
+                "k {}:{}:{}\n",
+                self.domain,
+                self.selector,
+                self.private.display()
+            ),
         )
         .expect("keytable");
-        std::fs::write(dir.join("signingtable"), format!("{from_domain} k\n")).expect("signingtable");
+        std::fs::write(dir.join("signingtable"), format!("{from_domain} k\n"))
+            .expect("signingtable");
         let conf = format!(
             "KeyTable file:{d}/keytable\nSigningTable file:{d}/signingtable\nMode s\n\
              Canonicalization relaxed/simple\nSignatureAlgorithm rsa-sha256\nSyslog no\n\

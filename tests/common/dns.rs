@@ -70,7 +70,9 @@ impl DnsServer {
             for (i, (name, text)) in zones.iter().enumerate() {
                 let file = format!("zone{i}.zone");
                 std::fs::write(dir.path().join(&file), text).expect("write zone");
-                conf.push_str(&format!("zone:\n  name: \"{name}\"\n  zonefile: \"{file}\"\n"));
+                conf.push_str(&format!(
+                    "zone:\n  name: \"{name}\"\n  zonefile: \"{file}\"\n"
+                ));
             }
             let conf_path = dir.path().join("nsd.conf");
             std::fs::write(&conf_path, conf).expect("write nsd.conf");
@@ -83,7 +85,10 @@ impl DnsServer {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| {
-                    panic!("cannot run {}: {e} (scripts/prereqs.sh --test installs nsd)", nsd.display())
+                    panic!(
+                        "cannot run {}: {e} (scripts/prereqs.sh --test installs nsd)",
+                        nsd.display()
+                    )
                 });
             let mut server = DnsServer {
                 child,
@@ -141,7 +146,11 @@ pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = Vec::new();
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }
