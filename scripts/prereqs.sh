@@ -5,6 +5,7 @@
 #
 #   scripts/prereqs.sh          build and run: clang libclang-dev nettle-dev pkg-config gnupg
 #   scripts/prereqs.sh --test   also: dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt
+#                               nsd opendkim opendkim-tools
 #
 # As root it installs directly, otherwise through sudo when available;
 # failing both it prints the apt-get command to run and exits 1.
@@ -19,7 +20,7 @@ csirtd_prereqs() {
         case "$arg" in
             --test) want_test=1 ;;
             -h|--help)
-                sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+                sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
                 return 0
                 ;;
             *)
@@ -31,7 +32,7 @@ csirtd_prereqs() {
 
     local -a pkgs=(clang libclang-dev nettle-dev pkg-config gnupg)
     if [ "$want_test" -eq 1 ]; then
-        pkgs+=(dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt)
+        pkgs+=(dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt nsd opendkim opendkim-tools)
     fi
 
     if ! command -v dpkg >/dev/null 2>&1; then
@@ -92,6 +93,16 @@ csirtd_prereqs() {
             case " ${missing[*]} " in
                 *" postfix "*)
                     $as_root postfix stop >/dev/null 2>&1 || true
+                    ;;
+            esac
+            case " ${missing[*]} " in
+                *" nsd "*)
+                    $as_root service nsd stop >/dev/null 2>&1 || true
+                    ;;
+            esac
+            case " ${missing[*]} " in
+                *" opendkim "*)
+                    $as_root service opendkim stop >/dev/null 2>&1 || true
                     ;;
             esac
         fi

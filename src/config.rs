@@ -5,8 +5,10 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod auth;
 mod feeds;
 mod roles;
+pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, ReportFormat};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
@@ -61,6 +63,9 @@ pub struct Config {
     /// The machine-report senders the team trusts: see `config/feeds.rs`.
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
+    /// `[auth]`: DKIM, SPF and DMARC of incoming mail; off by default.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -719,6 +724,7 @@ impl Config {
         self.validate_imap()?;
         self.validate_roles()?;
         self.validate_feeds()?;
+        self.validate_auth()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {

@@ -3,6 +3,7 @@
 //! is committed by `store`, and anything to send leaves through `outbox`.
 
 pub mod analysis;
+pub mod auth;
 pub mod batch;
 pub mod bench;
 pub mod cli;

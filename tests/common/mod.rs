@@ -2,6 +2,8 @@
 //! store, Maildir, file outbox) and helpers that drive the real binary.
 #![allow(dead_code)]
 
+pub mod dkim;
+pub mod dns;
 pub mod gpg;
 pub mod mutt;
 pub mod servers;
