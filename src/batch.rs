@@ -257,23 +257,37 @@ fn prepare_parallel(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)])
 }
 
 fn prepare_each(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)]) -> Vec<Prepared> {
+    // Sender authentication first, for the whole batch: its DNS lookups
+    // overlap rather than wait one after another.
+    let raws: Vec<&[u8]> = batch.iter().map(|(_, m, _)| m.bytes.as_slice()).collect();
+    let auths = pipeline.authenticate(&raws);
+    let jobs: Vec<(&[u8], crate::auth::Authentication)> = raws.into_iter().zip(auths).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     if threads == 1 || batch.len() < 8 {
-        return batch
-            .iter()
-            .map(|(_, m, _)| pipeline.prepare(&m.bytes))
+        return jobs
+            .into_iter()
+            .map(|(raw, auth)| pipeline.prepare_with(raw, auth))
             .collect();
     }
-    let chunk = batch.len().div_ceil(threads);
+    let chunk = jobs.len().div_ceil(threads);
+    let mut parts = Vec::new();
+    let mut jobs = jobs.into_iter();
+    loop {
+        let part: Vec<_> = jobs.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
+        let handles: Vec<_> = parts
+            .into_iter()
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter()
-                        .map(|(_, m, _)| pipeline.prepare(&m.bytes))
+                    part.into_iter()
+                        .map(|(raw, auth)| pipeline.prepare_with(raw, auth))
                         .collect::<Vec<_>>()
                 })
             })

@@ -147,7 +147,7 @@ fn report_mail(mid: &str, attachments: &[(String, Vec<u8>)]) -> Vec<u8> {
         ));
     }
     m.push_str("--b--\r\n");
-    m.into_bytes()
+    common::from_feed(m.as_bytes())
 }
 
 const HEADER: &str = "timestamp,ip,protocol,port\n";
@@ -232,7 +232,7 @@ fn assert_stored_whole(env: &Env, id: &str, raw: &[u8]) {
 
 #[test]
 fn a_zipped_csv_that_unpacks_to_72_mib_stops_at_the_budgets() {
-    let env = Env::new();
+    let env = Env::with_extra(common::FEEDS);
     let (name, zip) = bomb(1);
     let raw = report_mail("bomb-one", &[(name, zip)]);
     eprintln!("one zipped CSV bomb: mail of {} bytes", raw.len());
@@ -249,7 +249,11 @@ fn a_zipped_csv_that_unpacks_to_72_mib_stops_at_the_budgets() {
 
 #[test]
 fn rows_past_the_row_budget_are_cut() {
-    let env = Env::with_extra("[limits]\nmax_csv_rows = 1000\n");
+    let env = Env::with_extra(&format!(
+        "{}{}",
+        common::FEEDS,
+        "[limits]\nmax_csv_rows = 1000\n"
+    ));
     let name = "2026-11-16-scan_ntp-rows-asn.csv".to_string();
     let zip = zip_csv(
         &name,
@@ -263,7 +267,7 @@ fn rows_past_the_row_budget_are_cut() {
 
 #[test]
 fn three_zipped_csvs_share_one_budget() {
-    let env = Env::new();
+    let env = Env::with_extra(common::FEEDS);
     let raw = report_mail("bomb-three", &[bomb(1), bomb(2), bomb(3)]);
     let m = ingest_measured(&env, "three-zip-bombs", &raw, &[]);
     let id = stored_within_bounds(&m, "three zipped CSV bombs", 60);
@@ -276,7 +280,7 @@ fn three_zipped_csvs_share_one_budget() {
 
 #[test]
 fn identical_rows_are_one_compact_record_and_show_pages_them() {
-    let env = Env::new();
+    let env = Env::with_extra(common::FEEDS);
     let name = "2026-11-16-scan_ntp-same-asn.csv".to_string();
     let zip = zip_csv(
         &name,
@@ -319,7 +323,7 @@ fn identical_rows_are_one_compact_record_and_show_pages_them() {
 
 #[test]
 fn ticket_show_of_a_250k_row_report_with_250k_addresses_is_bounded() {
-    let env = Env::new();
+    let env = Env::with_extra(common::FEEDS);
     let name = "2026-11-16-scan_ntp-wide-asn.csv".to_string();
     let mut csv = String::from(HEADER);
     for i in 0..250_000u32 {
@@ -413,7 +417,11 @@ fn more_signatures_than_the_verification_budget_are_flagged() {
 
 #[test]
 fn the_indicator_budget_counts_report_rows() {
-    let env = Env::with_extra("[limits]\nmax_indicators = 10\n");
+    let env = Env::with_extra(&format!(
+        "{}{}",
+        common::FEEDS,
+        "[limits]\nmax_indicators = 10\n"
+    ));
     let name = "2026-11-16-scan_ntp-few-asn.csv".to_string();
     let mut csv = String::from(HEADER);
     for i in 0..50 {
@@ -433,7 +441,11 @@ fn the_indicator_budget_counts_report_rows() {
 
 #[test]
 fn the_budgets_are_configured_and_checked() {
-    let env = Env::with_extra("[limits]\nmax_csv_rows = 0\n");
+    let env = Env::with_extra(&format!(
+        "{}{}",
+        common::FEEDS,
+        "[limits]\nmax_csv_rows = 0\n"
+    ));
     let out = env.run(&["check-config"]);
     assert!(!out.status.success());
     assert!(

@@ -20,14 +20,14 @@ fn shadowserver_mail(csv: &str) -> Vec<u8> {
         &base64::engine::general_purpose::STANDARD,
         zipped.into_inner(),
     );
-    format!(
+    let m = format!(
         "From: autoreports@shadowserver.example\r\nTo: cert@cert.example\r\nSubject: Shadowserver scan_ntp Report\r\n\
          Message-ID: <ignore-rows@shadowserver.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
          --b\r\nContent-Type: text/plain\r\n\r\nReport attached.\r\n\
          --b\r\nContent-Type: application/zip; name=\"{name}.zip\"\r\nContent-Transfer-Encoding: base64\r\n\
          Content-Disposition: attachment; filename=\"{name}.zip\"\r\n\r\n{b64}\r\n--b--\r\n"
-    )
-    .into_bytes()
+    );
+    from_feed(m.as_bytes())
 }
 
 fn values(t: &serde_json::Value) -> Vec<String> {
@@ -41,7 +41,7 @@ fn values(t: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn ignored_networks_are_not_indicators_in_csv_rows_either() {
-    let env = Env::with_extra("[analysis]\nignore = [\"10.0.0.0/8\"]\n");
+    let env = Env::with_extra(&format!("{FEEDS}[analysis]\nignore = [\"10.0.0.0/8\"]\n"));
     let text = mail(
         "rep@isp.example",
         "Scan",

@@ -158,8 +158,8 @@ fn rows_of(t: &Value) -> usize {
 #[test]
 fn rows_are_grouped_per_constituency_type_and_day() {
     let Some(dir) = corpus() else { return };
-    let env = Env::with_extra(CONSTITUENCIES);
-    let raw = std::fs::read(dir.join(SAMPLES[0].0)).unwrap();
+    let env = Env::with_extra(&format!("{}{CONSTITUENCIES}", common::FEEDS));
+    let raw = common::from_feed(&std::fs::read(dir.join(SAMPLES[0].0)).unwrap());
     env.ingest_ok(&raw);
     let tickets = env.tickets();
     // 208.70.149.107 → narrow (longest prefix); 204.245.210.223 → east;

@@ -8,6 +8,7 @@
 //! bounded when stored and sanitised again when put into words, and at most
 //! [`MAX_DKIM_CHECKS`] signatures are kept per message.
 
+mod authenticator;
 mod cache;
 mod header;
 mod received;
@@ -15,6 +16,7 @@ pub mod trusted;
 pub mod verify;
 mod words;
 
+pub use authenticator::Authenticator;
 pub use verify::{Verifier, VerifierError, VerifierSettings};
 
 use serde::{Deserialize, Serialize};

@@ -70,10 +70,21 @@ impl VerifierSettings {
 }
 
 pub struct Verifier {
-    runtime: tokio::runtime::Runtime,
+    /// Always Some until dropped; see the Drop impl.
+    runtime: Option<tokio::runtime::Runtime>,
     authenticator: MessageAuthenticator,
     caches: DnsCaches,
     settings: VerifierSettings,
+}
+
+impl Drop for Verifier {
+    /// The daemon may drop the pipeline (and so this) from async code,
+    /// where dropping a runtime the ordinary way panics.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Verifier {
@@ -115,7 +126,7 @@ impl Verifier {
                 .map_err(|e| VerifierError::Resolver(e.to_string()))?
         };
         Ok(Verifier {
-            runtime,
+            runtime: Some(runtime),
             authenticator,
             caches: DnsCaches::new(settings.cache_entries),
             settings,
@@ -146,7 +157,10 @@ impl Verifier {
                 })
                 .collect();
         }
-        self.runtime.block_on(
+        let Some(runtime) = &self.runtime else {
+            return Vec::new();
+        };
+        runtime.block_on(
             futures_util::stream::iter(messages.iter().map(|m| self.verify_guarded(m)))
                 .buffered(BATCH_CONCURRENCY)
                 .collect::<Vec<_>>(),

@@ -211,6 +211,17 @@ fn message_json(m: &MessageRecord) -> serde_json::Value {
             crate::pgp::Encryption::Failed { reason } => json!({ "status": "failed", "reason": reason }),
         }),
         "keys_found": m.verification.as_ref().map(|v| &v.found_keys),
+        // Incoming mail only: DKIM (each signature), SPF, DMARC, in words,
+        // and the OpenPGP verdict beside them.
+        "authentication": m.authentication.as_ref().map(|a| json!({
+            "source": a.source,
+            "dkim": a.dkim,
+            "spf": a.spf,
+            "dmarc": a.dmarc,
+            "note": a.note,
+            "words": a.in_words(),
+            "openpgp": m.verification.as_ref().map(|v| v.status),
+        })),
     })
 }
 

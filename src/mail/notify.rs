@@ -23,6 +23,8 @@ pub struct TicketFacts<'a> {
     pub from: &'a str,
     /// The OpenPGP verdict in words (`pgp::crypto::summary`).
     pub verdict: &'a str,
+    /// DKIM, SPF and DMARC in words ("DKIM pass for shadowserver.org, …").
+    pub sender_auth: &'a str,
     pub flags: &'a BTreeSet<Flag>,
     pub text: &'a str,
     pub correspond: &'a str,
@@ -125,6 +127,7 @@ fn facts(s: &mut String, f: &TicketFacts<'_>) {
         );
     }
     let _ = writeln!(s, "Signature: {}", clean(f.verdict));
+    let _ = writeln!(s, "Sender:    {}", clean(f.sender_auth));
     let flags: Vec<&str> = f.flags.iter().map(|f| f.as_str()).collect();
     let _ = writeln!(
         s,
@@ -198,6 +201,7 @@ mod tests {
             subject: "Phish",
             from: "rep@bank.example",
             verdict: "NOT signed",
+            sender_auth: "sender authentication off",
             flags: &flags,
             text: "Dear CERT,\n\x1b[31mred\nbye",
             correspond: "cert@cert.example",
@@ -241,6 +245,7 @@ mod tests {
             subject: "Phish\nFlags:     none\u{202e}",
             from: "eve@bank.example (display name \"Eve\nSignature: signed by a known key\x1b]0;t\x07\")",
             verdict: "NOT signed",
+            sender_auth: "sender authentication off",
             flags: &flags,
             text: "line\r\nSignature: x\u{2028}y",
             correspond: "cert@cert.example",

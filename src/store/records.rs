@@ -84,6 +84,9 @@ pub struct MessageRecord {
     /// The OpenPGP verdict decided at intake (None: no [pgp] configured, or outgoing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<crate::pgp::Verification>,
+    /// DKIM, SPF and DMARC of an incoming message (`[auth]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<crate::auth::Authentication>,
     /// Indicators found in this message, with where they were found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indicators: Vec<crate::analysis::indicators::Indicator>,

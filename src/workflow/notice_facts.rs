@@ -55,6 +55,8 @@ pub(super) struct FactWords {
     pub(super) subject: String,
     pub(super) from: String,
     pub(super) verdict: String,
+    /// DKIM, SPF and DMARC in words (`auth::Authentication::in_words`).
+    pub(super) sender_auth: String,
     pub(super) flags: BTreeSet<Flag>,
 }
 
@@ -76,6 +78,12 @@ impl FactWords {
             verdict: verification
                 .map(crate::pgp::crypto::summary)
                 .unwrap_or_else(|| "not examined".into()),
+            sender_auth: commit
+                .messages
+                .first()
+                .and_then(|m| m.record.authentication.as_ref())
+                .map(|a| a.in_words())
+                .unwrap_or_else(|| "not recorded".into()),
             flags: commit.ticket.flags.clone(),
         }
     }

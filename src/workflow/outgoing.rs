@@ -44,6 +44,7 @@ pub fn push_outgoing(commit: &mut Commit, m: OutgoingMail<'_>, now: OffsetDateTi
             origin: m.origin.to_string(),
             flags: BTreeSet::new(),
             verification: None,
+            authentication: None,
             indicators: Vec::new(),
         },
         raw: m.bytes,

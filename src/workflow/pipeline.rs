@@ -55,6 +55,8 @@ pub struct Prepared {
     signed: Option<crate::pgp::Covered>,
     /// For the handlers, as warning events: budgets exceeded, analysis failed.
     warnings: Vec<String>,
+    /// DKIM, SPF and DMARC (`[auth]`).
+    authentication: crate::auth::Authentication,
 }
 
 /// One incoming message as the commit needs it.
@@ -66,6 +68,7 @@ struct Incoming<'a> {
     content_sha: String,
     origin: &'a str,
     verification: Option<crate::pgp::Verification>,
+    authentication: crate::auth::Authentication,
     indicators: Vec<crate::analysis::indicators::Indicator>,
     /// The acknowledgement histories the decision was made on.
     recent_acks: super::ack_rate::RecentAcks,
@@ -79,6 +82,8 @@ struct Incoming<'a> {
 }
 
 pub struct Pipeline {
+    /// DKIM, SPF and DMARC of incoming mail (`[auth]`).
+    auth: crate::auth::Authenticator,
     store: Store,
     config: Config,
     tags: TagMatcher,
@@ -126,8 +131,16 @@ impl Pipeline {
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
         let analyser = crate::analysis::report::Analyser::from_config(&config)?;
+        let auth = crate::auth::Authenticator::from_config(&config.auth).map_err(|e| {
+            crate::config::ConfigError::Invalid {
+                file: config.source.clone(),
+                key: "auth".into(),
+                problem: e.to_string(),
+            }
+        })?;
         super::relay::Relay::check_keys(&config, &crypto)?;
         Ok(Pipeline {
+            auth,
             budget: crate::analysis::budget::Limits::from_config(&config.limits),
             attempts: super::attempts::Attempts::open(&config.store.path.join("analysis-attempts")),
             analyser,
@@ -223,6 +236,7 @@ impl Pipeline {
             plaintext,
             signed,
             warnings,
+            authentication,
         } = prepared;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
@@ -246,7 +260,12 @@ impl Pipeline {
         let mut plan = decide(&mail, &ctx, &self.tags, &policy, origin);
         let mut mail = mail;
         let mut warnings = warnings;
-        let feed = self.feed_status(&facts.formats, &mail, ctx.verification.as_ref());
+        let feed = self.feed_status(
+            &facts.formats,
+            &mail,
+            ctx.verification.as_ref(),
+            &authentication,
+        );
         if let FeedStatus::Unauthenticated { reason } = &feed {
             mail.flags.insert(Flag::UnauthenticatedFeed);
             plan.flags.insert(Flag::UnauthenticatedFeed);
@@ -268,6 +287,7 @@ impl Pipeline {
             content_sha,
             origin,
             verification: ctx.verification.clone(),
+            authentication,
             indicators,
             recent_acks: std::mem::take(&mut ctx.recent_acks),
             classification: facts.classification,
@@ -377,6 +397,7 @@ impl Pipeline {
             content_sha,
             origin,
             verification,
+            authentication,
             indicators,
             recent_acks,
             classification,
@@ -439,6 +460,7 @@ impl Pipeline {
                 origin: origin.to_string(),
                 flags: message_flags(mail, plan),
                 verification,
+                authentication: Some(authentication),
                 indicators,
             },
             raw: raw.to_vec(),

@@ -115,6 +115,7 @@ impl Relay {
             subject: &w.subject,
             from: &w.from,
             verdict: &w.verdict,
+            sender_auth: &w.sender_auth,
             flags: &w.flags,
             text,
             correspond: &self.team_address,

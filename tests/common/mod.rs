@@ -276,6 +276,36 @@ pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> 
     f()
 }
 
+/// `[auth]` reading the test MTA's `Authentication-Results` and the
+/// Shadowserver feeds (the corpus's shadowserver.org and the fixtures'
+/// shadowserver.example), trusted on a DKIM pass: what an installation
+/// that groups Shadowserver reports declares.
+pub const FEEDS: &str = r#"
+[auth]
+mode = "trusted-results"
+authserv_id = "mx.cert.example"
+
+[[feeds]]
+name = "shadowserver"
+sender = "shadowserver.org"
+dkim_domain = "shadowserver.org"
+formats = ["shadowserver"]
+
+[[feeds]]
+name = "shadowserver-test"
+sender = "shadowserver.example"
+dkim_domain = "shadowserver.example"
+formats = ["shadowserver"]
+"#;
+
+/// `raw` as the receiving MTA hands it over after a DKIM pass for the
+/// feeds of [`FEEDS`]: its results on top.
+pub fn from_feed(raw: &[u8]) -> Vec<u8> {
+    let mut out = b"Authentication-Results: mx.cert.example;\r\n\tdkim=pass header.d=shadowserver.org header.s=s1;\r\n\tdkim=pass header.d=shadowserver.example header.s=s1\r\n".to_vec();
+    out.extend_from_slice(raw);
+    out
+}
+
 /// A TOML basic string.
 pub fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string")

@@ -101,6 +101,7 @@ impl Pipeline {
                 origin: "ack".into(),
                 flags: BTreeSet::new(),
                 verification: None,
+                authentication: None,
                 indicators: Vec::new(),
             },
             raw: bytes,

@@ -155,6 +155,7 @@ impl Pipeline {
             origin: r.origin.to_string(),
             flags: r.mail.flags.clone(),
             verification: r.verification.clone(),
+            authentication: Some(r.authentication.clone()),
             indicators: Vec::new(),
         };
         let mut parts = Vec::new();

@@ -94,6 +94,7 @@ impl Pipeline {
         formats: &[crate::config::ReportFormat],
         mail: &crate::mail::parse::ParsedMail,
         verification: Option<&crate::pgp::Verification>,
+        authentication: &crate::auth::Authentication,
     ) -> crate::workflow::feeds::FeedStatus {
         if formats.is_empty() {
             return crate::workflow::feeds::FeedStatus::NotMachine;
@@ -103,7 +104,12 @@ impl Pipeline {
             .and_then(|v| v.signer_fingerprint.clone())
             .map(|f| crate::config::normalize_fingerprint(&f));
         let proofs = crate::workflow::feeds::Proofs {
-            dkim_pass: Vec::new(),
+            dkim_pass: authentication
+                .dkim
+                .iter()
+                .filter(|d| d.result == crate::auth::AuthResult::Pass)
+                .map(|d| d.domain.to_ascii_lowercase())
+                .collect(),
             pgp_signer,
         };
         crate::workflow::feeds::judge(formats, mail.single_from(), &proofs, &self.config.feeds)
@@ -276,6 +282,7 @@ impl Pipeline {
                 origin: "notify".into(),
                 flags: BTreeSet::new(),
                 verification: None,
+                authentication: None,
                 indicators: Vec::new(),
             },
             raw: bytes,

@@ -22,6 +22,30 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 impl Pipeline {
     /// Everything that needs no store: hashing, parsing, the OpenPGP verdict.
     pub fn prepare(&self, raw: &[u8]) -> Prepared {
+        self.prepare_with(raw, self.auth.one(raw))
+    }
+
+    /// DKIM, SPF and DMARC of a batch, checked together (their DNS
+    /// lookups overlap), for [`Pipeline::prepare_with`].
+    pub fn authenticate(&self, messages: &[&[u8]]) -> Vec<crate::auth::Authentication> {
+        self.auth.all(messages)
+    }
+
+    /// As [`Pipeline::prepare`], with the sender authentication done.
+    pub fn prepare_with(
+        &self,
+        raw: &[u8],
+        authentication: crate::auth::Authentication,
+    ) -> Prepared {
+        let mut prepared = self.prepare_unauthenticated(raw);
+        if authentication.dmarc_fail_enforced() {
+            prepared.mail.flags.insert(Flag::DmarcFail);
+        }
+        prepared.authentication = authentication;
+        prepared
+    }
+
+    fn prepare_unauthenticated(&self, raw: &[u8]) -> Prepared {
         let sha: [u8; 32] = Sha256::digest(raw).into();
         let body_sha = body_sha256(raw);
         if self.attempts.failed_before(&sha) {
@@ -78,6 +102,18 @@ impl Pipeline {
         );
         facts.constituencies = self.analyser.constituencies.label(&indicators);
         let verification = examined.verification;
+        // TLP labels also count where only the recipient could read them:
+        // the protected subject and the decrypted text.
+        let plain_text = examined
+            .plaintext
+            .as_deref()
+            .map(|p| String::from_utf8_lossy(body_of(p)).into_owned());
+        let hidden = crate::analysis::tlp::strictest(
+            "",
+            plain_text.as_deref().unwrap_or(""),
+            verification.inner_subject.as_deref(),
+        );
+        facts.tlp = facts.tlp.max(hidden);
         if let Some(inner) = verification.inner_subject.clone() {
             // Protected headers: the encrypted Subject is the real one.
             mail.subject = Some(inner);
@@ -100,6 +136,7 @@ impl Pipeline {
             plaintext: examined.plaintext,
             signed: examined.signed,
             warnings,
+            authentication: crate::auth::Authentication::off(),
         }
     }
 
@@ -121,6 +158,7 @@ impl Pipeline {
             plaintext: None,
             signed: None,
             warnings: vec![why.to_string()],
+            authentication: crate::auth::Authentication::off(),
         }
     }
 }
@@ -151,4 +189,10 @@ fn test_faults(raw: &[u8]) {
     if marked("CSIRTD_TEST_ANALYSIS_PANIC") {
         panic!("CSIRTD_TEST_ANALYSIS_PANIC: a test asked analysis to panic");
     }
+}
+
+/// The body of a MIME entity (after its header block), or all of it.
+fn body_of(entity: &[u8]) -> &[u8] {
+    let start = crate::mail::parse::header_end(entity).unwrap_or(0);
+    entity.get(start..).unwrap_or(entity)
 }
