@@ -9,7 +9,7 @@ mod auth;
 mod feeds;
 mod roles;
 pub use auth::{AuthConfig, AuthMode};
-pub use feeds::{FeedConfig, FeedNotify, ReportFormat};
+pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
@@ -63,6 +63,9 @@ pub struct Config {
     /// The machine-report senders the team trusts: see `config/feeds.rs`.
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
+    /// `[notifications]`: the per-contact rate limit.
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
     /// `[auth]`: DKIM, SPF and DMARC of incoming mail; off by default.
     #[serde(default)]
     pub auth: AuthConfig,

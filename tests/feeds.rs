@@ -10,13 +10,7 @@ use common::gpg::{fingerprint, install_keys, signed_entity, Gpg};
 use common::{event_kinds, Env};
 use serde_json::Value;
 
-const UNI: &str = r#"
-[[constituencies]]
-name = "university"
-networks = ["192.0.2.0/24"]
-contact = "noc@uni.example"
-notify_constituent = true
-"#;
+const UNI: &str = common::UNIVERSITY;
 
 /// The CSV of the observed attack: quoted fields with line breaks, a
 /// fake instruction and a fake signature block.
@@ -84,6 +78,10 @@ fn details(t: &Value) -> String {
 /// Team key, the feed's key (autoreports@shadowserver.example) and an
 /// installation that declares that feed with `notify`.
 fn feed_env(notify: &str) -> (Env, Gpg) {
+    feed_env_with(notify, "")
+}
+
+fn feed_env_with(notify: &str, extra: &str) -> (Env, Gpg) {
     let team = Gpg::new();
     team.gen("CERT Example <cert@cert.example>");
     let feed = Gpg::new();
@@ -92,7 +90,7 @@ fn feed_env(notify: &str) -> (Env, Gpg) {
     let env = Env::with_extra(&format!(
         "[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n{UNI}\n\
          [[feeds]]\nname = \"shadowserver\"\nsender = \"shadowserver.example\"\n\
-         pgp_fingerprint = \"{fpr}\"\nformats = [\"shadowserver\"]\nnotify = \"{notify}\"\n"
+         pgp_fingerprint = \"{fpr}\"\nformats = [\"shadowserver\"]\nnotify = \"{notify}\"\n{extra}"
     ));
     install_keys(
         env.dir.path(),
@@ -104,13 +102,17 @@ fn feed_env(notify: &str) -> (Env, Gpg) {
 }
 
 fn signed_report(feed: &Gpg, mid: &str) -> Vec<u8> {
+    signed_report_of(feed, mid, &one_csv())
+}
+
+fn signed_report_of(feed: &Gpg, mid: &str, csvs: &[(String, String)]) -> Vec<u8> {
     signed_entity(
         feed,
         "autoreports@shadowserver.example",
         &format!(
             "From: autoreports@shadowserver.example\r\nTo: cert@cert.example\r\nSubject: Shadowserver report\r\nMessage-ID: <{mid}>\r\nDate: Tue, 01 Dec 2026 06:00:00 +0000\r\n"
         ),
-        &report_entity(&one_csv()),
+        &report_entity(csvs),
         &[],
     )
 }
@@ -237,4 +239,30 @@ fn a_held_feed_waits_for_release() {
     assert_eq!(env.sent_files().len(), 1);
     let t = env.ticket(notes[0]["ticket"].as_str().unwrap());
     assert!(event_kinds(&t).contains(&"released".to_string()), "{t}");
+}
+
+#[test]
+fn a_contact_gets_at_most_its_limit_of_notifications() {
+    let (env, feed) = feed_env_with("auto", "[notifications]\nrate_limit = 3\n");
+    let csvs: Vec<(String, String)> = (1..=8)
+        .map(|d| {
+            (
+                format!("2026-11-{d:02}-scan_ntp-x.csv"),
+                "ip,port\r\n192.0.2.9,123\r\n".to_string(),
+            )
+        })
+        .collect();
+    env.ingest_ok(&signed_report_of(&feed, "many@shadowserver.example", &csvs));
+    assert_eq!(env.tickets().len(), 8, "one ticket per day");
+    assert_eq!(to_contact(&env).len(), 3, "{:?}", env.outbox());
+    // The limit holds across mails too.
+    env.ingest_ok(&signed_report(&feed, "more@shadowserver.example"));
+    assert_eq!(to_contact(&env).len(), 3);
+    let held: usize = env
+        .tickets()
+        .iter()
+        .map(|t| env.ticket(t["id"].as_str().unwrap()))
+        .filter(|t| details(t).contains("limit of 3 per 3600 s is reached"))
+        .count();
+    assert_eq!(held, 6, "each ticket without its notification says why");
 }

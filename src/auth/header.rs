@@ -103,15 +103,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &b[start..end.max(start)]
+    b.trim_ascii()
 }
 
 #[cfg(test)]

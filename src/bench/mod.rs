@@ -43,6 +43,11 @@ pub struct BenchArgs {
     /// With --signed: also encrypt each acknowledgement to the reporter's key
     #[arg(long)]
     pub encrypt_acks: bool,
+    /// Sender authentication on: `[auth] mode = "verify"` through the DNS
+    /// server at IP:PORT (see scripts/bench-auth.sh, which serves the
+    /// generated reporters' SPF and DMARC records with nsd)
+    #[arg(long, value_name = "IP:PORT")]
+    pub auth_resolver: Option<String>,
     /// Instead: write N generated tickets with indicators into a store and time `search`
     #[arg(long, value_name = "N")]
     pub search_tickets: Option<usize>,
@@ -132,6 +137,7 @@ dir = "{outbox}"
 [ack]
 rate_limit = 1000000
 encrypt = "{ack_encrypt}"
+{auth}
 {pgp}"#,
         store = store_path.display(),
         maildir = maildir.display(),
@@ -140,6 +146,10 @@ encrypt = "{ack_encrypt}"
         cache = args.cache_mb,
         pgp = pgp_toml,
         ack_encrypt = if args.encrypt_acks { "if-key" } else { "never" },
+        auth = match &args.auth_resolver {
+            Some(r) => format!("[auth]\nmode = \"verify\"\nresolvers = [\"{r}\"]\n"),
+            None => String::new(),
+        },
     );
     let cfg = Config::from_toml(&toml, &dir.join("bench.toml"))?;
     let mut src = MaildirSource::open(&maildir, true, cfg.limits.max_stored_size as u64)?;

@@ -60,6 +60,36 @@ impl FeedNotify {
     }
 }
 
+/// `[notifications]`: how many notifications one constituency contact
+/// gets per window. Past that, a report's notification is not composed
+/// (a `held` event on its ticket says so): one mail with 64 reports, or a
+/// feed gone wild, must not flood a constituent under the team's name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    #[serde(default = "default_contact_limit")]
+    pub rate_limit: u32,
+    #[serde(default = "default_contact_window")]
+    pub rate_window_secs: u64,
+}
+
+fn default_contact_limit() -> u32 {
+    20
+}
+
+fn default_contact_window() -> u64 {
+    3600
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            rate_limit: default_contact_limit(),
+            rate_window_secs: default_contact_window(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
@@ -108,6 +138,12 @@ fn is_domain(d: &str) -> bool {
 
 impl Config {
     pub(super) fn validate_feeds(&self) -> Result<(), ConfigError> {
+        if self.notifications.rate_window_secs == 0 {
+            return Err(self.invalid(
+                "notifications.rate_window_secs",
+                "must be at least 1 (seconds); 3600 is an hour",
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, f) in self.feeds.iter().enumerate() {
             let key = |k: &str| format!("feeds[{i}].{k}");

@@ -229,15 +229,7 @@ fn trim_in_place(v: &mut Vec<u8>) {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &b[start..end]
+    b.trim_ascii()
 }
 
 #[cfg(test)]

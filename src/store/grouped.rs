@@ -37,6 +37,8 @@ pub struct GroupedCommit {
     pub sha256: [u8; 32],
     pub parts: Vec<GroupPart>,
     pub received_at: time::OffsetDateTime,
+    /// Rate histories replaced whole (the contacts notified).
+    pub ack_rates: Vec<(String, crate::workflow::ack_rate::AckHistory)>,
 }
 
 impl Store {
@@ -118,6 +120,9 @@ impl Store {
                 }
                 t[T_GROUPS].insert(p.group_key.as_slice(), &id.to_key())?;
                 t[T_TICKETS].insert(&id.to_key(), encode(&p.ticket))?;
+            }
+            for (key, history) in &c.ack_rates {
+                t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
             }
             Ok(res)
         });

@@ -132,14 +132,7 @@ impl Store {
 
     pub fn record_attempt(&self, id: u64, attempt: &Attempt, now: OffsetDateTime) -> Result<()> {
         let result = self.trees().transaction(|t| {
-            let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
-                return Err(ConflictableTransactionError::Abort(format!(
-                    "outbox entry {id} does not exist"
-                )));
-            };
-            let mut rec: OutboxRecord = serde_json::from_slice(&v).map_err(|e| {
-                ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}"))
-            })?;
+            let mut rec = outbox_in(t, id)?;
             t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
             rec.attempts += 1;
             let event = match attempt {
@@ -205,14 +198,7 @@ pub(crate) fn release_in(
     by: &str,
     now: OffsetDateTime,
 ) -> super::commit::TxResult<OutboxRecord> {
-    let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
-        return Err(ConflictableTransactionError::Abort(format!(
-            "outbox entry {id} does not exist"
-        )));
-    };
-    let mut rec: OutboxRecord = serde_json::from_slice(&v).map_err(|e| {
-        ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}"))
-    })?;
+    let mut rec = outbox_in(t, id)?;
     if rec.state != OutboxState::AwaitingRelease {
         return Err(ConflictableTransactionError::Abort(format!(
             "outbox entry {id} is {}, not awaiting release",
@@ -244,4 +230,19 @@ pub(crate) fn release_in(
     }
     t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
     Ok(rec)
+}
+
+/// Outbox entry `id` read inside a transaction.
+fn outbox_in(
+    t: &[sled::transaction::TransactionalTree],
+    id: u64,
+) -> super::commit::TxResult<OutboxRecord> {
+    let Some(v) = t[T_OUTBOX].get(id.to_be_bytes())? else {
+        return Err(ConflictableTransactionError::Abort(format!(
+            "outbox entry {id} does not exist"
+        )));
+    };
+    serde_json::from_slice(&v).map_err(|e| {
+        ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}"))
+    })
 }

@@ -495,17 +495,20 @@ impl Pipeline {
         }
         if is_new {
             let found = &messages[0].record.indicators;
+            let mut budget = notify::ContactBudget::default();
             let (m, o) = self.notifications(
                 id,
                 &ticket.constituencies,
                 found,
                 messages.len(),
                 &gate,
+                &mut budget,
                 now,
                 &mut events,
             );
             messages.extend(m);
             outbox.extend(o);
+            ack_rates.extend(budget.into_rates());
         }
         ticket.message_count += messages.len() as u32;
         let ack_count = outbox.len();

@@ -306,6 +306,16 @@ pub fn from_feed(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A constituency that asked to be notified: the university's network
+/// 192.0.2.0/24, contact noc@uni.example.
+pub const UNIVERSITY: &str = r#"
+[[constituencies]]
+name = "university"
+networks = ["192.0.2.0/24"]
+contact = "noc@uni.example"
+notify_constituent = true
+"#;
+
 /// A TOML basic string.
 pub fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string")

@@ -160,6 +160,7 @@ impl Pipeline {
         };
         let mut parts = Vec::new();
         let mut created = None;
+        let mut budget = super::notify::ContactBudget::default();
         for (key, rows) in &groups {
             let class = Some(classify::from_shadowserver(&key.report_type));
             let (mut ticket, is_new) = match self.store.group_ticket(&key.store_key())? {
@@ -248,8 +249,16 @@ impl Pipeline {
                     &what,
                     rows,
                 );
-                let notice =
-                    self.notification(ticket.id, c, contact, &text, &gate, now, &mut events);
+                let notice = self.notification(
+                    ticket.id,
+                    c,
+                    contact,
+                    &text,
+                    &gate,
+                    &mut budget,
+                    now,
+                    &mut events,
+                );
                 if let Some((m, mut o)) = notice {
                     o.message = outgoing.len();
                     outgoing.push(m);
@@ -289,6 +298,7 @@ impl Pipeline {
             sha256: r.sha,
             parts,
             received_at: now,
+            ack_rates: budget.into_rates(),
         })?;
         Ok(Processed {
             placement,

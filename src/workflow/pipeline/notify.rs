@@ -65,6 +65,27 @@ pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[
     b
 }
 
+/// What each contact may still be sent within the rate window
+/// (`[notifications]`), read once per commit and counted as the commit's
+/// notifications are composed; the histories go back with the commit.
+#[derive(Debug, Default)]
+pub struct ContactBudget {
+    histories: std::collections::BTreeMap<String, crate::workflow::ack_rate::AckHistory>,
+}
+
+/// The rate-history key of a contact; never an address or domain key of
+/// the acknowledgement limits (those have no `notify:` prefix).
+fn contact_key(contact: &str) -> String {
+    format!("notify:{}", contact.trim().to_ascii_lowercase())
+}
+
+impl ContactBudget {
+    /// The histories to write with the commit.
+    pub fn into_rates(self) -> Vec<(String, crate::workflow::ack_rate::AckHistory)> {
+        self.histories.into_iter().collect()
+    }
+}
+
 /// `indicators` and, after them, the addresses of machine-report rows,
 /// for a report that is not grouped (from no trusted feed).
 pub fn with_row_addresses(
@@ -88,6 +109,35 @@ pub fn with_row_addresses(
 }
 
 impl Pipeline {
+    /// Counts one notification to `contact` when the limit allows it.
+    fn within_contact_limit(
+        &self,
+        budget: &mut ContactBudget,
+        contact: &str,
+        now: OffsetDateTime,
+    ) -> bool {
+        let n = &self.config.notifications;
+        let key = contact_key(contact);
+        let history = match budget.histories.remove(&key) {
+            Some(h) => h,
+            // An unreadable history counts as empty: the record is only a
+            // limit, and the notification itself is still a recorded event.
+            None => self
+                .store
+                .ack_history(&key, now, n.rate_window_secs)
+                .unwrap_or_default(),
+        };
+        let history = history.within(now.unix_timestamp(), n.rate_window_secs);
+        let allowed = history.count() < n.rate_limit;
+        let history = if allowed {
+            history.record(now.unix_timestamp(), n.rate_window_secs)
+        } else {
+            history
+        };
+        budget.histories.insert(key, history);
+        allowed
+    }
+
     /// Which declared feed, if any, vouches for a machine report.
     pub(super) fn feed_status(
         &self,
@@ -137,6 +187,7 @@ impl Pipeline {
         indicators: &[Indicator],
         first_index: usize,
         gate: &Gate,
+        budget: &mut ContactBudget,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
     ) -> (Vec<NewMessage>, Vec<NewOutbox>) {
@@ -157,7 +208,8 @@ impl Pipeline {
                 c.name.trim(),
                 &mine,
             );
-            if let Some((m, mut o)) = self.notification(id, c, contact, &text, gate, now, events) {
+            let notice = self.notification(id, c, contact, &text, gate, budget, now, events);
+            if let Some((m, mut o)) = notice {
                 o.message = first_index + messages.len();
                 messages.push(m);
                 outbox.push(o);
@@ -178,9 +230,24 @@ impl Pipeline {
         contact: &str,
         text: &str,
         gate: &Gate,
+        budget: &mut ContactBudget,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
     ) -> Option<(NewMessage, NewOutbox)> {
+        if !self.within_contact_limit(budget, contact, now) {
+            let n = &self.config.notifications;
+            events.push(Event::new(
+                now,
+                EventKind::Held,
+                format!(
+                    "no notification to {} for {contact}: its limit of {} per {} s is reached; the ticket keeps the report",
+                    c.name.trim(),
+                    n.rate_limit,
+                    n.rate_window_secs
+                ),
+            ));
+            return None;
+        }
         let subject = self.tags.compose(
             id,
             &format!("Report concerning {}", c.name.trim()),
