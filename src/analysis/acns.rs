@@ -138,7 +138,7 @@ fn decode(bytes: &[u8]) -> Cow<'_, str> {
 fn locate(text: &str) -> Option<&str> {
     let text = &text[..floor_boundary(text, MAX_SEARCH)];
     let b = text.as_bytes();
-    for (at, _) in text.match_indices("Infringement").take(256) {
+    for at in memchr::memmem::find_iter(b, b"Infringement").take(256) {
         let after = b.get(at + "Infringement".len()).copied();
         if !matches!(after, Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')) {
             continue;

@@ -31,18 +31,27 @@ pub fn labels_in(text: &str) -> Vec<Tlp> {
     let text = &text[..floor_boundary(text, MAX_SCAN)];
     let b = text.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i + 3 <= b.len() && out.len() < MAX_LABELS {
-        if !b[i..i + 3].eq_ignore_ascii_case(b"tlp") || !boundary_before(text, i) {
-            i += 1;
+    // Every label has a colon: look at the few colons rather than at
+    // every byte (this runs on every message's subject and first lines).
+    for colon in memchr::memchr_iter(b':', b) {
+        if out.len() >= MAX_LABELS {
+            break;
+        }
+        let mut end = colon;
+        while end > 0 && colon - end < MAX_GAP && matches!(b[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        let Some(start) = end.checked_sub(3) else {
+            continue;
+        };
+        if !b[start..end].eq_ignore_ascii_case(b"tlp")
+            || !text.is_char_boundary(start)
+            || !boundary_before(text, start)
+        {
             continue;
         }
-        match label_at(text, i + 3) {
-            Some((tlp, end)) => {
-                out.push(tlp);
-                i = end;
-            }
-            None => i += 3,
+        if let Some((tlp, _)) = label_at(text, end) {
+            out.push(tlp);
         }
     }
     out

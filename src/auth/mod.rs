@@ -189,6 +189,12 @@ impl Authentication {
     /// report signed by `mail.shadowserver.org` speaks for
     /// `shadowserver.org`, one signed by `shadowserver.org.evil.example`
     /// does not.
+    /// Itself, unless nothing was checked (`[auth]` off): what a message
+    /// record stores.
+    pub fn checked(self) -> Option<Authentication> {
+        (self.source != AuthSource::Off).then_some(self)
+    }
+
     pub fn dkim_pass_for(&self, domain: &str) -> bool {
         let want = bound_name(domain);
         if want.is_empty() {

@@ -213,7 +213,9 @@ fn message_json(m: &MessageRecord) -> serde_json::Value {
         "keys_found": m.verification.as_ref().map(|v| &v.found_keys),
         // Incoming mail only: DKIM (each signature), SPF, DMARC, in words,
         // and the OpenPGP verdict beside them.
-        "authentication": m.authentication.as_ref().map(|a| json!({
+        "authentication": m.authentication.clone().or_else(|| {
+            (m.direction == crate::model::Direction::In).then(crate::auth::Authentication::off)
+        }).as_ref().map(|a| json!({
             "source": a.source,
             "dkim": a.dkim,
             "spf": a.spf,

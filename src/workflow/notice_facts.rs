@@ -83,7 +83,7 @@ impl FactWords {
                 .first()
                 .and_then(|m| m.record.authentication.as_ref())
                 .map(|a| a.in_words())
-                .unwrap_or_else(|| "not recorded".into()),
+                .unwrap_or_else(|| crate::auth::Authentication::off().in_words()),
             flags: commit.ticket.flags.clone(),
         }
     }

@@ -460,7 +460,8 @@ impl Pipeline {
                 origin: origin.to_string(),
                 flags: message_flags(mail, plan),
                 verification,
-                authentication: Some(authentication),
+                // Not stored when off: `ticket show` says "off" for none.
+                authentication: authentication.checked(),
                 indicators,
             },
             raw: raw.to_vec(),

@@ -155,7 +155,7 @@ impl Pipeline {
             origin: r.origin.to_string(),
             flags: r.mail.flags.clone(),
             verification: r.verification.clone(),
-            authentication: Some(r.authentication.clone()),
+            authentication: r.authentication.clone().checked(),
             indicators: Vec::new(),
         };
         let mut parts = Vec::new();
