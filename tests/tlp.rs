@@ -179,12 +179,16 @@ fn red_relays_reach_only_the_requestors_it_had_when_it_became_red() {
         "{t}"
     );
     assert_eq!(t["tlp"], "red");
+    let to_handlers = to(&w.env, HANNA).len();
     w.env.ingest_ok(&handler_mail(
         &w,
         &red,
         "reply-1@cert.example",
         "We contained the intrusion.\n",
     ));
+    // The handlers are warned by mail.
+    let warnings: Vec<Value> = to(&w.env, HANNA).into_iter().skip(to_handlers).collect();
+    assert_eq!(warnings.len(), 1, "{:?}", w.env.outbox());
     let to_alice: Vec<Value> = to(&w.env, "alice@bank.example")
         .into_iter()
         .filter(|o| o["message_id"].to_string().contains("relay"))

@@ -200,7 +200,7 @@ impl Relay {
             flags,
             events,
             relay,
-            notices,
+            mut notices,
             commands,
             mut refused,
             advisory,
@@ -359,6 +359,12 @@ impl Relay {
                         format!("relay by {by}: {why}"),
                     ));
                     self.queue_for_release(commit, crypto, out, &why, now);
+                    notices.push(Notice {
+                        audience: Audience::All,
+                        kind: NoticeKind::Warning(format!(
+                            "a relay by {by} was kept for release: {why}"
+                        )),
+                    });
                     continue;
                 }
                 if let Some(mid) = self.queue(commit, crypto, out, now) {
