@@ -28,83 +28,70 @@ fn assert_copyright(t: &Value) {
     assert_eq!(t["classification"]["by"], "structured", "{t:#}");
 }
 
-#[test]
-fn a_pgp_signed_bittorrent_notice_becomes_a_copyright_ticket() {
+/// Ingests a fixture and checks its ticket: a copyright classification
+/// and each (kind, value, field) as a structured indicator.
+fn assert_notice(file: &str, expected: &[(&str, &str, &str)]) {
     let env = Env::new();
-    let (id, word) = env.ingest_ok(&fixture("13-acns-bittorrent-pgp-signed.eml"));
+    let (id, word) = env.ingest_ok(&fixture(file));
     assert_eq!(word, "created");
     let t = env.ticket(&id);
     assert_copyright(&t);
-    assert!(
-        structured(&t, "ipv4", "198.51.100.131", "acns:Source/IP_Address"),
-        "{:#}",
-        t["indicators"]
-    );
-    assert!(
-        structured(
-            &t,
-            "domain",
-            "wlan-131.stud.uni-nord.example.net",
-            "acns:Source/DNS_Name"
-        ),
-        "{:#}",
-        t["indicators"]
-    );
-    assert!(
-        structured(
-            &t,
-            "sha1",
-            "9a1f6c0e4b2d8e7f3a5c1b0d9e8f7a6b5c4d3e2f",
-            "acns:Content/Item/Hash"
-        ),
-        "{:#}",
-        t["indicators"]
+    for (kind, value, field) in expected {
+        assert!(
+            structured(&t, kind, value, field),
+            "{file}: {kind} {value} from {field}: {:#}",
+            t["indicators"]
+        );
+    }
+}
+
+#[test]
+fn a_pgp_signed_bittorrent_notice_becomes_a_copyright_ticket() {
+    assert_notice(
+        "13-acns-bittorrent-pgp-signed.eml",
+        &[
+            ("ipv4", "198.51.100.131", "acns:Source/IP_Address"),
+            (
+                "domain",
+                "wlan-131.stud.uni-nord.example.net",
+                "acns:Source/DNS_Name",
+            ),
+            (
+                "sha1",
+                "9a1f6c0e4b2d8e7f3a5c1b0d9e8f7a6b5c4d3e2f",
+                "acns:Content/Item/Hash",
+            ),
+        ],
     );
 }
 
 #[test]
 fn an_attached_notice_with_an_ipv6_source() {
-    let env = Env::new();
-    let (id, _) = env.ingest_ok(&fixture("14-acns-xml-attachment-ipv6.eml"));
-    let t = env.ticket(&id);
-    assert_copyright(&t);
-    assert!(
-        structured(&t, "ipv6", "2001:db8:4a1c:200::7", "acns:Source/IP_Address"),
-        "{:#}",
-        t["indicators"]
-    );
-    assert!(
-        structured(
-            &t,
-            "sha1",
-            "5e4d3c2b1a3c2a9e1d7b5f4c3a2b1e0d9c8b7a6f",
-            "acns:Content/Item/Hash"
-        ),
-        "{:#}",
-        t["indicators"]
+    assert_notice(
+        "14-acns-xml-attachment-ipv6.eml",
+        &[
+            ("ipv6", "2001:db8:4a1c:200::7", "acns:Source/IP_Address"),
+            (
+                "sha1",
+                "5e4d3c2b1a3c2a9e1d7b5f4c3a2b1e0d9c8b7a6f",
+                "acns:Content/Item/Hash",
+            ),
+        ],
     );
 }
 
 #[test]
 fn a_quoted_printable_latin1_notice() {
-    let env = Env::new();
-    let (id, _) = env.ingest_ok(&fixture("15-acns-cyberlocker-quoted-printable.eml"));
-    let t = env.ticket(&id);
-    assert_copyright(&t);
-    assert!(
-        structured(&t, "ipv4", "203.0.113.77", "acns:Source/IP_Address"),
-        "{:#}",
-        t["indicators"]
-    );
-    assert!(
-        structured(
-            &t,
-            "md5",
-            "7d793037a0760186574b0282f2f435e7",
-            "acns:Content/Item/Hash"
-        ),
-        "{:#}",
-        t["indicators"]
+    assert_notice(
+        "15-acns-cyberlocker-quoted-printable.eml",
+        &[
+            ("ipv4", "203.0.113.77", "acns:Source/IP_Address"),
+            (
+                "md5",
+                "7d793037a0760186574b0282f2f435e7",
+                "acns:Content/Item/Hash",
+            ),
+        ],
     );
 }
 

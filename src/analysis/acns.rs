@@ -219,16 +219,7 @@ fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
     Some(v.chars().take(MAX_TEXT).collect())
 }
 
-fn entity(name: &str) -> &'static str {
-    match name {
-        "amp" => "&",
-        "lt" => "<",
-        "gt" => ">",
-        "quot" => "\"",
-        "apos" => "'",
-        _ => "",
-    }
-}
+use super::iodef::entity;
 
 /// Reads the document that starts at the root; None unless it is an ACNS
 /// `Infringement` that closes within the bounds and has a valid case ID.

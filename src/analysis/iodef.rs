@@ -80,7 +80,8 @@ fn attr(e: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<String> {
         })
 }
 
-fn entity(name: &str) -> &'static str {
+/// The text of XML's five predefined entities (no DTD is read, so no other).
+pub(super) fn entity(name: &str) -> &'static str {
     match name {
         "amp" => "&",
         "lt" => "<",
