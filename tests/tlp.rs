@@ -16,6 +16,8 @@ const UNI: &str = common::UNIVERSITY;
 struct World {
     env: Env,
     handler: Gpg,
+    /// The team's certificate, for reporters who encrypt to it.
+    team_cert: Vec<u8>,
 }
 
 fn world() -> World {
@@ -34,7 +36,12 @@ fn world() -> World {
         "cert@cert.example",
         &[(&handler, HANNA)],
     );
-    World { env, handler }
+    let team_cert = team.export("cert@cert.example");
+    World {
+        env,
+        handler,
+        team_cert,
+    }
 }
 
 fn to(env: &Env, who: &str) -> Vec<Value> {
@@ -207,4 +214,41 @@ fn red_relays_reach_only_the_requestors_it_had_when_it_became_red() {
         "{}",
         events(&t)
     );
+}
+
+#[test]
+fn a_label_only_in_the_encrypted_subject_counts() {
+    let w = world();
+    let reporter = Gpg::new();
+    reporter.gen("Reporter <reporter@bank.example>");
+    reporter.import(&w.team_cert);
+    // What the reporter's client encrypts: the real subject in the
+    // protected headers; the outer one says nothing.
+    let inner = "Content-Type: text/plain; charset=utf-8; protected-headers=\"v1\"\r\n\
+                 Subject: [TLP:RED] scanner at the university\r\n\r\n\
+                 Host 192.0.2.77 scans us.\r\n";
+    let armored = reporter.ok(
+        &[
+            "--armor",
+            "--encrypt",
+            "--recipient",
+            "cert@cert.example",
+            "--trust-model",
+            "always",
+        ],
+        Some(inner.as_bytes()),
+    );
+    let raw = format!(
+        "From: reporter@bank.example\r\nTo: cert@cert.example\r\nSubject: ...\r\nMessage-ID: <enc-red@bank.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"ENC\"\r\n\r\n\
+         --ENC\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+         --ENC\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n{}\r\n--ENC--\r\n",
+        String::from_utf8_lossy(&armored)
+    );
+    let (id, _) = w.env.ingest_ok(raw.as_bytes());
+    let t = w.env.ticket(&id);
+    assert_eq!(t["tlp"], "red", "{t}");
+    let notes = to(&w.env, "noc@uni.example");
+    assert_eq!(notes.len(), 1, "{:?}", w.env.outbox());
+    assert_eq!(notes[0]["state"], "awaiting-release");
 }
