@@ -30,7 +30,7 @@ fn assert_copyright(t: &Value) {
 
 /// Ingests a fixture and checks its ticket: a copyright classification
 /// and each (kind, value, field) as a structured indicator.
-fn assert_notice(file: &str, expected: &[(&str, &str, &str)]) {
+fn assert_notice(file: &str, expected: &[(&str, &str, &str)]) -> Value {
     let env = Env::new();
     let (id, word) = env.ingest_ok(&fixture(file));
     assert_eq!(word, "created");
@@ -43,11 +43,12 @@ fn assert_notice(file: &str, expected: &[(&str, &str, &str)]) {
             t["indicators"]
         );
     }
+    t
 }
 
 #[test]
 fn a_pgp_signed_bittorrent_notice_becomes_a_copyright_ticket() {
-    assert_notice(
+    let t = assert_notice(
         "13-acns-bittorrent-pgp-signed.eml",
         &[
             ("ipv4", "198.51.100.131", "acns:Source/IP_Address"),
@@ -63,6 +64,12 @@ fn a_pgp_signed_bittorrent_notice_becomes_a_copyright_ticket() {
             ),
         ],
     );
+    // What is no indicator kind is on the message: port, time, protocol.
+    let n = &t["messages"][0]["acns"];
+    assert_eq!(n["case_id"], "NSP-2026-0113-774215", "{n}");
+    assert_eq!(n["port"], 51413, "{n}");
+    assert_eq!(n["protocol"], "BITTORRENT", "{n}");
+    assert_eq!(n["timestamp"], "2026-01-13T02:41:07Z", "{n}");
 }
 
 #[test]

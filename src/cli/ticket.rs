@@ -211,6 +211,7 @@ fn message_json(m: &MessageRecord) -> serde_json::Value {
             crate::pgp::Encryption::Failed { reason } => json!({ "status": "failed", "reason": reason }),
         }),
         "keys_found": m.verification.as_ref().map(|v| &v.found_keys),
+        "acns": m.acns,
         // Incoming mail only: DKIM (each signature), SPF, DMARC, in words,
         // and the OpenPGP verdict beside them.
         "authentication": m.authentication.clone().or_else(|| {

@@ -87,6 +87,10 @@ pub struct MessageRecord {
     /// DKIM, SPF and DMARC of an incoming message (`[auth]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<crate::auth::Authentication>,
+    /// An ACNS copyright notice the message carries, checked field by
+    /// field: the infringing address, port, time and protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acns: Option<crate::analysis::acns::AcnsNotice>,
     /// Indicators found in this message, with where they were found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indicators: Vec<crate::analysis::indicators::Indicator>,

@@ -45,6 +45,7 @@ pub fn push_outgoing(commit: &mut Commit, m: OutgoingMail<'_>, now: OffsetDateTi
             flags: BTreeSet::new(),
             verification: None,
             authentication: None,
+            acns: None,
             indicators: Vec::new(),
         },
         raw: m.bytes,

@@ -79,6 +79,7 @@ struct Incoming<'a> {
     feed: FeedStatus,
     /// The strictest TLP label the message carries.
     tlp: Option<Tlp>,
+    acns: Option<crate::analysis::acns::AcnsNotice>,
 }
 
 pub struct Pipeline {
@@ -295,6 +296,7 @@ impl Pipeline {
             warnings,
             feed: feed.clone(),
             tlp: facts.tlp,
+            acns: facts.acns,
         };
         if matches!(plan.placement, Placement::Created(_))
             && feed.is_trusted()
@@ -405,6 +407,7 @@ impl Pipeline {
             warnings,
             feed,
             tlp,
+            acns,
         } = incoming;
         let id = plan.placement.ticket();
         let mut events = plan.events.clone();
@@ -462,6 +465,7 @@ impl Pipeline {
                 verification,
                 // Not stored when off: `ticket show` says "off" for none.
                 authentication: authentication.checked(),
+                acns,
                 indicators,
             },
             raw: raw.to_vec(),

@@ -102,6 +102,7 @@ impl Pipeline {
                 flags: BTreeSet::new(),
                 verification: None,
                 authentication: None,
+                acns: None,
                 indicators: Vec::new(),
             },
             raw: bytes,

@@ -156,6 +156,7 @@ impl Pipeline {
             flags: r.mail.flags.clone(),
             verification: r.verification.clone(),
             authentication: r.authentication.clone().checked(),
+            acns: None,
             indicators: Vec::new(),
         };
         let mut parts = Vec::new();
