@@ -272,22 +272,13 @@ fn prepare_each(pipeline: &Pipeline, batch: &[(usize, RawMessage, Instant)]) -> 
             .collect();
     }
     let chunk = jobs.len().div_ceil(threads);
-    let mut parts = Vec::new();
-    let mut jobs = jobs.into_iter();
-    loop {
-        let part: Vec<_> = jobs.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.into_iter()
-                        .map(|(raw, auth)| pipeline.prepare_with(raw, auth))
+                    part.iter()
+                        .map(|(raw, auth)| pipeline.prepare_with(raw, auth.clone()))
                         .collect::<Vec<_>>()
                 })
             })

@@ -181,11 +181,7 @@ impl Constituencies {
 
     /// The primary constituency of one address (for grouping CSV rows).
     pub fn of_ip(&self, ip: IpAddr) -> Option<&str> {
-        let i = Indicator {
-            kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
-            value: ip.to_string(),
-            source: super::indicators::Found::Body,
-        };
+        let i = Indicator::of_ip(ip, super::indicators::Found::Body);
         self.0
             .iter()
             .filter_map(|e| Self::score(e, &i).map(|s| (s, e)))

@@ -55,6 +55,17 @@ pub struct Indicator {
     pub source: Found,
 }
 
+impl Indicator {
+    /// An address as an indicator of its kind (IPv4 or IPv6).
+    pub fn of_ip(ip: std::net::IpAddr, source: Found) -> Indicator {
+        Indicator {
+            kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
+            value: ip.to_string(),
+            source,
+        }
+    }
+}
+
 /// What is never an indicator: the team itself and configured noise.
 #[derive(Debug, Clone, Default)]
 pub struct Ignore {

@@ -74,14 +74,17 @@ pub fn analyse(
     m: &Message<'_>,
     budget: &super::budget::Budget,
 ) -> Facts {
-    let indicators = super::text::from_message(extractor, m);
+    // Each machine-readable report parsed once, for the indicators and
+    // for the formats and classification below.
+    let reports = super::text::Structured::parse(m);
+    let indicators = super::text::from_message_with(extractor, m, &reports);
+    let super::text::Structured {
+        arf,
+        xarf,
+        iodef,
+        acns,
+    } = reports;
     let shadowserver = shadowserver::parse_within(m, budget);
-    let (arf, xarf, iodef) = (
-        super::arf::parse(m),
-        super::xarf::parse(m),
-        super::iodef::parse(m),
-    );
-    let acns = super::acns::parse(m);
     let mut formats = Vec::new();
     if arf.is_some() {
         formats.push(ReportFormat::Arf);

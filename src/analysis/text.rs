@@ -9,12 +9,43 @@ use std::collections::HashSet;
 /// Parts looked at per message; a report with more is not read further.
 const MAX_PARTS: usize = 64;
 
+/// The machine-readable reports a message carries, each parsed once:
+/// their fields become indicators here, and analysis reads them again for
+/// the formats and the classification.
+#[derive(Debug, Default)]
+pub struct Structured {
+    pub arf: Option<super::arf::ArfReport>,
+    pub xarf: Option<super::xarf::XarfReport>,
+    pub iodef: Option<super::iodef::IodefReport>,
+    pub acns: Option<super::acns::AcnsNotice>,
+}
+
+impl Structured {
+    pub fn parse(m: &Message<'_>) -> Structured {
+        Structured {
+            arf: super::arf::parse(m),
+            xarf: super::xarf::parse(m),
+            iodef: super::iodef::parse(m),
+            acns: super::acns::parse(m),
+        }
+    }
+}
+
 /// Indicators of a parsed message, each kind and value once, first source kept.
 pub fn from_message(extractor: &Extractor, m: &Message<'_>) -> Vec<Indicator> {
+    from_message_with(extractor, m, &Structured::parse(m))
+}
+
+/// As [`from_message`], with the message's reports already parsed.
+pub fn from_message_with(
+    extractor: &Extractor,
+    m: &Message<'_>,
+    reports: &Structured,
+) -> Vec<Indicator> {
     let mut out = Unique::default();
     // Machine-readable reports first: their fields are the most
     // trustworthy account of what is being reported.
-    out.add(structured(extractor, m));
+    out.add(structured(extractor, reports));
     if let Some(s) = m.subject() {
         out.add(extractor.extract(s, &Found::Subject));
     }
@@ -93,9 +124,9 @@ impl Unique {
 
 /// Indicators from the fields of an ARF, X-ARF, IODEF or ACNS report, with the field
 /// as their source.
-fn structured(extractor: &Extractor, m: &mail_parser::Message<'_>) -> Vec<Indicator> {
+fn structured(extractor: &Extractor, reports: &Structured) -> Vec<Indicator> {
     let mut fields: Vec<(String, String)> = Vec::new();
-    if let Some(r) = super::arf::parse(m) {
+    if let Some(r) = &reports.arf {
         if let Some(ip) = r.source_ip {
             fields.push(("arf:Source-IP".into(), ip.to_string()));
         }
@@ -113,16 +144,14 @@ fn structured(extractor: &Extractor, m: &mail_parser::Message<'_>) -> Vec<Indica
             fields.push(("arf:Original-Mail-From".into(), f.clone()));
         }
     }
-    if let Some(r) = super::xarf::parse(m) {
-        if let Some(s) = &r.source {
-            fields.push(("x-arf:Source".into(), s.clone()));
-        }
+    if let Some(s) = reports.xarf.as_ref().and_then(|r| r.source.as_ref()) {
+        fields.push(("x-arf:Source".into(), s.clone()));
     }
-    if let Some(r) = super::iodef::parse(m) {
-        fields.extend(super::iodef::fields(&r));
+    if let Some(r) = &reports.iodef {
+        fields.extend(super::iodef::fields(r));
     }
-    if let Some(n) = super::acns::parse(m) {
-        fields.extend(super::acns::fields(&n));
+    if let Some(n) = &reports.acns {
+        fields.extend(super::acns::fields(n));
     }
     fields
         .iter()

@@ -71,7 +71,7 @@ impl<'a> Iterator for Fields<'a> {
             let Some(colon) = memchr::memchr(b':', line) else {
                 continue;
             };
-            let name = trim_ascii(&line[..colon]);
+            let name = line[..colon].trim_ascii();
             if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic()) {
                 continue;
             }
@@ -95,15 +95,11 @@ impl<'a> Iterator for Fields<'a> {
             }
             return Some(Field {
                 name,
-                value: String::from_utf8_lossy(trim_ascii(&value)).into_owned(),
+                value: String::from_utf8_lossy(value.trim_ascii()).into_owned(),
                 truncated,
             });
         }
     }
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
 }
 
 #[cfg(test)]

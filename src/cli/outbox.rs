@@ -85,7 +85,7 @@ pub fn run(
                 .unwrap_or_else(|_| "unknown".into());
             let by = format!("the operator {} at the command line", escape(&who));
             let rec = store
-                .release_outbox(id, None, &by, time::OffsetDateTime::now_utc())
+                .release_outbox(id, &by, time::OffsetDateTime::now_utc())
                 .map_err(|e| {
                     anyhow::anyhow!(
                         "{e}\n  hint: `csirtd outbox list` shows the entries awaiting release"

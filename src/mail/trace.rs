@@ -191,13 +191,14 @@ fn each_field(raw: &[u8], mut visit: impl FnMut(FieldRef<'_>)) {
         }
         // The mbox envelope line, which also holds colons (in its date);
         // `From :` is a From field in obsolete syntax.
-        let envelope = i == 0 && line.starts_with(b"From ") && !trim(&line[5..]).starts_with(b":");
+        let envelope =
+            i == 0 && line.starts_with(b"From ") && !line[5..].trim_ascii().starts_with(b":");
         let (n, v, trace) = match line.iter().position(|&b| b == b':') {
             _ if envelope => (line, &[][..], true),
             Some(c) => {
-                let n = trim(&line[..c]);
+                let n = line[..c].trim_ascii();
                 let trace = std::str::from_utf8(n).is_ok_and(is_trace_header);
-                (n, trim(&line[c + 1..]), trace)
+                (n, line[c + 1..].trim_ascii(), trace)
             }
             None => (line, &[][..], false),
         };
@@ -226,10 +227,6 @@ fn trim_in_place(v: &mut Vec<u8>) {
         .position(|c| !c.is_ascii_whitespace())
         .unwrap_or(v.len());
     v.drain(..start);
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
 }
 
 #[cfg(test)]

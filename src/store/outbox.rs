@@ -91,18 +91,11 @@ impl Store {
     }
 
     /// Lets an entry kept for a handler's release go out: queued now, with
-    /// an event naming who released it. Only `awaiting-release` entries;
-    /// `ticket`, when given, must be the entry's.
-    pub fn release_outbox(
-        &self,
-        id: u64,
-        ticket: Option<TicketId>,
-        by: &str,
-        now: OffsetDateTime,
-    ) -> Result<OutboxRecord> {
+    /// an event naming who released it. Only `awaiting-release` entries.
+    pub fn release_outbox(&self, id: u64, by: &str, now: OffsetDateTime) -> Result<OutboxRecord> {
         let result = self
             .trees()
-            .transaction(|t| release_in(t, id, ticket, by, now));
+            .transaction(|t| release_in(t, id, None, by, now));
         match result {
             Ok(r) => Ok(r),
             Err(TransactionError::Abort(msg)) => Err(StoreError::Conflict(msg)),
@@ -114,19 +107,11 @@ impl Store {
     /// the ticket's entries awaiting release. Empty when none qualifies.
     pub fn releasable(&self, ticket: TicketId, wanted: Option<u64>) -> Result<Vec<u64>> {
         Ok(self
-            .awaiting_release(ticket)?
-            .into_iter()
-            .map(|o| o.id)
-            .filter(|id| wanted.is_none_or(|w| w == *id))
-            .collect())
-    }
-
-    /// Entries of `ticket` awaiting a handler's release.
-    pub fn awaiting_release(&self, ticket: TicketId) -> Result<Vec<OutboxRecord>> {
-        Ok(self
             .outbox()?
             .into_iter()
             .filter(|o| o.ticket == ticket && o.state == OutboxState::AwaitingRelease)
+            .map(|o| o.id)
+            .filter(|id| wanted.is_none_or(|w| w == *id))
             .collect())
     }
 

@@ -7,7 +7,7 @@
 use super::{Incoming, Pipeline, Processed};
 use crate::analysis::classify::{self, Classification};
 use crate::analysis::constituency::Constituencies;
-use crate::analysis::indicators::{Found, Indicator, Kind};
+use crate::analysis::indicators::{Found, Indicator};
 use crate::analysis::row_fields::report_type_word;
 use crate::analysis::shadowserver::{Row, ShadowReport};
 use crate::model::{Direction, Event, EventKind, TicketId};
@@ -92,11 +92,7 @@ fn row_indicators(rows: &[&Row], indexed: &HashSet<IpAddr>, source: &Found) -> V
     rows.iter()
         .filter_map(|r| r.ip)
         .filter(|ip| indexed.contains(ip) && seen.insert(*ip))
-        .map(|ip| Indicator {
-            kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
-            value: ip.to_string(),
-            source: source.clone(),
-        })
+        .map(|ip| Indicator::of_ip(ip, source.clone()))
         .collect()
 }
 
@@ -230,14 +226,6 @@ impl Pipeline {
             ));
             let (mut outgoing, mut outbox) = (Vec::new(), Vec::new());
             for (c, contact) in self.to_notify(&labels) {
-                if let super::notify::Gate::Skip(why) = &gate {
-                    events.push(Event::new(
-                        now,
-                        EventKind::Held,
-                        format!("no notification to {}: {why}", c.name.trim()),
-                    ));
-                    continue;
-                }
                 let what = match report_type_word(&key.report_type) {
                     Some(t) => format!("a Shadowserver {t} report of {}", key.date),
                     None => format!("a Shadowserver report of {}", key.date),

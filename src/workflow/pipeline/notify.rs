@@ -92,17 +92,12 @@ pub fn with_row_addresses(
     mut indicators: Vec<Indicator>,
     rows: &std::collections::HashSet<std::net::IpAddr>,
 ) -> Vec<Indicator> {
-    use crate::analysis::indicators::{Found, Kind};
     let mut ips: Vec<_> = rows.iter().copied().collect();
     ips.sort_unstable();
-    let source = Found::Structured("machine-report row".into());
+    let source = crate::analysis::indicators::Found::Structured("machine-report row".into());
     let more = ips
         .into_iter()
-        .map(|ip| Indicator {
-            kind: if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
-            value: ip.to_string(),
-            source: source.clone(),
-        })
+        .map(|ip| Indicator::of_ip(ip, source.clone()))
         .collect();
     crate::analysis::text::merge(&mut indicators, more);
     indicators
@@ -193,14 +188,6 @@ impl Pipeline {
     ) -> (Vec<NewMessage>, Vec<NewOutbox>) {
         let (mut messages, mut outbox) = (Vec::new(), Vec::new());
         for (c, contact) in self.to_notify(labels) {
-            if let Gate::Skip(why) = gate {
-                events.push(Event::new(
-                    now,
-                    EventKind::Held,
-                    format!("no notification to {}: {why}", c.name.trim()),
-                ));
-                continue;
-            }
             let mine = self.analyser.constituencies.only(&c.name, indicators);
             let text = body(
                 &self.config.team.name,
@@ -234,6 +221,14 @@ impl Pipeline {
         now: OffsetDateTime,
         events: &mut Vec<Event>,
     ) -> Option<(NewMessage, NewOutbox)> {
+        if let Gate::Skip(why) = gate {
+            events.push(Event::new(
+                now,
+                EventKind::Held,
+                format!("no notification to {}: {why}", c.name.trim()),
+            ));
+            return None;
+        }
         if !self.within_contact_limit(budget, contact, now) {
             let n = &self.config.notifications;
             events.push(Event::new(
