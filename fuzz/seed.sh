@@ -16,4 +16,7 @@ done
 seed indicators -path '*abuse*'
 seed subject_tags -path '*mime*' -name '*.eml'
 seed reply_strip -path '*thunderbird*' -name '*.eml'
+# The project's own fixtures hold the formats the shared corpus lacks
+# (ACNS notices, IODEF, X-ARF).
+find ../fixtures -type f -size -256k -print0 | xargs -0 -I{} sh -c 'cp "$1" "corpus/reports/$(sha1sum "$1" | cut -c1-16)"' _ {}
 for t in corpus/*; do echo "$t: $(ls "$t" | wc -l) seeds"; done

@@ -135,3 +135,48 @@ fn a_maildir_message_that_aborts_the_daemon_goes_to_quarantine_at_the_next_start
     assert_eq!(tickets.len(), 1);
     assert!(ticket_flags(&tickets[0]).contains(&"analysis-failed".into()));
 }
+
+/// Sender authentication reads the headers with mail-auth's parser before
+/// analysis begins; a message that kills the process there is remembered
+/// the same way, not examined again at every restart.
+#[test]
+fn a_message_that_aborts_sender_authentication_is_stored_raw_at_the_next_start() {
+    // No DNS server answers here: the abort comes before any lookup, and
+    // the next start must not look the message up at all.
+    let env = Env::with_extra(
+        "[auth]\nmode = \"verify\"\nresolvers = [\"127.0.0.1:9\"]\ntimeout_secs = 1\n",
+    );
+    let raw = report("auth-abort@isp.example");
+    env.deliver("1700000000.authabort.host", &raw);
+    let first = env
+        .cmd()
+        .args(["run", "--drain"])
+        .env("CSIRTD_TEST_AUTH_ABORT", MARK)
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), None, "the daemon died");
+    assert_eq!(env.count_in("new"), 1, "left in new/");
+    let (code, log) = run_with_timeout(
+        &env,
+        &["run", "--drain"],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(env.count_in("new"), 0, "{log}");
+    let tickets = env.tickets();
+    assert_eq!(tickets.len(), 1);
+    let t = env.ticket(tickets[0]["id"].as_str().unwrap());
+    assert!(ticket_flags(&t).contains(&"analysis-failed".into()), "{t}");
+    assert!(warned(&t, "earlier attempt"), "{}", t["events"]);
+    let auth = &t["messages"][0]["authentication"];
+    assert!(
+        auth.to_string().contains("earlier attempt"),
+        "not looked up again: {auth}"
+    );
+    let stored = env
+        .cmd()
+        .args(["ticket", "raw", tickets[0]["id"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(stored.stdout, raw);
+}

@@ -26,19 +26,26 @@ impl Authenticator {
 
     /// The results for a batch, in order; verification runs concurrently.
     pub fn all(&self, messages: &[&[u8]]) -> Vec<Authentication> {
+        self.all_guarded(messages, &super::unguarded)
+    }
+
+    /// As [`Authenticator::all`], each message's parse run through `guard`.
+    pub fn all_guarded(&self, messages: &[&[u8]], guard: &super::Guard<'_>) -> Vec<Authentication> {
         match self {
             Authenticator::Off => messages.iter().map(|_| Authentication::off()).collect(),
             Authenticator::TrustedResults { authserv_id } => messages
                 .iter()
-                .map(|m| trusted::from_results(m, authserv_id))
+                .map(|m| {
+                    let mut out = Authentication::unavailable(super::DECLINED);
+                    guard(m, &mut || {
+                        #[cfg(debug_assertions)]
+                        super::test_fault(m);
+                        out = trusted::from_results(m, authserv_id);
+                    });
+                    out
+                })
                 .collect(),
-            Authenticator::Verify(v) => v.verify_all(messages),
+            Authenticator::Verify(v) => v.verify_all_guarded(messages, guard),
         }
-    }
-
-    pub fn one(&self, raw: &[u8]) -> Authentication {
-        self.all(&[raw])
-            .pop()
-            .unwrap_or_else(|| Authentication::unavailable("no result"))
     }
 }

@@ -27,6 +27,36 @@ pub const MAX_NAME_LEN: usize = 253;
 /// DKIM signatures kept per message; a mail with hundreds of signatures
 /// must not cost hundreds of DNS lookups or a page of notification text.
 pub const MAX_DKIM_CHECKS: usize = 16;
+
+/// Runs one message's examination step (`step`) the way the caller keeps
+/// hostile work accountable, or declines it (false) for bytes the caller
+/// will not examine again. The pipeline records the step as an analysis
+/// in progress, so that a message whose headers kill the process (an
+/// abort in a parser) is not examined again at every restart.
+pub type Guard<'a> = dyn Fn(&[u8], &mut dyn FnMut()) -> bool + Sync + 'a;
+
+/// The guard of callers that keep no record.
+pub fn unguarded(_: &[u8], step: &mut dyn FnMut()) -> bool {
+    step();
+    true
+}
+
+/// The result of a message the guard declined.
+const DECLINED: &str =
+    "not checked: csirtd died while examining this message at an earlier attempt";
+
+/// Debug builds fail on purpose while examining a message that holds the
+/// marker named by CSIRTD_TEST_AUTH_ABORT (tests/analysis_failure.rs).
+#[cfg(debug_assertions)]
+fn test_fault(raw: &[u8]) {
+    let marked = std::env::var_os("CSIRTD_TEST_AUTH_ABORT").is_some_and(|m| {
+        let m = m.as_encoded_bytes();
+        !m.is_empty() && raw.windows(m.len()).any(|w| w == m)
+    });
+    if marked {
+        std::process::abort();
+    }
+}
 /// Longest `reason` or note kept.
 pub const MAX_REASON_LEN: usize = 200;
 

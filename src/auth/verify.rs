@@ -147,6 +147,17 @@ impl Verifier {
     /// Verifies a batch concurrently; results in the order of `messages`.
     /// Blocks the calling thread, which must not be inside a tokio runtime.
     pub fn verify_all(&self, messages: &[&[u8]]) -> Vec<Authentication> {
+        self.verify_all_guarded(messages, &super::unguarded)
+    }
+
+    /// As [`Verifier::verify_all`], each message's parse (the part that
+    /// reads its bytes with the most code) run through `guard`, which may
+    /// decline it: see [`super::Guard`].
+    pub fn verify_all_guarded(
+        &self,
+        messages: &[&[u8]],
+        guard: &super::Guard<'_>,
+    ) -> Vec<Authentication> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return messages
                 .iter()
@@ -160,30 +171,56 @@ impl Verifier {
         let Some(runtime) = &self.runtime else {
             return Vec::new();
         };
+        // Err: why the message is not verified.
+        let parsed: Vec<Result<Parsed<'_>, &str>> = messages
+            .iter()
+            .map(|raw| {
+                let mut out = Err(super::DECLINED);
+                let examined = guard(raw, &mut || {
+                    out = std::panic::catch_unwind(AssertUnwindSafe(|| self.parse(raw)))
+                        .unwrap_or(Err(
+                            "message could not be parsed for verification (the parser failed internally)",
+                        ));
+                });
+                if examined {
+                    out
+                } else {
+                    Err(super::DECLINED)
+                }
+            })
+            .collect();
         runtime.block_on(
-            futures_util::stream::iter(messages.iter().map(|m| self.verify_guarded(m)))
-                .buffered(BATCH_CONCURRENCY)
-                .collect::<Vec<_>>(),
+            futures_util::stream::iter(parsed.into_iter().map(|p| async move {
+                match p {
+                    Ok(p) => self.verify_guarded(p).await,
+                    Err(why) => Authentication::unavailable(why),
+                }
+            }))
+            .buffered(BATCH_CONCURRENCY)
+            .collect::<Vec<_>>(),
         )
     }
 
-    /// A panic inside the parser or verifier on one hostile message must
-    /// not take the intake thread down with it.
-    async fn verify_guarded(&self, raw: &[u8]) -> Authentication {
-        AssertUnwindSafe(self.verify_message(raw))
+    /// A panic inside the verifier on one hostile message must not take
+    /// the intake thread down with it.
+    async fn verify_guarded(&self, parsed: Parsed<'_>) -> Authentication {
+        AssertUnwindSafe(self.verify_parsed(parsed))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Authentication::unavailable("verification failed internally"))
     }
 
-    async fn verify_message(&self, raw: &[u8]) -> Authentication {
+    /// The synchronous part: the message's headers and its envelope.
+    fn parse<'m>(&self, raw: &'m [u8]) -> Result<Parsed<'m>, &'static str> {
+        #[cfg(debug_assertions)]
+        super::test_fault(raw);
         let Some(mut message) = AuthenticatedMessage::parse(raw) else {
-            return Authentication::unavailable("message could not be parsed for verification");
+            return Err("message could not be parsed for verification");
         };
         // Each signature costs a lookup and a hash: keep the first few.
         message.dkim_headers.truncate(MAX_DKIM_CHECKS);
         let envelope = received::envelope(raw, self.settings.received_hop);
-        let mut partial = Partial {
+        let partial = Partial {
             pending_dkim: message
                 .dkim_headers
                 .iter()
@@ -199,6 +236,19 @@ impl Verifier {
             dmarc: None,
             note: None,
         };
+        Ok(Parsed {
+            message,
+            envelope,
+            partial,
+        })
+    }
+
+    async fn verify_parsed(&self, parsed: Parsed<'_>) -> Authentication {
+        let Parsed {
+            message,
+            envelope,
+            mut partial,
+        } = parsed;
         let limit = self.settings.timeout;
         let finished = tokio::time::timeout(
             limit,
@@ -305,6 +355,13 @@ impl Verifier {
             spf_aligned: *dmarc.spf_result() == DmarcResult::Pass,
         });
     }
+}
+
+/// A message parsed for verification, waiting for its DNS lookups.
+struct Parsed<'m> {
+    message: AuthenticatedMessage<'m>,
+    envelope: Result<Envelope, String>,
+    partial: Partial,
 }
 
 /// What a message's checks have produced so far; what is missing when the

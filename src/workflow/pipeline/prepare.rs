@@ -22,13 +22,28 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 impl Pipeline {
     /// Everything that needs no store: hashing, parsing, the OpenPGP verdict.
     pub fn prepare(&self, raw: &[u8]) -> Prepared {
-        self.prepare_with(raw, self.auth.one(raw))
+        let authentication = self
+            .authenticate(&[raw])
+            .pop()
+            .unwrap_or_else(|| crate::auth::Authentication::unavailable("no result"));
+        self.prepare_with(raw, authentication)
     }
 
     /// DKIM, SPF and DMARC of a batch, checked together (their DNS
     /// lookups overlap), for [`Pipeline::prepare_with`].
+    /// Each message's parse counts as an analysis in progress (see
+    /// `attempts.rs`): a message whose headers kill the process is then
+    /// stored raw at the next attempt, not examined again.
     pub fn authenticate(&self, messages: &[&[u8]]) -> Vec<crate::auth::Authentication> {
-        self.auth.all(messages)
+        self.auth.all_guarded(messages, &|raw, step| {
+            let sha: [u8; 32] = Sha256::digest(raw).into();
+            if self.attempts.failed_before(&sha) {
+                return false;
+            }
+            let _attempt = self.attempts.begin(&sha);
+            step();
+            true
+        })
     }
 
     /// As [`Pipeline::prepare`], with the sender authentication done.
