@@ -134,6 +134,13 @@ fn three_reports_make_one_signed_digest_and_only_once() {
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0]["state"], "queued");
     let mid = queued[0]["message_id"].as_str().unwrap().to_string();
+    let listed = env.ok(&["outbox", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("digest") && l.contains("noc@uni.example")),
+        "{listed}"
+    );
 
     env.ok(&["outbox", "deliver"]);
     let sent = sent_to_contact(&env);

@@ -24,6 +24,13 @@ pub struct Batch {
     pub entries: Vec<PendingEntry>,
 }
 
+impl Batch {
+    /// When its oldest entry was kept.
+    pub fn oldest(&self) -> Option<OffsetDateTime> {
+        self.entries.iter().map(|p| p.entry.recorded_at).min()
+    }
+}
+
 /// Pending entries as digests: one per contact, or more than one when the
 /// constituencies that share a contact name different keys (each digest
 /// is sealed to one key).
@@ -190,10 +197,10 @@ pub fn next_slot(now: OffsetDateTime, at: Time) -> OffsetDateTime {
     last_slot(now, at) + Duration::DAY
 }
 
-/// Digests are due when a digest time has passed since the last run and
-/// since the oldest pending entry was kept: an entry kept after today's
-/// time waits for tomorrow's, and a restart sends what a stopped daemon
-/// missed, once.
+/// A digest is due when a digest time has passed since the last run and
+/// since its oldest entry was kept: a contact whose first entry came after
+/// today's time waits for tomorrow's, and a restart sends what a stopped
+/// daemon missed, once.
 pub fn due(
     now: OffsetDateTime,
     at: Time,

@@ -28,33 +28,47 @@ pub struct Report {
     pub failed: Vec<(String, String)>,
 }
 
-/// Sends the digests when a digest time has passed (see
-/// [`digest::due`]); None when none is due.
+/// Sends the digests that are due (see [`digest::due`]); None when none is.
 pub fn send_if_due(
     cfg: &Config,
     crypto: &Crypto,
     store: &Store,
     now: OffsetDateTime,
 ) -> Result<Option<Report>, StoreError> {
-    let pending = store.pending_digest_entries()?;
-    let oldest = pending.iter().map(|p| p.entry.recorded_at).min();
     let at = cfg.notifications.digest_time();
-    if !digest::due(now, at, store.digest_last_run()?, oldest) {
+    let last_run = store.digest_last_run()?;
+    let due: Vec<Batch> = digest::batches(store.pending_digest_entries()?)
+        .into_iter()
+        .filter(|b| digest::due(now, at, last_run, b.oldest()))
+        .collect();
+    if due.is_empty() {
         return Ok(None);
     }
-    send_all(cfg, crypto, store, now).map(Some)
+    send(cfg, crypto, store, &due, now).map(Some)
 }
 
-/// Sends every pending digest now, and records the run.
+/// Sends every pending digest now, due or not.
 pub fn send_all(
     cfg: &Config,
     crypto: &Crypto,
     store: &Store,
     now: OffsetDateTime,
 ) -> Result<Report, StoreError> {
+    let all = digest::batches(store.pending_digest_entries()?);
+    send(cfg, crypto, store, &all, now)
+}
+
+/// Queues `batches`, and records the run.
+fn send(
+    cfg: &Config,
+    crypto: &Crypto,
+    store: &Store,
+    batches: &[Batch],
+    now: OffsetDateTime,
+) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    for batch in digest::batches(store.pending_digest_entries()?) {
-        match send_one(cfg, crypto, store, &batch, now) {
+    for batch in batches {
+        match send_one(cfg, crypto, store, batch, now) {
             Ok(Outcome::Sent(s)) => report.sent.push(s),
             Ok(Outcome::Taken) => {}
             Ok(Outcome::Failed(why)) => report.failed.push((batch.contact.clone(), why)),
