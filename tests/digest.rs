@@ -361,3 +361,44 @@ fn the_daemon_sends_the_digest_at_its_time() {
     daemon.terminate();
     daemon.expect_success(std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn a_digest_is_encrypted_to_the_configured_key() {
+    let team = Gpg::new();
+    team.gen("CERT Example <cert@cert.example>");
+    let noc = Gpg::new();
+    noc.gen("University NOC <noc@uni.example>");
+    noc.import(&team.export("cert@cert.example"));
+    let fpr = common::gpg::fingerprint(&noc, "noc@uni.example");
+    let env = Env::with_extra(&format!(
+        "[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n{FEEDS}\n\
+         [[constituencies]]\nname = \"university\"\nnetworks = [\"192.0.2.0/24\"]\n\
+         contact = \"noc@uni.example\"\nkey_fingerprint = \"{fpr}\"\n\
+         notify_constituent = true\ndigest = true\n\
+         [notifications]\ndigest_at = \"{}\"\n",
+        far_digest_time()
+    ));
+    install_keys(
+        env.dir.path(),
+        &team,
+        "cert@cert.example",
+        &[(&noc, "noc@uni.example")],
+    );
+    let (id, _) = env.ingest_ok(&report(1));
+    env.ok(&["notify", "digest", "--now"]);
+    env.ok(&["outbox", "deliver"]);
+    let sent = sent_to_contact(&env);
+    assert_eq!(sent.len(), 1);
+    let s = String::from_utf8_lossy(&sent[0]);
+    assert!(s.contains("multipart/encrypted"), "{s}");
+    assert!(!s.contains("192.0.2.1"), "plaintext outside the encryption");
+    let start = s.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let end = s.find("-----END PGP MESSAGE-----").unwrap() + 25;
+    let dec = noc.run(&["--decrypt"], Some(s[start..end].as_bytes()));
+    let derr = String::from_utf8_lossy(&dec.stderr);
+    assert!(dec.status.success(), "{derr}");
+    assert!(derr.contains("Good signature"), "{derr}");
+    let plain = unfold(&dec.stdout);
+    assert!(plain.contains(&format!("[CERT-EX #{id}]")), "{plain}");
+    assert!(plain.contains("192.0.2.1  port 123/udp"), "{plain}");
+}
