@@ -230,11 +230,13 @@ impl Pipeline {
                     Some(t) => format!("a Shadowserver {t} report of {}", key.date),
                     None => format!("a Shadowserver report of {}", key.date),
                 };
-                let (lines, more) = super::notify::row_lines(rows);
-                let listing = super::notify::Listing {
-                    what: format!("{what} with {} rows", rows.len()),
-                    lines,
-                    more,
+                let listing = || {
+                    let (lines, more) = super::notify::row_lines(rows);
+                    super::notify::Listing {
+                        what: format!("{what} with {} rows", rows.len()),
+                        lines,
+                        more,
+                    }
                 };
                 if let Some(e) =
                     self.kept_for_digest(ticket.id, c, contact, listing, &gate, now, &mut events)

@@ -224,11 +224,13 @@ impl Pipeline {
         let (mut messages, mut outbox, mut digest) = (Vec::new(), Vec::new(), Vec::new());
         for (c, contact) in self.to_notify(labels) {
             let mine = self.analyser.constituencies.only(&c.name, indicators);
-            let (lines, more) = indicator_lines(&mine);
-            let listing = Listing {
-                what: "a report".into(),
-                lines,
-                more,
+            let listing = || {
+                let (lines, more) = indicator_lines(&mine);
+                Listing {
+                    what: "a report".into(),
+                    lines,
+                    more,
+                }
             };
             if let Some(e) = self.kept_for_digest(id, c, contact, listing, gate, now, events) {
                 digest.push(e);
@@ -262,7 +264,7 @@ impl Pipeline {
         id: TicketId,
         c: &ConstituencyConfig,
         contact: &str,
-        listing: Listing,
+        listing: impl FnOnce() -> Listing,
         gate: &Gate,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
@@ -270,6 +272,7 @@ impl Pipeline {
         if !c.digest || *gate != Gate::Send {
             return None;
         }
+        let listing = listing();
         events.push(Event::new(
             now,
             EventKind::Held,
