@@ -158,6 +158,9 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
             return Err(e).context("cannot publish the advisories left by an interrupted run")
         }
     }
+    // Digests whose time passed while no daemon ran; the task below sends
+    // the next ones. A failure is logged: the entries stay for the next run.
+    send_digests_if_due(&pipeline, &cfg);
     let sender = Sender::from_config(store.clone(), &cfg)?;
 
     let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);
@@ -184,6 +187,15 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         .map_or(Duration::from_millis(250), |m| {
             Duration::from_millis(m.poll_interval_ms)
         });
+    // `--drain` sends only what was due at its start (above).
+    let digests = (!drain).then(|| {
+        tokio::spawn(digest_task(
+            pipeline.clone(),
+            cfg.clone(),
+            durable_tx.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     let group = cfg.store.group_commit;
     let intake_shutdown = shutdown_rx.clone();
     let intake_pipeline = pipeline.clone();
@@ -222,11 +234,55 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         }
     }
     sent?;
+    if let Some(d) = digests {
+        d.abort();
+    }
     control.abort();
     let _ = std::fs::remove_file(&socket);
     store.flush()?;
     tracing::info!("csirtd stopped cleanly");
     Ok(())
+}
+
+fn send_digests_if_due(pipeline: &Pipeline, cfg: &Config) {
+    let now = time::OffsetDateTime::now_utc();
+    let store = pipeline.store();
+    match crate::workflow::digest_run::send_if_due(cfg, pipeline.crypto(), store, now) {
+        Ok(_) => {}
+        Err(e) => tracing::error!("daily digests not sent; their entries stay pending: {e}"),
+    }
+}
+
+/// Sends the daily digests at each `[notifications] digest_at`.
+async fn digest_task(
+    pipeline: Arc<Pipeline>,
+    cfg: Config,
+    durable: Arc<watch::Sender<u64>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let at = cfg.notifications.digest_time();
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        let next = crate::workflow::digest::next_slot(now, at);
+        // A second past the slot, so that the due check sees it passed.
+        let wait = (next - now).unsigned_abs() + Duration::from_secs(1);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let (p, c) = (pipeline.clone(), cfg.clone());
+        let done = tokio::task::spawn_blocking(move || send_digests_if_due(&p, &c)).await;
+        if done.is_err() {
+            tracing::error!("the daily digest run panicked; its entries stay pending");
+        }
+        // What it queued is flushed: the sender may take it.
+        if let Ok(hw) = pipeline.store().outbox_high_water() {
+            let _ = durable.send(hw);
+        }
+    }
 }
 
 type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);

@@ -27,6 +27,10 @@ pub struct ConstituencyConfig {
     /// Send the contact a signed notification of each report about them.
     #[serde(default)]
     pub notify_constituent: bool,
+    /// Collect the notifications that would go out at once into one daily
+    /// digest to the contact (`[notifications] digest_at`).
+    #[serde(default)]
+    pub digest: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +112,12 @@ impl Constituencies {
                 if !contact.contains('@') {
                     return Err((at("contact"), format!("`{contact}` is not a mail address")));
                 }
+            }
+            if c.digest && !(c.notify_constituent && c.contact.is_some()) {
+                return Err((
+                    at("digest"),
+                    "collects this constituency's notifications, so it needs notify_constituent = true and a contact; set both, or remove digest".into(),
+                ));
             }
             out.push(e);
         }
@@ -211,6 +221,7 @@ mod tests {
             contact: Some("noc@example.net".into()),
             key_fingerprint: None,
             notify_constituent: false,
+            digest: false,
         }
     }
 
@@ -255,5 +266,12 @@ mod tests {
         let err = Constituencies::compile(&[conf("x", &["300.1.1.1/8"], &[], &[])]).unwrap_err();
         assert_eq!(err.0, "constituencies[0].networks");
         assert!(Constituencies::compile(&[conf("x", &[], &["ASx"], &[])]).is_err());
+        let mut quiet = conf("x", &[], &[], &[]);
+        quiet.digest = true;
+        let err = Constituencies::compile(std::slice::from_ref(&quiet)).unwrap_err();
+        assert_eq!(err.0, "constituencies[0].digest");
+        assert!(err.1.contains("notify_constituent = true"), "{}", err.1);
+        quiet.notify_constituent = true;
+        assert!(Constituencies::compile(&[quiet]).is_ok());
     }
 }

@@ -5,6 +5,7 @@ mod incident;
 pub mod ingest;
 mod keys;
 mod lock;
+mod notify;
 mod outbox;
 mod reverify;
 pub(crate) mod search;
@@ -78,6 +79,9 @@ pub enum Command {
     /// Send and look at advisories to notification lists
     #[command(subcommand)]
     Advisory(advisory::AdvisoryCommand),
+    /// Constituency notifications: send the daily digests
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Validate the configuration and print a summary
     CheckConfig,
     /// Measure intake throughput and latency on generated reports (use a release build)
@@ -136,7 +140,8 @@ pub fn main() -> ExitCode {
         | Command::Search(_)
         | Command::Stats(_)
         | Command::Incident(_)
-        | Command::Advisory(_)) => match open_or_forward(&cfg) {
+        | Command::Advisory(_)
+        | Command::Notify(_)) => match open_or_forward(&cfg) {
             Ok(lock::Access::Store(store)) => {
                 let (code, out, err) = execute(&store, &cfg, cmd, false);
                 let _ = std::io::stdout().write_all(&out);
@@ -171,6 +176,7 @@ pub fn execute(
         Command::Stats(args) => stats::run(store, args, &mut out),
         Command::Incident(c) => incident::run(store, cfg, c, &mut out),
         Command::Advisory(c) => advisory::run(store, cfg, c, &mut out, in_daemon),
+        Command::Notify(c) => notify::run(store, cfg, c, &mut out),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),

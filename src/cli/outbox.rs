@@ -65,8 +65,13 @@ pub fn run(
                         out,
                         "{:>5}  {:<12} {:<7} {:>3}  {:<30} {}{}",
                         o.id,
-                        // An advisory copy is named by its advisory.
-                        o.advisory.clone().unwrap_or_else(|| o.ticket.to_string()),
+                        // An advisory copy is named by its advisory; a
+                        // digest, about several tickets, as such.
+                        match (&o.advisory, o.ticket) {
+                            (Some(a), _) => a.clone(),
+                            (None, crate::store::advisory::NO_TICKET) => "digest".into(),
+                            (None, t) => t.to_string(),
+                        },
                         o.state.as_str(),
                         o.attempts,
                         escape(&o.to.join(", ")),

@@ -64,6 +64,8 @@ impl FeedNotify {
 /// gets per window. Past that, a report's notification is not composed
 /// (a `held` event on its ticket says so): one mail with 64 reports, or a
 /// feed gone wild, must not flood a constituent under the team's name.
+/// `digest_at`: when the daily digests (`digest = true` on a
+/// constituency) go out.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsConfig {
@@ -71,6 +73,31 @@ pub struct NotificationsConfig {
     pub rate_limit: u32,
     #[serde(default = "default_contact_window")]
     pub rate_window_secs: u64,
+    /// `HH:MM`, UTC.
+    #[serde(default = "default_digest_at")]
+    pub digest_at: String,
+}
+
+fn default_digest_at() -> String {
+    "06:00".into()
+}
+
+/// `HH:MM` (24-hour clock) as a time of day; None for anything else.
+pub fn parse_time_of_day(s: &str) -> Option<time::Time> {
+    let (h, m) = s.trim().split_once(':')?;
+    let digits = |p: &str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
+        return None;
+    }
+    time::Time::from_hms(h.parse().ok()?, m.parse().ok()?, 0).ok()
+}
+
+impl NotificationsConfig {
+    /// The digest time; the default where the value is not a time
+    /// (validation refuses such a configuration before this is asked).
+    pub fn digest_time(&self) -> time::Time {
+        parse_time_of_day(&self.digest_at).unwrap_or(time::macros::time!(06:00))
+    }
 }
 
 fn default_contact_limit() -> u32 {
@@ -86,6 +113,7 @@ impl Default for NotificationsConfig {
         NotificationsConfig {
             rate_limit: default_contact_limit(),
             rate_window_secs: default_contact_window(),
+            digest_at: default_digest_at(),
         }
     }
 }
@@ -142,6 +170,15 @@ impl Config {
             return Err(self.invalid(
                 "notifications.rate_window_secs",
                 "must be at least 1 (seconds); 3600 is an hour",
+            ));
+        }
+        if parse_time_of_day(&self.notifications.digest_at).is_none() {
+            return Err(self.invalid(
+                "notifications.digest_at",
+                format!(
+                    "`{}` is not a time of day: write hours and minutes in UTC, like digest_at = \"06:00\"",
+                    self.notifications.digest_at
+                ),
             ));
         }
         let mut names = std::collections::HashSet::new();
@@ -258,5 +295,20 @@ mod tests {
             "[[feeds]]\nname = \"x\"\nsender = \"x.example\"\ndkim_domain = \"x.example\"\nformats = [\"csv\"]\n",
         )
         .is_err());
+    }
+
+    #[test]
+    fn the_digest_time_is_hours_and_minutes_or_refused_by_key() {
+        let c = load("").unwrap();
+        assert_eq!(c.notifications.digest_time(), time::macros::time!(06:00));
+        let c = load("[notifications]\ndigest_at = \"23:45\"\n").unwrap();
+        assert_eq!(c.notifications.digest_time(), time::macros::time!(23:45));
+        for bad in ["6:00", "24:00", "06:60", "06:00:00", "noon", "", "０6:00"] {
+            let e = load(&format!("[notifications]\ndigest_at = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("notifications.digest_at"), "{bad}: {e}");
+            assert!(e.contains("\"06:00\""), "{bad}: {e}");
+        }
     }
 }

@@ -49,6 +49,8 @@ pub struct Commit {
     /// go out (checked before the commit: each awaits release), with the
     /// handler's name.
     pub releases: Vec<(u64, String)>,
+    /// Notifications of this ticket kept for their contact's daily digest.
+    pub digest: Vec<super::digest::DigestEntry>,
 }
 
 impl Commit {
@@ -65,6 +67,7 @@ impl Commit {
             also: Vec::new(),
             meta: Vec::new(),
             releases: Vec::new(),
+            digest: Vec::new(),
         }
     }
 }
@@ -190,6 +193,7 @@ impl Store {
             for (key, history) in &c.ack_rates {
                 t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
             }
+            super::digest::write_pending(t, &c.digest)?;
             for (other, events) in &c.also {
                 for e in events {
                     let seq = next(&t[T_COUNTERS], EVENT_COUNTER)?;

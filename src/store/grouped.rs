@@ -28,6 +28,8 @@ pub struct GroupPart {
     /// outbox entries' `message` indexes this list.
     pub outgoing: Vec<NewMessage>,
     pub outbox: Vec<NewOutbox>,
+    /// Notifications kept for their contact's daily digest.
+    pub digest: Vec<super::digest::DigestEntry>,
 }
 
 pub struct GroupedCommit {
@@ -118,6 +120,7 @@ impl Store {
                     res.outbox_ids
                         .push(write_outbox(t, o, id, seq, c.received_at)?);
                 }
+                super::digest::write_pending(t, &p.digest)?;
                 t[T_GROUPS].insert(p.group_key.as_slice(), &id.to_key())?;
                 t[T_TICKETS].insert(&id.to_key(), encode(&p.ticket))?;
             }

@@ -4,6 +4,7 @@
 pub mod advisory;
 mod bulk;
 mod commit;
+pub mod digest;
 pub mod grouped;
 mod imap_state;
 pub mod index;

@@ -8,6 +8,8 @@ pub mod advisory;
 pub mod attempts;
 pub mod commands;
 pub mod decide;
+pub mod digest;
+pub mod digest_run;
 pub mod execute;
 pub mod feeds;
 pub mod handler;

@@ -498,10 +498,11 @@ impl Pipeline {
                 }
             }
         }
+        let mut digest = Vec::new();
         if is_new {
             let found = &messages[0].record.indicators;
             let mut budget = notify::ContactBudget::default();
-            let (m, o) = self.notifications(
+            let (m, o, d) = self.notifications(
                 id,
                 &ticket.constituencies,
                 found,
@@ -513,6 +514,7 @@ impl Pipeline {
             );
             messages.extend(m);
             outbox.extend(o);
+            digest = d;
             ack_rates.extend(budget.into_rates());
         }
         ticket.message_count += messages.len() as u32;
@@ -528,6 +530,7 @@ impl Pipeline {
                 also: Vec::new(),
                 meta: Vec::new(),
                 releases: Vec::new(),
+                digest,
             },
             ack_count,
         ))

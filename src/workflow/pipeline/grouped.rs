@@ -224,12 +224,26 @@ impl Pipeline {
                 EventKind::AckSuppressed,
                 "machine report: no acknowledgement",
             ));
-            let (mut outgoing, mut outbox) = (Vec::new(), Vec::new());
+            let (mut outgoing, mut outbox, mut digest) = (Vec::new(), Vec::new(), Vec::new());
             for (c, contact) in self.to_notify(&labels) {
                 let what = match report_type_word(&key.report_type) {
                     Some(t) => format!("a Shadowserver {t} report of {}", key.date),
                     None => format!("a Shadowserver report of {}", key.date),
                 };
+                let listing = || {
+                    let (lines, more) = super::notify::row_lines(rows);
+                    super::notify::Listing {
+                        what: format!("{what} with {} rows", rows.len()),
+                        lines,
+                        more,
+                    }
+                };
+                if let Some(e) =
+                    self.kept_for_digest(ticket.id, c, contact, listing, &gate, now, &mut events)
+                {
+                    digest.push(e);
+                    continue;
+                }
                 let tag = self.tags.tag_for(ticket.id);
                 let text = super::notify::rows_body(
                     &self.config.team.name,
@@ -265,6 +279,7 @@ impl Pipeline {
                 report: report_record(key, reports, rows),
                 outgoing,
                 outbox,
+                digest,
             });
         }
         if let Some(p) = parts.first_mut() {
@@ -321,6 +336,7 @@ mod tests {
             contact: None,
             key_fingerprint: None,
             notify_constituent: false,
+            digest: false,
         }])
         .unwrap();
         let report = |t: &str, d: &str, ips: &[&str]| ShadowReport {

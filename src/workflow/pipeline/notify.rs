@@ -13,6 +13,7 @@ use crate::mail::compose::{self, Outgoing};
 use crate::mail::display::clean;
 use crate::model::{Direction, Event, EventKind, TicketId};
 use crate::pgp::crypto::Sealed;
+use crate::store::digest::DigestEntry;
 use crate::store::{MessageRecord, NewMessage, NewOutbox, OutboxState};
 pub use crate::workflow::feeds::Gate;
 use sha2::{Digest, Sha256};
@@ -22,6 +23,35 @@ use time::OffsetDateTime;
 /// Indicators listed in one notification; the ticket holds them all.
 const MAX_LISTED: usize = 200;
 
+/// One typed line per indicator (kind and cleaned value), at most
+/// [`MAX_LISTED`]; and how many are left out.
+pub fn indicator_lines(indicators: &[&Indicator]) -> (Vec<String>, usize) {
+    let lines = indicators
+        .iter()
+        .take(MAX_LISTED)
+        .map(|i| {
+            format!(
+                "  {:<8} {}",
+                format!("{:?}", i.kind).to_lowercase(),
+                clean(&i.value)
+            )
+        })
+        .collect();
+    (lines, indicators.len().saturating_sub(MAX_LISTED))
+}
+
+/// One line of typed fields per row, at most [`MAX_LISTED`]; and how many
+/// are left out. Only the typed fields: the row's text is the sender's,
+/// and this goes out under the team's signature.
+pub fn row_lines(rows: &[&Row]) -> (Vec<String>, usize) {
+    let lines = rows
+        .iter()
+        .take(MAX_LISTED)
+        .map(|r| r.fields.line(r.ip))
+        .collect();
+    (lines, rows.len().saturating_sub(MAX_LISTED))
+}
+
 /// The notification body: fixed text and the indicators, never the
 /// reporter's prose (which may be confidential to the reporter).
 pub fn body(team: &str, tag: &str, constituency: &str, indicators: &[&Indicator]) -> String {
@@ -30,15 +60,13 @@ pub fn body(team: &str, tag: &str, constituency: &str, indicators: &[&Indicator]
          your networks or domains. It is tracked as {tag}; please keep the tag in \
          the subject of any reply.\n\nIndicators:\n"
     );
-    for i in indicators.iter().take(MAX_LISTED) {
-        b.push_str(&format!(
-            "  {:<8} {}\n",
-            format!("{:?}", i.kind).to_lowercase(),
-            clean(&i.value)
-        ));
+    let (lines, more) = indicator_lines(indicators);
+    for l in lines {
+        b.push_str(&l);
+        b.push('\n');
     }
-    if indicators.len() > MAX_LISTED {
-        b.push_str(&format!("  … and {} more\n", indicators.len() - MAX_LISTED));
+    if more > 0 {
+        b.push_str(&format!("  … and {more} more\n"));
     }
     b.push_str(&format!("\n-- \n{team}\n"));
     b
@@ -52,17 +80,24 @@ pub fn rows_body(team: &str, tag: &str, constituency: &str, what: &str, rows: &[
          subject of any reply.\n\n",
         rows.len()
     );
-    // Only the typed fields: the row's text is the sender's, and this
-    // mail goes out under the team's signature.
-    for r in rows.iter().take(MAX_LISTED) {
-        b.push_str(&r.fields.line(r.ip));
+    let (lines, more) = row_lines(rows);
+    for l in lines {
+        b.push_str(&l);
         b.push('\n');
     }
-    if rows.len() > MAX_LISTED {
-        b.push_str(&format!("… and {} more rows\n", rows.len() - MAX_LISTED));
+    if more > 0 {
+        b.push_str(&format!("… and {more} more rows\n"));
     }
     b.push_str(&format!("\n-- \n{team}\n"));
     b
+}
+
+/// What a notification lists, for a digest entry: what arrived (fixed
+/// words and validated tokens) and the typed lines of its body.
+pub struct Listing {
+    pub what: String,
+    pub lines: Vec<String>,
+    pub more: usize,
 }
 
 /// What each contact may still be sent within the rate window
@@ -185,10 +220,22 @@ impl Pipeline {
         budget: &mut ContactBudget,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
-    ) -> (Vec<NewMessage>, Vec<NewOutbox>) {
-        let (mut messages, mut outbox) = (Vec::new(), Vec::new());
+    ) -> (Vec<NewMessage>, Vec<NewOutbox>, Vec<DigestEntry>) {
+        let (mut messages, mut outbox, mut digest) = (Vec::new(), Vec::new(), Vec::new());
         for (c, contact) in self.to_notify(labels) {
             let mine = self.analyser.constituencies.only(&c.name, indicators);
+            let listing = || {
+                let (lines, more) = indicator_lines(&mine);
+                Listing {
+                    what: "a report".into(),
+                    lines,
+                    more,
+                }
+            };
+            if let Some(e) = self.kept_for_digest(id, c, contact, listing, gate, now, events) {
+                digest.push(e);
+                continue;
+            }
             let text = body(
                 &self.config.team.name,
                 &self.tags.tag_for(id),
@@ -202,7 +249,49 @@ impl Pipeline {
                 outbox.push(o);
             }
         }
-        (messages, outbox)
+        (messages, outbox, digest)
+    }
+
+    /// The digest entry that stands for this notification when the
+    /// constituency takes a daily digest and the notification would go out
+    /// now. A notification held for release or skipped is not one the
+    /// contact would get now, so it keeps today's handling. Not counted
+    /// against the contact's rate limit: the entries of a day become one
+    /// mail, which is what the limit guards.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn kept_for_digest(
+        &self,
+        id: TicketId,
+        c: &ConstituencyConfig,
+        contact: &str,
+        listing: impl FnOnce() -> Listing,
+        gate: &Gate,
+        now: OffsetDateTime,
+        events: &mut Vec<Event>,
+    ) -> Option<DigestEntry> {
+        if !c.digest || *gate != Gate::Send {
+            return None;
+        }
+        let listing = listing();
+        events.push(Event::new(
+            now,
+            EventKind::Held,
+            format!(
+                "notification to {} for {contact} kept for the daily digest ({} UTC)",
+                c.name.trim(),
+                self.config.notifications.digest_at.trim()
+            ),
+        ));
+        Some(DigestEntry {
+            contact: contact.trim().to_string(),
+            constituency: c.name.trim().to_string(),
+            ticket: id,
+            what: listing.what,
+            lines: listing.lines,
+            more: listing.more as u64,
+            key_fingerprint: c.key_fingerprint.clone(),
+            recorded_at: now,
+        })
     }
 
     /// One signed (where possible encrypted) notification to `contact`;
