@@ -29,6 +29,7 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
     let access = lock::open(
         &cfg.store.path,
         cfg.store.cache_mb,
+        false,
         Duration::from_secs(cfg.store.lock_wait_secs),
         || {
             let request = request.get_or_insert_with(|| request_for(&inputs));
@@ -49,11 +50,13 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
         }
         Err(e) => {
             eprintln!("csirtd: {e}; the MTA should retry");
-            let temporary = match &e {
-                LockError::Held { .. } => true,
-                LockError::Store(e) => e.is_temporary(),
-            };
-            return ExitCode::from(if temporary { EX_TEMPFAIL } else { 1 });
+            // EX_CONFIG for a schema to migrate: MTAs defer on it too.
+            return ExitCode::from(match &e {
+                LockError::Held { .. } => EX_TEMPFAIL,
+                LockError::Store(e) if e.is_schema() => super::EX_CONFIG,
+                LockError::Store(e) if e.is_temporary() => EX_TEMPFAIL,
+                LockError::Store(_) => 1,
+            });
         }
     };
     let pipeline = match Pipeline::new(store, cfg.clone()) {

@@ -39,12 +39,18 @@ pub enum LockError {
 pub fn open<R>(
     path: &Path,
     cache_mb: u64,
+    read_only: bool,
     wait: Duration,
     mut daemon: impl FnMut() -> Option<R>,
 ) -> Result<Access<R>, LockError> {
     let started = Instant::now();
     for attempt in 0u32.. {
-        match Store::open(path, cache_mb) {
+        let opened = if read_only {
+            Store::open_read_only(path, cache_mb)
+        } else {
+            Store::open(path, cache_mb)
+        };
+        match opened {
             Ok(store) => return Ok(Access::Store(store)),
             Err(StoreError::Locked { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -226,7 +232,7 @@ mod tests {
         let path = dir.path().join("store");
         let held = Store::open(&path, 8).unwrap();
         let calls = std::cell::Cell::new(0);
-        let result = open(&path, 8, Duration::from_millis(50), || {
+        let result = open(&path, 8, false, Duration::from_millis(50), || {
             calls.set(calls.get() + 1);
             None::<()>
         });
@@ -239,12 +245,12 @@ mod tests {
         }
         // A daemon that answers gets the request.
         assert!(matches!(
-            open(&path, 8, Duration::from_secs(5), || Some(42)),
+            open(&path, 8, false, Duration::from_secs(5), || Some(42)),
             Ok(Access::Daemon(42))
         ));
         drop(held);
         assert!(matches!(
-            open(&path, 8, Duration::ZERO, || None::<()>),
+            open(&path, 8, false, Duration::ZERO, || None::<()>),
             Ok(Access::Store(_))
         ));
     }

@@ -5,6 +5,7 @@ mod incident;
 pub mod ingest;
 mod keys;
 mod lock;
+mod maintenance;
 mod notify;
 mod outbox;
 mod reverify;
@@ -84,6 +85,22 @@ pub enum Command {
     Notify(notify::NotifyCommand),
     /// Validate the configuration and print a summary
     CheckConfig,
+    /// Write a consistent copy of the store into a new directory (through the daemon when it runs)
+    Backup {
+        /// A new or empty directory
+        dir: PathBuf,
+    },
+    /// Restore a backup into the configured store path, which must be new; unsent mail is held for release
+    Restore {
+        /// A directory written by `csirtd backup`
+        dir: PathBuf,
+    },
+    /// Bring the store to this csirtd's schema, after a backup (stop the daemon first)
+    Migrate {
+        /// Where the backup goes [default: beside the store, named after the schema and time]
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
+    },
     /// Measure intake throughput and latency on generated reports (use a release build)
     Bench(crate::bench::BenchArgs),
 }
@@ -125,6 +142,22 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Ingest { files } => ingest::run(&cfg, &files),
+        Command::Restore { dir } => match maintenance::restore(&cfg, &dir) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e, 1),
+        },
+        Command::Migrate { backup_dir } => {
+            match maintenance::migrate(&cfg, backup_dir.as_deref()) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e, exit_code_for(&e)),
+            }
+        }
         Command::Keys(cmd) => {
             let mut out = Vec::new();
             let result = keys::run(&cfg, cmd, &mut out);
@@ -141,7 +174,8 @@ pub fn main() -> ExitCode {
         | Command::Stats(_)
         | Command::Incident(_)
         | Command::Advisory(_)
-        | Command::Notify(_)) => match open_or_forward(&cfg) {
+        | Command::Notify(_)
+        | Command::Backup { .. }) => match open_or_forward(&cfg, &cmd) {
             Ok(lock::Access::Store(store)) => {
                 let (code, out, err) = execute(&store, &cfg, cmd, false);
                 let _ = std::io::stdout().write_all(&out);
@@ -150,7 +184,11 @@ pub fn main() -> ExitCode {
             }
             Ok(lock::Access::Daemon(code)) => code,
             Err(lock::LockError::Store(e)) => {
-                let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
+                let code = match () {
+                    _ if e.is_schema() => EX_CONFIG,
+                    _ if e.is_temporary() => EX_TEMPFAIL,
+                    _ => 1,
+                };
                 fail(&e.into(), code)
             }
             Err(e) => fail(&e.into(), EX_TEMPFAIL),
@@ -177,6 +215,7 @@ pub fn execute(
         Command::Incident(c) => incident::run(store, cfg, c, &mut out),
         Command::Advisory(c) => advisory::run(store, cfg, c, &mut out, in_daemon),
         Command::Notify(c) => notify::run(store, cfg, c, &mut out),
+        Command::Backup { dir } => maintenance::backup(store, &dir, &mut out),
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),
@@ -196,6 +235,23 @@ pub fn execute_forwarded(store: &Store, cfg: &Config, args: &[String]) -> (u8, V
     }
 }
 
+/// Commands that only read the store: they open it without the right to
+/// write (an older schema is read as it is; nothing is marked).
+fn reads_only(cmd: &Command) -> bool {
+    use advisory::AdvisoryCommand as A;
+    use outbox::OutboxCommand as O;
+    use ticket::TicketCommand as T;
+    matches!(
+        cmd,
+        Command::Ticket(T::List { .. } | T::Show { .. } | T::Raw { .. })
+            | Command::Outbox(O::List { .. })
+            | Command::Advisory(A::List { .. } | A::Show { .. })
+            | Command::Search(_)
+            | Command::Stats(_)
+            | Command::Backup { .. }
+    )
+}
+
 /// The command line without the global options, which only this process needs.
 fn forwarded_args() -> Vec<String> {
     let mut out = Vec::new();
@@ -209,6 +265,10 @@ fn forwarded_args() -> Vec<String> {
             out.extend(args.next().map(|p| absolute(&p)));
         } else if let Some(p) = a.strip_prefix("--svg=") {
             out.push(format!("--svg={}", absolute(p)));
+        } else if out.is_empty() && a == "backup" {
+            // As for --svg: the daemon writes where this process means.
+            out.push(a);
+            out.extend(args.next().map(|p| absolute(&p)));
         } else if !(a.starts_with("--config=") || a.starts_with("--log-format=")) {
             out.push(a);
         }
@@ -222,7 +282,7 @@ fn absolute(p: &str) -> String {
 
 /// The store, or the daemon's answer to this command line, waiting a
 /// while for a store another process holds (see `lock`).
-fn open_or_forward(cfg: &Config) -> Result<lock::Access<ExitCode>, lock::LockError> {
+fn open_or_forward(cfg: &Config, cmd: &Command) -> Result<lock::Access<ExitCode>, lock::LockError> {
     let request = crate::control::Request::Cli {
         args: forwarded_args(),
     };
@@ -231,6 +291,7 @@ fn open_or_forward(cfg: &Config) -> Result<lock::Access<ExitCode>, lock::LockErr
     lock::open(
         &cfg.store.path,
         cfg.store.cache_mb,
+        reads_only(cmd),
         wait,
         || match crate::control::call(&socket, &request, std::time::Duration::from_secs(60)) {
             Ok(r) => Some(relay(r)),
@@ -256,6 +317,7 @@ pub(crate) fn relay(r: crate::control::Response) -> ExitCode {
 
 fn exit_code_for(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<StoreError>() {
+        Some(se) if se.is_schema() => EX_CONFIG,
         Some(se) if se.is_temporary() => EX_TEMPFAIL,
         _ => 1,
     }

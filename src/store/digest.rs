@@ -130,6 +130,7 @@ impl Store {
             let rec = OutboxRecord {
                 id,
                 ticket: super::advisory::NO_TICKET,
+                restored: false,
                 message_seq: seq,
                 message_id: d.message_id.clone(),
                 envelope_from: d.envelope_from.clone(),

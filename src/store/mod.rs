@@ -2,6 +2,7 @@
 //! commit, look things up, move outbox entries through their states.
 
 pub mod advisory;
+pub mod backup;
 mod bulk;
 mod commit;
 pub mod digest;
@@ -12,6 +13,7 @@ mod keys;
 mod labels;
 mod outbox;
 mod runs;
+pub mod schema;
 mod sealing;
 pub mod signatures;
 mod snapshot_repair;
@@ -43,8 +45,10 @@ pub enum StoreError {
     Locked { path: String },
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sled::Error },
-    #[error("the store at {path} has schema version {found}, this csirtd understands up to {SCHEMA_VERSION}; upgrade csirtd")]
+    #[error("the store at {path} has schema version {found}, written by a newer csirtd; this csirtd ({}) understands up to {SCHEMA_VERSION}: install the newer csirtd again, or restore a backup made before the upgrade", env!("CARGO_PKG_VERSION"))]
     Schema { path: String, found: u32 },
+    #[error("the store at {path} has schema version {found}; this csirtd writes version {SCHEMA_VERSION}: stop the daemon and run `csirtd migrate` (it makes a backup first), then start again")]
+    NeedsMigration { path: String, found: u32 },
     #[error("store I/O error: {0}")]
     Sled(#[from] sled::Error),
     #[error("store record {what} is corrupt: {detail}")]
@@ -62,6 +66,17 @@ impl StoreError {
             StoreError::Locked { .. }
                 | StoreError::Sled(sled::Error::Io(_))
                 | StoreError::Open { .. }
+        )
+    }
+}
+
+impl StoreError {
+    /// The store's schema does not fit this csirtd: a configuration matter
+    /// for the operator (exit 78), not something a retry mends.
+    pub fn is_schema(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Schema { .. } | StoreError::NeedsMigration { .. }
         )
     }
 }
@@ -136,7 +151,24 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens the store to read and write. A fresh store gets the schema
+    /// mark; an older one is refused until `csirtd migrate` has run.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Store> {
+        Store::open_as(path, cache_mb, schema::Access::Write)
+    }
+
+    /// Opens the store for commands that only read: an older schema is
+    /// read as it is, and nothing, not even the schema mark, is written.
+    pub fn open_read_only(path: &Path, cache_mb: u64) -> Result<Store> {
+        Store::open_as(path, cache_mb, schema::Access::Read)
+    }
+
+    /// Opens a store of any schema this csirtd understands, for `migrate`.
+    pub fn open_for_migration(path: &Path, cache_mb: u64) -> Result<Store> {
+        Store::open_as(path, cache_mb, schema::Access::Migrate)
+    }
+
+    fn open_as(path: &Path, cache_mb: u64, access: schema::Access) -> Result<Store> {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
@@ -185,38 +217,8 @@ impl Store {
             index_view: Default::default(),
             orphans_checked: Default::default(),
         };
-        store.check_schema(&shown)?;
+        store.check_schema(&shown, access)?;
         Ok(store)
-    }
-
-    fn check_schema(&self, path: &str) -> Result<()> {
-        let meta = &self.trees[T_META];
-        match meta.get(b"schema_version")? {
-            Some(v) => {
-                let found =
-                    u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                        what: "meta/schema_version".into(),
-                        detail: "not 4 bytes".into(),
-                    })?);
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::Schema {
-                        path: path.to_string(),
-                        found,
-                    });
-                }
-                if found < SCHEMA_VERSION {
-                    // Older layouts stay readable; the mark keeps an older
-                    // csirtd from writing what it can no longer read whole.
-                    meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                    self.db.flush()?;
-                }
-            }
-            None => {
-                meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                self.db.flush()?;
-            }
-        }
-        Ok(())
     }
 
     /// Held across a read-decide-commit sequence by whoever writes tickets.

@@ -153,4 +153,8 @@ pub struct OutboxRecord {
     /// related ticket or `store::advisory::NO_TICKET`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advisory: Option<String>,
+    /// Put back by `csirtd restore`: once signed it waits for release
+    /// instead of going out (the original store may have sent it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restored: bool,
 }

@@ -94,10 +94,13 @@ impl Store {
                     t[T_MESSAGES].insert(&msg_key, encode(&m))?;
                 }
                 t[T_RAW].insert(&rec.message_seq.to_be_bytes(), s.bytes.as_slice())?;
-                rec.state = s.state;
+                rec.state = match s.state {
+                    OutboxState::Queued if rec.restored => OutboxState::AwaitingRelease,
+                    other => other,
+                };
                 rec.encrypt = None;
                 t[T_OUTBOX].insert(&s.outbox_id.to_be_bytes(), encode(&rec))?;
-                if s.state == OutboxState::Queued {
+                if rec.state == OutboxState::Queued {
                     t[T_OUTBOX_DUE]
                         .insert(&due_key(unix_ms(rec.next_attempt_at), s.outbox_id), &[])?;
                 }
