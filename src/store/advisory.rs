@@ -148,6 +148,7 @@ impl Store {
                     sent_at: None,
                     encrypt: None,
                     advisory: Some(rec.id.clone()),
+                    retried_at: None,
                 };
                 t[T_OUTBOX].insert(&ob.to_be_bytes(), encode(&o))?;
                 if c.state == OutboxState::Queued {

@@ -109,6 +109,7 @@ pub(crate) fn write_outbox(
         sent_at: None,
         encrypt: o.encrypt,
         advisory: None,
+        retried_at: None,
     };
     t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
     if o.state == OutboxState::Sealing {

@@ -10,6 +10,7 @@ pub mod index;
 mod keys;
 mod labels;
 mod outbox;
+mod outbox_control;
 mod runs;
 mod sealing;
 pub mod signatures;
