@@ -244,6 +244,10 @@ pub enum EventKind {
     Held,
     /// A handler let an outgoing mail kept for release go out.
     Released,
+    /// An operator sent a failed outgoing mail back to the queue.
+    Retried,
+    /// An operator withdrew an outgoing mail; it is never sent.
+    Cancelled,
     /// The ticket's TLP was raised by a label in a report.
     Tlp,
     /// One row of a machine-readable report (a Shadowserver CSV line).
@@ -277,6 +281,8 @@ impl EventKind {
             EventKind::Reverified => "reverified",
             EventKind::Held => "held",
             EventKind::Released => "released",
+            EventKind::Retried => "retried",
+            EventKind::Cancelled => "cancelled",
             EventKind::Tlp => "tlp",
             EventKind::ReportRow => "report-row",
             EventKind::Classified => "classified",

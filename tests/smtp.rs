@@ -365,7 +365,13 @@ fn a_5xx_refusal_fails_the_entry_after_one_attempt_and_is_recorded_on_the_ticket
     let env = Env::with_outbox_smtp(servers.smtp_port, "starttls", Some(&servers.cert), None, "");
     // Postfix knows only cert, reporter and handler: nobody@ gets a 550 at RCPT.
     let (ticket, _) = env.ingest_ok(&report("nobody@example.test", 1));
-    env.ok(&["outbox", "deliver"]);
+    let out = env.run(&["outbox", "deliver"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a permanent failure fails the run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let outbox = env.outbox();
     assert_eq!(outbox.len(), 1);
@@ -546,7 +552,12 @@ fn transient_failures_are_given_up_after_retry_for_secs_and_recorded() {
 
     // Past both the backoff (1 s ± 20 %) and the retry period.
     std::thread::sleep(Duration::from_millis(2300));
-    env.ok(&["outbox", "deliver"]);
+    let out = env.run(&["outbox", "deliver"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "giving up is a permanent failure"
+    );
     let last = env.outbox();
     let entry = &last[0];
     assert_eq!(entry["state"], "failed", "{}", outbox_summary(&last));

@@ -126,7 +126,7 @@ pub fn run(dir: &Path, members: usize, keyed: usize, smtp_port: Option<u16>) -> 
     let mut sent = 0;
     rt.block_on(async {
         loop {
-            let n = sender.deliver_due(hw, &shutdown).await?;
+            let n = sender.deliver_due(hw, &shutdown).await?.attempted;
             if n == 0 {
                 break;
             }

@@ -39,6 +39,10 @@ pub struct Cli {
     /// Log format; overrides log.format
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Who gave the command: set by a `csirtd` that relays its command
+    /// line to the running daemon, which records its client, not itself
+    #[arg(long, global = true, hide = true)]
+    pub operator: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -177,7 +181,8 @@ pub fn main() -> ExitCode {
         | Command::Notify(_)
         | Command::Backup { .. }) => match open_or_forward(&cfg, &cmd) {
             Ok(lock::Access::Store(store)) => {
-                let (code, out, err) = execute(&store, &cfg, cmd, false);
+                let operator = outbox::local_operator();
+                let (code, out, err) = execute(&store, &cfg, cmd, false, &operator);
                 let _ = std::io::stdout().write_all(&out);
                 eprint!("{err}");
                 ExitCode::from(code)
@@ -204,11 +209,12 @@ pub fn execute(
     cfg: &Config,
     cmd: Command,
     in_daemon: bool,
+    operator: &str,
 ) -> (u8, Vec<u8>, String) {
     let mut out = Vec::new();
     let result = match cmd {
         Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
-        Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon),
+        Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon, operator),
         Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
         Command::Search(args) => search::run(store, cfg, args, &mut out),
         Command::Stats(args) => stats::run(store, args, &mut out),
@@ -230,7 +236,13 @@ pub fn execute(
 pub fn execute_forwarded(store: &Store, cfg: &Config, args: &[String]) -> (u8, Vec<u8>, String) {
     let argv = std::iter::once("csirtd".to_string()).chain(args.iter().cloned());
     match Cli::try_parse_from(argv) {
-        Ok(cli) => execute(store, cfg, cli.command, true),
+        Ok(cli) => {
+            let operator = cli.operator.as_deref().map_or_else(
+                || "unknown (a client that did not say)".to_string(),
+                outbox::operator_name,
+            );
+            execute(store, cfg, cli.command, true, &operator)
+        }
         Err(e) => (EX_USAGE, Vec::new(), e.to_string()),
     }
 }
@@ -254,10 +266,11 @@ fn reads_only(cmd: &Command) -> bool {
 
 /// The command line without the global options, which only this process needs.
 fn forwarded_args() -> Vec<String> {
-    let mut out = Vec::new();
+    // First, before the subcommand: no trailing argument can swallow it.
+    let mut out = vec![format!("--operator={}", outbox::local_operator())];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--config" || a == "--log-format" {
+        if a == "--config" || a == "--log-format" || a == "--operator" {
             args.next();
         } else if a == "--svg" {
             // The daemon writes the file: a relative path means ours, not its.
@@ -265,11 +278,14 @@ fn forwarded_args() -> Vec<String> {
             out.extend(args.next().map(|p| absolute(&p)));
         } else if let Some(p) = a.strip_prefix("--svg=") {
             out.push(format!("--svg={}", absolute(p)));
-        } else if out.is_empty() && a == "backup" {
+        } else if out.len() == 1 && a == "backup" {
             // As for --svg: the daemon writes where this process means.
             out.push(a);
             out.extend(args.next().map(|p| absolute(&p)));
-        } else if !(a.starts_with("--config=") || a.starts_with("--log-format=")) {
+        } else if !(a.starts_with("--config=")
+            || a.starts_with("--log-format=")
+            || a.starts_with("--operator="))
+        {
             out.push(a);
         }
     }

@@ -18,6 +18,22 @@ pub struct Sender {
 /// Entries attempted per pass before the outcomes are flushed together.
 const BATCH: usize = 32;
 
+/// What one pass over the due entries did.
+#[derive(Debug, Default)]
+pub struct Pass {
+    pub attempted: usize,
+    /// Given up for good in this pass.
+    pub failed: Vec<Failure>,
+}
+
+/// An entry given up in a pass, with the reason (the server's reply).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub id: u64,
+    pub to: Vec<String>,
+    pub error: String,
+}
+
 impl Sender {
     pub fn from_config(store: Store, cfg: &crate::config::Config) -> anyhow::Result<Sender> {
         Ok(Sender {
@@ -45,7 +61,7 @@ impl Sender {
                 break;
             }
             let up_to = *durable.borrow_and_update();
-            let attempted = self.deliver_due(up_to, &shutdown).await?;
+            let attempted = self.deliver_due(up_to, &shutdown).await?.attempted;
             if attempted > 0 {
                 continue;
             }
@@ -84,15 +100,15 @@ impl Sender {
         }
     }
 
-    /// One pass over what is due; returns how many entries were attempted.
+    /// One pass over what is due.
     pub async fn deliver_due(
         &self,
         durable_up_to: u64,
         shutdown: &watch::Receiver<bool>,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<Pass> {
         let now = OffsetDateTime::now_utc();
         let due = self.store.due_outbox(now, durable_up_to, BATCH)?;
-        let mut attempted = 0;
+        let mut pass = Pass::default();
         for entry in &due {
             if *shutdown.borrow() {
                 break;
@@ -106,12 +122,19 @@ impl Sender {
                     tracing::warn!(id = entry.id, ticket = %entry.ticket, attempts = entry.attempts + 1, %error, retry_at = %at, "delivery failed, will retry")
                 }
                 Attempt::Failed { error } => {
-                    tracing::error!(id = entry.id, ticket = %entry.ticket, %error, "delivery failed permanently")
+                    tracing::error!(id = entry.id, ticket = %entry.ticket, to = %entry.to.join(", "), reply = %error, "delivery failed permanently")
                 }
             }
             self.store
                 .record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
-            attempted += 1;
+            pass.attempted += 1;
+            if let Attempt::Failed { error } = &attempt {
+                pass.failed.push(Failure {
+                    id: entry.id,
+                    to: entry.to.clone(),
+                    error: error.clone(),
+                });
+            }
             // A delivery is made durable at once: a crash between the
             // transport's acceptance and this flush is the only way a
             // recipient gets a second copy (same bytes, same Message-ID), so
@@ -120,10 +143,10 @@ impl Sender {
                 self.flush().await?;
             }
         }
-        if attempted > 0 {
+        if pass.attempted > 0 {
             self.flush().await?;
         }
-        Ok(attempted)
+        Ok(pass)
     }
 
     async fn flush(&self) -> anyhow::Result<()> {
@@ -157,7 +180,9 @@ impl Sender {
 
     fn retry(&self, entry: &OutboxRecord, error: String) -> Attempt {
         let now = OffsetDateTime::now_utc();
-        let age = (now - entry.created_at).unsigned_abs();
+        // An operator's retry starts a new period.
+        let since = entry.retried_at.unwrap_or(entry.created_at);
+        let age = (now - since).unsigned_abs();
         if age >= self.retry_for {
             return Attempt::Failed {
                 error: format!("gave up after {} s: {error}", age.as_secs()),

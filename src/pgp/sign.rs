@@ -120,6 +120,35 @@ pub fn sign_message_at(raw: &[u8], team: &TeamKey, now: SystemTime) -> Result<Ve
     Ok(out)
 }
 
+/// The message `sign_message` signed, put back together from its output:
+/// the outer header fields (without the multipart Content-Type) and the
+/// signed entity, whose Content-* fields and body are the original's.
+/// `sign_message` and `encrypt_message` on the result split it exactly
+/// as they split the original. None when `signed` is not a PGP/MIME
+/// `multipart/signed` message.
+pub fn signed_content(signed: &[u8]) -> Option<Vec<u8>> {
+    let ent = mime::split(signed);
+    let ct = mime::content_type(&mime::fields(ent.header), "text/plain");
+    if ct.mime != "multipart/signed" || ct.param("protocol") != Some("application/pgp-signature") {
+        return None;
+    }
+    let parts = mime::parts(ent.body, ct.param("boundary")?)?;
+    let inner = parts.first()?;
+    let mut out = Vec::with_capacity(signed.len());
+    let mut content_type = false;
+    for (s, _, l) in mime::lines(ent.header) {
+        let line = ent.header.get(s..l).unwrap_or_default();
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            content_type = line.to_ascii_lowercase().starts_with(b"content-type:");
+        }
+        if !content_type {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(inner);
+    Some(out)
+}
+
 fn detached_signature(
     data: &[u8],
     team: &TeamKey,

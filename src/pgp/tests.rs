@@ -409,3 +409,31 @@ fn a_configured_fingerprint_is_encrypted_to_whatever_its_user_ids_say() {
         other => panic!("expected signed only, got {other:?}"),
     }
 }
+
+#[test]
+fn a_signed_message_gives_back_what_was_signed() {
+    let (_, tk, raw) = signed();
+    let back = sign::signed_content(&raw).expect("multipart/signed");
+    let text = String::from_utf8(back.clone()).unwrap();
+    assert!(!text.contains("multipart/signed"), "{text}");
+    assert!(!text.contains("BEGIN PGP SIGNATURE"), "{text}");
+    for part in [
+        "Subject: hi\r\n",
+        "Message-ID: <1@team.example>\r\n",
+        "Content-Type: text/plain; charset=utf-8\r\n",
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nHello=20there.\r\n",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from {text}");
+    }
+    // Signing it again splits it as the original was split: what comes
+    // back the second time is the same message.
+    let again = sign::sign_message(&back, &tk).expect("sign again");
+    assert_eq!(sign::signed_content(&again).as_deref(), Some(&back[..]));
+    assert_eq!(sign::signed_content(MAIL), None, "not signed");
+    let encrypted = sign::encrypt_message(MAIL, &tk, &[]).expect("encrypt");
+    assert_eq!(
+        sign::signed_content(&encrypted),
+        None,
+        "not multipart/signed"
+    );
+}

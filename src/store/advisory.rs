@@ -149,6 +149,7 @@ impl Store {
                     encrypt: None,
                     advisory: Some(rec.id.clone()),
                     restored: false,
+                    retried_at: None,
                 };
                 t[T_OUTBOX].insert(&ob.to_be_bytes(), encode(&o))?;
                 if c.state == OutboxState::Queued {

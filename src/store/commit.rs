@@ -113,6 +113,7 @@ pub(crate) fn write_outbox(
         encrypt: o.encrypt,
         advisory: None,
         restored: false,
+        retried_at: None,
     };
     t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
     if o.state == OutboxState::Sealing {

@@ -131,6 +131,7 @@ impl Store {
                 id,
                 ticket: super::advisory::NO_TICKET,
                 restored: false,
+                retried_at: None,
                 message_seq: seq,
                 message_id: d.message_id.clone(),
                 envelope_from: d.envelope_from.clone(),

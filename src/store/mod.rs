@@ -12,6 +12,7 @@ pub mod index;
 mod keys;
 mod labels;
 mod outbox;
+mod outbox_control;
 mod runs;
 pub mod schema;
 mod sealing;

@@ -120,6 +120,15 @@ impl Store {
             let mut rec = outbox_in(t, id)?;
             t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
             rec.attempts += 1;
+            // Cancelled while the attempt was under way: a delivery is
+            // still the truth, anything else leaves it cancelled.
+            if rec.state == OutboxState::Cancelled && !matches!(attempt, Attempt::Delivered) {
+                if let Attempt::Retry { error, .. } | Attempt::Failed { error } = attempt {
+                    rec.last_error = Some(error.clone());
+                }
+                t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+                return Ok(());
+            }
             let event = match attempt {
                 Attempt::Delivered => {
                     rec.state = OutboxState::Sent;
@@ -218,7 +227,7 @@ pub(crate) fn release_in(
 }
 
 /// Outbox entry `id` read inside a transaction.
-fn outbox_in(
+pub(super) fn outbox_in(
     t: &[sled::transaction::TransactionalTree],
     id: u64,
 ) -> super::commit::TxResult<OutboxRecord> {

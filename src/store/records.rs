@@ -112,6 +112,8 @@ pub enum OutboxState {
     /// TLP:RED content. `csirtd outbox release ID` or a signed `/release`.
     #[serde(rename = "awaiting-release")]
     AwaitingRelease,
+    /// Withdrawn by an operator (`csirtd outbox cancel`): never sent.
+    Cancelled,
 }
 
 impl OutboxState {
@@ -123,7 +125,27 @@ impl OutboxState {
             OutboxState::Held => "held",
             OutboxState::Sealing => "sealing",
             OutboxState::AwaitingRelease => "awaiting-release",
+            OutboxState::Cancelled => "cancelled",
         }
+    }
+
+    /// Every state, in the order a queue moves through them.
+    pub const ALL: [OutboxState; 7] = [
+        OutboxState::Sealing,
+        OutboxState::Queued,
+        OutboxState::AwaitingRelease,
+        OutboxState::Held,
+        OutboxState::Sent,
+        OutboxState::Failed,
+        OutboxState::Cancelled,
+    ];
+
+    /// The state named as `as_str` (and the JSON) names it.
+    pub fn from_name(name: &str) -> Option<OutboxState> {
+        let name = name.trim();
+        OutboxState::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -157,4 +179,13 @@ pub struct OutboxRecord {
     /// instead of going out (the original store may have sent it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restored: bool,
+    /// When an operator last sent a failed entry back to the queue
+    /// (`csirtd outbox retry`): the retry period counts from here, not
+    /// from `created_at`, or the first transient error would end it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub retried_at: Option<OffsetDateTime>,
 }

@@ -72,28 +72,7 @@ impl Store {
                 if rec.state != OutboxState::Sealing {
                     continue;
                 }
-                let msg_key = ticket_seq_key(rec.ticket, rec.message_seq);
-                if let Some(v) = t[T_MESSAGES].get(msg_key)? {
-                    let mut m: MessageRecord = serde_json::from_slice(&v).map_err(|e| {
-                        ConflictableTransactionError::Abort(format!(
-                            "message {}: {e}",
-                            rec.message_seq
-                        ))
-                    })?;
-                    let sha: [u8; 32] = Sha256::digest(&s.bytes).into();
-                    if let Ok(old) = hex::decode(&m.sha256) {
-                        if t[T_SHA].get(&old)?.as_deref() == Some(&msg_key[..]) {
-                            t[T_SHA].remove(old)?;
-                        }
-                    }
-                    if t[T_SHA].get(sha)?.is_none() {
-                        t[T_SHA].insert(&sha, &msg_key)?;
-                    }
-                    m.sha256 = hex::encode(sha);
-                    m.size = s.bytes.len() as u64;
-                    t[T_MESSAGES].insert(&msg_key, encode(&m))?;
-                }
-                t[T_RAW].insert(&rec.message_seq.to_be_bytes(), s.bytes.as_slice())?;
+                replace_raw_in(t, &rec, &s.bytes)?;
                 rec.state = match s.state {
                     OutboxState::Queued if rec.restored => OutboxState::AwaitingRelease,
                     other => other,
@@ -119,4 +98,34 @@ impl Store {
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
     }
+}
+
+/// Replaces the stored bytes of outbox entry `rec`'s message, inside a
+/// transaction: the raw bytes, and the message record's digest and size
+/// with its digest index, so that what the store keeps is what is sent.
+pub(crate) fn replace_raw_in(
+    t: &[sled::transaction::TransactionalTree],
+    rec: &OutboxRecord,
+    bytes: &[u8],
+) -> TxResult<()> {
+    let msg_key = ticket_seq_key(rec.ticket, rec.message_seq);
+    if let Some(v) = t[T_MESSAGES].get(msg_key)? {
+        let mut m: MessageRecord = serde_json::from_slice(&v).map_err(|e| {
+            ConflictableTransactionError::Abort(format!("message {}: {e}", rec.message_seq))
+        })?;
+        let sha: [u8; 32] = Sha256::digest(bytes).into();
+        if let Ok(old) = hex::decode(&m.sha256) {
+            if t[T_SHA].get(&old)?.as_deref() == Some(&msg_key[..]) {
+                t[T_SHA].remove(old)?;
+            }
+        }
+        if t[T_SHA].get(sha)?.is_none() {
+            t[T_SHA].insert(&sha, &msg_key)?;
+        }
+        m.sha256 = hex::encode(sha);
+        m.size = bytes.len() as u64;
+        t[T_MESSAGES].insert(&msg_key, encode(&m))?;
+    }
+    t[T_RAW].insert(&rec.message_seq.to_be_bytes(), bytes)?;
+    Ok(())
 }

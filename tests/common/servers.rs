@@ -683,12 +683,7 @@ protocol imap {{
         mkdir(&self.dir.join("postfix/data"), 0o700);
         std::os::unix::fs::chown(self.dir.join("postfix/data"), Some(pf_uid), Some(pf_gid))
             .expect("chown postfix data dir");
-        let known = USERS.join("|");
-        write_file(
-            &self.postfix_etc().join("recipients"),
-            &format!("/^({known})(\\+.*)?@/ OK\n"),
-            0o644,
-        );
+        self.write_recipients(&USERS);
         let main = format!(
             r#"# Written by tests/common/servers.rs; config_directory comes from `postfix -c`.
 compatibility_level = 3.6
@@ -927,6 +922,31 @@ postlog    unix-dgram n - n - 1 postlogd
         pids.append(&mut self.postfix_procs);
         // What `postfix stop` does, without its one-second polling sleep.
         stop_server("Postfix", master, &pids);
+    }
+
+    /// Postfix's map of the users that exist: any other recipient gets
+    /// `550 5.1.1 … User unknown` at RCPT.
+    fn write_recipients(&self, known: &[&str]) {
+        let known = known.join("|");
+        write_file(
+            &self.postfix_etc().join("recipients"),
+            &format!("/^({known})(\\+.*)?@/ OK\n"),
+            0o644,
+        );
+    }
+
+    /// Makes Postfix refuse `refused` (of [`USERS`]) with `550 5.1.1 User
+    /// unknown`, as a mailbox that is missing; an empty list accepts every
+    /// user again. Restarts Postfix, which reads the map at start.
+    pub fn refuse_users(&mut self, refused: &[&str]) {
+        let known: Vec<&str> = USERS
+            .iter()
+            .copied()
+            .filter(|u| !refused.contains(u))
+            .collect();
+        self.write_recipients(&known);
+        self.stop_postfix();
+        self.start_postfix();
     }
 
     pub fn start_postfix(&mut self) {
