@@ -79,6 +79,12 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 
 /// Who holds the lock on the store's `db` file, in words.
 fn holder(store: &Path) -> String {
+    held_by(store).unwrap_or_else(|| "another process (which one could not be told)".to_string())
+}
+
+/// Who holds the store, when the kernel's lock table says that someone
+/// does; found without taking the lock (see `preflight`).
+pub(crate) fn held_by(store: &Path) -> Option<String> {
     let found = lock_holder_pid(&store.join("db")).map(|pid| {
         let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
@@ -90,10 +96,7 @@ fn holder(store: &Path) -> String {
             .unwrap_or_default();
         (pid, argv)
     });
-    match found {
-        Some((pid, argv)) => describe(pid, &argv),
-        None => "another process (which one could not be told)".to_string(),
-    }
+    found.map(|(pid, argv)| describe(pid, &argv))
 }
 
 #[cfg(target_os = "linux")]

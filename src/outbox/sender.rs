@@ -40,6 +40,10 @@ impl Sender {
         drain: bool,
     ) -> anyhow::Result<()> {
         tracing::info!(transport = %self.transport.describe(), "outbox sender started");
+        // A channel whose sender is gone answers `changed()` at once, for
+        // ever: selecting on it again would spin (as it did when the intake
+        // thread died), so each is watched only while it is open.
+        let (mut durable_open, mut intake_open, mut shutdown_open) = (true, true, true);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -63,9 +67,15 @@ impl Sender {
             }
             let wait = self.until_next_due();
             tokio::select! {
-                _ = shutdown.changed() => {}
-                _ = durable.changed() => {}
-                _ = intake_done.changed() => {}
+                r = shutdown.changed(), if shutdown_open => shutdown_open = r.is_ok(),
+                r = durable.changed(), if durable_open => durable_open = r.is_ok(),
+                r = intake_done.changed(), if intake_open => {
+                    intake_open = r.is_ok();
+                    if !intake_open && !*intake_done.borrow() {
+                        tracing::error!("the intake stopped unexpectedly; stopping the outbox sender");
+                        break;
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
