@@ -220,12 +220,13 @@ dir = "outbox"
     }
 
     #[test]
-    fn lists_are_taken_and_the_store_waits_for_a_restart() {
+    fn handling_is_taken_and_the_store_waits_for_a_restart() {
         let old = load("");
-        let new =
-            load("[[lists]]\nname = \"l\"\naddress = \"l@lists.example\"\nmax_tlp = \"green\"\n");
+        let new = load("[handling]\nmax_signature_age = \"36h\"\n");
         let (merged, restart) = merge(&old, &new);
-        assert_eq!(merged.lists.len(), 1);
+        let shown = |c: &Config| format!("{:?}", c.handling);
+        assert_eq!(shown(&merged), shown(&new));
+        assert_ne!(shown(&merged), shown(&old));
         assert!(restart.is_empty(), "{restart:?}");
 
         let moved = Config::from_toml(

@@ -408,3 +408,28 @@ fn check_config_passes_a_valid_config_and_says_when_a_daemon_holds_the_store() {
     daemon.terminate();
     daemon.expect_success(Duration::from_secs(10));
 }
+
+#[test]
+fn keys_import_reaches_the_running_daemon_at_once() {
+    let reporter = Gpg::new();
+    reporter.gen("Rita <rita@bank.example>");
+    let env = Env::with_extra(&pgp_extra(""));
+    std::fs::create_dir_all(env.path("keyring")).expect("keyring dir");
+    let cert = env.path("rita.asc");
+    std::fs::write(&cert, reporter.export("rita@bank.example")).expect("cert");
+    let mut daemon = Daemon::start(&env, &["run"]);
+    assert!(
+        daemon.wait_for_log("csirtd running", Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+    let out = env.ok(&["keys", "import", cert.to_str().expect("utf-8 path")]);
+    assert!(out.contains("asked to reload its keyring"), "{out}");
+    assert!(
+        daemon.wait_for_log("keyring: 1 certificate(s) added", Duration::from_secs(20)),
+        "{}",
+        daemon.log()
+    );
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(10));
+}
