@@ -127,18 +127,8 @@ fn write_lines(rx: Receiver<Line>) {
                 if gone {
                     continue;
                 }
-                let mut err = std::io::stderr().lock();
                 let lost = dropped();
-                if lost > reported {
-                    let note = format!(
-                        "csirtd: {} log line(s) dropped: the log reader was too slow\n",
-                        lost - reported
-                    );
-                    if err.write_all(note.as_bytes()).is_ok() {
-                        reported = lost;
-                    }
-                }
-                if let Err(e) = err.write_all(&text) {
+                if let Err(e) = std::io::stderr().lock().write_all(&text) {
                     // The reader is gone: nobody will read another line.
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
                         gone = true;
@@ -146,6 +136,14 @@ fn write_lines(rx: Receiver<Line>) {
                     if let Some(s) = SINK.get() {
                         s.dropped.fetch_add(1, Ordering::Relaxed);
                     }
+                } else if lost > reported {
+                    // The sink reads again: say what it missed, as a log
+                    // line of its own (JSON in JSON mode), queued after this.
+                    tracing::warn!(
+                        dropped = lost - reported,
+                        "log lines dropped: the log reader was too slow"
+                    );
+                    reported = lost;
                 }
             }
             Line::Flush(done) => {
