@@ -62,9 +62,14 @@ pub fn check(cfg: &Config) -> Report {
     }
     for (i, acct) in cfg.intake.imap.iter().enumerate() {
         if let Err(e) = crate::intake::imap::check(acct) {
+            // Only the password and the CA file are read before connecting.
+            let key = match e {
+                crate::intake::imap::ImapError::Password { .. } => "password_file",
+                _ => "ca_file",
+            };
             r.problems.push(problem(
-                &format!("intake.imap[{i}] ({})", acct.name),
-                e.to_string(),
+                &format!("intake.imap[{i}].{key}"),
+                format!("account {}: {e}", acct.name),
             ));
         }
     }

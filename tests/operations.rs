@@ -386,6 +386,16 @@ fn check_config_refuses_a_missing_maildir_it_may_not_create_and_an_unopenable_st
     let store_env = Env::new();
     std::fs::write(store_env.path("store"), b"not a directory").expect("file");
     assert_refused(&store_env, "store.path", "not a directory");
+
+    // Read by the account before it connects: refused at start, not
+    // found out by a reconnect loop.
+    let imap_env = Env::with_extra(
+        "[[intake.imap]]\nname = \"main\"\nhost = \"127.0.0.1\"\nuser = \"cert\"\n\
+         password_file = \"imap-password\"\nca_file = \"ca.pem\"\n",
+    );
+    write_private(&imap_env, "imap-password", b"secret\n");
+    std::fs::write(imap_env.path("ca.pem"), b"not a certificate\n").expect("ca");
+    assert_refused(&imap_env, "intake.imap[0].ca_file", "account main");
 }
 
 #[test]
