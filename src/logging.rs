@@ -199,9 +199,19 @@ pub fn stdout(bytes: &[u8]) {
 }
 
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // RUST_LOG is the operator's override for one run; a typo in it must
+    // not silence the log either, so it is held to the same rule.
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let refused_env = env
+        .as_deref()
+        .and_then(|v| check_level(v).err().map(|e| (v, e)));
+    let chosen = match (&env, &refused_env) {
+        (Some(v), None) => v.as_str(),
+        _ => level,
+    };
+    let filter = EnvFilter::try_new(chosen).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if !start_sink() {
         // No thread for the writer: nothing is logged rather than risk
@@ -223,6 +233,9 @@ pub fn init(format: LogFormat, level: &str) {
             .with_current_span(false)
             .try_init(),
     };
+    if let Some((value, problem)) = refused_env {
+        tracing::warn!("RUST_LOG=`{value}` ignored, log.level `{level}` used instead: {problem}");
+    }
 }
 
 #[cfg(test)]
