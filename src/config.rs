@@ -900,14 +900,8 @@ impl Config {
         if let Err((key, problem)) = crate::analysis::budget::check_config(l) {
             return Err(self.invalid(key, problem));
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(self.invalid(
-                "log.level",
-                format!(
-                    "`{}` is not a level (error, warn, info, debug, trace)",
-                    self.log.level
-                ),
-            ));
+        if let Err(problem) = crate::logging::check_level(&self.log.level) {
+            return Err(self.invalid("log.level", problem));
         }
         Ok(())
     }

@@ -2,12 +2,14 @@
 //! are blocking I/O), one async task per IMAP account feeding it, the
 //! outbox sender as an async task, one shared shutdown signal. SIGTERM or
 //! SIGINT finishes the batch in hand, flushes, tells the sources (the IMAP
-//! tasks move what was stored and log out), and exits 0.
+//! tasks move what was stored and log out), and exits 0. SIGHUP reloads
+//! what the pipeline alone uses (see `reload`).
 
 use crate::config::Config;
 use crate::intake::maildir::MaildirSource;
 use crate::intake::{Source, Wakeup};
 use crate::outbox::sender::Sender;
+use crate::reload::Current;
 use crate::store::Store;
 use crate::workflow::pipeline::Pipeline;
 use anyhow::Context as _;
@@ -63,7 +65,7 @@ pub fn sources_from_config(
 
 #[allow(clippy::too_many_arguments)]
 fn intake_loop(
-    pipeline: Arc<Pipeline>,
+    live: Arc<Current>,
     mut sources: Vec<Box<dyn Source>>,
     shutdown: watch::Receiver<bool>,
     durable: Arc<watch::Sender<u64>>,
@@ -80,6 +82,8 @@ fn intake_loop(
     // the sources and prepared while it commits.
     let mut ready: Option<Ready> = None;
     loop {
+        // Taken anew for each batch: a SIGHUP may have replaced it.
+        let pipeline = live.get();
         let stopping = *shutdown.borrow();
         // Once stopping, only the batch in hand is finished.
         let next = if stopping {
@@ -122,7 +126,8 @@ fn intake_loop(
 pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     // Signals first: a SIGTERM during start-up must also end in a clean exit.
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    tokio::spawn(watch_signals(signals()?, shutdown_tx));
+    let (hup_tx, hup_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(watch_signals(signals()?, shutdown_tx, hup_tx));
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
     let socket = crate::control::socket_path(&cfg.store.path);
     let listener = crate::control::bind(&socket)?;
@@ -137,6 +142,8 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         );
     }
     let pipeline = Arc::new(Pipeline::new(store.clone(), cfg.clone())?);
+    let current = Arc::new(Current::new(pipeline.clone()));
+    tokio::spawn(reload_on_hup(hup_rx, current.clone()));
     // Before the sender starts: mail a crash left committed but unsigned.
     match pipeline.seal_pending() {
         Ok(0) => {}
@@ -172,11 +179,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         socket.clone(),
         // Base64 and JSON add about a third to a message.
         cfg.limits.max_stored_size.saturating_mul(2),
-        Arc::new(control_handler(
-            pipeline.clone(),
-            cfg.clone(),
-            durable_tx.clone(),
-        )),
+        Arc::new(control_handler(current.clone(), durable_tx.clone())),
         shutdown_rx.clone(),
     ));
 
@@ -190,7 +193,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     // `--drain` sends only what was due at its start (above).
     let digests = (!drain).then(|| {
         tokio::spawn(digest_task(
-            pipeline.clone(),
+            current.clone(),
             cfg.clone(),
             durable_tx.clone(),
             shutdown_rx.clone(),
@@ -198,7 +201,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     });
     let group = cfg.store.group_commit;
     let intake_shutdown = shutdown_rx.clone();
-    let intake_pipeline = pipeline.clone();
+    let intake_pipeline = current.clone();
     let intake = std::thread::Builder::new()
         .name("intake".into())
         .spawn(move || {
@@ -255,7 +258,7 @@ fn send_digests_if_due(pipeline: &Pipeline, cfg: &Config) {
 
 /// Sends the daily digests at each `[notifications] digest_at`.
 async fn digest_task(
-    pipeline: Arc<Pipeline>,
+    current: Arc<Current>,
     cfg: Config,
     durable: Arc<watch::Sender<u64>>,
     mut shutdown: watch::Receiver<bool>,
@@ -273,6 +276,8 @@ async fn digest_task(
         if *shutdown.borrow() {
             return;
         }
+        // The pipeline of the moment: a SIGHUP may have brought a new team key.
+        let pipeline = current.get();
         let (p, c) = (pipeline.clone(), cfg.clone());
         let done = tokio::task::spawn_blocking(move || send_digests_if_due(&p, &c)).await;
         if done.is_err() {
@@ -285,25 +290,60 @@ async fn digest_task(
     }
 }
 
-type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
 
 fn signals() -> anyhow::Result<Signals> {
     use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    let int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    Ok((term, int))
+    Ok(Signals {
+        term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+        int: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+        // Installed with the others: SIGHUP's default is to end the process
+        // on the spot.
+        hup: signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
+    })
 }
 
-async fn watch_signals((mut term, mut int): Signals, shutdown: watch::Sender<bool>) {
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(
-        signal = name,
-        "shutting down: finishing the messages in hand"
-    );
-    let _ = shutdown.send(true);
+/// Runs for the whole process: a SIGHUP during start-up is kept for the
+/// reload task, and a shutdown is answered however often it is asked.
+async fn watch_signals(
+    mut s: Signals,
+    shutdown: watch::Sender<bool>,
+    hup: tokio::sync::mpsc::UnboundedSender<()>,
+) {
+    loop {
+        let name = tokio::select! {
+            _ = s.term.recv() => "SIGTERM",
+            _ = s.int.recv() => "SIGINT",
+            _ = s.hup.recv() => {
+                tracing::info!(signal = "SIGHUP", "reload requested");
+                let _ = hup.send(());
+                continue;
+            }
+        };
+        tracing::info!(
+            signal = name,
+            "shutting down: finishing the messages in hand"
+        );
+        let _ = shutdown.send(true);
+    }
+}
+
+async fn reload_on_hup(mut hup: tokio::sync::mpsc::UnboundedReceiver<()>, current: Arc<Current>) {
+    while hup.recv().await.is_some() {
+        // Several SIGHUPs while one reload runs make one more reload.
+        while hup.try_recv().is_ok() {}
+        let current = current.clone();
+        if tokio::task::spawn_blocking(move || crate::reload::reload(&current))
+            .await
+            .is_err()
+        {
+            tracing::error!("SIGHUP: the reload failed unexpectedly; still running with the previous configuration");
+        }
+    }
 }
 
 /// Answers commands forwarded by `csirtd` processes that found the store
@@ -311,16 +351,16 @@ async fn watch_signals((mut term, mut int): Signals, shutdown: watch::Sender<boo
 /// store's writer lock orders them with the intake), ingested messages go
 /// through the same pipeline as the Maildir's.
 fn control_handler(
-    pipeline: Arc<Pipeline>,
-    cfg: Config,
+    current: Arc<Current>,
     durable: Arc<watch::Sender<u64>>,
 ) -> impl Fn(crate::control::Request) -> crate::control::Response + Send + Sync {
     use crate::control::{b64, unb64, Request, Response};
     move |request| {
+        let pipeline = current.get();
         let (code, out, err) = match request {
             Request::Cli { args } => {
                 tracing::info!(?args, "command from the control socket");
-                let r = crate::cli::execute_forwarded(pipeline.store(), &cfg, &args);
+                let r = crate::cli::execute_forwarded(pipeline.store(), pipeline.config(), &args);
                 // Commands that queue mail (advisory send) flush before
                 // they return: what they queued may go out now.
                 if let Ok(hw) = pipeline.store().outbox_high_water() {

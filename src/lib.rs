@@ -16,5 +16,7 @@ pub mod mail;
 pub mod model;
 pub mod outbox;
 pub mod pgp;
+pub mod preflight;
+pub mod reload;
 pub mod store;
 pub mod workflow;

@@ -19,7 +19,7 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
     let inputs = match read_inputs(cfg, files) {
         Ok(i) => i,
         Err((code, msg)) => {
-            eprintln!("csirtd: {msg}");
+            crate::logging::stderr(&format!("csirtd: {msg}\n"));
             return ExitCode::from(code);
         }
     };
@@ -43,13 +43,13 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
         Ok(Access::Store(s)) => s,
         Ok(Access::Daemon(Ok(r))) => return super::relay(r),
         Ok(Access::Daemon(Err(e))) => {
-            eprintln!(
-                "csirtd: the store is in use by the running daemon, and {e}; the MTA should retry"
-            );
+            crate::logging::stderr(&format!(
+                "csirtd: the store is in use by the running daemon, and {e}; the MTA should retry\n"
+            ));
             return ExitCode::from(EX_TEMPFAIL);
         }
         Err(e) => {
-            eprintln!("csirtd: {e}; the MTA should retry");
+            crate::logging::stderr(&format!("csirtd: {e}; the MTA should retry\n"));
             // EX_CONFIG for a schema to migrate: MTAs defer on it too.
             return ExitCode::from(match &e {
                 LockError::Held { .. } => EX_TEMPFAIL,
@@ -62,7 +62,7 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
     let pipeline = match Pipeline::new(store, cfg.clone()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("csirtd: {e}");
+            crate::logging::stderr(&format!("csirtd: {e}\n"));
             return ExitCode::from(super::EX_CONFIG);
         }
     };
@@ -71,8 +71,8 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
         .map(|(b, o)| (o.to_string(), b))
         .collect();
     let (code, out, err) = ingest_all(&pipeline, &items, |_| {});
-    let _ = std::io::stdout().write_all(&out);
-    eprint!("{err}");
+    crate::logging::stdout(&out);
+    crate::logging::stderr(&err);
     ExitCode::from(code)
 }
 

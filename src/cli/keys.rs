@@ -37,9 +37,10 @@ pub fn run(cfg: &Config, cmd: KeysCommand, out: &mut dyn Write) -> anyhow::Resul
             }
             writeln!(
                 out,
-                "{} certificate(s) in {}; a running daemon uses them for new mail after a restart, and `csirtd reverify ID` re-checks stored mail",
+                "{} certificate(s) in {}; {}, and `csirtd reverify ID` re-checks stored mail",
                 added.len(),
-                pgp.keyring.display()
+                pgp.keyring.display(),
+                tell_daemon(&cfg.store.path)
             )?;
         }
         KeysCommand::List { json } => {
@@ -73,4 +74,22 @@ pub fn run(cfg: &Config, cmd: KeysCommand, out: &mut dyn Write) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// Asks a running daemon to reload (SIGHUP), so that imported keys count
+/// for new mail at once; says what happened.
+fn tell_daemon(store: &std::path::Path) -> String {
+    let Some(pid) = super::lock::daemon_pid(store) else {
+        return "no daemon holds the store: it uses them when it starts".to_string();
+    };
+    // SAFETY: kill(2) with a pid the kernel's lock table gave for the
+    // store's daemon; a process that has gone away gives ESRCH.
+    if unsafe { libc::kill(pid as i32, libc::SIGHUP) } == 0 {
+        format!("the running daemon (pid {pid}) was asked to reload its keyring (SIGHUP)")
+    } else {
+        format!(
+            "the running daemon (pid {pid}) could not be told ({}); reload it (systemctl reload csirtd)",
+            std::io::Error::last_os_error()
+        )
+    }
 }

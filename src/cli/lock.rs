@@ -85,7 +85,25 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 
 /// Who holds the lock on the store's `db` file, in words.
 fn holder(store: &Path) -> String {
-    let found = lock_holder_pid(&store.join("db")).map(|pid| {
+    held_by(store).unwrap_or_else(|| "another process (which one could not be told)".to_string())
+}
+
+/// Who holds the store, when the kernel's lock table says that someone
+/// does; found without taking the lock (see `preflight`).
+pub(crate) fn held_by(store: &Path) -> Option<String> {
+    holder_argv(store).map(|(pid, argv)| describe(pid, &argv))
+}
+
+/// The pid of the `csirtd run` that holds the store, if one does.
+pub(crate) fn daemon_pid(store: &Path) -> Option<u32> {
+    let (pid, argv) = holder_argv(store)?;
+    describe(pid, &argv)
+        .starts_with("the csirtd daemon")
+        .then_some(pid)
+}
+
+fn holder_argv(store: &Path) -> Option<(u32, Vec<String>)> {
+    lock_holder_pid(&store.join("db")).map(|pid| {
         let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
                 b.split(|&c| c == 0)
@@ -95,11 +113,7 @@ fn holder(store: &Path) -> String {
             })
             .unwrap_or_default();
         (pid, argv)
-    });
-    match found {
-        Some((pid, argv)) => describe(pid, &argv),
-        None => "another process (which one could not be told)".to_string(),
-    }
+    })
 }
 
 #[cfg(target_os = "linux")]

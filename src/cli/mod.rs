@@ -4,7 +4,7 @@ mod advisory;
 mod incident;
 pub mod ingest;
 mod keys;
-mod lock;
+pub(crate) mod lock;
 mod maintenance;
 mod notify;
 mod outbox;
@@ -16,7 +16,6 @@ pub(crate) mod ticket;
 use crate::config::{self, Config, LogFormat};
 use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -110,6 +109,13 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    let code = main_inner();
+    // Log lines still queued for a slow sink get a moment, not forever.
+    crate::logging::flush(std::time::Duration::from_secs(2));
+    code
+}
+
+fn main_inner() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Bench(args) = &cli.command {
         crate::logging::init(cli.log_format.unwrap_or_default(), "warn");
@@ -122,17 +128,20 @@ pub fn main() -> ExitCode {
     let cfg = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("csirtd: {e}");
+            crate::logging::stderr(&format!("csirtd: {e}\n"));
             return ExitCode::from(EX_CONFIG);
         }
     };
     crate::logging::init(cli.log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     match cli.command {
-        Command::CheckConfig => {
-            print!("{}", cfg.summary());
-            ExitCode::SUCCESS
-        }
+        Command::CheckConfig => check_config(&cfg),
         Command::Run { drain } => {
+            // The same checks as check-config, before anything starts.
+            let report = crate::preflight::check(&cfg);
+            if !report.ok() {
+                print_problems(&report);
+                return ExitCode::from(EX_CONFIG);
+            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -148,7 +157,7 @@ pub fn main() -> ExitCode {
         Command::Ingest { files } => ingest::run(&cfg, &files),
         Command::Restore { dir } => match maintenance::restore(&cfg, &dir) {
             Ok(text) => {
-                print!("{text}");
+                crate::logging::stdout(text.as_bytes());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e, 1),
@@ -156,7 +165,7 @@ pub fn main() -> ExitCode {
         Command::Migrate { backup_dir } => {
             match maintenance::migrate(&cfg, backup_dir.as_deref()) {
                 Ok(text) => {
-                    print!("{text}");
+                    crate::logging::stdout(text.as_bytes());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e, exit_code_for(&e)),
@@ -165,7 +174,7 @@ pub fn main() -> ExitCode {
         Command::Keys(cmd) => {
             let mut out = Vec::new();
             let result = keys::run(&cfg, cmd, &mut out);
-            let _ = std::io::stdout().write_all(&out);
+            crate::logging::stdout(&out);
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e, 1),
@@ -183,8 +192,8 @@ pub fn main() -> ExitCode {
             Ok(lock::Access::Store(store)) => {
                 let operator = outbox::local_operator();
                 let (code, out, err) = execute(&store, &cfg, cmd, false, &operator);
-                let _ = std::io::stdout().write_all(&out);
-                eprint!("{err}");
+                crate::logging::stdout(&out);
+                crate::logging::stderr(&err);
                 ExitCode::from(code)
             }
             Ok(lock::Access::Daemon(code)) => code,
@@ -313,10 +322,10 @@ fn open_or_forward(cfg: &Config, cmd: &Command) -> Result<lock::Access<ExitCode>
             Ok(r) => Some(relay(r)),
             Err(crate::control::ControlError::Connect { .. }) => None,
             Err(e) => {
-                eprintln!(
-                    "csirtd: the store at {} is in use by the running daemon, and {e}; try again later",
+                crate::logging::stderr(&format!(
+                    "csirtd: the store at {} is in use by the running daemon, and {e}; try again later\n",
                     cfg.store.path.display()
-                );
+                ));
                 Some(ExitCode::from(EX_TEMPFAIL))
             }
         },
@@ -325,9 +334,8 @@ fn open_or_forward(cfg: &Config, cmd: &Command) -> Result<lock::Access<ExitCode>
 
 pub(crate) fn relay(r: crate::control::Response) -> ExitCode {
     let out = crate::control::unb64(&r.stdout).unwrap_or_default();
-    let _ = std::io::stdout().write_all(&out);
-    let _ = std::io::stdout().flush();
-    eprint!("{}", r.stderr);
+    crate::logging::stdout(&out);
+    crate::logging::stderr(&r.stderr);
     ExitCode::from(r.code)
 }
 
@@ -340,6 +348,34 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
 }
 
 pub(crate) fn fail(e: &anyhow::Error, code: u8) -> ExitCode {
-    eprintln!("csirtd: {e:#}");
+    crate::logging::stderr(&format!("csirtd: {e:#}\n"));
     ExitCode::from(code)
+}
+
+/// `check-config`: the configuration, then every check `run` makes
+/// (`preflight`); 78 (EX_CONFIG) with each problem when one fails.
+fn check_config(cfg: &Config) -> ExitCode {
+    let report = crate::preflight::check(cfg);
+    if !report.ok() {
+        print_problems(&report);
+        return ExitCode::from(EX_CONFIG);
+    }
+    let mut out = cfg.summary();
+    for n in &report.notes {
+        out.push_str(&format!("  note      {n}\n"));
+    }
+    crate::logging::stdout(out.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn print_problems(report: &crate::preflight::Report) {
+    let mut text = String::new();
+    for p in &report.problems {
+        text.push_str(&format!("csirtd: {p}\n"));
+    }
+    text.push_str(&format!(
+        "csirtd: {} problem(s) in the configuration; csirtd run refuses to start with it\n",
+        report.problems.len()
+    ));
+    crate::logging::stderr(&text);
 }

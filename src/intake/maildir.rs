@@ -22,13 +22,23 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
+/// The Maildir folders (new, cur, tmp) that are not there; `open` creates
+/// them or refuses, as `intake.maildir.create` says, and `check-config`
+/// reports the same.
+pub fn missing_folders(root: &Path) -> Vec<PathBuf> {
+    ["new", "cur", "tmp"]
+        .iter()
+        .map(|sub| root.join(sub))
+        .filter(|p| !p.is_dir())
+        .collect()
+}
+
 impl MaildirSource {
     pub fn open(root: &Path, create: bool, max_size: u64) -> Result<MaildirSource, IntakeError> {
-        for sub in ["new", "cur", "tmp"] {
-            let p = root.join(sub);
+        for p in missing_folders(root) {
             if create {
                 std::fs::create_dir_all(&p).map_err(io("cannot create Maildir folder", &p))?;
-            } else if !p.is_dir() {
+            } else {
                 return Err(IntakeError::Io {
                     what: "not a Maildir (missing folder)",
                     path: p.display().to_string(),

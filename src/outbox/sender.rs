@@ -56,6 +56,10 @@ impl Sender {
         drain: bool,
     ) -> anyhow::Result<()> {
         tracing::info!(transport = %self.transport.describe(), "outbox sender started");
+        // A channel whose sender is gone answers `changed()` at once, for
+        // ever: selecting on it again would spin (as it did when the intake
+        // thread died), so each is watched only while it is open.
+        let (mut durable_open, mut intake_open, mut shutdown_open) = (true, true, true);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -79,9 +83,15 @@ impl Sender {
             }
             let wait = self.until_next_due();
             tokio::select! {
-                _ = shutdown.changed() => {}
-                _ = durable.changed() => {}
-                _ = intake_done.changed() => {}
+                r = shutdown.changed(), if shutdown_open => shutdown_open = r.is_ok(),
+                r = durable.changed(), if durable_open => durable_open = r.is_ok(),
+                r = intake_done.changed(), if intake_open => {
+                    intake_open = r.is_ok();
+                    if !intake_open && !*intake_done.borrow() {
+                        tracing::error!("the intake stopped unexpectedly; stopping the outbox sender");
+                        break;
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -192,6 +202,58 @@ impl Sender {
         Attempt::Retry {
             error,
             at: now + delay,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::transport::FileTransport;
+
+    /// The intake thread gone without saying it finished (it panicked):
+    /// the sender stops instead of spinning on the closed channel.
+    #[test]
+    fn a_vanished_intake_stops_the_sender() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store"), 8).expect("store");
+        let sender = Sender {
+            store,
+            transport: Transport::File(FileTransport {
+                dir: dir.path().join("outbox"),
+            }),
+            retry_for: Duration::from_secs(60),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(2),
+        };
+        for drain in [false, true] {
+            let (_durable_tx, durable_rx) = watch::channel(0u64);
+            let (_shutdown_tx, shutdown_rx) = watch::channel(false);
+            let (done_tx, done_rx) = watch::channel(false);
+            drop(done_tx);
+            // On a thread of its own: a spinning future never yields, so
+            // no timer in its runtime could stop it.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let s = Sender {
+                store: sender.store.clone(),
+                transport: Transport::File(FileTransport {
+                    dir: dir.path().join("outbox"),
+                }),
+                ..sender
+            };
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                let r = rt.block_on(s.run(durable_rx, shutdown_rx, done_rx, drain));
+                let _ = tx.send(r.is_ok());
+            });
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(10)),
+                Ok(true),
+                "drain = {drain}: the sender did not stop"
+            );
         }
     }
 }

@@ -33,6 +33,31 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// What `from_config` needs, checked without creating anything (for
+    /// `check-config`); a note when something will be created at start.
+    pub fn check(cfg: &Config) -> anyhow::Result<Option<String>> {
+        match (&cfg.outbox.transport, &cfg.outbox.file) {
+            (TransportKind::File, Some(f)) if !f.dir.is_dir() => {
+                crate::preflight::creatable(&f.dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create outbox.file.dir {}: {e}", f.dir.display())
+                })?;
+                Ok(Some(format!(
+                    "outbox {}: will be created at start",
+                    f.dir.display()
+                )))
+            }
+            (TransportKind::File, _) => Transport::from_config(cfg).map(|_| None),
+            (TransportKind::Smtp, _) => {
+                // lettre's builder may want a runtime to attach to.
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let _entered = rt.enter();
+                Transport::from_config(cfg).map(|_| None)
+            }
+        }
+    }
+
     pub fn from_config(cfg: &Config) -> anyhow::Result<Transport> {
         match cfg.outbox.transport {
             TransportKind::File => {

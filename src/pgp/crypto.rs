@@ -34,6 +34,48 @@ pub enum Sealed {
     Unsigned(Vec<u8>),
 }
 
+/// The `[pgp]` key a loading error is about, for the operator.
+impl PgpConfig {
+    pub fn key_for(&self, e: &PgpError) -> &'static str {
+        let about = |path: &std::path::Path| {
+            if self.team_key.as_deref() == Some(path) {
+                "pgp.team_key"
+            } else if self.passphrase_file.as_deref() == Some(path) {
+                "pgp.passphrase_file"
+            } else {
+                "pgp.keyring"
+            }
+        };
+        match e {
+            PgpError::Io { path, .. } | PgpError::BadCert { path, .. } => about(path),
+            PgpError::NoSecretKey { .. } | PgpError::NoSigningKey(_) => "pgp.team_key",
+            PgpError::PassphraseNeeded { .. } | PgpError::WrongPassphrase { .. } => {
+                "pgp.passphrase_file"
+            }
+            _ => "pgp",
+        }
+    }
+}
+
+/// A key-loading error with what to do about it.
+pub fn with_fix(e: &PgpError) -> String {
+    let fix = match e {
+        PgpError::NoSecretKey { .. } | PgpError::NoSigningKey(_) => {
+            "the team key file must hold the team's secret key, not only its certificate: gpg --armor --export-secret-keys ADDRESS > FILE (mode 0600)"
+        }
+        PgpError::PassphraseNeeded { .. } => {
+            "set pgp.passphrase_file to a file (mode 0600) holding the passphrase"
+        }
+        PgpError::WrongPassphrase { .. } => {
+            "put the passphrase of this key in pgp.passphrase_file (one line)"
+        }
+        PgpError::BadCert { .. } => "the file must hold OpenPGP keys (armored or binary)",
+        PgpError::Io { .. } => "check the path and that this user may read it",
+        _ => return e.to_string(),
+    };
+    format!("{e}; {fix}")
+}
+
 impl Crypto {
     pub fn from_config(cfg: &PgpConfig, max_message_size: usize) -> Result<Crypto, PgpError> {
         let keyring = Keyring::load(&cfg.keyring)?;

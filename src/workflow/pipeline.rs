@@ -99,31 +99,78 @@ pub struct Pipeline {
     /// Per-message budgets, from `[limits]`.
     budget: crate::analysis::budget::Limits,
     /// Analyses in progress, kept across an abort (see `attempts.rs`).
-    attempts: super::attempts::Attempts,
+    attempts: std::sync::Arc<super::attempts::Attempts>,
+}
+
+/// What a pipeline loads from files named in the configuration: the keys,
+/// the template, the analysis and authentication settings. `check-config`
+/// loads the same (see `preflight`), so the two cannot disagree.
+pub struct Parts {
+    ack_template: String,
+    crypto: Crypto,
+    analyser: crate::analysis::report::Analyser,
+    auth: crate::auth::Authenticator,
+}
+
+impl Parts {
+    pub fn from_config(config: &Config) -> Result<Parts, crate::config::ConfigError> {
+        let invalid = |key: &str, problem: String| crate::config::ConfigError::Invalid {
+            file: config.source.clone(),
+            key: key.into(),
+            problem,
+        };
+        let ack_template = match &config.ack.template {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                invalid("ack.template", format!("cannot read {}: {e}", p.display()))
+            })?,
+            None => DEFAULT_ACK_TEMPLATE.to_string(),
+        };
+        let crypto = match &config.pgp {
+            Some(p) => Crypto::from_config(p, config.limits.max_stored_size)
+                .map_err(|e| invalid(p.key_for(&e), crate::pgp::crypto::with_fix(&e)))?,
+            None => Crypto::unconfigured(config.limits.max_stored_size),
+        };
+        let analyser = crate::analysis::report::Analyser::from_config(config)?;
+        let auth = crate::auth::Authenticator::from_config(&config.auth)
+            .map_err(|e| invalid("auth", e.to_string()))?;
+        super::relay::Relay::check_keys(config, &crypto)?;
+        Ok(Parts {
+            ack_template,
+            crypto,
+            analyser,
+            auth,
+        })
+    }
 }
 
 impl Pipeline {
     pub fn new(store: Store, config: Config) -> Result<Pipeline, crate::config::ConfigError> {
-        let ack_template = match &config.ack.template {
-            Some(p) => {
-                std::fs::read_to_string(p).map_err(|e| crate::config::ConfigError::Invalid {
-                    file: config.source.clone(),
-                    key: "ack.template".into(),
-                    problem: format!("cannot read {}: {e}", p.display()),
-                })?
-            }
-            None => DEFAULT_ACK_TEMPLATE.to_string(),
-        };
-        let crypto = match &config.pgp {
-            Some(p) => Crypto::from_config(p, config.limits.max_stored_size).map_err(|e| {
-                crate::config::ConfigError::Invalid {
-                    file: config.source.clone(),
-                    key: "pgp".into(),
-                    problem: e.to_string(),
-                }
-            })?,
-            None => Crypto::unconfigured(config.limits.max_stored_size),
-        };
+        let parts = Parts::from_config(&config)?;
+        let attempts = std::sync::Arc::new(super::attempts::Attempts::open(
+            &config.store.path.join("analysis-attempts"),
+        ));
+        Ok(Pipeline::assemble(store, config, parts, attempts))
+    }
+
+    /// A pipeline for a changed configuration (SIGHUP), on the same store
+    /// and the same record of analyses in progress; refused as a whole
+    /// when any part of the new configuration does not load.
+    pub fn reconfigured(&self, config: Config) -> Result<Pipeline, crate::config::ConfigError> {
+        let parts = Parts::from_config(&config)?;
+        Ok(Pipeline::assemble(
+            self.store.clone(),
+            config,
+            parts,
+            self.attempts.clone(),
+        ))
+    }
+
+    fn assemble(
+        store: Store,
+        config: Config,
+        parts: Parts,
+        attempts: std::sync::Arc<super::attempts::Attempts>,
+    ) -> Pipeline {
         let mut own_domains = vec![config.team.domain.clone()];
         own_domains.extend(
             config
@@ -131,32 +178,27 @@ impl Pipeline {
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string())),
         );
-        let analyser = crate::analysis::report::Analyser::from_config(&config)?;
-        let auth = crate::auth::Authenticator::from_config(&config.auth).map_err(|e| {
-            crate::config::ConfigError::Invalid {
-                file: config.source.clone(),
-                key: "auth".into(),
-                problem: e.to_string(),
-            }
-        })?;
-        super::relay::Relay::check_keys(&config, &crypto)?;
-        Ok(Pipeline {
-            auth,
+        Pipeline {
+            auth: parts.auth,
             budget: crate::analysis::budget::Limits::from_config(&config.limits),
-            attempts: super::attempts::Attempts::open(&config.store.path.join("analysis-attempts")),
-            analyser,
+            attempts,
+            analyser: parts.analyser,
             relay: super::relay::Relay::new(&config),
             extractor: crate::analysis::indicators::Extractor::new(
                 config.analysis.ignore_list(&own_domains),
             ),
-            crypto,
+            crypto: parts.crypto,
             tags: TagMatcher::new(&config.team.tag),
             ids: MessageIds::new(&config.team.tag, &config.team.domain),
             own: [config.own_addresses(), config.handler_addresses()].concat(),
             store,
             config,
-            ack_template,
-        })
+            ack_template: parts.ack_template,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn store(&self) -> &Store {

@@ -101,6 +101,24 @@ impl Relay {
                 });
             }
         }
+        // A member certificate named but missing would silently turn an
+        // encrypted advisory into a refused or plain one.
+        for (i, l) in config.lists.iter().enumerate() {
+            for (j, m) in l.members.iter().enumerate() {
+                let Some(f) = &m.fingerprint else { continue };
+                let fpr = crate::config::normalize_fingerprint(f);
+                if crypto.engine().keyring().get(&fpr).is_none() {
+                    return Err(ConfigError::Invalid {
+                        file: config.source.clone(),
+                        key: format!("lists[{i}].members[{j}].fingerprint"),
+                        problem: format!(
+                            "certificate 0x{fpr} of {} (list {}) is not in the keyring (csirtd keys import FILE)",
+                            m.email, l.name
+                        ),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 

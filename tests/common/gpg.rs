@@ -22,6 +22,16 @@ impl Gpg {
     }
 
     pub fn run(&self, args: &[&str], input: Option<&[u8]>) -> std::process::Output {
+        self.run_with_passphrase("", args, input)
+    }
+
+    /// As [`Gpg::run`], with `passphrase` for the keys it makes or opens.
+    pub fn run_with_passphrase(
+        &self,
+        passphrase: &str,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new("gpg")
             .arg("--homedir")
@@ -32,7 +42,7 @@ impl Gpg {
                 "--pinentry-mode",
                 "loopback",
                 "--passphrase",
-                "",
+                passphrase,
             ])
             .args(args)
             .stdin(Stdio::piped())
@@ -82,6 +92,26 @@ impl Gpg {
             ],
             None,
         );
+    }
+
+    /// A key whose secret part is protected by `passphrase`; returns its
+    /// armored secret key export (still protected).
+    pub fn gen_locked(&self, uid: &str, email: &str, passphrase: &str) -> Vec<u8> {
+        for args in [
+            &["--quick-gen-key", uid, "future-default", "default", "never"][..],
+            &["--armor", "--export-secret-keys", email][..],
+        ] {
+            let out = self.run_with_passphrase(passphrase, args, None);
+            assert!(
+                out.status.success(),
+                "gpg {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if args[0] == "--armor" {
+                return out.stdout;
+            }
+        }
+        unreachable!()
     }
 
     pub fn export(&self, email: &str) -> Vec<u8> {

@@ -241,7 +241,7 @@ async fn greeted(
     }
 }
 
-fn read_password(acct: &ImapConfig) -> Result<String, ImapError> {
+pub(super) fn read_password(acct: &ImapConfig) -> Result<String, ImapError> {
     let text =
         std::fs::read_to_string(&acct.password_file).map_err(|source| ImapError::Password {
             path: acct.password_file.display().to_string(),

@@ -123,6 +123,18 @@ pub struct ImapSource {
 /// Starts the task of one account on the current tokio runtime. It runs
 /// until `shutdown` is set and the returned source is dropped (so that the
 /// dispositions of the last batch are still carried out).
+/// What an account needs from files before it connects (the password,
+/// the CA certificates), loaded at start by `run` and by `check-config`.
+pub fn check(
+    acct: &ImapConfig,
+) -> Result<Option<Arc<tokio_rustls::rustls::ClientConfig>>, ImapError> {
+    connect::read_password(acct)?;
+    match acct.tls {
+        ImapTls::None => Ok(None),
+        ImapTls::Implicit | ImapTls::Starttls => Ok(Some(connect::tls_config(acct)?)),
+    }
+}
+
 pub fn spawn(
     acct: &ImapConfig,
     max_stored_size: u64,
@@ -130,16 +142,13 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
     wake: Wakeup,
 ) -> Result<(ImapSource, tokio::task::JoinHandle<()>), ImapError> {
-    let tls = match acct.tls {
-        ImapTls::None => {
-            tracing::warn!(
-                account = %acct.name, host = %acct.host,
-                "tls = \"none\": the IMAP password and every report cross the network unencrypted"
-            );
-            None
-        }
-        ImapTls::Implicit | ImapTls::Starttls => Some(connect::tls_config(acct)?),
-    };
+    let tls = check(acct)?;
+    if tls.is_none() {
+        tracing::warn!(
+            account = %acct.name, host = %acct.host,
+            "tls = \"none\": the IMAP password and every report cross the network unencrypted"
+        );
+    }
     // Enough for a batch being fetched while the previous one is stored.
     let capacity = acct.batch.saturating_mul(2);
     let (msg_tx, msg_rx) = mpsc::channel(capacity);
