@@ -133,7 +133,7 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
     for ((source, msg, started), prepared) in ready.batch.into_iter().zip(ready.prepared) {
         let origin = msg.origin.to_string();
         let now = time::OffsetDateTime::now_utc();
-        match pipeline.commit_prepared(prepared, &msg.bytes, &origin, now) {
+        match pipeline.commit_from(prepared, &msg.bytes, &msg.origin, now) {
             Ok(mut p) => {
                 for job in std::mem::take(&mut p.seal) {
                     // The sealer lives until `jobs` is dropped.

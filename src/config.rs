@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 mod auth;
 mod feeds;
+mod intake;
+use intake::yes;
+pub use intake::{MaildirConfig, SourceDefaults};
 mod roles;
 pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
@@ -119,7 +122,9 @@ fn default_group_commit() -> usize {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeConfig {
-    pub maildir: Option<MaildirConfig>,
+    /// `[intake.maildir]`, or `[[intake.maildir]]` for several.
+    #[serde(default, deserialize_with = "intake::one_or_many")]
+    pub maildir: Vec<MaildirConfig>,
     /// `[[intake.imap]]`: one entry per account and folder watched.
     #[serde(default)]
     pub imap: Vec<ImapConfig>,
@@ -250,24 +255,6 @@ fn default_imap_timeout() -> u64 {
 }
 /// RFC 2177 lets a server log out a client idle for 30 minutes.
 pub const IMAP_IDLE_RENEW_MAX_SECS: u64 = 29 * 60;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MaildirConfig {
-    pub path: PathBuf,
-    #[serde(default = "default_poll_ms")]
-    pub poll_interval_ms: u64,
-    /// Create `new/`, `cur/` and `tmp/` when missing.
-    #[serde(default = "yes")]
-    pub create: bool,
-}
-
-fn default_poll_ms() -> u64 {
-    250
-}
-fn yes() -> bool {
-    true
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -625,7 +612,7 @@ impl Config {
             }
         };
         fix(&mut self.store.path);
-        if let Some(m) = self.intake.maildir.as_mut() {
+        for m in self.intake.maildir.iter_mut() {
             fix(&mut m.path);
         }
         for a in self.intake.imap.iter_mut() {
@@ -719,11 +706,7 @@ impl Config {
         if self.store.group_commit == 0 {
             return Err(self.invalid("store.group_commit", "must be at least 1"));
         }
-        if let Some(m) = &self.intake.maildir {
-            if m.poll_interval_ms == 0 {
-                return Err(self.invalid("intake.maildir.poll_interval_ms", "must be at least 1"));
-            }
-        }
+        self.validate_maildirs()?;
         self.validate_imap()?;
         self.validate_roles()?;
         self.validate_feeds()?;
@@ -1013,15 +996,7 @@ impl Config {
             if a.timeout_secs == 0 {
                 return Err(self.invalid(&key("timeout_secs"), "must be at least 1"));
             }
-            for (k, v) in [
-                ("label", &a.label),
-                ("constituency", &a.constituency),
-                ("category", &a.category),
-            ] {
-                if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                    return Err(self.invalid(&key(k), "must not be empty when set"));
-                }
-            }
+            self.validate_defaults(&a.label, &a.constituency, &a.category, &key)?;
         }
         Ok(())
     }
@@ -1086,18 +1061,20 @@ impl Config {
             self.store.cache_mb,
             self.store.group_commit
         );
-        match &self.intake.maildir {
-            Some(m) => {
-                let _ = writeln!(
-                    s,
-                    "  maildir   {} (poll every {} ms)",
-                    m.path.display(),
-                    m.poll_interval_ms
-                );
-            }
-            None => {
-                let _ = writeln!(s, "  maildir   not configured");
-            }
+        if self.intake.maildir.is_empty() {
+            let _ = writeln!(s, "  maildir   not configured");
+        }
+        for m in &self.intake.maildir {
+            let _ = writeln!(
+                s,
+                "  maildir   {}{} (poll every {} ms)",
+                m.name
+                    .as_deref()
+                    .map(|n| format!("{n}: "))
+                    .unwrap_or_default(),
+                m.path.display(),
+                m.poll_interval_ms
+            );
         }
         for a in &self.intake.imap {
             let _ = writeln!(

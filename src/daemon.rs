@@ -37,9 +37,10 @@ pub fn sources_from_config(
         list: Vec::new(),
         tasks: Vec::new(),
     };
-    if let Some(m) = &cfg.intake.maildir {
+    for m in &cfg.intake.maildir {
         let src = MaildirSource::open(&m.path, m.create, cfg.limits.max_stored_size as u64)
-            .with_context(|| format!("intake.maildir.path in {}", cfg.source.display()))?;
+            .with_context(|| format!("intake.maildir.path in {}", cfg.source.display()))?
+            .named(m.name.clone());
         sources.list.push(Box::new(src));
     }
     for (i, acct) in cfg.intake.imap.iter().enumerate() {
@@ -183,13 +184,14 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
+    // The most eager Maildir sets the pace.
     let poll = cfg
         .intake
         .maildir
-        .as_ref()
-        .map_or(Duration::from_millis(250), |m| {
-            Duration::from_millis(m.poll_interval_ms)
-        });
+        .iter()
+        .map(|m| m.poll_interval_ms)
+        .min()
+        .map_or(Duration::from_millis(250), Duration::from_millis);
     // `--drain` sends only what was due at its start (above).
     let digests = (!drain).then(|| {
         tokio::spawn(digest_task(

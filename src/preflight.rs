@@ -33,7 +33,7 @@ pub fn check(cfg: &Config) -> Report {
     if let Err(e) = crate::workflow::pipeline::Parts::from_config(cfg) {
         r.problems.push(e);
     }
-    if let Some(m) = &cfg.intake.maildir {
+    for m in &cfg.intake.maildir {
         let missing = crate::intake::maildir::missing_folders(&m.path);
         if let Some(first) = missing.first() {
             if m.create {

@@ -18,8 +18,23 @@ fn report(n: usize) -> Vec<u8> {
     )
 }
 
+/// sled lets go of its lock a moment after the last handle is dropped
+/// (its flusher thread holds one): opening again at once may find it held.
+fn opened(f: impl Fn() -> csirtd::store::Result<Store>) -> Store {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match f() {
+            Ok(s) => return s,
+            Err(csirtd::store::StoreError::Locked { .. }) if std::time::Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("open store: {e}"),
+        }
+    }
+}
+
 fn schema_of(env: &Env) -> u32 {
-    let store = Store::open_read_only(&env.path("store"), 8).expect("open store");
+    let store = opened(|| Store::open_read_only(&env.path("store"), 8));
     match store.schema_found().expect("schema") {
         csirtd::store::schema::Found::Version(v) => v,
         csirtd::store::schema::Found::Fresh => 0,
@@ -167,7 +182,7 @@ fn reading_never_raises_the_schema_and_writers_ask_for_migrate() {
     assert_eq!(schema_of(&env), SCHEMA_VERSION);
     let old = SCHEMA_VERSION - 1;
     {
-        let store = Store::open_for_migration(&env.path("store"), 8).unwrap();
+        let store = opened(|| Store::open_for_migration(&env.path("store"), 8));
         store.force_schema(old).unwrap();
     }
     // Read-only commands work and leave the mark alone.
@@ -222,7 +237,7 @@ fn a_store_from_a_newer_csirtd_is_refused_even_for_reading() {
     let env = Env::new();
     env.ingest_ok(&report(1));
     {
-        let store = Store::open(&env.path("store"), 8).unwrap();
+        let store = opened(|| Store::open(&env.path("store"), 8));
         store.force_schema(SCHEMA_VERSION + 1).unwrap();
     }
     for args in [

@@ -94,6 +94,8 @@ pub enum ClassifiedBy {
     Rule,
     /// A handler (`/category`, or the command line).
     Handler,
+    /// The `category` of the Maildir or IMAP account the report came to.
+    Source,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

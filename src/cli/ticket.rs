@@ -171,6 +171,7 @@ pub fn ticket_json(
         "classification": t.classification,
         "constituency": t.constituencies.first(),
         "constituencies": t.constituencies,
+        "labels": t.labels,
         "related": related,
         "kind": t.handling.kind,
         "incident": t.handling.incident,

@@ -12,6 +12,8 @@ pub struct MaildirSource {
     max_size: u64,
     /// Handed out but not yet done: not to be handed out again meanwhile.
     in_flight: HashSet<String>,
+    /// `intake.maildir[].name`, when several Maildirs are watched.
+    source: Option<String>,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> IntakeError + 'a {
@@ -50,7 +52,15 @@ impl MaildirSource {
             root: root.to_path_buf(),
             max_size,
             in_flight: HashSet::new(),
+            source: None,
         })
+    }
+
+    /// This Maildir's name in the configuration: its messages' origin
+    /// carries it, and with it the source's ticket defaults.
+    pub fn named(mut self, source: Option<String>) -> MaildirSource {
+        self.source = source;
+        self
     }
 
     /// File names in `new/`, oldest first (Maildir names start with the delivery time).
@@ -117,7 +127,10 @@ impl Source for MaildirSource {
                     self.in_flight.insert(name.clone());
                     out.push(RawMessage {
                         bytes,
-                        origin: Origin::Maildir { name },
+                        origin: Origin::Maildir {
+                            name,
+                            source: self.source.clone(),
+                        },
                     });
                 }
                 // Another reader (a mail client) took it meanwhile: not ours to lose.
@@ -129,13 +142,13 @@ impl Source for MaildirSource {
     }
 
     fn release(&mut self, origin: &Origin) {
-        if let Origin::Maildir { name } = origin {
+        if let Origin::Maildir { name, .. } = origin {
             self.in_flight.remove(name);
         }
     }
 
     fn done(&mut self, origin: &Origin, disposition: Disposition) -> Result<(), IntakeError> {
-        let Origin::Maildir { name } = origin else {
+        let Origin::Maildir { name, .. } = origin else {
             return Ok(());
         };
         self.in_flight.remove(name);

@@ -17,6 +17,8 @@ pub enum Origin {
     /// A file in a Maildir's `new/`, by its unique name.
     Maildir {
         name: String,
+        /// The Maildir's configured name, when it has one.
+        source: Option<String>,
     },
     File(std::path::PathBuf),
     Stdin,
@@ -33,7 +35,11 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Maildir { name } => write!(f, "maildir:{name}"),
+            Origin::Maildir { name, source: None } => write!(f, "maildir:{name}"),
+            Origin::Maildir {
+                name,
+                source: Some(s),
+            } => write!(f, "maildir:{s}/{name}"),
             Origin::File(p) => write!(f, "file:{}", p.display()),
             Origin::Stdin => write!(f, "stdin"),
             Origin::Imap {

@@ -24,6 +24,10 @@ pub struct TicketRecord {
     /// Constituencies the ticket's reports concern, the primary one first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub constituencies: Vec<String>,
+    /// Labels given by the source the first report came to (a Maildir's
+    /// or IMAP account's `label`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// Kind, incident links, assignee, TLP, merges (issue 5).
     #[serde(default)]
     pub handling: crate::model::handling::Handling,
@@ -48,6 +52,7 @@ impl TicketRecord {
             message_count: 0,
             classification: None,
             constituencies: Vec::new(),
+            labels: Vec::new(),
             handling: Default::default(),
         }
     }

@@ -257,6 +257,7 @@ mod tests {
             message_count: 1,
             classification: None,
             constituencies: Vec::new(),
+            labels: Vec::new(),
             handling: crate::model::handling::Handling {
                 kind,
                 ..Default::default()

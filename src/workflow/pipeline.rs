@@ -24,6 +24,7 @@ mod context;
 mod grouped;
 mod notify;
 mod prepare;
+mod source;
 
 /// The body used when `ack.template` is not set.
 pub const DEFAULT_ACK_TEMPLATE: &str = include_str!("../../config/ack.txt");
@@ -67,6 +68,8 @@ struct Incoming<'a> {
     body_sha: String,
     content_sha: String,
     origin: &'a str,
+    /// What the source the message came to says about new tickets.
+    defaults: &'a crate::config::SourceDefaults,
     verification: Option<crate::pgp::Verification>,
     authentication: crate::auth::Authentication,
     indicators: Vec<crate::analysis::indicators::Indicator>,
@@ -268,6 +271,31 @@ impl Pipeline {
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<Processed, StoreError> {
+        let defaults = crate::config::SourceDefaults::default();
+        self.commit_with(prepared, raw, origin, &defaults, now)
+    }
+
+    /// As [`Pipeline::commit_prepared`] for a message from a source, whose
+    /// configured ticket defaults apply to the ticket it opens.
+    pub fn commit_from(
+        &self,
+        prepared: Prepared,
+        raw: &[u8],
+        origin: &crate::intake::Origin,
+        now: OffsetDateTime,
+    ) -> Result<Processed, StoreError> {
+        let defaults = self.config.source_defaults(origin);
+        self.commit_with(prepared, raw, &origin.to_string(), &defaults, now)
+    }
+
+    fn commit_with(
+        &self,
+        prepared: Prepared,
+        raw: &[u8],
+        origin: &str,
+        defaults: &crate::config::SourceDefaults,
+        now: OffsetDateTime,
+    ) -> Result<Processed, StoreError> {
         let Prepared {
             sha,
             body_sha,
@@ -329,6 +357,7 @@ impl Pipeline {
             body_sha,
             content_sha,
             origin,
+            defaults,
             verification: ctx.verification.clone(),
             authentication,
             indicators,
@@ -440,6 +469,7 @@ impl Pipeline {
             body_sha,
             content_sha,
             origin,
+            defaults,
             verification,
             authentication,
             indicators,
@@ -478,6 +508,19 @@ impl Pipeline {
         ticket.updated_at = now;
         ticket.flags.extend(plan.flags.iter().copied());
         grouped::label(&mut ticket, classification, &constituencies);
+        if is_new && !defaults.is_empty() {
+            let applied = source::apply(&mut ticket, defaults);
+            if !applied.is_empty() {
+                events.push(crate::model::Event::new(
+                    now,
+                    crate::model::EventKind::Classified,
+                    format!(
+                        "from the source's defaults ({origin}): {}",
+                        applied.join(", ")
+                    ),
+                ));
+            }
+        }
         events.extend(raise_tlp(&mut ticket, tlp, now));
         let gate = super::feeds::gate(&feed, ticket.handling.tlp);
         if let Some((_, to)) = plan.status_change {
@@ -544,9 +587,12 @@ impl Pipeline {
         if is_new {
             let found = &messages[0].record.indicators;
             let mut budget = notify::ContactBudget::default();
+            // The constituencies the report's own indicators fall into: a
+            // source's default constituency labels the ticket but tells
+            // nobody outside the team.
             let (m, o, d) = self.notifications(
                 id,
-                &ticket.constituencies,
+                &constituencies,
                 found,
                 messages.len(),
                 &gate,

@@ -32,6 +32,7 @@ fn ticket() -> TicketRecord {
         message_count: 1,
         classification: None,
         constituencies: Vec::new(),
+        labels: Vec::new(),
         handling: Default::default(),
     }
 }
