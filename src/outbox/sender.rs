@@ -13,6 +13,8 @@ pub struct Sender {
     pub retry_for: Duration,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// Counts the attempts for the metrics and `/readyz` (the daemon's).
+    pub monitor: Option<std::sync::Arc<crate::ops::Monitor>>,
 }
 
 /// Entries attempted per pass before the outcomes are flushed together.
@@ -26,7 +28,13 @@ impl Sender {
             retry_for: Duration::from_secs(cfg.outbox.retry_for_secs),
             initial_backoff: Duration::from_secs(cfg.outbox.initial_backoff_secs),
             max_backoff: Duration::from_secs(cfg.outbox.max_backoff_secs),
+            monitor: None,
         })
+    }
+
+    pub fn with_monitor(mut self, monitor: std::sync::Arc<crate::ops::Monitor>) -> Sender {
+        self.monitor = Some(monitor);
+        self
     }
 
     /// Runs until `shutdown`. `durable` carries the highest outbox ID whose
@@ -111,6 +119,9 @@ impl Sender {
             }
             self.store
                 .record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
+            if let Some(m) = &self.monitor {
+                m.record_attempt(&attempt);
+            }
             attempted += 1;
             // A delivery is made durable at once: a crash between the
             // transport's acceptance and this flush is the only way a

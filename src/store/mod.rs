@@ -3,6 +3,7 @@
 
 pub mod advisory;
 mod bulk;
+pub mod census;
 mod commit;
 pub mod digest;
 pub mod grouped;
