@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::servers::{MailServers, PASSWORD};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -231,4 +232,83 @@ fn systemd_hears_ready_then_watchdog_pings_then_stopping() {
         "{}",
         daemon.log()
     );
+}
+
+/// Scrapes until `cond` holds for the text; returns the last text.
+fn scrape_until(port: u16, timeout: Duration, cond: impl Fn(&str) -> bool) -> (bool, String) {
+    let mut text = String::new();
+    let ok = wait_until(timeout, || {
+        text = get(port, "/metrics").map(|(_, t)| t).unwrap_or_default();
+        cond(&text)
+    });
+    (ok, text)
+}
+
+#[test]
+fn an_imap_account_shows_idle_then_reconnecting_while_its_server_is_down() {
+    let mut servers = MailServers::start();
+    let port = free_port();
+    let env = Env::with_extra(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\
+         [[intake.imap]]\nname = \"cert\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         user = \"cert\"\npassword_file = \"imap-password\"\ntimeout_secs = 10\n",
+        servers.imap_port
+    ));
+    std::fs::write(env.path("imap-password"), format!("{PASSWORD}\n")).unwrap();
+    let started = time_now();
+    let mut daemon = Daemon::start(&env, &["run"]);
+    assert!(
+        daemon.wait_for_log("IMAP folder selected", Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+    servers.append(
+        "cert",
+        "INBOX",
+        &mail(
+            "a@isp.example",
+            "Open resolver",
+            Some("imap-metrics@isp.example"),
+            "",
+            "x",
+        ),
+    );
+    let idle = "csirtd_imap_state{account=\"cert\",state=\"idle\"}";
+    let reconnecting = "csirtd_imap_state{account=\"cert\",state=\"reconnecting\"}";
+    let (ok, text) = scrape_until(port, Duration::from_secs(30), |t| {
+        sample(t, "csirtd_messages_total{outcome=\"created\"}") == Some(1.0)
+            && sample(t, idle) == Some(1.0)
+    });
+    assert!(ok, "{text}\n--- log ---\n{}", daemon.log());
+    assert_eq!(sample(&text, reconnecting), Some(0.0), "{text}");
+    let polled = sample(
+        &text,
+        "csirtd_imap_last_poll_timestamp_seconds{account=\"cert\"}",
+    );
+    assert!(
+        polled.is_some_and(|t| t >= started as f64),
+        "last poll {polled:?}, started {started}\n{text}"
+    );
+
+    servers.stop_dovecot();
+    let (ok, text) = scrape_until(port, Duration::from_secs(30), |t| {
+        sample(t, reconnecting) == Some(1.0)
+    });
+    assert!(ok, "{text}\n--- log ---\n{}", daemon.log());
+    assert_eq!(sample(&text, idle), Some(0.0), "{text}");
+
+    servers.start_dovecot();
+    let (ok, text) = scrape_until(port, Duration::from_secs(30), |t| {
+        sample(t, idle) == Some(1.0)
+    });
+    assert!(ok, "{text}\n--- log ---\n{}", daemon.log());
+
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(30));
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
