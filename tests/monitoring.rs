@@ -312,3 +312,85 @@ fn time_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// The slow one (a minute, the unit of both settings): a relay that
+/// refuses every connection makes `/readyz` report the outbox stuck, and
+/// the summary line tells what came in and what waits.
+#[test]
+fn a_dead_relay_makes_readyz_report_the_outbox_stuck_and_the_summary_says_so() {
+    let port = free_port();
+    let dead_relay = free_port();
+    let env = Env::with_outbox_smtp(
+        dead_relay,
+        "none",
+        None,
+        None,
+        &format!(
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\nstuck_after_minutes = 1\n[log]\nsummary_minutes = 1\n"
+        ),
+    );
+    let t0 = Instant::now();
+    let mut daemon = Daemon::start(&env, &["run"]);
+    assert!(
+        daemon.wait_for_log(
+            "metrics and health endpoints listening",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        daemon.log()
+    );
+    env.deliver(
+        &maildir_name(0),
+        &mail(
+            "a@isp.example",
+            "Botnet",
+            Some("stuck@isp.example"),
+            "",
+            "x",
+        ),
+    );
+    let (ok, text) = scrape_until(port, Duration::from_secs(30), |t| {
+        sample(t, "csirtd_outbox_attempts_total{result=\"retry\"}").is_some_and(|n| n >= 1.0)
+    });
+    assert!(ok, "{text}\n--- log ---\n{}", daemon.log());
+    // Failing, but not for long yet.
+    assert_eq!(get(port, "/readyz"), Some((200, "ready\n".into())));
+
+    let mut last = None;
+    let stuck = wait_until(Duration::from_secs(90), || {
+        last = get(port, "/readyz");
+        last.as_ref().is_some_and(|(code, _)| *code == 503)
+    });
+    let waited = t0.elapsed();
+    assert!(stuck, "{last:?}\n--- log ---\n{}", daemon.log());
+    let (_, body) = last.unwrap();
+    assert!(
+        body.starts_with("outbox stuck: a queued mail has been failing for 1 min"),
+        "{body}"
+    );
+    assert!(waited >= Duration::from_secs(60), "stuck after {waited:?}");
+    // Alive all the same.
+    assert_eq!(get(port, "/healthz").map(|(c, _)| c), Some(200));
+    let text = get(port, "/metrics").unwrap().1;
+    let age = sample(&text, "csirtd_outbox_oldest_queued_age_seconds").unwrap_or(0.0);
+    assert!(age >= 60.0, "{text}");
+
+    assert!(
+        daemon.wait_for_log("messages since last summary:", Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("messages since last summary:"))
+        .unwrap();
+    assert!(
+        line.contains("1 created, 0 appended, 0 duplicate, 0 failed"),
+        "{line}"
+    );
+    assert!(line.contains("outbox: 1 queued, 0 sent"), "{line}");
+
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(30));
+}
