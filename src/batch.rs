@@ -29,6 +29,10 @@ pub struct BatchReport {
     /// Per message: from being handed out by its source to being released
     /// by it after the durable commit.
     pub latencies: Vec<Duration>,
+    /// The OpenPGP verdict of each stored message.
+    pub verdicts: Vec<crate::pgp::Verdict>,
+    /// The commits and the flush of the batch (not the preparing beside them).
+    pub commit_time: Duration,
 }
 
 /// Messages handed out by the sources: (source index, message, when).
@@ -68,7 +72,9 @@ pub fn commit_overlapped(
                 prepare_parallel(pipeline, &next)
             })
         });
-        let outcome = commit_all(pipeline, ready);
+        let started = Instant::now();
+        let mut outcome = commit_all(pipeline, ready);
+        outcome.report.commit_time = started.elapsed();
         let prepared_next = ahead.map(|h| {
             // prepare() does not panic on input; a panic is a bug worth stopping for.
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -91,6 +97,7 @@ struct Committed {
     placement: Placement,
     size: usize,
     disposition: Disposition,
+    verdict: crate::pgp::Verdict,
 }
 
 struct Outcome {
@@ -133,6 +140,7 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
     for ((source, msg, started), prepared) in ready.batch.into_iter().zip(ready.prepared) {
         let origin = msg.origin.to_string();
         let now = time::OffsetDateTime::now_utc();
+        let verdict = prepared.verdict();
         match pipeline.commit_from(prepared, &msg.bytes, &msg.origin, now) {
             Ok(mut p) => {
                 for job in std::mem::take(&mut p.seal) {
@@ -155,6 +163,7 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
                     placement: p.placement,
                     size: msg.bytes.len(),
                     disposition: Disposition::for_flags(&p.flags),
+                    verdict,
                 });
             }
             Err(e) => {
@@ -215,7 +224,10 @@ fn release(
     if committed.is_empty() {
         return report;
     }
-    if let Err(e) = pipeline.store().flush() {
+    let flush_started = Instant::now();
+    let flushed = pipeline.store().flush();
+    report.commit_time += flush_started.elapsed();
+    if let Err(e) = flushed {
         tracing::error!(error = %e, "flush failed; no message of this batch is released from its source");
         for c in &committed {
             if let Some(s) = sources.get_mut(c.source) {
@@ -244,6 +256,7 @@ fn release(
             }
         }
         report.stored += 1;
+        report.verdicts.push(c.verdict);
         report.latencies.push(c.started.elapsed());
     }
     report

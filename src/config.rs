@@ -10,9 +10,11 @@ mod feeds;
 mod intake;
 use intake::yes;
 pub use intake::{MaildirConfig, SourceDefaults};
+mod metrics;
 mod roles;
 pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
+pub use metrics::{check_listen, MetricsConfig};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
@@ -72,6 +74,9 @@ pub struct Config {
     /// `[auth]`: DKIM, SPF and DMARC of incoming mail; off by default.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `[metrics]`: Prometheus and health endpoints; off by default.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -550,6 +555,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     #[serde(default = "default_level")]
     pub level: String,
+    /// Minutes between summary lines (messages, outbox, IMAP); 0 = none.
+    #[serde(default = "default_summary_minutes")]
+    pub summary_minutes: u64,
 }
 
 impl Default for LogConfig {
@@ -557,8 +565,13 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Human,
             level: default_level(),
+            summary_minutes: default_summary_minutes(),
         }
     }
+}
+
+fn default_summary_minutes() -> u64 {
+    15
 }
 
 fn default_level() -> String {
@@ -711,6 +724,7 @@ impl Config {
         self.validate_roles()?;
         self.validate_feeds()?;
         self.validate_auth()?;
+        self.validate_metrics()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {

@@ -24,6 +24,8 @@ use crate::batch::{commit_overlapped, poll_sources, Ready};
 pub struct Sources {
     pub list: Vec<Box<dyn Source>>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Each IMAP account's name and status, for the monitor.
+    pub accounts: Vec<(String, Arc<crate::intake::imap::status::AccountStatus>)>,
 }
 
 /// Must run inside the tokio runtime: IMAP accounts start their tasks.
@@ -36,6 +38,7 @@ pub fn sources_from_config(
     let mut sources = Sources {
         list: Vec::new(),
         tasks: Vec::new(),
+        accounts: Vec::new(),
     };
     for m in &cfg.intake.maildir {
         let src = MaildirSource::open(&m.path, m.create, cfg.limits.max_stored_size as u64)
@@ -58,6 +61,7 @@ pub fn sources_from_config(
                 cfg.source.display()
             )
         })?;
+        sources.accounts.push(src.status());
         sources.list.push(Box::new(src));
         sources.tasks.push(task);
     }
@@ -75,6 +79,7 @@ fn intake_loop(
     group_commit: usize,
     poll_interval: Duration,
     wake: Wakeup,
+    monitor: Arc<crate::ops::Monitor>,
 ) {
     for s in &sources {
         tracing::info!(source = %s.name(), "intake started");
@@ -85,6 +90,7 @@ fn intake_loop(
     loop {
         // Taken anew for each batch: a SIGHUP may have replaced it.
         let pipeline = live.get();
+        monitor.health.intake_beat();
         let stopping = *shutdown.borrow();
         // Once stopping, only the batch in hand is finished.
         let next = if stopping {
@@ -97,6 +103,7 @@ fn intake_loop(
                 let (report, after) =
                     commit_overlapped(&pipeline, &mut sources, current, next, Some(&durable));
                 ready = after;
+                monitor.record_batch(&report);
                 if report.failed > 0 {
                     std::thread::sleep(poll_interval);
                 }
@@ -120,6 +127,7 @@ fn intake_loop(
             None => ready = Some(Ready::prepare(&pipeline, next)),
         }
     }
+    monitor.health.intake_stopped();
     let _ = intake_done.send(true);
     tracing::info!("intake stopped");
 }
@@ -130,13 +138,16 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let (hup_tx, hup_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(watch_signals(signals()?, shutdown_tx, hup_tx));
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    let monitor = crate::ops::Monitor::new(&cfg, store.clone())?;
     let socket = crate::control::socket_path(&cfg.store.path);
     let listener = crate::control::bind(&socket)?;
     let wake = Wakeup::default();
     let Sources {
         list: sources,
         tasks: source_tasks,
+        accounts,
     } = sources_from_config(&cfg, &store, &shutdown_rx, &wake)?;
+    monitor.set_accounts(accounts);
     if sources.is_empty() {
         tracing::warn!(
             "no intake is configured ([intake.maildir] or [[intake.imap]]); only the outbox will be delivered"
@@ -169,7 +180,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     // Digests whose time passed while no daemon ran; the task below sends
     // the next ones. A failure is logged: the entries stay for the next run.
     send_digests_if_due(&pipeline, &cfg);
-    let sender = Sender::from_config(store.clone(), &cfg)?;
+    let sender = Sender::from_config(store.clone(), &cfg)?.with_monitor(monitor.clone());
 
     let (durable_tx, durable_rx) = watch::channel(store.outbox_high_water()?);
     let durable_tx = Arc::new(durable_tx);
@@ -204,6 +215,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let group = cfg.store.group_commit;
     let intake_shutdown = shutdown_rx.clone();
     let intake_pipeline = current.clone();
+    let intake_monitor = monitor.clone();
     let intake = std::thread::Builder::new()
         .name("intake".into())
         .spawn(move || {
@@ -217,9 +229,11 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
                 group,
                 poll,
                 wake,
+                intake_monitor,
             )
         })
         .context("cannot start the intake thread")?;
+    monitor.start(&cfg, shutdown_rx.clone());
 
     tracing::info!(store = %cfg.store.path.display(), team = %cfg.team.address, drain, "csirtd running");
     let sent = sender.run(durable_rx, shutdown_rx, done_rx, drain).await;

@@ -14,6 +14,7 @@ pub mod intake;
 pub mod logging;
 pub mod mail;
 pub mod model;
+pub mod ops;
 pub mod outbox;
 pub mod pgp;
 pub mod preflight;

@@ -13,6 +13,8 @@ pub struct Sender {
     pub retry_for: Duration,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// Counts the attempts for the metrics and `/readyz` (the daemon's).
+    pub monitor: Option<std::sync::Arc<crate::ops::Monitor>>,
 }
 
 /// Entries attempted per pass before the outcomes are flushed together.
@@ -42,7 +44,13 @@ impl Sender {
             retry_for: Duration::from_secs(cfg.outbox.retry_for_secs),
             initial_backoff: Duration::from_secs(cfg.outbox.initial_backoff_secs),
             max_backoff: Duration::from_secs(cfg.outbox.max_backoff_secs),
+            monitor: None,
         })
+    }
+
+    pub fn with_monitor(mut self, monitor: std::sync::Arc<crate::ops::Monitor>) -> Sender {
+        self.monitor = Some(monitor);
+        self
     }
 
     /// Runs until `shutdown`. `durable` carries the highest outbox ID whose
@@ -137,6 +145,9 @@ impl Sender {
             }
             self.store
                 .record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
+            if let Some(m) = &self.monitor {
+                m.record_attempt(&attempt);
+            }
             pass.attempted += 1;
             if let Attempt::Failed { error } = &attempt {
                 pass.failed.push(Failure {
@@ -225,6 +236,7 @@ mod tests {
             retry_for: Duration::from_secs(60),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(2),
+            monitor: None,
         };
         for drain in [false, true] {
             let (_durable_tx, durable_rx) = watch::channel(0u64);
@@ -239,6 +251,7 @@ mod tests {
                 transport: Transport::File(FileTransport {
                     dir: dir.path().join("outbox"),
                 }),
+                monitor: None,
                 ..sender
             };
             std::thread::spawn(move || {

@@ -4,6 +4,7 @@
 pub mod advisory;
 pub mod backup;
 mod bulk;
+pub mod census;
 mod commit;
 pub mod digest;
 pub mod grouped;

@@ -60,6 +60,13 @@ pub struct Prepared {
     authentication: crate::auth::Authentication,
 }
 
+impl Prepared {
+    /// The OpenPGP verdict decided while preparing.
+    pub fn verdict(&self) -> crate::pgp::Verdict {
+        self.verification.status
+    }
+}
+
 /// One incoming message as the commit needs it.
 struct Incoming<'a> {
     mail: &'a ParsedMail,

@@ -7,6 +7,7 @@
 
 mod connect;
 mod session;
+pub mod status;
 mod task;
 mod tracker;
 mod wait;
@@ -118,6 +119,7 @@ pub struct ImapSource {
     commands: mpsc::UnboundedSender<Command>,
     caught_up: Arc<AtomicBool>,
     reported_stop: bool,
+    status: Arc<status::AccountStatus>,
 }
 
 /// Starts the task of one account on the current tokio runtime. It runs
@@ -154,6 +156,7 @@ pub fn spawn(
     let (msg_tx, msg_rx) = mpsc::channel(capacity);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let caught_up = Arc::new(AtomicBool::new(false));
+    let status = Arc::new(status::AccountStatus::default());
     let worker = session::Worker::new(session::Setup {
         acct: acct.clone(),
         tls,
@@ -165,6 +168,7 @@ pub fn spawn(
         caught_up: caught_up.clone(),
         wake,
         capacity,
+        status: status.clone(),
     });
     let handle = tokio::spawn(task::run(worker));
     let source = ImapSource {
@@ -181,11 +185,17 @@ pub fn spawn(
         commands: cmd_tx,
         caught_up,
         reported_stop: false,
+        status,
     };
     Ok((source, handle))
 }
 
 impl ImapSource {
+    /// The account's name and the status its task keeps up to date.
+    pub fn status(&self) -> (String, Arc<status::AccountStatus>) {
+        (self.account.clone(), self.status.clone())
+    }
+
     /// The UIDVALIDITY and UID of one of our own messages.
     fn ours(&self, origin: &Origin) -> Option<(u32, u32)> {
         match origin {

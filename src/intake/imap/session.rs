@@ -34,6 +34,8 @@ pub struct Setup {
     pub wake: Wakeup,
     /// Most messages handed out and not yet done.
     pub capacity: usize,
+    /// For the metrics and the summary line.
+    pub status: Arc<super::status::AccountStatus>,
 }
 
 /// State that outlives a connection.
@@ -88,6 +90,10 @@ impl Worker {
     /// Nothing is left that a connection could still do.
     fn finished(&self) -> bool {
         !self.commands_open && !self.tracker.has_pending()
+    }
+
+    pub fn status(&self) -> &super::status::AccountStatus {
+        &self.s.status
     }
 
     pub fn shutdown(&mut self) -> &mut watch::Receiver<bool> {
@@ -184,7 +190,9 @@ impl Worker {
             if self.fetch_round(&mut s).await? {
                 continue;
             }
+            self.s.status.set(super::status::Link::Idle);
             s = self.wait(s, caps).await?;
+            self.s.status.set(super::status::Link::Connected);
         }
     }
 
@@ -365,6 +373,7 @@ impl Worker {
             self.tracker.listed(uid, f.size.unwrap_or(0));
         }
         self.tracker.scanned_to(highest);
+        self.s.status.polled_now();
         Ok(())
     }
 

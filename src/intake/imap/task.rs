@@ -3,6 +3,7 @@
 
 use super::connect;
 use super::session::Worker;
+use super::status::Link;
 use super::ImapError;
 use futures_util::FutureExt;
 use rand::Rng;
@@ -51,6 +52,9 @@ pub async fn run(mut worker: Worker) {
             break;
         }
         let started = Instant::now();
+        if failures == 0 {
+            worker.status().set(Link::Connecting);
+        }
         // A panic in the IMAP library on some server response must cost
         // one connection, not the account (the worker's bookkeeping is
         // only changed between awaits, so it stays consistent).
@@ -62,6 +66,7 @@ pub async fn run(mut worker: Worker) {
                 tracing::info!(account = %name, host = %worker.acct().host, "IMAP connected");
             }
             failures = 0;
+            worker.status().set(Link::Connected);
             worker.serve(session).await
         });
         let result = match attempt.catch_unwind().await {
@@ -76,6 +81,7 @@ pub async fn run(mut worker: Worker) {
             backoff.reset();
         }
         failures += 1;
+        worker.status().set(Link::Reconnecting);
         if worker.stopping() {
             tracing::warn!(account = %name, error = %error, "IMAP connection lost while stopping; the remaining messages are moved after the next start");
             break;
@@ -91,6 +97,7 @@ pub async fn run(mut worker: Worker) {
             _ = super::stop_signal(stop) => {}
         }
     }
+    worker.status().set(Link::Stopped);
     tracing::info!(account = %name, "IMAP intake stopped");
 }
 
