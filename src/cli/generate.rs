@@ -29,7 +29,7 @@ pub fn run(cmd: &GenerateCommand) -> anyhow::Result<String> {
     match cmd {
         GenerateCommand::Man { dir } => {
             create(dir)?;
-            clap_mangen::generate_to(clap_cmd, dir)
+            man_pages(clap_cmd, dir)
                 .with_context(|| format!("writing man pages into {}", dir.display()))?;
             let mut names: Vec<String> = std::fs::read_dir(dir)
                 .with_context(|| format!("listing {}", dir.display()))?
@@ -52,6 +52,34 @@ pub fn run(cmd: &GenerateCommand) -> anyhow::Result<String> {
             Ok(format!("{}\n", path.display()))
         }
     }
+}
+
+/// One page per command, as `clap_mangen::generate_to` writes them, but
+/// each with the release and the commit's date in its header: a
+/// subcommand has no version of its own, which left "cancel " there.
+fn man_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+    fn each(cmd: clap::Command, dir: &Path, date: &str) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            each(sub.clone(), dir, date)?;
+        }
+        clap_mangen::Man::new(cmd)
+            .date(date)
+            .source(concat!("csirtd ", env!("CARGO_PKG_VERSION")))
+            .manual("csirtd manual")
+            .generate_to(dir)
+            .map(drop)
+    }
+    let mut cmd = cmd.disable_help_subcommand(true);
+    // Gives each subcommand its display name (csirtd-outbox-retry).
+    cmd.build();
+    each(cmd, dir, commit_date().unwrap_or_default())
+}
+
+/// "2026-12-06" from CSIRTD_COMMIT ("abc1234 2026-12-06"), when it has one.
+fn commit_date() -> Option<&'static str> {
+    let last = env!("CSIRTD_COMMIT").rsplit(' ').next()?;
+    let b = last.as_bytes();
+    (b.len() == 10 && b[4] == b'-' && b[7] == b'-').then_some(last)
 }
 
 fn create(dir: &Path) -> anyhow::Result<()> {
