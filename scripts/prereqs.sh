@@ -5,7 +5,7 @@
 #
 #   scripts/prereqs.sh          build and run: clang libclang-dev nettle-dev pkg-config gnupg
 #   scripts/prereqs.sh --test   also: dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt
-#                               nsd opendkim opendkim-tools
+#                               nsd opendkim opendkim-tools, and cargo-deb (cargo install)
 #
 # As root it installs directly, otherwise through sudo when available;
 # failing both it prints the apt-get command to run and exits 1.
@@ -116,6 +116,23 @@ csirtd_prereqs() {
         echo >&2
         echo "(see https://rustup.rs), then run this command again." >&2
         return 1
+    fi
+
+    # cargo-deb builds the Debian package (scripts/deb.sh, tests/install.rs).
+    # Pinned: its options and Cargo.toml keys change between major versions;
+    # 3.8.0 builds with rustc 1.85 and later.
+    local cargo_deb_version=3.8.0
+    if [ "$want_test" -eq 1 ]; then
+        case "$(cargo deb --version 2>/dev/null || true)" in
+            *"$cargo_deb_version"*) ;;
+            *)
+                echo "prereqs.sh: installing cargo-deb $cargo_deb_version (cargo install)" >&2
+                # Built in a temporary directory cargo removes afterwards,
+                # not in the project's target directory.
+                env -u CARGO_TARGET_DIR cargo install --locked --force \
+                    --version "$cargo_deb_version" cargo-deb
+                ;;
+        esac
     fi
     return 0
 }

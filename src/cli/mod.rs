@@ -1,6 +1,7 @@
 //! The command line: a contract that MTAs, scripts and later issues rely on.
 
 mod advisory;
+pub mod generate;
 mod incident;
 pub mod ingest;
 mod keys;
@@ -25,10 +26,15 @@ pub const EX_USAGE: u8 = 64;
 pub const EX_NOINPUT: u8 = 66;
 pub const EX_CONFIG: u8 = 78;
 
+/// `csirtd --version`: the release and the commit it was built from
+/// (CSIRTD_COMMIT, from build.rs: "abc1234 2026-12-06", "-dirty" after
+/// the hash for uncommitted changes, or "unknown commit").
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CSIRTD_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "csirtd",
-    version,
+    version = VERSION,
     about = "The mail front door of a CSIRT: incident reports in, tickets and signed replies out"
 )]
 pub struct Cli {
@@ -106,6 +112,9 @@ pub enum Command {
     },
     /// Measure intake throughput and latency on generated reports (use a release build)
     Bench(crate::bench::BenchArgs),
+    /// Man pages and shell completions from these definitions (for packaging)
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -117,6 +126,16 @@ pub fn main() -> ExitCode {
 
 fn main_inner() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no configuration: it runs at packaging time.
+    if let Command::Generate(cmd) = &cli.command {
+        return match generate::run(cmd) {
+            Ok(text) => {
+                crate::logging::stdout(text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e, 1),
+        };
+    }
     if let Command::Bench(args) = &cli.command {
         crate::logging::init(cli.log_format.unwrap_or_default(), "warn");
         return match crate::bench::run(args) {
@@ -207,7 +226,7 @@ fn main_inner() -> ExitCode {
             }
             Err(e) => fail(&e.into(), EX_TEMPFAIL),
         },
-        Command::Bench(_) => ExitCode::SUCCESS,
+        Command::Bench(_) | Command::Generate(_) => ExitCode::SUCCESS,
     }
 }
 
