@@ -137,7 +137,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (hup_tx, hup_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(watch_signals(signals()?, shutdown_tx, hup_tx));
-    let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    let store = open_store(&cfg).await?;
     let monitor = crate::ops::Monitor::new(&cfg, store.clone())?;
     let socket = crate::control::socket_path(&cfg.store.path);
     let listener = crate::control::bind(&socket)?;
@@ -261,6 +261,51 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     store.flush()?;
     tracing::info!("csirtd stopped cleanly");
     Ok(())
+}
+
+/// The store, waiting up to `store.lock_wait_secs` while another process
+/// holds it: an operator's `ticket raw ID | less` left open must not make
+/// the daemon's start fail (and systemd restart it in a loop).
+async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    let started = Instant::now();
+    let wait = Duration::from_secs(cfg.store.lock_wait_secs);
+    let mut said = false;
+    let mut attempt = 0u32;
+    loop {
+        match Store::open(&cfg.store.path, cfg.store.cache_mb) {
+            Ok(s) => {
+                if said {
+                    tracing::info!(
+                        waited_secs = started.elapsed().as_secs(),
+                        "the store is free; starting"
+                    );
+                }
+                return Ok(s);
+            }
+            Err(crate::store::StoreError::Locked { .. }) if started.elapsed() < wait => {
+                if !said {
+                    said = true;
+                    tracing::warn!(
+                        store = %cfg.store.path.display(),
+                        holder = %crate::cli::lock::holder(&cfg.store.path),
+                        "the store is held by another process; waiting up to {} s (store.lock_wait_secs) for it to let go",
+                        wait.as_secs()
+                    );
+                }
+                let jitter = rand::random::<f64>();
+                tokio::time::sleep(crate::cli::lock::backoff(attempt, jitter)).await;
+                attempt = attempt.saturating_add(1);
+            }
+            Err(e @ crate::store::StoreError::Locked { .. }) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "gave up after {} s (store.lock_wait_secs); held by {}",
+                    wait.as_secs(),
+                    crate::cli::lock::holder(&cfg.store.path)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn send_digests_if_due(pipeline: &Pipeline, cfg: &Config) {

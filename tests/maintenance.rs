@@ -254,3 +254,32 @@ fn a_store_from_a_newer_csirtd_is_refused_even_for_reading() {
         );
     }
 }
+
+/// A reader holding the store (an operator's `ticket raw ID | less` left
+/// open) delays the daemon's start, a bounded time, and says who holds it.
+#[test]
+fn the_daemon_waits_for_a_reader_that_holds_the_store() {
+    let env = Env::new();
+    env.ingest_ok(&report(1));
+    set_store_options(&env, "lock_wait_secs = 30");
+    env.deliver("1700000000.wait.host", &report(2));
+    let held = opened(|| Store::open_read_only(&env.path("store"), 8));
+    let mut daemon = Daemon::start(&env, &["run", "--drain"]);
+    assert!(
+        daemon.wait_for_log("held by another process", Duration::from_secs(20)),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("lock_wait_secs"), "{}", daemon.log());
+    drop(held);
+    daemon.expect_success(Duration::from_secs(60));
+    assert_eq!(env.count_in("new"), 0, "{}", daemon.log());
+    assert_eq!(env.tickets().len(), 2);
+
+    // Held for longer than the wait: a clear refusal, not a hang.
+    set_store_options(&env, "lock_wait_secs = 1");
+    let _held = opened(|| Store::open_read_only(&env.path("store"), 8));
+    let (code, log) = run_with_timeout(&env, &["run", "--drain"], Duration::from_secs(30));
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("gave up after 1 s"), "{log}");
+}

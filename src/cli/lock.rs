@@ -84,7 +84,7 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 }
 
 /// Who holds the lock on the store's `db` file, in words.
-fn holder(store: &Path) -> String {
+pub(crate) fn holder(store: &Path) -> String {
     held_by(store).unwrap_or_else(|| "another process (which one could not be told)".to_string())
 }
 
