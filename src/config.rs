@@ -165,6 +165,46 @@ pub enum ImapAfter {
     Seen,
 }
 
+/// The configuration's own words for its enums, for human output.
+impl ImapTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImapTls::Implicit => "implicit",
+            ImapTls::Starttls => "starttls",
+            ImapTls::None => "none",
+        }
+    }
+}
+
+impl ImapAfter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImapAfter::Move => "move",
+            ImapAfter::Seen => "seen",
+        }
+    }
+}
+
+impl SmtpTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Implicit => "implicit",
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::None => "none",
+        }
+    }
+}
+
+impl EncryptPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncryptPolicy::Never => "never",
+            EncryptPolicy::IfKey => "if-key",
+            EncryptPolicy::Always => "always",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapConfig {
@@ -1093,14 +1133,14 @@ impl Config {
         for a in &self.intake.imap {
             let _ = writeln!(
                 s,
-                "  imap      {}: {}@{}:{} tls={:?} folder {} (after: {:?}{})",
+                "  imap      {}: {}@{}:{} tls {} folder {} (after: {}{})",
                 a.name,
                 a.user,
                 a.host,
                 a.port(),
-                a.tls,
+                a.tls.as_str(),
                 a.folder,
-                a.after,
+                a.after.as_str(),
                 if a.idle { ", IDLE" } else { ", polling" }
             );
         }
@@ -1118,10 +1158,10 @@ impl Config {
                 if let Some(m) = &self.outbox.smtp {
                     let _ = writeln!(
                         s,
-                        "  outbox    smtp {}:{} tls={:?} auth={}",
+                        "  outbox    smtp {}:{} tls {} auth {}",
                         m.host,
                         m.port,
-                        m.tls,
+                        m.tls.as_str(),
                         m.user.as_deref().unwrap_or("none")
                     );
                 }

@@ -256,7 +256,11 @@ pub fn execute(
     };
     match result {
         Ok(()) => (0, out, String::new()),
-        Err(e) => (exit_code_for(&e), out, format!("csirtd: {e:#}\n")),
+        Err(e) => (
+            exit_code_for(&e),
+            out,
+            format!("csirtd: {}\n", said_once(&e)),
+        ),
     }
 }
 
@@ -367,7 +371,7 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
 }
 
 pub(crate) fn fail(e: &anyhow::Error, code: u8) -> ExitCode {
-    crate::logging::stderr(&format!("csirtd: {e:#}\n"));
+    crate::logging::stderr(&format!("csirtd: {}\n", said_once(e)));
     ExitCode::from(code)
 }
 
@@ -397,4 +401,37 @@ fn print_problems(report: &crate::preflight::Report) {
         report.problems.len()
     ));
     crate::logging::stderr(&text);
+}
+
+/// An error and its causes, each said once: many errors name their cause
+/// in their own text as well (`cannot open X: not found`), and anyhow's
+/// chain would then repeat it (`…: not found: not found`).
+pub(crate) fn said_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod said_once_tests {
+    #[test]
+    fn a_cause_already_in_the_text_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "entity not found");
+        let e = anyhow::Error::new(io).context("cannot open the store at /x: entity not found");
+        assert_eq!(
+            super::said_once(&e),
+            "cannot open the store at /x: entity not found"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::said_once(&e), "outer: inner");
+    }
 }

@@ -57,7 +57,11 @@ pub fn run(
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
     } else if tickets.is_empty() {
-        writeln!(out, "no tickets match {q:?}")?;
+        writeln!(
+            out,
+            "no tickets match {}",
+            crate::mail::display::clean(&args.query)
+        )?;
     } else {
         for t in &tickets {
             writeln!(

@@ -211,8 +211,10 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  list      {}: {to}, up to {}, encrypt {:?}",
-                l.name, l.max_tlp, l.encrypt
+                "  list      {}: {to}, up to {}, encrypt {}",
+                l.name,
+                l.max_tlp,
+                l.encrypt.as_str()
             );
         }
     }

@@ -102,6 +102,17 @@ pub enum KeySource {
     AutocryptGossip,
 }
 
+impl KeySource {
+    /// Words for events and notifications.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySource::Attachment => "attached",
+            KeySource::Autocrypt => "Autocrypt header",
+            KeySource::AutocryptGossip => "Autocrypt-Gossip header",
+        }
+    }
+}
+
 /// A certificate that came with a message: recorded for the handlers,
 /// never added to the keyring and never used to verify.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -162,7 +162,7 @@ pub fn decide(
             let keys: Vec<String> = v
                 .found_keys
                 .iter()
-                .map(|k| format!("0x{} ({:?})", k.fingerprint, k.source))
+                .map(|k| format!("0x{} ({})", k.fingerprint, k.source.as_str()))
                 .collect();
             events.push(Event::new(
                 now,
