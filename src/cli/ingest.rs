@@ -140,7 +140,13 @@ pub fn ingest_all(
     let mut out = Vec::new();
     let mut err = String::new();
     let mut code = 0;
-    for (origin, bytes) in items {
+    // Many files from a terminal: say how far it got.
+    let mut progress =
+        (items.len() > 1).then(|| super::maintenance::Progress::new("ingesting messages"));
+    for (i, (origin, bytes)) in items.iter().enumerate() {
+        if let Some(p) = progress.as_mut() {
+            p.update(i as u64, items.len() as u64);
+        }
         match pipeline.process(bytes, origin) {
             Ok(p) => {
                 let _ = writeln!(out, "{} {}", p.placement.ticket(), p.placement.word());
@@ -153,6 +159,9 @@ pub fn ingest_all(
                 break;
             }
         }
+    }
+    if let Some(p) = &progress {
+        p.finish();
     }
     if let Err(e) = pipeline.store().flush() {
         return (

@@ -20,10 +20,9 @@ impl Progress {
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let bar = terminal.then(|| {
             let bar = indicatif::ProgressBar::new(0);
-            let style = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} entries, {eta} left",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            let style =
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}, {eta} left")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
             bar.set_style(style);
             bar.set_message(what.to_string());
             bar

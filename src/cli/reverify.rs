@@ -22,7 +22,10 @@ pub fn run(store: &Store, cfg: &Config, id: &str, out: &mut dyn Write) -> anyhow
     };
     let now = OffsetDateTime::now_utc();
     let mut events = Vec::new();
-    for (n, m) in store.messages(id)?.iter().enumerate() {
+    let messages = store.messages(id)?;
+    let mut progress = super::maintenance::Progress::new("verifying messages");
+    for (n, m) in messages.iter().enumerate() {
+        progress.update(n as u64, messages.len() as u64);
         if m.direction != Direction::In {
             continue;
         }
@@ -44,6 +47,7 @@ pub fn run(store: &Store, cfg: &Config, id: &str, out: &mut dyn Write) -> anyhow
         writeln!(out, "{}", crate::mail::display::escape(&line))?;
         events.push(Event::new(now, EventKind::Reverified, line));
     }
+    progress.finish();
     if events.is_empty() {
         writeln!(out, "{id} has no incoming message to verify")?;
         return Ok(());
