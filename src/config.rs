@@ -165,6 +165,36 @@ pub enum ImapAfter {
     Seen,
 }
 
+/// serde names Rust types where an operator needs to read what to write
+/// (`expected u32` for `rate_limit = -5`).
+fn in_words(message: &str) -> String {
+    const TYPES: [(&str, &str); 9] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a string", "expected a quoted string"),
+    ];
+    let mut out = message.to_string();
+    for (from, to) in TYPES {
+        if let Some(i) = out.find(from) {
+            let end = i + from.len();
+            // Whole words only: `u32` but not `u320`.
+            if !out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                out.replace_range(i..end, to);
+            }
+        }
+    }
+    out
+}
+
 /// The configuration's own words for its enums, for human output.
 impl ImapTls {
     pub fn as_str(self) -> &'static str {
@@ -642,7 +672,7 @@ impl Config {
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             file: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: in_words(e.to_string().trim_end()),
         })?;
         cfg.source = path.to_path_buf();
         cfg.resolve_paths();
@@ -1221,6 +1251,20 @@ fn looks_like_address(a: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_are_said_in_words() {
+        let text = format!("{MINIMAL}\n[ack]\nrate_limit = -5\n");
+        let err = Config::from_toml(&text, Path::new("/tmp/c.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("expected a whole number from 0 to 4294967295"),
+            "{err}"
+        );
+        assert!(!err.contains("u32"), "{err}");
+    }
 
     const MINIMAL: &str = r#"
 [team]
