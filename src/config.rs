@@ -290,6 +290,15 @@ pub struct ImapConfig {
 }
 
 impl ImapConfig {
+    /// Its `label`, `constituency` and `category`.
+    pub fn defaults(&self) -> SourceDefaults {
+        SourceDefaults {
+            label: self.label.clone(),
+            constituency: self.constituency.clone(),
+            category: self.category.clone(),
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.port.unwrap_or(match self.tls {
             ImapTls::Implicit => 993,
@@ -1080,7 +1089,7 @@ impl Config {
             if a.timeout_secs == 0 {
                 return Err(self.invalid(&key("timeout_secs"), "must be at least 1"));
             }
-            self.validate_defaults(&a.label, &a.constituency, &a.category, &key)?;
+            self.validate_defaults(&a.defaults(), &key)?;
         }
         Ok(())
     }

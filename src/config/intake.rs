@@ -33,6 +33,16 @@ pub(crate) fn yes() -> bool {
     true
 }
 
+impl MaildirConfig {
+    pub fn defaults(&self) -> SourceDefaults {
+        SourceDefaults {
+            label: self.label.clone(),
+            constituency: self.constituency.clone(),
+            category: self.category.clone(),
+        }
+    }
+}
+
 /// What a source says about the tickets its messages open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceDefaults {
@@ -73,45 +83,28 @@ fn plain_name(s: &str) -> bool {
 impl Config {
     /// The ticket defaults of the source a message came from.
     pub fn source_defaults(&self, origin: &Origin) -> SourceDefaults {
-        match origin {
+        let maildirs = &self.intake.maildir;
+        let found = match origin {
             Origin::Maildir {
                 source: Some(name), ..
-            } => self
-                .intake
-                .maildir
+            } => maildirs
                 .iter()
                 .find(|m| m.name.as_deref() == Some(name.as_str()))
-                .map(|m| SourceDefaults {
-                    label: m.label.clone(),
-                    constituency: m.constituency.clone(),
-                    category: m.category.clone(),
-                })
-                .unwrap_or_default(),
+                .map(MaildirConfig::defaults),
             // An unnamed Maildir is the only one.
-            Origin::Maildir { source: None, .. } => self
-                .intake
-                .maildir
+            Origin::Maildir { source: None, .. } => maildirs
                 .first()
-                .filter(|_| self.intake.maildir.len() == 1)
-                .map(|m| SourceDefaults {
-                    label: m.label.clone(),
-                    constituency: m.constituency.clone(),
-                    category: m.category.clone(),
-                })
-                .unwrap_or_default(),
+                .filter(|_| maildirs.len() == 1)
+                .map(MaildirConfig::defaults),
             Origin::Imap { account, .. } => self
                 .intake
                 .imap
                 .iter()
                 .find(|a| &a.name == account)
-                .map(|a| SourceDefaults {
-                    label: a.label.clone(),
-                    constituency: a.constituency.clone(),
-                    category: a.category.clone(),
-                })
-                .unwrap_or_default(),
-            Origin::File(_) | Origin::Stdin => SourceDefaults::default(),
-        }
+                .map(super::ImapConfig::defaults),
+            Origin::File(_) | Origin::Stdin => None,
+        };
+        found.unwrap_or_default()
     }
 
     pub(super) fn validate_maildirs(&self) -> Result<(), ConfigError> {
@@ -146,7 +139,7 @@ impl Config {
             if m.poll_interval_ms == 0 {
                 return Err(self.invalid(&key("poll_interval_ms"), "must be at least 1"));
             }
-            self.validate_defaults(&m.label, &m.constituency, &m.category, &key)?;
+            self.validate_defaults(&m.defaults(), &key)?;
         }
         Ok(())
     }
@@ -154,11 +147,14 @@ impl Config {
     /// A source's `label`, `constituency` and `category`.
     pub(super) fn validate_defaults(
         &self,
-        label: &Option<String>,
-        constituency: &Option<String>,
-        category: &Option<String>,
+        defaults: &SourceDefaults,
         key: &dyn Fn(&str) -> String,
     ) -> Result<(), ConfigError> {
+        let SourceDefaults {
+            label,
+            constituency,
+            category,
+        } = defaults;
         if let Some(l) = label {
             if !plain_name(l.trim()) {
                 return Err(self.invalid(
