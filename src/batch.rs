@@ -154,7 +154,7 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
                 }
                 if !p.flags.is_empty() {
                     let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
-                    tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %flags.join(","), "message flagged");
+                    tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %crate::logging::list(&flags), "message flagged");
                 }
                 out.committed.push(Committed {
                     source,

@@ -8,6 +8,10 @@
 //! counts it), and a write error (EPIPE once the reader is gone) is
 //! swallowed. Nothing here can panic a thread or block it on a pipe.
 
+mod json;
+
+pub use json::list;
+
 use crate::config::LogFormat;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -227,11 +231,7 @@ pub fn init(format: LogFormat, level: &str) {
         .with_ansi(ansi);
     let _ = match format {
         LogFormat::Human => builder.with_target(false).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.event_format(json::JsonLines).try_init(),
     };
     if let Some((value, problem)) = refused_env {
         tracing::warn!("RUST_LOG=`{value}` ignored, log.level `{level}` used instead: {problem}");

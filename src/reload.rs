@@ -191,7 +191,7 @@ pub fn reload(current: &Current) {
     if changed.is_empty() {
         tracing::info!("SIGHUP: configuration reloaded; nothing changed");
     } else {
-        tracing::info!(changes = %changed.join("; "), "SIGHUP: configuration reloaded");
+        tracing::info!(changes = %crate::logging::list(&changed), "SIGHUP: configuration reloaded");
     }
 }
 

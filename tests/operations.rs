@@ -443,3 +443,30 @@ fn keys_import_reaches_the_running_daemon_at_once() {
     daemon.terminate();
     daemon.expect_success(Duration::from_secs(10));
 }
+
+#[test]
+fn json_logs_hold_lists_as_arrays() {
+    let env = Env::new();
+    env.ingest_ok(&report(1));
+    let out = env
+        .cmd()
+        .args(["--log-format", "json", "outbox", "deliver"])
+        .output()
+        .expect("run csirtd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let delivered: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+        .filter(|l: &serde_json::Value| l["message"] == "delivered")
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(
+        delivered[0]["recipients"],
+        serde_json::json!(["reporter1@bank1.example"])
+    );
+    assert_eq!(delivered[0]["level"], "INFO");
+}

@@ -134,13 +134,13 @@ impl Sender {
             let attempt = self.attempt(entry).await;
             match &attempt {
                 Attempt::Delivered => {
-                    tracing::info!(id = entry.id, ticket = %entry.ticket, to = %entry.to.join(", "), message_id = %entry.message_id, "delivered")
+                    tracing::info!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), message_id = %entry.message_id, "delivered")
                 }
                 Attempt::Retry { error, at } => {
                     tracing::warn!(id = entry.id, ticket = %entry.ticket, attempts = entry.attempts + 1, %error, retry_at = %at, "delivery failed, will retry")
                 }
                 Attempt::Failed { error } => {
-                    tracing::error!(id = entry.id, ticket = %entry.ticket, to = %entry.to.join(", "), reply = %error, "delivery failed permanently")
+                    tracing::error!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), reply = %error, "delivery failed permanently")
                 }
             }
             self.store

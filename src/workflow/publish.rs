@@ -338,7 +338,7 @@ pub fn publish_from_mail(
 ) -> Result<(), StoreError> {
     match publish_locked(config, crypto, store, req, now, Some(pending)) {
         Ok(rec) => {
-            tracing::info!(advisory = %rec.id, list = %rec.list, recipients = rec.recipients.len(), by = %req.by, "advisory sent by mail");
+            tracing::info!(advisory = %rec.id, list = %rec.list, recipient_count = rec.recipients.len(), by = %req.by, "advisory sent by mail");
             Ok(())
         }
         Err(e) => {

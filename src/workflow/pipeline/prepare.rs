@@ -137,7 +137,7 @@ impl Pipeline {
         if !warnings.is_empty() {
             mail.flags.insert(Flag::OverBudget);
             let over: Vec<&str> = budget.exceeded().iter().map(|o| o.key()).collect();
-            tracing::warn!(sha256 = %hex::encode(sha), budgets = %over.join(","), "message over budget; analysed up to the budget, stored whole");
+            tracing::warn!(sha256 = %hex::encode(sha), budgets = %crate::logging::list(&over), "message over budget; analysed up to the budget, stored whole");
         }
         let content_sha = content_sha256(raw, &body_sha);
         Prepared {
