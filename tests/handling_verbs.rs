@@ -232,8 +232,15 @@ fn every_verb_locally_with_the_mail_commands_refusals() {
     let err = desk_fails(env, "deskuser", &["ticket", "merge", &c, &a], 1);
     assert!(err.contains("already merged"), "{err}");
 
-    // Notes: as an argument, from a file, never to the requestors.
-    let sent_before = env.outbox().len();
+    // Notes: as an argument, from a file, never to the requestors; the
+    // other handlers are told, as of a note by mail.
+    let to_reporter = |env: &Env| {
+        env.outbox()
+            .iter()
+            .filter(|o| o["to"].to_string().contains(REPORTER))
+            .count()
+    };
+    let sent_before = to_reporter(env);
     desk_ok(env, &["ticket", "note", &a, "Called the bank's SOC."]);
     let file = env.path("note.txt");
     std::fs::write(&file, "Takedown requested at the registrar.\n").unwrap();
@@ -249,7 +256,34 @@ fn every_verb_locally_with_the_mail_commands_refusals() {
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].contains("Called the bank's SOC.") && notes[0].contains("unix user deskuser"));
     assert!(notes[1].contains("Takedown requested"));
-    assert_eq!(env.outbox().len(), sent_before, "a note sends nothing");
+    assert_eq!(
+        to_reporter(env),
+        sent_before,
+        "a note never goes to requestors"
+    );
+    let to_bob: Vec<_> = env
+        .outbox()
+        .into_iter()
+        .filter(|o| {
+            o["to"].to_string().contains("bob@cert.example")
+                && o["subject"].as_str().unwrap_or("").contains("Note:")
+        })
+        .collect();
+    assert_eq!(to_bob.len(), 2, "{to_bob:#?}");
+    assert!(
+        !env.outbox()
+            .iter()
+            .any(|o| o["to"].to_string().contains("handler@cert.example")
+                && o["subject"].to_string().contains("Note:")),
+        "not to the handler who wrote it"
+    );
+    env.ok(&["outbox", "deliver"]);
+    let told = sent_with(env, "Takedown requested").expect("the note told to bob");
+    let told = String::from_utf8_lossy(&told).into_owned();
+    assert!(
+        header(&told, "To").unwrap().contains("bob@cert.example"),
+        "{told}"
+    );
 }
 
 #[test]

@@ -212,8 +212,11 @@ pub fn run(
         input.ok_or_else(|| UsageError("no text was given: use --file FILE, or $EDITOR".into()))?;
     match cmd {
         T::Note { .. } => {
-            desk::note(store, id, &text, &actor, now).map_err(desk_error)?;
+            let events = desk::note(store, cfg, id, &text, &actor, now).map_err(desk_error)?;
             writeln!(out, "{id}: internal note by {} recorded", actor.by())?;
+            for e in events.iter().skip(1) {
+                writeln!(out, "{id}: {}", e.detail)?;
+            }
         }
         T::Reply { .. } => {
             let (replied, events) =

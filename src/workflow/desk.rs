@@ -5,6 +5,7 @@
 //! acted is a configured handler and the Unix user behind them.
 
 use super::commands::Command;
+use super::handler::{Audience, Notice, NoticeKind};
 use super::relay::{Relay, Replied};
 use crate::config::{Config, HandlerConfig};
 use crate::model::{Event, EventKind, TicketId};
@@ -86,7 +87,7 @@ pub enum DeskError {
     /// The step was refused; nothing was changed.
     #[error("{0}")]
     Refused(String),
-    #[error("replies are signed by the team: configure [pgp] with team_key ({0})")]
+    #[error("the team signs what it sends: configure [pgp] with team_key ({0})")]
     Crypto(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -137,33 +138,43 @@ pub fn command(
 }
 
 /// Records an internal note, as a handler's mail to the comment address
-/// is: on the ticket, never to the requestors.
+/// is: on the ticket, told to the other handlers, never to the requestors.
 pub fn note(
     store: &Store,
+    cfg: &Config,
     id: TicketId,
     text: &str,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<Event, DeskError> {
+) -> Result<Vec<Event>, DeskError> {
     let text = checked_text(text)?;
+    let crypto = crypto(cfg)?;
     let _writer = store.write_guard();
     let mut ticket = load(store, id)?;
     ticket.updated_at = now;
+    let by = actor.by();
     let event = Event::new(
         now,
         EventKind::Note,
-        format!(
-            "internal note by {}; not sent to requestors:\n{text}",
-            actor.by()
-        ),
+        format!("internal note by {by}; not sent to requestors: {text}"),
     );
-    store.apply(&Commit::events_only(ticket, vec![event.clone()]), now)?;
+    let mut commit = Commit::events_only(ticket, vec![event]);
+    if let Some(h) = &actor.handler {
+        let notice = Notice {
+            audience: Audience::AllBut(h.clone()),
+            kind: NoticeKind::Note,
+        };
+        Relay::new(cfg).notify_desk(&mut commit, &crypto, store, &[notice], h, &by, text, now)?;
+    }
+    store.apply(&commit, now)?;
     store.flush()?;
-    Ok(event)
+    Ok(commit.events)
 }
 
 /// Sends `text` to the ticket's requestors exactly as a handler's signed
-/// reply by mail is relayed. Returns what became of it and the events.
+/// reply by mail is relayed, and tells the handlers what the mail path
+/// would (a reply kept for release). Returns what became of it and the
+/// events.
 pub fn reply(
     store: &Store,
     cfg: &Config,
@@ -173,23 +184,40 @@ pub fn reply(
     now: OffsetDateTime,
 ) -> Result<(Replied, Vec<Event>), DeskError> {
     let text = checked_text(text)?;
-    let pgp = cfg
-        .pgp
-        .as_ref()
-        .ok_or_else(|| DeskError::Crypto("there is no [pgp] section".into()))?;
-    let crypto = Crypto::from_config(pgp, cfg.limits.max_stored_size)
-        .map_err(|e| DeskError::Crypto(e.to_string()))?;
+    let crypto = crypto(cfg)?;
     let _writer = store.write_guard();
     let ticket = load(store, id)?;
     refuse_reply(&ticket).map_err(DeskError::Refused)?;
     let history = store.messages(id)?;
     let mut commit = Commit::events_only(ticket, Vec::new());
     commit.ticket.updated_at = now;
-    let replied =
-        Relay::new(cfg).relay_reply(&mut commit, &crypto, &history, text, &actor.by(), now);
+    let relay = Relay::new(cfg);
+    let by = actor.by();
+    let replied = relay.relay_reply(&mut commit, &crypto, &history, text, &by, now);
+    if let Some(h) = &actor.handler {
+        relay.notify_desk(
+            &mut commit,
+            &crypto,
+            store,
+            &replied.notices,
+            h,
+            &by,
+            text,
+            now,
+        )?;
+    }
     store.apply(&commit, now)?;
     store.flush()?;
     Ok((replied, commit.events))
+}
+
+fn crypto(cfg: &Config) -> Result<Crypto, DeskError> {
+    let pgp = cfg
+        .pgp
+        .as_ref()
+        .ok_or_else(|| DeskError::Crypto("there is no [pgp] section".into()))?;
+    Crypto::from_config(pgp, cfg.limits.max_stored_size)
+        .map_err(|e| DeskError::Crypto(e.to_string()))
 }
 
 /// Why a reply may not go out on this ticket, as the mail path refuses it.

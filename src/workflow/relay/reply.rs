@@ -1,12 +1,12 @@
 //! A handler's words to the ticket's requestors, as the team: the one
 //! composition behind a signed reply by mail and `csirtd ticket reply`.
 
-use super::{Out, Relay};
+use super::{FactWords, Out, Relay};
 use crate::model::{Event, EventKind};
 use crate::pgp::crypto::Crypto;
-use crate::store::{Commit, MessageRecord};
+use crate::store::{Commit, MessageRecord, Store, StoreError};
 use crate::workflow::decide::SUBJECT_MAX_CHARS;
-use crate::workflow::handler::{Audience, Notice, NoticeKind};
+use crate::workflow::handler::{Audience, Notice, NoticeKind, Sender};
 use crate::workflow::outgoing::requestor_thread;
 use time::OffsetDateTime;
 
@@ -95,5 +95,42 @@ impl Relay {
             ));
         }
         done
+    }
+
+    /// Tells the handlers of a step taken at the command line as the mail
+    /// path tells them of one taken by mail; `text` is the step's words.
+    #[allow(clippy::too_many_arguments)]
+    pub fn notify_desk(
+        &self,
+        commit: &mut Commit,
+        crypto: &Crypto,
+        store: &Store,
+        notices: &[Notice],
+        handler: &str,
+        by: &str,
+        text: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let none = "none: given at the command line, not by mail".to_string();
+        let words = FactWords {
+            tag: self.tags.tag_for(commit.ticket.id),
+            subject: commit.ticket.subject.clone(),
+            from: by.to_string(),
+            verdict: none.clone(),
+            sender_auth: none,
+            flags: commit.ticket.flags.clone(),
+        };
+        let analysis = crate::workflow::notice_facts::analysis_facts(store, commit, &self.tags)?;
+        let facts = self.facts(&words, text, analysis);
+        let sender = Some(Sender::Handler {
+            name: handler.to_string(),
+        });
+        for n in notices {
+            self.notify(commit, crypto, n, &facts, &sender, None, now);
+        }
+        Ok(())
     }
 }
