@@ -21,6 +21,11 @@ struct World {
 }
 
 fn world() -> World {
+    world_with("[ack]\nencrypt = \"never\"\n", &[])
+}
+
+/// `extra` is appended to the TOML; `certs` go into the keyring.
+fn world_with(extra: &str, certs: &[(&Gpg, &str)]) -> World {
     let hanna = Gpg::new();
     hanna.gen("Hanna <handler@cert.example>");
     let bob = Gpg::new();
@@ -31,14 +36,16 @@ fn world() -> World {
     verifier.import(&team.export("cert@cert.example"));
     let bob_fpr = common::gpg::fingerprint(&bob, "bob@cert.example");
     // The first line lands in hanna's [[handlers]] table.
+    let mut others = vec![(&bob, "bob@cert.example")];
+    others.extend_from_slice(certs);
     let env = handler_env(
         &team,
         &hanna,
-        &[(&bob, "bob@cert.example")],
+        &others,
         &format!(
             "unix_user = \"deskuser\"\n\
              [[handlers]]\nname = \"bob\"\nemail = \"bob@cert.example\"\nfingerprint = \"{bob_fpr}\"\n\
-             [ack]\nencrypt = \"never\"\n"
+             {extra}"
         ),
     );
     World { env, verifier }
@@ -460,4 +467,76 @@ fn assign_and_reply_through_the_running_daemon() {
     );
     daemon.terminate();
     daemon.expect_success(WAIT);
+}
+
+#[test]
+fn a_reply_is_encrypted_where_policy_says_and_red_waits_for_release() {
+    let reporter = Gpg::new();
+    reporter.gen("Reporter <reporter@bank.example>");
+    let w = world_with("[ack]\nencrypt = \"if-key\"\n", &[(&reporter, REPORTER)]);
+    reporter.import(&w.verifier.export("cert@cert.example"));
+    let env = &w.env;
+    let a = report(env, 1);
+    // A second reporter's ticket merged into A after A became RED: its
+    // requestor did not have the RED content, so the reply waits for them.
+    let b = env
+        .ingest_ok(&mail(
+            "other@else.example",
+            "Same phish",
+            Some("o1@else.example"),
+            "",
+            "https://phish.example/login",
+        ))
+        .0;
+    desk_ok(env, &["ticket", "tlp", &a, "red"]);
+    desk_ok(env, &["ticket", "merge", &b, &a]);
+    let file = env.path("reply.txt");
+    std::fs::write(&file, "Quagga31: the phishing site is gone.\n").unwrap();
+    let out = desk_ok(
+        env,
+        &["ticket", "reply", &a, "--file", file.to_str().unwrap()],
+    );
+    assert!(out.contains(&format!("relayed to {REPORTER}")), "{out}");
+    assert!(
+        out.contains("other@else.example was not among its requestors when it became RED"),
+        "{out}"
+    );
+    let waiting: Vec<_> = env
+        .outbox()
+        .into_iter()
+        .filter(|o| o["state"] == "awaiting-release")
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:#?}");
+    assert!(waiting[0]["to"].to_string().contains("other@else.example"));
+    // The handlers are warned, as of a relay by mail kept for release.
+    assert!(env
+        .outbox()
+        .iter()
+        .any(|o| o["subject"].as_str().unwrap_or("").contains("WARNING")
+            && o["to"].to_string().contains("handler@cert.example")));
+
+    env.ok(&["outbox", "deliver"]);
+    let raw = env
+        .sent_files()
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .find(|r| {
+            let t = String::from_utf8_lossy(r);
+            header(&t, "Message-ID").is_some_and(|m| m.contains(".relay."))
+        })
+        .expect("the relayed reply was sent");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert!(header(&text, "To").unwrap().contains(REPORTER), "{text}");
+    assert!(text.contains("multipart/encrypted"), "{text}");
+    assert!(!text.contains("Quagga31"), "the words are not in the clear");
+    let start = text.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let end = text.find("-----END PGP MESSAGE-----").unwrap() + "-----END PGP MESSAGE-----".len();
+    let out = reporter.run(&["--decrypt"], Some(&text.as_bytes()[start..end]));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gpg --decrypt: {said}");
+    assert!(
+        said.contains("Good signature from \"CERT Example"),
+        "{said}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Quagga31"));
 }
