@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::model::TicketId;
 use crate::store::Store;
 use crate::workflow::commands::{self, Command};
-use crate::workflow::desk::{self, Actor, ActorError, DeskError, MAX_TEXT_BYTES};
+use crate::workflow::desk::{self, Actor, ActorError, MAX_TEXT_BYTES};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -202,7 +202,7 @@ pub fn run(
     };
     if let Some(parsed) = as_mail_command(&cmd) {
         let command = parsed.map_err(UsageError)?;
-        let events = desk::command(store, cfg, id, &command, &actor, now).map_err(desk_error)?;
+        let events = desk::command(store, cfg, id, &command, &actor, now)?;
         for e in events {
             writeln!(out, "{id}: {}", e.detail)?;
         }
@@ -212,15 +212,14 @@ pub fn run(
         input.ok_or_else(|| UsageError("no text was given: use --file FILE, or $EDITOR".into()))?;
     match cmd {
         T::Note { .. } => {
-            let events = desk::note(store, cfg, id, &text, &actor, now).map_err(desk_error)?;
+            let events = desk::note(store, cfg, id, &text, &actor, now)?;
             writeln!(out, "{id}: internal note by {} recorded", actor.by())?;
             for e in events.iter().skip(1) {
                 writeln!(out, "{id}: {}", e.detail)?;
             }
         }
         T::Reply { .. } => {
-            let (replied, events) =
-                desk::reply(store, cfg, id, &text, &actor, now).map_err(desk_error)?;
+            let (replied, events) = desk::reply(store, cfg, id, &text, &actor, now)?;
             for e in &events {
                 writeln!(out, "{id}: {}", e.detail)?;
             }
@@ -233,10 +232,6 @@ pub fn run(
         _ => anyhow::bail!("not a handling step"),
     }
     Ok(())
-}
-
-fn desk_error(e: DeskError) -> anyhow::Error {
-    anyhow::Error::new(e)
 }
 
 #[cfg(test)]

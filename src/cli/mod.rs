@@ -393,7 +393,14 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<handling::UsageError>().is_some() {
         return EX_USAGE;
     }
-    match e.downcast_ref::<StoreError>() {
+    // A handling step's store error is the store's, for the exit code too.
+    let store = e.downcast_ref::<StoreError>().or_else(|| {
+        match e.downcast_ref::<crate::workflow::desk::DeskError>() {
+            Some(crate::workflow::desk::DeskError::Store(se)) => Some(se),
+            _ => None,
+        }
+    });
+    match store {
         Some(se) if se.is_schema() => EX_CONFIG,
         Some(se) if se.is_temporary() => EX_TEMPFAIL,
         _ => 1,
