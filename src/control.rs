@@ -17,8 +17,14 @@ pub fn socket_path(store: &Path) -> PathBuf {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
-    /// A command line (after the global options) to run inside the daemon.
-    Cli { args: Vec<String> },
+    /// A command line (after the global options) to run inside the daemon,
+    /// with the text of a note or reply that the client read (its file or
+    /// editor is the client's, not the daemon's).
+    Cli {
+        args: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+    },
     /// Messages read by the client (files may not be readable by the daemon).
     Ingest { items: Vec<Item> },
 }

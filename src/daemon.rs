@@ -419,9 +419,14 @@ fn control_handler(
     move |request| {
         let pipeline = current.get();
         let (code, out, err) = match request {
-            Request::Cli { args } => {
+            Request::Cli { args, input } => {
                 tracing::info!(?args, "command from the control socket");
-                let r = crate::cli::execute_forwarded(pipeline.store(), pipeline.config(), &args);
+                let r = crate::cli::execute_forwarded(
+                    pipeline.store(),
+                    pipeline.config(),
+                    &args,
+                    input,
+                );
                 // Commands that queue mail (advisory send) flush before
                 // they return: what they queued may go out now.
                 if let Ok(hw) = pipeline.store().outbox_high_water() {

@@ -2,6 +2,7 @@
 
 mod advisory;
 pub mod generate;
+mod handling;
 mod incident;
 pub mod ingest;
 mod keys;
@@ -207,26 +208,40 @@ fn main_inner() -> ExitCode {
         | Command::Incident(_)
         | Command::Advisory(_)
         | Command::Notify(_)
-        | Command::Backup { .. }) => match open_or_forward(&cfg, &cmd) {
-            Ok(lock::Access::Store(store)) => {
-                let operator = outbox::local_operator();
-                let (code, out, err) = execute(&store, &cfg, cmd, false, &operator);
-                crate::logging::stdout(&out);
-                crate::logging::stderr(&err);
-                ExitCode::from(code)
-            }
-            Ok(lock::Access::Daemon(code)) => code,
-            Err(lock::LockError::Store(e)) => {
-                let code = match () {
-                    _ if e.is_schema() => EX_CONFIG,
-                    _ if e.is_temporary() => EX_TEMPFAIL,
-                    _ => 1,
-                };
-                fail(&e.into(), code)
-            }
-            Err(e) => fail(&e.into(), EX_TEMPFAIL),
-        },
+        | Command::Backup { .. }) => {
+            // Read before the store: an editor session must not hold its lock.
+            let input = match &cmd {
+                Command::Ticket(t) => match handling::read_input(t) {
+                    Ok(i) => i,
+                    Err(e) => return fail(&e, exit_code_for(&e)),
+                },
+                _ => None,
+            };
+            run_store_command(&cfg, cmd, input)
+        }
         Command::Bench(_) | Command::Generate(_) => ExitCode::SUCCESS,
+    }
+}
+
+fn run_store_command(cfg: &Config, cmd: Command, input: Option<String>) -> ExitCode {
+    match open_or_forward(cfg, &cmd, input.clone()) {
+        Ok(lock::Access::Store(store)) => {
+            let operator = outbox::local_operator();
+            let (code, out, err) = execute(&store, cfg, cmd, false, &operator, input);
+            crate::logging::stdout(&out);
+            crate::logging::stderr(&err);
+            ExitCode::from(code)
+        }
+        Ok(lock::Access::Daemon(code)) => code,
+        Err(lock::LockError::Store(e)) => {
+            let code = match () {
+                _ if e.is_schema() => EX_CONFIG,
+                _ if e.is_temporary() => EX_TEMPFAIL,
+                _ => 1,
+            };
+            fail(&e.into(), code)
+        }
+        Err(e) => fail(&e.into(), EX_TEMPFAIL),
     }
 }
 
@@ -238,10 +253,11 @@ pub fn execute(
     cmd: Command,
     in_daemon: bool,
     operator: &str,
+    input: Option<String>,
 ) -> (u8, Vec<u8>, String) {
     let mut out = Vec::new();
     let result = match cmd {
-        Command::Ticket(c) => ticket::run(store, cfg, c, &mut out),
+        Command::Ticket(c) => ticket::run(store, cfg, c, &mut out, operator, input),
         Command::Outbox(c) => outbox::run(store, cfg, c, &mut out, in_daemon, operator),
         Command::Reverify { id } => reverify::run(store, cfg, &id, &mut out),
         Command::Search(args) => search::run(store, cfg, args, &mut out),
@@ -264,8 +280,14 @@ pub fn execute(
     }
 }
 
-/// Handles a forwarded command line inside the daemon.
-pub fn execute_forwarded(store: &Store, cfg: &Config, args: &[String]) -> (u8, Vec<u8>, String) {
+/// Handles a forwarded command line inside the daemon, with the text the
+/// client read for it (a note or reply).
+pub fn execute_forwarded(
+    store: &Store,
+    cfg: &Config,
+    args: &[String],
+    input: Option<String>,
+) -> (u8, Vec<u8>, String) {
     let argv = std::iter::once("csirtd".to_string()).chain(args.iter().cloned());
     match Cli::try_parse_from(argv) {
         Ok(cli) => {
@@ -273,7 +295,7 @@ pub fn execute_forwarded(store: &Store, cfg: &Config, args: &[String]) -> (u8, V
                 || "unknown (a client that did not say)".to_string(),
                 outbox::operator_name,
             );
-            execute(store, cfg, cli.command, true, &operator)
+            execute(store, cfg, cli.command, true, &operator, input)
         }
         Err(e) => (EX_USAGE, Vec::new(), e.to_string()),
     }
@@ -330,9 +352,14 @@ fn absolute(p: &str) -> String {
 
 /// The store, or the daemon's answer to this command line, waiting a
 /// while for a store another process holds (see `lock`).
-fn open_or_forward(cfg: &Config, cmd: &Command) -> Result<lock::Access<ExitCode>, lock::LockError> {
+fn open_or_forward(
+    cfg: &Config,
+    cmd: &Command,
+    input: Option<String>,
+) -> Result<lock::Access<ExitCode>, lock::LockError> {
     let request = crate::control::Request::Cli {
         args: forwarded_args(),
+        input,
     };
     let socket = crate::control::socket_path(&cfg.store.path);
     let wait = std::time::Duration::from_secs(cfg.store.lock_wait_secs);
@@ -363,7 +390,17 @@ pub(crate) fn relay(r: crate::control::Response) -> ExitCode {
 }
 
 fn exit_code_for(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<StoreError>() {
+    if e.downcast_ref::<handling::UsageError>().is_some() {
+        return EX_USAGE;
+    }
+    // A handling step's store error is the store's, for the exit code too.
+    let store = e.downcast_ref::<StoreError>().or_else(|| {
+        match e.downcast_ref::<crate::workflow::desk::DeskError>() {
+            Some(crate::workflow::desk::DeskError::Store(se)) => Some(se),
+            _ => None,
+        }
+    });
+    match store {
         Some(se) if se.is_schema() => EX_CONFIG,
         Some(se) if se.is_temporary() => EX_TEMPFAIL,
         _ => 1,

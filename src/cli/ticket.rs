@@ -1,5 +1,6 @@
 //! `csirtd ticket …`
 
+use super::handling::Who;
 use crate::analysis::indicators::{Indicator, Kind};
 use crate::config::Config;
 use crate::mail::display::escape;
@@ -9,6 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::Write;
+use std::path::PathBuf;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -35,8 +37,73 @@ pub enum TicketCommand {
         #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         limit: u64,
     },
-    /// Change a ticket's status (recorded as an event)
-    Status { id: String, status: Status },
+    /// Change a ticket's status, as `/status` by mail
+    Status {
+        id: String,
+        status: Status,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Assign a ticket to a handler (by name or address), as `/assign` by mail
+    Assign {
+        id: String,
+        #[arg(required_unless_present = "none")]
+        handler: Option<String>,
+        /// Assign it to no one
+        #[arg(long, conflicts_with = "handler")]
+        none: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Set a ticket's category (e.g. fraud/phishing), as `/category` by mail
+    Category {
+        id: String,
+        category: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Set a ticket's TLP (clear, green, amber, amber+strict, red), as `/tlp` by mail
+    Tlp {
+        id: String,
+        level: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Link a report to an incident, as `/link` by mail
+    Link {
+        id: String,
+        incident: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Merge a ticket into another, which takes its requestors and tag, as `/merge` by mail
+    Merge {
+        id: String,
+        into: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Record an internal note (never sent to requestors), as mail to the comment address
+    Note {
+        id: String,
+        /// The note [default: --file, else $EDITOR]
+        text: Option<String>,
+        /// Read the note from this file (- for standard input)
+        #[arg(long, conflicts_with = "text")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Answer the requestors as a handler's signed reply by mail is relayed:
+    /// team-signed, threaded, encrypted per ack.encrypt
+    Reply {
+        id: String,
+        /// Read the reply from this file (- for standard input) [default: $EDITOR]
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        who: Who,
+    },
     /// Write a stored message's raw bytes to standard output, bit for bit (evidence)
     Raw {
         id: String,
@@ -234,6 +301,8 @@ pub fn run(
     cfg: &Config,
     cmd: TicketCommand,
     out: &mut dyn Write,
+    operator: &str,
+    input: Option<String>,
 ) -> anyhow::Result<()> {
     let prefix = &cfg.team.tag;
     match cmd {
@@ -307,18 +376,15 @@ pub fn run(
                 show_human(store, &t, prefix, page, out)?;
             }
         }
-        TicketCommand::Status { id, status } => {
-            let t = load(store, &id)?;
-            let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-            match store.set_status(
-                t.id,
-                status,
-                OffsetDateTime::now_utc(),
-                &format!("{by} (command line)"),
-            )? {
-                Some(old) => writeln!(out, "{} {old} → {status}", t.id)?,
-                None => writeln!(out, "{} already {status}", t.id)?,
-            }
+        step @ (TicketCommand::Status { .. }
+        | TicketCommand::Assign { .. }
+        | TicketCommand::Category { .. }
+        | TicketCommand::Tlp { .. }
+        | TicketCommand::Link { .. }
+        | TicketCommand::Merge { .. }
+        | TicketCommand::Note { .. }
+        | TicketCommand::Reply { .. }) => {
+            super::handling::run(store, cfg, step, out, operator, input)?
         }
         TicketCommand::Raw { id, message } => {
             let t = load(store, &id)?;

@@ -17,6 +17,10 @@ pub struct HandlerConfig {
     /// The primary key fingerprint, hex; spaces are allowed. The
     /// certificate must be in the keyring.
     pub fingerprint: String,
+    /// The Unix login whose `csirtd ticket` commands act as this handler
+    /// when no `--as` names one.
+    #[serde(default)]
+    pub unix_user: Option<String>,
 }
 
 impl HandlerConfig {
@@ -258,11 +262,26 @@ impl Config {
 
     pub(super) fn validate_roles(&self) -> Result<(), ConfigError> {
         let mut names = std::collections::HashSet::new();
+        let mut users = std::collections::HashSet::new();
         for (i, h) in self.handlers.iter().enumerate() {
             let key = |k: &str| format!("handlers[{i}].{k}");
             self.check_name(&key("name"), &h.name, "-_.", "used by /assign")?;
             if !names.insert(h.name.to_ascii_lowercase()) {
                 return Err(self.invalid(&key("name"), format!("`{}` is used twice", h.name)));
+            }
+            if let Some(u) = &h.unix_user {
+                self.check_name(
+                    &key("unix_user"),
+                    u,
+                    "-_.@",
+                    "the Unix login `csirtd ticket` maps to this handler",
+                )?;
+                if !users.insert(u.as_str()) {
+                    return Err(self.invalid(
+                        &key("unix_user"),
+                        format!("`{u}` is mapped to two handlers: give each login one handler"),
+                    ));
+                }
             }
             if !looks_like_address(&h.email) {
                 return Err(self.invalid(
@@ -480,5 +499,24 @@ members = [{ email = "soc@bank.example" }, { email = "it@bank2.example", fingerp
             .unwrap_err()
             .to_string();
         assert!(e.contains("purple") || e.contains("unknown variant"), "{e}");
+    }
+
+    #[test]
+    fn a_unix_user_is_a_plausible_login_mapped_once() {
+        let fpr = "0123456789ABCDEF0123456789ABCDEF01234567";
+        let h = |name: &str, user: &str| {
+            format!("[[handlers]]\nname = \"{name}\"\nemail = \"{name}@x.example\"\nfingerprint = \"{fpr}\"\nunix_user = \"{user}\"\n")
+        };
+        let cfg = load(&h("alice", "al.ice")).unwrap();
+        assert_eq!(cfg.handlers[0].unix_user.as_deref(), Some("al.ice"));
+        let e = load(&h("alice", "al ice")).unwrap_err().to_string();
+        assert!(e.contains("handlers[0].unix_user"), "{e}");
+        let e = load(&format!("{}{}", h("alice", "root"), h("bob", "root")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("handlers[1].unix_user") && e.contains("two handlers"),
+            "{e}"
+        );
     }
 }

@@ -344,34 +344,6 @@ impl Store {
         Ok(history.within(now.unix_timestamp(), window_secs))
     }
 
-    /// An operator's status change, with its event, made durable at once.
-    pub fn set_status(
-        &self,
-        id: TicketId,
-        status: Status,
-        now: OffsetDateTime,
-        by: &str,
-    ) -> Result<Option<Status>> {
-        let _writer = self.write_guard();
-        let Some(mut ticket) = self.ticket(id)? else {
-            return Err(StoreError::Conflict(format!("ticket {id} does not exist")));
-        };
-        let old = ticket.status;
-        if old == status {
-            return Ok(None);
-        }
-        ticket.status = status;
-        ticket.updated_at = now;
-        let event = Event::new(
-            now,
-            crate::model::EventKind::StatusChange,
-            format!("{old} → {status} by {by}"),
-        );
-        self.apply(&Commit::events_only(ticket, vec![event]), now)?;
-        self.flush()?;
-        Ok(Some(old))
-    }
-
     pub fn ticket_count(&self) -> usize {
         self.trees[T_TICKETS].len()
     }

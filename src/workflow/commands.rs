@@ -58,6 +58,8 @@ impl fmt::Display for Tlp {
 pub enum Command {
     Status(Status),
     Assign(String),
+    /// No one is assigned any more.
+    Unassign,
     Link(TicketId),
     Merge(TicketId),
     Category(String),
@@ -73,6 +75,7 @@ impl fmt::Display for Command {
         match self {
             Command::Status(s) => write!(f, "/status {s}"),
             Command::Assign(h) => write!(f, "/assign {h}"),
+            Command::Unassign => write!(f, "/unassign"),
             Command::Link(t) => write!(f, "/link {t}"),
             Command::Merge(t) => write!(f, "/merge {t}"),
             Command::Category(c) => write!(f, "/category {c}"),
@@ -137,7 +140,9 @@ pub fn parse(text: &str) -> Commands {
     out
 }
 
-fn parse_line(line: &str) -> Result<Command, String> {
+/// One command line, as a handler writes it in a mail: `csirtd ticket`
+/// verbs are spelled as these lines so that both accept and refuse alike.
+pub fn parse_line(line: &str) -> Result<Command, String> {
     let mut words = line.split_whitespace();
     let verb = words.next().unwrap_or("").to_ascii_lowercase();
     let args: Vec<&str> = words.collect();
@@ -165,6 +170,10 @@ fn parse_line(line: &str) -> Result<Command, String> {
             }
             Ok(Command::Assign(a.to_string()))
         }
+        "/unassign" => match args.as_slice() {
+            [] => Ok(Command::Unassign),
+            _ => Err("usage: /unassign".into()),
+        },
         "/link" | "/merge" => {
             // The whole tag may be pasted, spaces and all.
             if args.is_empty() {
@@ -202,7 +211,7 @@ fn parse_line(line: &str) -> Result<Command, String> {
             _ => Err("usage: /reporter-ack off".into()),
         },
         _ => Err(format!(
-            "unknown command `{verb}`; known: /status, /assign, /link, /merge, /category, /tlp, /reporter-ack, /release"
+            "unknown command `{verb}`; known: /status, /assign, /unassign, /link, /merge, /category, /tlp, /reporter-ack, /release"
         )),
     }
 }
@@ -257,6 +266,8 @@ mod tests {
                 Command::Status(Status::Stalled),
             ]
         );
+        assert_eq!(parse_line("/unassign"), Ok(Command::Unassign));
+        assert!(parse_line("/unassign bob").is_err());
     }
 
     #[test]

@@ -50,12 +50,15 @@ pub fn execute(
             }
             known.get(&id).cloned()
         };
+        // A status change is one, whoever made it: statistics find the
+        // time to resolve by these events.
+        let kind = match c {
+            Command::Status(_) => EventKind::StatusChange,
+            _ => EventKind::Command,
+        };
         let done = |out: &mut Outcome, what: String| {
-            out.events.push(Event::new(
-                now,
-                EventKind::Command,
-                format!("{c} by {by}: {what}"),
-            ));
+            out.events
+                .push(Event::new(now, kind, format!("{c} by {by}: {what}")));
         };
         match c {
             Command::Status(s) => {
@@ -81,6 +84,10 @@ pub fn execute(
                     }
                 }
             }
+            Command::Unassign => match ticket.handling.assignee.take() {
+                Some(old) => done(&mut out, format!("{old} no longer assigned")),
+                None => done(&mut out, "was not assigned".into()),
+            },
             Command::Link(target) => {
                 if *target == ticket.id {
                     refuse(&mut out, "a ticket cannot be linked to itself".into());
@@ -270,6 +277,7 @@ mod tests {
             name: "alice".into(),
             email: "alice@cert.example".into(),
             fingerprint: "0".repeat(40),
+            unix_user: None,
         }]
     }
 
@@ -299,6 +307,24 @@ mod tests {
         assert_eq!(o.events.len(), 6);
         assert_eq!(o.refused.len(), 1);
         assert!(o.refused[0].reason.contains("known: alice"));
+    }
+
+    #[test]
+    fn a_status_change_is_one_and_unassign_clears() {
+        let mut a = t(1, Kind::Report, "r@x.example");
+        a.handling.assignee = Some("alice".into());
+        let o = execute(
+            &[Command::Status(Status::Resolved), Command::Unassign],
+            &mut a,
+            &BTreeMap::new(),
+            &hs(),
+            "alice",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(o.events[0].kind, EventKind::StatusChange);
+        assert!(o.events[0].detail.contains("open → resolved"));
+        assert_eq!(o.events[1].kind, EventKind::Command);
+        assert!(a.handling.assignee.is_none());
     }
 
     #[test]

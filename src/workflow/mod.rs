@@ -8,6 +8,7 @@ pub mod advisory;
 pub mod attempts;
 pub mod commands;
 pub mod decide;
+pub mod desk;
 pub mod digest;
 pub mod digest_run;
 pub mod execute;

@@ -7,7 +7,6 @@
 use super::decide::{Placement, Plan, SUBJECT_MAX_CHARS};
 use super::handler::{self, Audience, Notice, NoticeKind, Route, RouteConfig, RouteInput, Sender};
 use super::notice_facts::FactWords;
-use super::outgoing::requestor_thread;
 use crate::config::{Config, ConfigError, EncryptPolicy, HandlerConfig, HandlingConfig};
 use crate::mail::msgid::MessageIds;
 use crate::mail::notify::{self, TicketFacts};
@@ -22,7 +21,9 @@ use time::OffsetDateTime;
 
 mod queue;
 mod redelivered;
+mod reply;
 pub use redelivered::Redelivered;
+pub use reply::Replied;
 
 pub struct Relay {
     handlers: Vec<HandlerConfig>,
@@ -350,58 +351,8 @@ impl Relay {
         }
 
         if let (Some(text), Some(by)) = (relay, &author) {
-            let requestors = commit.ticket.requestors.clone();
-            let (irt, refs) = requestor_thread(&history, &requestors);
-            for r in &requestors {
-                let out = Out {
-                    to: r.clone(),
-                    subject: self.tags.compose(id, &words.subject, SUBJECT_MAX_CHARS),
-                    body: format!("{text}\n"),
-                    kind: "relay",
-                    in_reply_to: irt.clone(),
-                    references: refs.clone(),
-                    reply_to: None,
-                    encrypt: self.requestor_encrypt,
-                    automatic: false,
-                };
-                if !commit.ticket.handling.may_relay_to(r) {
-                    // RED content reaches only who had it when it became
-                    // RED; a requestor added since waits for a handler.
-                    let why = format!(
-                        "the ticket is TLP:RED and {r} was not among its requestors when it became RED"
-                    );
-                    tracing::warn!(ticket = %id, "{why}");
-                    commit.events.push(Event::new(
-                        now,
-                        EventKind::Warning,
-                        format!("relay by {by}: {why}"),
-                    ));
-                    self.queue_for_release(commit, crypto, out, &why, now);
-                    notices.push(Notice {
-                        audience: Audience::All,
-                        kind: NoticeKind::Warning(format!(
-                            "a relay by {by} was kept for release: {why}"
-                        )),
-                    });
-                    continue;
-                }
-                if let Some(mid) = self.queue(commit, crypto, out, now) {
-                    commit.events.push(Event::new(
-                        now,
-                        EventKind::Relayed,
-                        format!("reply by {by} relayed to {r} as <{mid}>"),
-                    ));
-                }
-            }
-            // A handler answering is work on the ticket (as in RT).
-            if commit.ticket.status == crate::model::Status::New {
-                commit.ticket.status = crate::model::Status::Open;
-                commit.events.push(Event::new(
-                    now,
-                    EventKind::StatusChange,
-                    format!("new → open: {by} answered the requestors"),
-                ));
-            }
+            let replied = self.relay_reply(commit, crypto, &history, &text, by, now);
+            notices.extend(replied.notices);
         }
 
         for n in notices {

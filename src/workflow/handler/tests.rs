@@ -11,11 +11,13 @@ fn handlers() -> Vec<HandlerConfig> {
             name: "alice".into(),
             email: "alice@cert.example".into(),
             fingerprint: FPR.into(),
+            unix_user: None,
         },
         HandlerConfig {
             name: "bob".into(),
             email: "bob@cert.example".into(),
             fingerprint: "AAAA456789ABCDEF0123456789ABCDEF01234567".into(),
+            unix_user: None,
         },
     ]
 }
