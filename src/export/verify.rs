@@ -254,3 +254,61 @@ fn walk(dir: &Path, prefix: &str, found: &mut Vec<String>, problems: &mut Vec<St
     }
     found.sort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{sha256_hex, sha256sum_line, FileEntry, Layout};
+
+    fn write_manifest(dir: &Path, files: Vec<FileEntry>) {
+        let m = Manifest {
+            format: FORMAT.into(),
+            csirtd_version: "test".into(),
+            exported_at: "2026-01-01T00:00:00Z".into(),
+            exported_by: "test".into(),
+            layout: Layout::EmlDir,
+            files,
+            tickets: Vec::new(),
+        };
+        let json = serde_json::to_vec(&m).unwrap();
+        std::fs::write(dir.join(MANIFEST), &json).unwrap();
+        std::fs::write(
+            dir.join(MANIFEST_SHA),
+            sha256sum_line(&sha256_hex(&json), MANIFEST),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_manifest_cannot_point_outside_the_export() {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("export");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(outer.path().join("secret"), b"x").unwrap();
+        for path in ["../secret", "/etc/passwd", "a//b", "./x", ""] {
+            write_manifest(
+                &dir,
+                vec![FileEntry {
+                    path: path.into(),
+                    size: 1,
+                    sha256: sha256_hex(b"x"),
+                }],
+            );
+            let r = verify(&dir);
+            assert_eq!(r.problems.len(), 1, "{path}: {:?}", r.problems);
+            assert!(
+                r.problems[0].contains("not a plain path"),
+                "{:?}",
+                r.problems
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_directory_is_no_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = verify(dir.path());
+        assert!(!r.ok());
+        assert!(r.problems[0].starts_with("missing: manifest.json"));
+    }
+}
