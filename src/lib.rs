@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod export;
 pub mod intake;
 pub mod logging;
 pub mod mail;

@@ -1,6 +1,7 @@
 //! The command line: a contract that MTAs, scripts and later issues rely on.
 
 mod advisory;
+mod export;
 pub mod generate;
 mod handling;
 mod incident;
@@ -113,6 +114,9 @@ pub enum Command {
     },
     /// Measure intake throughput and latency on generated reports (use a release build)
     Bench(crate::bench::BenchArgs),
+    /// Check an evidence export written by `csirtd ticket export`
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Man pages and shell completions from these definitions (for packaging)
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCommand),
@@ -136,6 +140,11 @@ fn main_inner() -> ExitCode {
             }
             Err(e) => fail(&e, 1),
         };
+    }
+    // Needs no configuration either: a copy of an export is checked
+    // wherever it went, by whoever received it.
+    if let Command::Export(cmd) = &cli.command {
+        return export::run_verify(cmd);
     }
     if let Command::Bench(args) = &cli.command {
         crate::logging::init(cli.log_format.unwrap_or_default(), "warn");
@@ -219,7 +228,7 @@ fn main_inner() -> ExitCode {
             };
             run_store_command(&cfg, cmd, input)
         }
-        Command::Bench(_) | Command::Generate(_) => ExitCode::SUCCESS,
+        Command::Bench(_) | Command::Generate(_) | Command::Export(_) => ExitCode::SUCCESS,
     }
 }
 
@@ -309,7 +318,7 @@ fn reads_only(cmd: &Command) -> bool {
     use ticket::TicketCommand as T;
     matches!(
         cmd,
-        Command::Ticket(T::List { .. } | T::Show { .. } | T::Raw { .. })
+        Command::Ticket(T::List { .. } | T::Show { .. } | T::Raw { .. } | T::Export(_))
             | Command::Outbox(O::List { .. })
             | Command::Advisory(A::List { .. } | A::Show { .. })
             | Command::Search(_)
@@ -332,6 +341,12 @@ fn forwarded_args() -> Vec<String> {
             out.extend(args.next().map(|p| absolute(&p)));
         } else if let Some(p) = a.strip_prefix("--svg=") {
             out.push(format!("--svg={}", absolute(p)));
+        } else if a == "--out" {
+            // `ticket export --out DIR`: the daemon writes there too.
+            out.push(a);
+            out.extend(args.next().map(|p| absolute(&p)));
+        } else if let Some(p) = a.strip_prefix("--out=") {
+            out.push(format!("--out={}", absolute(p)));
         } else if out.len() == 1 && a == "backup" {
             // As for --svg: the daemon writes where this process means.
             out.push(a);

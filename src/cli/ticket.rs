@@ -111,6 +111,9 @@ pub enum TicketCommand {
         #[arg(long, default_value_t = 1)]
         message: usize,
     },
+    /// Write the ticket's incoming mail byte for byte, with a manifest of
+    /// hashes, verdicts and events, into a new directory (evidence)
+    Export(super::export::ExportArgs),
 }
 
 fn parse_id(s: &str) -> anyhow::Result<TicketId> {
@@ -121,7 +124,7 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn load(store: &Store, id: &str) -> anyhow::Result<TicketRecord> {
+pub(crate) fn load(store: &Store, id: &str) -> anyhow::Result<TicketRecord> {
     let id = parse_id(id)?;
     store
         .ticket(id)?
@@ -254,7 +257,7 @@ pub fn ticket_json(
 /// Related tickets listed per ticket; the most shared come first.
 const RELATED_SHOWN: usize = 50;
 
-fn message_json(m: &MessageRecord) -> serde_json::Value {
+pub(crate) fn message_json(m: &MessageRecord) -> serde_json::Value {
     json!({
         "message_id": m.message_id,
         "direction": m.direction,
@@ -404,6 +407,7 @@ pub fn run(
             })?;
             out.write_all(&raw)?;
         }
+        TicketCommand::Export(args) => super::export::run(store, cfg, args, operator, out)?,
     }
     out.flush()?;
     Ok(())
