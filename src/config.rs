@@ -12,6 +12,7 @@ use intake::yes;
 pub use intake::{MaildirConfig, SourceDefaults};
 mod metrics;
 mod roles;
+mod sla;
 pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
 pub use metrics::{check_listen, MetricsConfig};
@@ -19,6 +20,7 @@ pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
 };
+pub use sla::{SlaConfig, SlaTargets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -77,6 +79,9 @@ pub struct Config {
     /// `[metrics]`: Prometheus and health endpoints; off by default.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[sla]`: first-reply and resolution targets; none by default.
+    #[serde(default)]
+    pub sla: SlaConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -794,6 +799,9 @@ impl Config {
                 "team.domain",
                 format!("`{}` is not a domain name", self.team.domain),
             ));
+        }
+        if let Some((key, problem)) = self.sla.problem() {
+            return Err(self.invalid(&key, problem));
         }
         if self.store.group_commit == 0 {
             return Err(self.invalid("store.group_commit", "must be at least 1"));

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn config(dir: &Path, extra: &str) -> anyhow::Result<Config> {
+pub(super) fn config(dir: &Path, extra: &str) -> anyhow::Result<Config> {
     let toml = format!(
         r#"
 [team]
@@ -212,6 +212,7 @@ networks = ["10.200.0.0/16"]
     );
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
     let store_path = cfg.store.path.clone();
+    let shown_cfg = cfg.clone();
     let pipeline = Pipeline::new(store.clone(), cfg)?;
     store.flush()?;
     let before = super::dir_size(&store_path);
@@ -249,7 +250,7 @@ networks = ["10.200.0.0/16"]
         let rows: u64 = store.reports(t.id)?.iter().map(|r| r.header.rows).sum();
         // What `ticket show --json` does, store open (as in the daemon).
         let shown = Instant::now();
-        let json = crate::cli::ticket::ticket_json(&store, t, "CERT-EX", Default::default())?;
+        let json = crate::cli::ticket::ticket_json(&store, &shown_cfg, t, Default::default())?;
         let bytes = serde_json::to_string_pretty(&json)?.len();
         println!(
             "  {} {:<12} {rows} rows; ticket show --json {:.0} ms ({:.1} MB)",

@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// Instead: write N generated tickets with indicators into a store and time `search`
     #[arg(long, value_name = "N")]
     pub search_tickets: Option<usize>,
+    /// Instead: write N generated tickets with the list index into a store
+    /// and time the first page of `ticket list` with filters
+    #[arg(long, value_name = "N")]
+    pub list_tickets: Option<usize>,
     /// Instead: ingest one Shadowserver mail whose zipped CSV has N rows
     #[arg(long, value_name = "N")]
     pub shadowserver_rows: Option<usize>,
@@ -68,6 +72,7 @@ pub struct BenchArgs {
 
 mod advisory;
 mod analysis;
+mod list;
 mod signed;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -86,13 +91,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     };
     let result = match (
+        args.list_tickets,
         args.advisory_members,
         args.search_tickets,
         args.shadowserver_rows,
     ) {
-        (Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
-        (_, Some(n), _) => analysis::search(&dir, n, args.seed),
-        (_, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
+        (Some(n), _, _, _) => list::run(&dir, n, args.seed),
+        (_, Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
+        (_, _, Some(n), _) => analysis::search(&dir, n, args.seed),
+        (_, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
         _ => run_in(&dir, args),
     };
     if !args.keep && args.dir.is_none() {

@@ -115,7 +115,7 @@ fn export(
     };
     let mut count = 0usize;
     for (t, role) in tickets {
-        let mut json = ticket_json(store, t, &cfg.team.tag, everything)?;
+        let mut json = ticket_json(store, cfg, t, everything)?;
         // Messages go in the manifest with their files; report rows are
         // derived from the messages, which are the evidence.
         if let Some(map) = json.as_object_mut() {

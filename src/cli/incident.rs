@@ -109,29 +109,3 @@ pub fn run(
     }
     Ok(())
 }
-
-/// The handling lines of `ticket show`.
-pub fn show_handling(t: &TicketRecord, out: &mut dyn Write) -> std::io::Result<()> {
-    let h = &t.handling;
-    writeln!(out, "  kind        {}", h.kind.as_str())?;
-    if let Some(i) = h.incident {
-        writeln!(out, "  incident    {i}")?;
-    }
-    if !h.reports.is_empty() {
-        let r: Vec<String> = h.reports.iter().map(|r| r.to_string()).collect();
-        writeln!(out, "  reports     {}", r.join(", "))?;
-    }
-    if let Some(a) = &h.assignee {
-        writeln!(out, "  assignee    {a}")?;
-    }
-    if let Some(t) = h.tlp {
-        writeln!(out, "  tlp         {t}")?;
-    }
-    if let Some(c) = &h.category {
-        writeln!(out, "  category    {c}")?;
-    }
-    if let Some(m) = h.merged_into {
-        writeln!(out, "  merged into {m}")?;
-    }
-    Ok(())
-}

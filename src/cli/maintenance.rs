@@ -159,8 +159,14 @@ pub fn migrate(cfg: &Config, backup_dir: Option<&Path>) -> anyhow::Result<String
     let mut out = Vec::new();
     backup(&store, &dir, &mut out)
         .context("the backup before migrating failed; nothing was changed")?;
-    // Every older layout is read as it is (see `store::SCHEMA_VERSION`):
-    // the migration is the mark, made after the backup.
+    // Every older layout is read as it is (see `store::SCHEMA_VERSION`);
+    // what a migration adds is an index (the ticket list's, schema 4),
+    // built after the backup and before the mark.
+    if found < 4 {
+        let n = store.build_summaries()?;
+        writeln!(out, "indexed {n} ticket(s) for `ticket list`")?;
+        store.flush()?;
+    }
     store.mark_schema()?;
     tracing::info!(from = found, to = SCHEMA_VERSION, backup = %dir.display(), "store migrated");
     Ok(format!(

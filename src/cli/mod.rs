@@ -7,12 +7,14 @@ mod handling;
 mod incident;
 pub mod ingest;
 mod keys;
+pub mod list;
 pub(crate) mod lock;
 mod maintenance;
 mod notify;
 mod outbox;
 mod reverify;
 pub(crate) mod search;
+mod show;
 mod stats;
 pub(crate) mod ticket;
 
@@ -318,7 +320,7 @@ fn reads_only(cmd: &Command) -> bool {
     use ticket::TicketCommand as T;
     matches!(
         cmd,
-        Command::Ticket(T::List { .. } | T::Show { .. } | T::Raw { .. } | T::Export(_))
+        Command::Ticket(T::List(_) | T::Show { .. } | T::Raw { .. } | T::Export(_))
             | Command::Outbox(O::List { .. })
             | Command::Advisory(A::List { .. } | A::Show { .. })
             | Command::Search(_)

@@ -1,6 +1,7 @@
 //! `csirtd search QUERY`: tickets by indicator (address, network, domain
 //! with its subdomains, URL, hash, CVE, AS number) or by words of their
-//! subject, newest first.
+//! subject, newest first. An address or domain also finds the tickets
+//! whose requestors have it.
 
 use crate::analysis::query::{self, Query};
 use crate::model::TicketId;
@@ -18,6 +19,23 @@ pub struct SearchArgs {
     /// At most this many tickets
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+}
+
+/// What a query names as a requestor: an address, or `@domain` for a
+/// domain. Requestors are not indicators (the correlation index would
+/// relate every report of a regular reporter); the list index has them.
+/// Pure.
+pub fn requestor_of(q: &str) -> Option<String> {
+    let q = crate::model::normalize_address(q);
+    if q.is_empty() || q.contains(char::is_whitespace) || q.contains('/') {
+        return None;
+    }
+    match q.find('@') {
+        Some(0) => Some(q),
+        Some(_) => Some(q),
+        None if q.contains('.') && q.parse::<std::net::IpAddr>().is_err() => Some(format!("@{q}")),
+        None => None,
+    }
 }
 
 /// Ticket IDs matching `q`, newest first.
@@ -39,7 +57,14 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let q = query::parse(&args.query);
     let limit = args.limit.clamp(1, 10_000);
-    let tickets: Vec<TicketRecord> = find(store, &q, limit)?
+    let mut ids = find(store, &q, limit)?;
+    if let Some(r) = requestor_of(&args.query) {
+        ids.extend(store.by_requestor(&r, limit)?);
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(limit);
+    }
+    let tickets: Vec<TicketRecord> = ids
         .into_iter()
         .filter_map(|id| store.ticket(id).transpose())
         .collect::<Result<_, _>>()?;

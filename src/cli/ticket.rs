@@ -3,7 +3,6 @@
 use super::handling::Who;
 use crate::analysis::indicators::{Indicator, Kind};
 use crate::config::Config;
-use crate::mail::display::escape;
 use crate::model::{Status, TicketId};
 use crate::store::{MessageRecord, Store, TicketRecord};
 use clap::Subcommand;
@@ -16,13 +15,8 @@ use time::OffsetDateTime;
 
 #[derive(Subcommand, Debug)]
 pub enum TicketCommand {
-    /// List tickets, oldest first
-    List {
-        #[arg(long, value_enum)]
-        status: Option<Status>,
-        #[arg(long)]
-        json: bool,
-    },
+    /// List tickets: filters, sort and pages (newest update first)
+    List(super::list::ListArgs),
     /// Show one ticket with its messages and history
     Show {
         /// 2026-00042 or the whole tag [CERT-EX #2026-00042]
@@ -185,26 +179,27 @@ pub fn unique_indicators(stored: &[MessageRecord]) -> Vec<&Indicator> {
 
 pub fn ticket_json(
     store: &Store,
+    cfg: &Config,
     t: &TicketRecord,
-    tag_prefix: &str,
     page: Page,
 ) -> anyhow::Result<serde_json::Value> {
-    let all_events = store.events(t.id)?;
+    let tag_prefix = &cfg.team.tag;
+    let g = super::show::gather(store, t, page)?;
     let events: Vec<_> = page
-        .of(&all_events)
+        .of(&g.events)
         .iter()
         .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "detail": e.detail }))
         .collect();
-    let stored = store.messages(t.id)?;
-    let messages: Vec<_> = page.of(&stored).iter().map(message_json).collect();
-    let indicators = unique_indicators(&stored);
-    let related: Vec<_> = store
-        .related(t.id, &indicators, RELATED_SHOWN)?
-        .into_iter()
+    let stored = &g.messages;
+    let messages: Vec<_> = page.of(stored).iter().map(message_json).collect();
+    let indicators = unique_indicators(stored);
+    let related: Vec<_> = g
+        .related
+        .iter()
         .map(|(id, shared)| json!({ "id": id, "tag": id.tag(tag_prefix), "shared": shared }))
         .collect();
-    let reports = store.reports(t.id)?;
-    let (rows, row_total) = store.report_rows(t.id, page.skip(), page.take())?;
+    let due = super::show::due(cfg, t, stored);
+    let (reports, rows, row_total) = (&g.reports, &g.rows, g.row_total);
     Ok(json!({
         "id": t.id,
         "tag": t.id.tag(tag_prefix),
@@ -232,7 +227,7 @@ pub fn ticket_json(
         "report_rows": rows,
         "page": { "number": page.number, "limit": page.limit },
         "totals": {
-            "events": all_events.len(),
+            "events": g.events.len(),
             "messages": stored.len(),
             "indicators": indicators.len(),
             "report_rows": row_total,
@@ -251,11 +246,12 @@ pub fn ticket_json(
         "reporter_muted": t.handling.reporter_muted,
         "merged_into": t.handling.merged_into,
         "merged": t.handling.merged,
+        "first_reply_at": crate::store::summary::first_reply_of(stored).map(rfc3339),
+        "first_reply_due": due.first_reply.map(|d| rfc3339(d.at)),
+        "resolve_due": due.resolve.map(|d| rfc3339(d.at)),
+        "overdue": due.overdue(),
     }))
 }
-
-/// Related tickets listed per ticket; the most shared come first.
-const RELATED_SHOWN: usize = 50;
 
 pub(crate) fn message_json(m: &MessageRecord) -> serde_json::Value {
     json!({
@@ -307,60 +303,8 @@ pub fn run(
     operator: &str,
     input: Option<String>,
 ) -> anyhow::Result<()> {
-    let prefix = &cfg.team.tag;
     match cmd {
-        TicketCommand::List { status, json } => {
-            let tickets = store.tickets(status)?;
-            if json {
-                let list: Vec<_> = tickets
-                    .iter()
-                    .map(|t| {
-                        json!({
-                            "id": t.id, "tag": t.id.tag(prefix), "status": t.status, "subject": t.subject,
-                            "requestors": t.requestors, "created_at": rfc3339(t.created_at),
-                            "updated_at": rfc3339(t.updated_at), "flags": t.flags, "messages": t.message_count,
-                            "kind": t.handling.kind, "incident": t.handling.incident,
-                        })
-                    })
-                    .collect();
-                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-            } else if tickets.is_empty() {
-                writeln!(out, "no tickets")?;
-            } else {
-                writeln!(
-                    out,
-                    "{:<12} {:<9} {:>4}  {:<32} SUBJECT",
-                    "ID", "STATUS", "MSGS", "REQUESTOR"
-                )?;
-                for t in &tickets {
-                    let flags = if t.flags.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " [{}]",
-                            t.flags
-                                .iter()
-                                .map(|f| f.as_str())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        )
-                    };
-                    writeln!(
-                        out,
-                        "{:<12} {:<9} {:>4}  {:<32} {}{}",
-                        t.id.to_string(),
-                        t.status.as_str(),
-                        t.message_count,
-                        truncate(
-                            &escape(t.requestors.first().map_or("-", String::as_str)),
-                            32
-                        ),
-                        escape(&t.subject),
-                        flags
-                    )?;
-                }
-            }
-        }
+        TicketCommand::List(args) => super::list::run(store, cfg, args, out)?,
         TicketCommand::Show {
             id,
             json,
@@ -373,10 +317,10 @@ pub fn run(
                 limit,
             };
             if json {
-                let v = ticket_json(store, &t, prefix, page)?;
+                let v = ticket_json(store, cfg, &t, page)?;
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                show_human(store, &t, prefix, page, out)?;
+                super::show::show_human(store, cfg, &t, page, out)?;
             }
         }
         step @ (TicketCommand::Status { .. }
@@ -411,117 +355,4 @@ pub fn run(
     }
     out.flush()?;
     Ok(())
-}
-
-/// Human output: whatever a sender chose is shown escaped, never passed to
-/// the terminal (the JSON keeps it as is).
-fn show_human(
-    store: &Store,
-    t: &TicketRecord,
-    prefix: &str,
-    page: Page,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    writeln!(out, "{} {}", t.id.tag(prefix), escape(&t.subject))?;
-    writeln!(out, "  status      {}", t.status)?;
-    let requestors = if t.requestors.is_empty() {
-        "-".into()
-    } else {
-        escape(&t.requestors.join(", "))
-    };
-    writeln!(out, "  requestors  {requestors}")?;
-    writeln!(out, "  created     {}", rfc3339(t.created_at))?;
-    writeln!(out, "  updated     {}", rfc3339(t.updated_at))?;
-    if !t.flags.is_empty() {
-        let f: Vec<_> = t.flags.iter().map(|f| f.as_str()).collect();
-        writeln!(out, "  flags       {}", f.join(", "))?;
-    }
-    super::incident::show_handling(t, out)?;
-    let messages = store.messages(t.id)?;
-    writeln!(out, "\nmessages:{}", shown(page, messages.len() as u64))?;
-    for (i, m) in page.of(&messages).iter().enumerate() {
-        let flags: Vec<_> = m.flags.iter().map(|f| f.as_str()).collect();
-        writeln!(
-            out,
-            "  {:>2}. {:<3} {}  {}  <{}>  {} bytes  sha256 {}{}",
-            page.skip() + i + 1,
-            match m.direction {
-                crate::model::Direction::In => "in",
-                crate::model::Direction::Out => "out",
-            },
-            rfc3339(m.stored_at),
-            escape(m.from.as_deref().unwrap_or("-")),
-            escape(m.message_id.as_deref().unwrap_or("-")),
-            m.size,
-            &m.sha256[..16.min(m.sha256.len())],
-            if flags.is_empty() {
-                String::new()
-            } else {
-                format!("  [{}]", flags.join(", "))
-            }
-        )?;
-    }
-    let events = store.events(t.id)?;
-    writeln!(out, "\nhistory:{}", shown(page, events.len() as u64))?;
-    for e in page.of(&events) {
-        writeln!(
-            out,
-            "  {}  {:<15} {}",
-            rfc3339(e.at),
-            e.kind.as_str(),
-            escape(&e.detail)
-        )?;
-    }
-    let reports = store.reports(t.id)?;
-    if !reports.is_empty() {
-        let (rows, total) = store.report_rows(t.id, page.skip(), page.take())?;
-        writeln!(out, "\nreport rows:{}", shown(page, total))?;
-        for r in &reports {
-            writeln!(
-                out,
-                "  {} {} from {}: {} rows{}",
-                escape(&r.header.report_type),
-                escape(&r.header.date),
-                escape(&r.header.files.join(", ")),
-                r.header.rows,
-                if r.header.truncated {
-                    " (cut by the message's budget)"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        for row in rows {
-            writeln!(out, "  {}", escape(&row))?;
-        }
-    }
-    Ok(())
-}
-
-/// " (41–80 of 250; --page 3 for more)" when a list does not fit a page.
-fn shown(page: Page, total: u64) -> String {
-    let from = (page.skip() as u64).min(total);
-    let to = from.saturating_add(page.limit).min(total);
-    if from == 0 && to == total {
-        return String::new();
-    }
-    if from == to {
-        return format!(" (none on page {} of {total})", page.number);
-    }
-    let more = if to < total {
-        format!("; --page {} for more", page.number + 1)
-    } else {
-        String::new()
-    };
-    format!(" ({}–{to} of {total}{more})", from + 1)
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }

@@ -202,6 +202,7 @@ impl Store {
                     t[T_EVENTS].insert(&ticket_seq_key(other.id, seq), encode(e))?;
                 }
                 t[T_TICKETS].insert(&other.id.to_key(), encode(other))?;
+                super::summary::write_tx(t, other, None)?;
             }
             for (k, v) in &c.meta {
                 t[T_META].insert(k.as_slice(), v.as_slice())?;
@@ -210,6 +211,12 @@ impl Store {
                 super::outbox::release_in(t, *id, Some(c.ticket.id), by, now)?;
             }
             t[T_TICKETS].insert(&ticket_key, encode(&c.ticket))?;
+            let replied = c
+                .messages
+                .iter()
+                .any(|m| super::summary::is_handler_reply(&m.record))
+                .then_some(now);
+            super::summary::write_tx(t, &c.ticket, replied)?;
             Ok(res)
         });
         match result {

@@ -123,6 +123,7 @@ impl Store {
                 super::digest::write_pending(t, &p.digest)?;
                 t[T_GROUPS].insert(p.group_key.as_slice(), &id.to_key())?;
                 t[T_TICKETS].insert(&id.to_key(), encode(&p.ticket))?;
+                super::summary::write_tx(t, &p.ticket, None)?;
             }
             for (key, history) in &c.ack_rates {
                 t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;

@@ -19,6 +19,7 @@ pub mod schema;
 mod sealing;
 pub mod signatures;
 mod snapshot_repair;
+pub mod summary;
 pub use outbox::Attempt;
 pub mod records;
 pub mod reports;
@@ -38,8 +39,10 @@ use time::OffsetDateTime;
 /// csirtd is refused rather than misread. 2: the correlation index is kept
 /// in sorted runs (store/runs.rs), which a csirtd of version 1 would not
 /// search. 3: machine-report rows are one record per report and ticket
-/// (reports.rs), which a csirtd of version 2 would not show.
-pub const SCHEMA_VERSION: u32 = 3;
+/// (reports.rs), which a csirtd of version 2 would not show. 4: the
+/// ticket list's index (summary.rs), which a csirtd of version 3 would not
+/// keep up to date.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,7 +106,10 @@ pub(crate) const T_GROUPS: usize = 13;
 pub(crate) const T_ADVISORIES: usize = 14;
 pub(crate) const T_IND_PENDING: usize = 15;
 pub(crate) const T_REPORTS: usize = 16;
-const TREE_NAMES: [&str; 17] = [
+pub(crate) const T_SUMMARY: usize = 17;
+pub(crate) const T_BY_UPDATE: usize = 18;
+pub(crate) const T_FACETS: usize = 19;
+const TREE_NAMES: [&str; 20] = [
     "meta",
     "counters",
     "tickets",
@@ -127,6 +133,10 @@ const TREE_NAMES: [&str; 17] = [
     "indicator_pending",
     // Issue 13: machine-report rows, one compact record per report.
     "report_rows",
+    // Issue 16: the ticket list's index (summary.rs).
+    "ticket_summaries",
+    "tickets_by_update",
+    "ticket_facets",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

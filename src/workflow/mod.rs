@@ -21,6 +21,7 @@ pub mod publish;
 pub mod redelivery;
 pub mod relay;
 pub mod seal;
+pub mod sla;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod trust;

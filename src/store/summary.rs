@@ -1,0 +1,621 @@
+//! The ticket list's index (issue 16): a small summary record per ticket,
+//! a tree of ticket keys in order of last update, and facet keys (status,
+//! assignee, category, TLP, constituency, requestor) that find the tickets
+//! with one value without reading the others. Written in the transaction
+//! that writes the ticket; a first page of a million tickets reads a few
+//! hundred records instead of decoding every ticket.
+
+use super::commit::TxResult;
+use super::records::TicketRecord;
+use super::*;
+use crate::model::handling::Kind;
+use crate::model::Flag;
+use crate::workflow::commands::Tlp;
+use serde::{Deserialize, Serialize};
+use sled::transaction::TransactionalTree;
+use std::collections::BTreeSet;
+
+/// What `ticket list` shows and filters on, and the first handler reply
+/// that the SLA needs (not kept on the ticket itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketSummary {
+    pub id: TicketId,
+    pub status: Status,
+    pub subject: String,
+    pub requestors: Vec<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub updated: i64,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub flags: BTreeSet<Flag>,
+    pub messages: u32,
+    #[serde(default)]
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<TicketId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// `fraud/phishing` or `fraud`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<Tlp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constituencies: Vec<String>,
+    /// When a handler's reply was first relayed (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_reply: Option<i64>,
+}
+
+/// The category of a ticket as list and SLA name it.
+pub fn category_of(t: &TicketRecord) -> Option<String> {
+    t.classification.map(|c| match c.kind {
+        Some(k) => format!("{}/{}", c.category.as_str(), k.as_str()),
+        None => c.category.as_str().to_string(),
+    })
+}
+
+impl TicketSummary {
+    pub fn of(t: &TicketRecord, first_reply: Option<i64>) -> TicketSummary {
+        TicketSummary {
+            id: t.id,
+            status: t.status,
+            subject: t.subject.clone(),
+            requestors: t.requestors.clone(),
+            created: t.created_at.unix_timestamp(),
+            updated: t.updated_at.unix_timestamp(),
+            flags: t.flags.clone(),
+            messages: t.message_count,
+            kind: t.handling.kind,
+            incident: t.handling.incident,
+            assignee: t.handling.assignee.clone(),
+            category: category_of(t),
+            tlp: t.handling.tlp,
+            constituencies: t.constituencies.clone(),
+            first_reply,
+        }
+    }
+
+    fn facet_keys(&self) -> BTreeSet<Vec<u8>> {
+        let mut out = BTreeSet::new();
+        let mut add = |tag: u8, value: &str| {
+            out.insert(facet_key(tag, value, self.id));
+        };
+        add(F_STATUS, self.status.as_str());
+        if let Some(a) = &self.assignee {
+            add(F_ASSIGNEE, a);
+        }
+        if let Some(c) = &self.category {
+            add(F_CATEGORY, top_category(c));
+        }
+        if let Some(t) = self.tlp {
+            add(F_TLP, t.as_str());
+        }
+        for c in &self.constituencies {
+            add(F_CONSTITUENCY, c);
+        }
+        for r in &self.requestors {
+            add(F_REQUESTOR, r);
+            if let Some(at) = r.rfind('@') {
+                add(F_REQUESTOR, &r[at..]);
+            }
+        }
+        out
+    }
+}
+
+fn top_category(c: &str) -> &str {
+    c.split('/').next().unwrap_or(c)
+}
+
+const F_STATUS: u8 = b's';
+const F_ASSIGNEE: u8 = b'a';
+const F_CATEGORY: u8 = b'g';
+const F_TLP: u8 = b't';
+const F_CONSTITUENCY: u8 = b'c';
+const F_REQUESTOR: u8 = b'r';
+/// Longer values are cut in the key; the summary decides the match.
+const MAX_FACET_VALUE: usize = 200;
+
+fn facet_prefix(tag: u8, value: &str) -> Vec<u8> {
+    let v = value.trim().to_lowercase().replace('\0', "");
+    let mut bytes = v.into_bytes();
+    bytes.truncate(MAX_FACET_VALUE);
+    let mut k = Vec::with_capacity(bytes.len() + 8);
+    k.push(tag);
+    k.extend_from_slice(&bytes);
+    k.push(0);
+    k
+}
+
+fn facet_key(tag: u8, value: &str, id: TicketId) -> Vec<u8> {
+    let mut k = facet_prefix(tag, value);
+    k.extend_from_slice(&id.to_key());
+    k
+}
+
+fn update_key(updated: i64, id: TicketId) -> [u8; 14] {
+    let mut k = [0u8; 14];
+    // Biased so that times before 1970 still sort first.
+    k[..8].copy_from_slice(&((updated as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&id.to_key());
+    k
+}
+
+fn update_of(k: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = k.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+fn id_at_end(k: &[u8]) -> Option<TicketId> {
+    TicketId::from_key(k.get(k.len().checked_sub(6)?..)?)
+}
+
+/// Keeps the list index of `ticket` in step, inside its transaction.
+/// `replied_at`: a handler's reply is relayed in this commit. One read and
+/// two or three writes per commit; facet keys change only with the facets.
+pub(crate) fn write_tx(
+    t: &[TransactionalTree],
+    ticket: &TicketRecord,
+    replied_at: Option<OffsetDateTime>,
+) -> TxResult<()> {
+    let key = ticket.id.to_key();
+    let old: Option<TicketSummary> = t[T_SUMMARY]
+        .get(key)?
+        .and_then(|v| serde_json::from_slice(&v).ok());
+    let replied = replied_at.map(|r| r.unix_timestamp());
+    let first_reply = match (old.as_ref().and_then(|o| o.first_reply), replied) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let new = TicketSummary::of(ticket, first_reply);
+    if old.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    let old_facets = old.as_ref().map(|o| o.facet_keys()).unwrap_or_default();
+    let new_facets = new.facet_keys();
+    for k in old_facets.difference(&new_facets) {
+        t[T_FACETS].remove(k.as_slice())?;
+    }
+    for k in new_facets.difference(&old_facets) {
+        t[T_FACETS].insert(k.as_slice(), &[])?;
+    }
+    if let Some(o) = &old {
+        if o.updated != new.updated {
+            t[T_BY_UPDATE].remove(&update_key(o.updated, o.id))?;
+        }
+    }
+    t[T_BY_UPDATE].insert(&update_key(new.updated, new.id), &[])?;
+    t[T_SUMMARY].insert(&key, encode(&new))?;
+    Ok(())
+}
+
+/// The first relayed handler reply among a ticket's stored messages.
+pub fn first_reply_of(messages: &[MessageRecord]) -> Option<OffsetDateTime> {
+    messages
+        .iter()
+        .filter(|m| is_handler_reply(m))
+        .map(|m| m.stored_at)
+        .min()
+}
+
+/// Relayed handler mail: what the first-reply SLA waits for (not acks,
+/// notifications or digests).
+pub fn is_handler_reply(m: &MessageRecord) -> bool {
+    m.direction == crate::model::Direction::Out && m.origin == "relay"
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SortKey {
+    Created,
+    #[default]
+    Updated,
+    Id,
+    Status,
+}
+
+/// A `ticket list` request. Text filters match case-insensitively;
+/// `requestor` starting with `@` matches a domain.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub assignee: Option<String>,
+    pub constituency: Option<String>,
+    pub category: Option<String>,
+    pub tlp: Option<Tlp>,
+    pub requestor: Option<String>,
+    /// Created at or after (Unix seconds).
+    pub since: Option<i64>,
+    /// Created before.
+    pub until: Option<i64>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// How many matching tickets follow the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum More {
+    Exactly(usize),
+    /// Counting stopped (see [`COUNT_BUDGET`]).
+    AtLeast(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub tickets: Vec<TicketSummary>,
+    pub more: More,
+}
+
+/// A facet with at most this many tickets is read whole and sorted in
+/// memory; a broader one is left to the ordered scan.
+const CANDIDATE_CAP: usize = 20_000;
+/// Index entries read after the page to count what follows it; beyond
+/// that the count is "at least".
+const COUNT_BUDGET: usize = 20_000;
+
+/// Whether `s` passes every filter of `q`. Pure.
+pub fn matches(q: &ListQuery, s: &TicketSummary) -> bool {
+    let eq = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    q.status.is_none_or(|st| st == s.status)
+        && q.tlp.is_none_or(|t| Some(t) == s.tlp)
+        && q.assignee
+            .as_deref()
+            .is_none_or(|a| s.assignee.as_deref().is_some_and(|b| eq(a, b)))
+        && q.constituency
+            .as_deref()
+            .is_none_or(|c| s.constituencies.iter().any(|b| eq(c, b)))
+        && q.category.as_deref().is_none_or(|c| {
+            s.category.as_deref().is_some_and(|b| {
+                let (c, b) = (c.trim().to_ascii_lowercase(), b.to_ascii_lowercase());
+                b == c || b.starts_with(&format!("{c}/"))
+            })
+        })
+        && q.requestor.as_deref().is_none_or(|r| {
+            let r = r.trim().to_lowercase();
+            s.requestors.iter().any(|b| {
+                let b = b.to_lowercase();
+                if r.starts_with('@') {
+                    b.ends_with(&r)
+                } else {
+                    b == r
+                }
+            })
+        })
+        && q.since.is_none_or(|t| s.created >= t)
+        && q.until.is_none_or(|t| s.created < t)
+}
+
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::New => 0,
+        Status::Open => 1,
+        Status::Stalled => 2,
+        Status::Resolved => 3,
+        Status::Rejected => 4,
+    }
+}
+
+const STATUSES: [Status; 5] = [
+    Status::New,
+    Status::Open,
+    Status::Stalled,
+    Status::Resolved,
+    Status::Rejected,
+];
+
+/// Orders summaries as `q` asks; ties by ID. Pure.
+pub fn sort(q: &ListQuery, list: &mut [TicketSummary]) {
+    list.sort_by(|a, b| {
+        let o = match q.sort {
+            SortKey::Updated => a.updated.cmp(&b.updated),
+            SortKey::Created => a.created.cmp(&b.created),
+            SortKey::Id => std::cmp::Ordering::Equal,
+            SortKey::Status => status_rank(a.status).cmp(&status_rank(b.status)),
+        }
+        .then(a.id.cmp(&b.id));
+        if q.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+}
+
+type Rows<'a> = Box<dyn Iterator<Item = Result<Option<TicketSummary>>> + 'a>;
+
+impl Store {
+    /// Whether the list index is there: a store from before schema 4 that
+    /// was not migrated (a read-only command) has tickets but no summaries.
+    fn summaries_missing(&self) -> bool {
+        self.trees[T_SUMMARY].is_empty() && !self.trees[T_TICKETS].is_empty()
+    }
+
+    pub fn summary(&self, id: TicketId) -> Result<Option<TicketSummary>> {
+        match self.trees[T_SUMMARY].get(id.to_key())? {
+            Some(v) => Ok(Some(decode(&v, "ticket summary")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of the tickets that pass `q` and `extra` (the SLA's
+    /// overdue test, which needs the configuration and the clock).
+    pub fn list(&self, q: &ListQuery, extra: &dyn Fn(&TicketSummary) -> bool) -> Result<ListPage> {
+        if self.summaries_missing() {
+            return self.list_from_records(q, extra);
+        }
+        if let Some(prefix) = self.narrowest_facet(q)? {
+            let mut all = Vec::new();
+            for item in self.trees[T_FACETS].scan_prefix(&prefix) {
+                let (k, _) = item?;
+                if let Some(s) = id_at_end(&k).map(|id| self.summary(id)).transpose()? {
+                    if let Some(s) = s.filter(|s| matches(q, s) && extra(s)) {
+                        all.push(s);
+                    }
+                }
+            }
+            return Ok(page_of(q, all));
+        }
+        let rows: Rows<'_> = match q.sort {
+            SortKey::Updated => {
+                let it = self.trees[T_BY_UPDATE].iter();
+                let it: Box<dyn Iterator<Item = _>> = if q.descending {
+                    Box::new(it.rev())
+                } else {
+                    Box::new(it)
+                };
+                let since = q.since.filter(|_| q.descending);
+                Box::new(it.map(move |item| -> Result<Option<TicketSummary>> {
+                    let (k, _) = item?;
+                    let (Some(updated), Some(id)) = (update_of(&k), id_at_end(&k)) else {
+                        return Ok(None);
+                    };
+                    // Updated no earlier than created: past `since`,
+                    // nothing later in this order can match.
+                    if since.is_some_and(|s| updated < s) {
+                        return Err(StoreError::Conflict(STOP.into()));
+                    }
+                    // A stale entry (its ticket updated since) is skipped.
+                    Ok(self.summary(id)?.filter(|s| s.updated == updated))
+                }))
+            }
+            SortKey::Id | SortKey::Created => {
+                let it = self.trees[T_SUMMARY].iter();
+                let it: Box<dyn Iterator<Item = _>> = if q.descending {
+                    Box::new(it.rev())
+                } else {
+                    Box::new(it)
+                };
+                Box::new(it.map(|item| {
+                    let (_, v) = item?;
+                    Ok(Some(decode(&v, "ticket summary")?))
+                }))
+            }
+            SortKey::Status => {
+                let mut order = STATUSES.to_vec();
+                if q.descending {
+                    order.reverse();
+                }
+                let desc = q.descending;
+                Box::new(order.into_iter().flat_map(move |st| {
+                    let it = self.trees[T_FACETS].scan_prefix(facet_prefix(F_STATUS, st.as_str()));
+                    let it: Box<dyn Iterator<Item = _>> = if desc {
+                        Box::new(it.rev())
+                    } else {
+                        Box::new(it)
+                    };
+                    it.map(move |item| -> Result<Option<TicketSummary>> {
+                        let (k, _) = item?;
+                        Ok(match id_at_end(&k) {
+                            Some(id) => self.summary(id)?.filter(|s| s.status == st),
+                            None => None,
+                        })
+                    })
+                }))
+            }
+        };
+        stream_page(q, extra, rows)
+    }
+
+    /// The facet prefix of `q` with the fewest tickets, if one has few
+    /// enough to read whole.
+    fn narrowest_facet(&self, q: &ListQuery) -> Result<Option<Vec<u8>>> {
+        let mut prefixes = Vec::new();
+        if let Some(s) = q.status {
+            prefixes.push(facet_prefix(F_STATUS, s.as_str()));
+        }
+        if let Some(a) = &q.assignee {
+            prefixes.push(facet_prefix(F_ASSIGNEE, a));
+        }
+        if let Some(c) = &q.category {
+            prefixes.push(facet_prefix(F_CATEGORY, top_category(c.trim())));
+        }
+        if let Some(t) = q.tlp {
+            prefixes.push(facet_prefix(F_TLP, t.as_str()));
+        }
+        if let Some(c) = &q.constituency {
+            prefixes.push(facet_prefix(F_CONSTITUENCY, c));
+        }
+        if let Some(r) = &q.requestor {
+            prefixes.push(facet_prefix(F_REQUESTOR, r));
+        }
+        let mut best: Option<(usize, Vec<u8>)> = None;
+        for p in prefixes {
+            let mut n = 0;
+            for item in self.trees[T_FACETS].scan_prefix(&p) {
+                item?;
+                n += 1;
+                if n > CANDIDATE_CAP || best.as_ref().is_some_and(|(b, _)| n >= *b) {
+                    break;
+                }
+            }
+            if n <= CANDIDATE_CAP && best.as_ref().is_none_or(|(b, _)| n < *b) {
+                best = Some((n, p));
+            }
+        }
+        Ok(best.map(|(_, p)| p))
+    }
+
+    /// Without the index (an older store read as it is): every ticket
+    /// decoded, as before schema 4.
+    fn list_from_records(
+        &self,
+        q: &ListQuery,
+        extra: &dyn Fn(&TicketSummary) -> bool,
+    ) -> Result<ListPage> {
+        let mut all = Vec::new();
+        for t in self.tickets(None)? {
+            let first = first_reply_of(&self.messages(t.id)?).map(|r| r.unix_timestamp());
+            let s = TicketSummary::of(&t, first);
+            if matches(q, &s) && extra(&s) {
+                all.push(s);
+            }
+        }
+        Ok(page_of(q, all))
+    }
+
+    /// Builds the list index from the tickets (`csirtd migrate` to schema
+    /// 4, and the benchmark's fill); returns how many tickets it indexed.
+    pub fn build_summaries(&self) -> Result<usize> {
+        let mut n = 0;
+        let mut batch = SummaryBatch::default();
+        for item in self.trees[T_TICKETS].iter() {
+            let (_, v) = item?;
+            let t: TicketRecord = decode(&v, "ticket")?;
+            let first = first_reply_of(&self.messages(t.id)?).map(|r| r.unix_timestamp());
+            batch.add(&TicketSummary::of(&t, first));
+            n += 1;
+            if n % 50_000 == 0 {
+                self.apply_summaries(std::mem::take(&mut batch))?;
+            }
+        }
+        self.apply_summaries(batch)?;
+        Ok(n)
+    }
+
+    pub(crate) fn apply_summaries(&self, b: SummaryBatch) -> Result<()> {
+        self.trees[T_SUMMARY].apply_batch(b.summaries)?;
+        self.trees[T_BY_UPDATE].apply_batch(b.by_update)?;
+        self.trees[T_FACETS].apply_batch(b.facets)?;
+        Ok(())
+    }
+}
+
+/// Index entries of new tickets written outside a transaction (bulk
+/// loading, migration).
+#[derive(Default)]
+pub(crate) struct SummaryBatch {
+    summaries: sled::Batch,
+    by_update: sled::Batch,
+    facets: sled::Batch,
+}
+
+impl SummaryBatch {
+    pub(crate) fn add(&mut self, s: &TicketSummary) {
+        self.summaries.insert(&s.id.to_key(), encode(s));
+        self.by_update.insert(&update_key(s.updated, s.id), &[]);
+        for k in s.facet_keys() {
+            self.facets.insert(k, &[]);
+        }
+    }
+}
+
+/// Stops an ordered scan early (see `since`); not an error to the caller.
+const STOP: &str = "\0stop";
+
+fn page_of(q: &ListQuery, mut all: Vec<TicketSummary>) -> ListPage {
+    sort(q, &mut all);
+    let total = all.len();
+    let tickets: Vec<_> = all.into_iter().skip(q.offset).take(q.limit).collect();
+    let more = total.saturating_sub(q.offset.saturating_add(tickets.len()));
+    ListPage {
+        tickets,
+        more: More::Exactly(more),
+    }
+}
+
+fn stream_page(
+    q: &ListQuery,
+    extra: &dyn Fn(&TicketSummary) -> bool,
+    rows: Rows<'_>,
+) -> Result<ListPage> {
+    let mut skipped = 0;
+    let mut tickets = Vec::new();
+    let mut more = 0;
+    let mut read_after = 0;
+    for row in rows {
+        let s = match row {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(StoreError::Conflict(m)) if m == STOP => break,
+            Err(e) => return Err(e),
+        };
+        if tickets.len() >= q.limit {
+            read_after += 1;
+            if read_after > COUNT_BUDGET {
+                return Ok(ListPage {
+                    tickets,
+                    more: More::AtLeast(more),
+                });
+            }
+        }
+        if !(matches(q, &s) && extra(&s)) {
+            continue;
+        }
+        if skipped < q.offset {
+            skipped += 1;
+        } else if tickets.len() < q.limit {
+            tickets.push(s);
+        } else {
+            more += 1;
+        }
+    }
+    Ok(ListPage {
+        tickets,
+        more: More::Exactly(more),
+    })
+}
+
+impl Store {
+    /// Tickets with this requestor address, or with a requestor of this
+    /// `@domain`, newest first (for `csirtd search`).
+    pub fn by_requestor(&self, value: &str, limit: usize) -> Result<Vec<TicketId>> {
+        if self.summaries_missing() {
+            let q = ListQuery {
+                requestor: Some(value.to_string()),
+                sort: SortKey::Id,
+                descending: true,
+                limit,
+                ..Default::default()
+            };
+            return Ok(self
+                .list_from_records(&q, &|_| true)?
+                .tickets
+                .into_iter()
+                .map(|s| s.id)
+                .collect());
+        }
+        let mut out = Vec::new();
+        for item in self.trees[T_FACETS]
+            .scan_prefix(facet_prefix(F_REQUESTOR, value))
+            .rev()
+            .take(limit)
+        {
+            let (k, _) = item?;
+            out.extend(id_at_end(&k));
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Test support: the store as a csirtd of schema 3 left it.
+    #[doc(hidden)]
+    pub fn drop_list_index_for_tests(&self) -> Result<()> {
+        for t in [T_SUMMARY, T_BY_UPDATE, T_FACETS] {
+            self.trees[t].clear()?;
+        }
+        self.flush()
+    }
+}
