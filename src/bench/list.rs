@@ -42,7 +42,7 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
         .filter_map(|c| parse_category(c).ok())
         .collect();
     let t0 = Instant::now();
-    let chunk = 50_000;
+    let chunk = 10_000;
     let mut seq = 0u32;
     while (seq as usize) < n {
         let mut batch = Vec::with_capacity(chunk);
@@ -85,6 +85,7 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
             batch.push((t, Vec::new()));
         }
         store.bulk_load_tickets(&batch)?;
+        store.bulk_load_summaries(&batch)?;
         store.flush()?;
     }
     println!(

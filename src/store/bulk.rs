@@ -14,10 +14,8 @@ impl Store {
         let mut t = sled::Batch::default();
         let mut entries = Vec::new();
         let mut top: std::collections::BTreeMap<u16, u32> = Default::default();
-        let mut summaries = summary::SummaryBatch::default();
         for (ticket, indicators) in tickets {
             t.insert(&ticket.id.to_key(), encode(ticket));
-            summaries.add(&summary::TicketSummary::of(ticket, None));
             let seq = top.entry(ticket.id.year).or_default();
             *seq = (*seq).max(ticket.id.seq);
             for (tree, key) in indicators.iter().filter_map(|i| index::entry(i, ticket.id)) {
@@ -25,7 +23,6 @@ impl Store {
             }
         }
         self.trees()[T_TICKETS].apply_batch(t)?;
-        self.apply_summaries(summaries)?;
         self.write_index_run(entries)?;
         for (year, seq) in top {
             let key = ticket_counter_key(year);
