@@ -1,6 +1,7 @@
 //! The only module that knows sled. Its API is narrow on purpose: apply a
 //! commit, look things up, move outbox entries through their states.
 
+mod ack_totals;
 pub mod advisory;
 pub mod backup;
 mod bulk;
@@ -150,6 +151,8 @@ pub struct Store {
     /// entries change place (records to a run, runs to a merged run).
     index_view: std::sync::Arc<std::sync::RwLock<()>>,
     orphans_checked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Domain and global acknowledgement counts (see `ack_totals`).
+    ack_totals: std::sync::Arc<std::sync::Mutex<Option<ack_totals::AckTotals>>>,
 }
 
 impl Store {
@@ -218,6 +221,7 @@ impl Store {
             index_merge: Default::default(),
             index_view: Default::default(),
             orphans_checked: Default::default(),
+            ack_totals: Default::default(),
         };
         store.check_schema(&shown, access)?;
         Ok(store)
@@ -334,6 +338,10 @@ impl Store {
         now: OffsetDateTime,
         window_secs: u64,
     ) -> Result<AckHistory> {
+        if ack_totals::is_total_key(key) {
+            let total = self.ack_total(key, now.unix_timestamp(), window_secs)?;
+            return Ok(total.within(now.unix_timestamp(), window_secs));
+        }
         let history = match self.trees[T_ACK_RATE].get(key.as_bytes())? {
             Some(v) => AckHistory::decode(&v, window_secs).ok_or_else(|| StoreError::Corrupt {
                 what: format!("ack_rate/{key}"),
