@@ -84,11 +84,8 @@ fn figure_line(out: &mut dyn Write, what: &str, f: &Figure) -> std::io::Result<(
 }
 
 fn times_block(out: &mut dyn Write, name: &str, t: &Times) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "  {name} ({} tickets)         p50       p90     with  none yet",
-        t.tickets
-    )?;
+    let plural = if t.tickets == 1 { "" } else { "s" };
+    writeln!(out, "  {name} ({} ticket{plural})", t.tickets)?;
     figure_line(out, "to acknowledge", &t.acknowledge)?;
     figure_line(out, "to first handler reply", &t.first_reply)?;
     figure_line(out, "to resolve", &t.resolve)
@@ -134,7 +131,12 @@ pub fn run(store: &Store, args: StatsArgs, out: &mut dyn Write) -> anyhow::Resul
     }
     writeln!(
         out,
-        "\ntime from the first report (\"none yet\": tickets without the event, not counted as 0):"
+        "\ntime from the first report (\"with\": tickets that have the event; \"none yet\": without it, not counted as 0):"
+    )?;
+    writeln!(
+        out,
+        "    {:<24} {:>9} {:>9} {:>8} {:>9}",
+        "", "p50", "p90", "with", "none yet"
     )?;
     times_block(out, "all", &s.times.overall)?;
     for (title, map) in [
