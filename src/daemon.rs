@@ -191,7 +191,11 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         socket.clone(),
         // Base64 and JSON add about a third to a message.
         cfg.limits.max_stored_size.saturating_mul(2),
-        Arc::new(control_handler(current.clone(), durable_tx.clone())),
+        Arc::new(control_handler(
+            current.clone(),
+            durable_tx.clone(),
+            monitor.clone(),
+        )),
         shutdown_rx.clone(),
     ));
 
@@ -414,6 +418,7 @@ async fn reload_on_hup(mut hup: tokio::sync::mpsc::UnboundedReceiver<()>, curren
 fn control_handler(
     current: Arc<Current>,
     durable: Arc<watch::Sender<u64>>,
+    monitor: Arc<crate::ops::Monitor>,
 ) -> impl Fn(crate::control::Request) -> crate::control::Response + Send + Sync {
     use crate::control::{b64, unb64, Request, Response};
     move |request| {
@@ -443,7 +448,8 @@ fn control_handler(
                     .collect();
                 match decoded {
                     Some(d) if !d.is_empty() => {
-                        crate::cli::ingest::ingest_all(&pipeline, &d, |store| {
+                        crate::cli::ingest::ingest_all(&pipeline, &d, |store, report| {
+                            monitor.record_batch(report);
                             if let Ok(hw) = store.outbox_high_water() {
                                 let _ = durable.send(hw);
                             }
