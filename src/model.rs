@@ -267,8 +267,6 @@ pub enum EventKind {
     Hold,
     /// Retention removed the ticket's mail and personal data; a tombstone stays.
     Purged,
-    /// Text removed by retention: only the kind and time of the event stay.
-    Redacted,
 }
 
 impl EventKind {
@@ -298,7 +296,6 @@ impl EventKind {
             EventKind::Command => "command",
             EventKind::Hold => "hold",
             EventKind::Purged => "purged",
-            EventKind::Redacted => "redacted",
         }
     }
 }
