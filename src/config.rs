@@ -11,10 +11,12 @@ mod intake;
 use intake::yes;
 pub use intake::{MaildirConfig, SourceDefaults};
 mod metrics;
+mod retention;
 mod roles;
 pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
 pub use metrics::{check_listen, MetricsConfig};
+pub use retention::{IndicatorPolicy, RetentionConfig};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
@@ -77,6 +79,9 @@ pub struct Config {
     /// `[metrics]`: Prometheus and health endpoints; off by default.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[retention]`: when expired tickets are purged; off by default.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -804,6 +809,7 @@ impl Config {
         self.validate_feeds()?;
         self.validate_auth()?;
         self.validate_metrics()?;
+        self.validate_retention()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {

@@ -104,6 +104,21 @@ pub enum TicketCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Put a legal hold on a ticket: retention never purges it, as `/hold` by mail
+    Hold {
+        id: String,
+        /// Why (a court order, a police request); kept with the hold
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Lift a ticket's legal hold, as `/unhold` by mail
+    Unhold {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
     /// Write a stored message's raw bytes to standard output, bit for bit (evidence)
     Raw {
         id: String,
@@ -213,6 +228,8 @@ pub fn ticket_json(
         "requestors": t.requestors,
         "created_at": rfc3339(t.created_at),
         "updated_at": rfc3339(t.updated_at),
+        "purged_at": t.purged_at.map(rfc3339),
+        "hold": t.hold,
         "flags": t.flags,
         "events": events,
         "messages": messages,
@@ -386,6 +403,8 @@ pub fn run(
         | TicketCommand::Link { .. }
         | TicketCommand::Merge { .. }
         | TicketCommand::Note { .. }
+        | TicketCommand::Hold { .. }
+        | TicketCommand::Unhold { .. }
         | TicketCommand::Reply { .. }) => {
             super::handling::run(store, cfg, step, out, operator, input)?
         }
@@ -432,6 +451,19 @@ fn show_human(
     writeln!(out, "  requestors  {requestors}")?;
     writeln!(out, "  created     {}", rfc3339(t.created_at))?;
     writeln!(out, "  updated     {}", rfc3339(t.updated_at))?;
+    // Retention (issue 16): a tombstone and a legal hold are said first.
+    if let Some(at) = t.purged_at {
+        writeln!(out, "  purged      {} by retention: mail, texts and personal data removed; this is the tombstone", rfc3339(at))?;
+    }
+    if let Some(h) = &t.hold {
+        writeln!(
+            out,
+            "  legal hold  {} (by {}, {})",
+            escape(&h.reason),
+            escape(&h.by),
+            rfc3339(h.at)
+        )?;
+    }
     if !t.flags.is_empty() {
         let f: Vec<_> = t.flags.iter().map(|f| f.as_str()).collect();
         writeln!(out, "  flags       {}", f.join(", "))?;

@@ -4,9 +4,10 @@
 mod ack_totals;
 pub mod advisory;
 pub mod backup;
-mod bulk;
+pub mod bulk;
 pub mod census;
 mod commit;
+pub mod compact;
 pub mod digest;
 pub mod grouped;
 mod imap_state;
@@ -15,6 +16,7 @@ mod keys;
 mod labels;
 mod outbox;
 mod outbox_control;
+pub mod purge;
 mod runs;
 pub mod schema;
 mod sealing;
@@ -177,6 +179,10 @@ impl Store {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
+        }
+        // A compaction cut short by a crash is finished or undone first.
+        if let Err(e) = compact::recover(path) {
+            tracing::warn!(store = %shown, "could not finish an interrupted compaction: {e}");
         }
         match snapshot_repair::remove_torn_snapshots(path) {
             Ok(removed) => {

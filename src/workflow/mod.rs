@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod redelivery;
 pub mod relay;
+pub mod retention;
 pub mod seal;
 #[cfg(test)]
 pub(crate) mod test_support;
