@@ -87,6 +87,13 @@ fn the_demo_shows_verdicts_a_refused_forgery_and_a_signature_gpg_accepts() {
         out.status
     );
 
+    // The daemon's log names the forgery as it stores it.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("message flagged") && l.contains("unverified-handler")),
+        "{stderr}"
+    );
     assert_eq!(verdict_of(&stdout, "Demo PGP/MIME signed"), "good");
     assert_eq!(verdict_of(&stdout, "Demo inline clearsigned"), "good");
     assert_eq!(verdict_of(&stdout, "Demo altered after signing"), "bad");

@@ -458,6 +458,14 @@ impl Pipeline {
                 at: now,
             })
             .collect();
+        // What the decision and the relay found too (a reply claiming a
+        // handler's address without the handler's key), as stored on the
+        // incoming message (the commit's first), so that intake's log names
+        // it.
+        let mut flags = flags;
+        if let Some(incoming) = commit.messages.first() {
+            flags.extend(incoming.record.flags.iter().copied());
+        }
         Ok(Processed {
             placement: plan.placement,
             outbox_ids: result.outbox_ids,
