@@ -35,6 +35,20 @@ pub struct BatchReport {
     pub commit_time: Duration,
 }
 
+impl BatchReport {
+    /// One message stored outside a batch (an `ingest`), counted as the
+    /// batch counts its messages once they are durable.
+    pub fn count(&mut self, placement: &Placement, verdict: crate::pgp::Verdict) {
+        match placement {
+            Placement::Created(_) => self.created += 1,
+            Placement::Appended(_) => self.appended += 1,
+            Placement::Duplicate(_) => self.duplicates += 1,
+        }
+        self.stored += 1;
+        self.verdicts.push(verdict);
+    }
+}
+
 /// Messages handed out by the sources: (source index, message, when).
 pub type Batch = Vec<(usize, RawMessage, Instant)>;
 

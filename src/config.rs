@@ -11,11 +11,13 @@ mod intake;
 use intake::yes;
 pub use intake::{MaildirConfig, SourceDefaults};
 mod metrics;
+mod retention;
 mod roles;
 mod sla;
 pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
 pub use metrics::{check_listen, MetricsConfig};
+pub use retention::{IndicatorPolicy, RetentionConfig};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
@@ -82,6 +84,9 @@ pub struct Config {
     /// `[sla]`: first-reply and resolution targets; none by default.
     #[serde(default)]
     pub sla: SlaConfig,
+    /// `[retention]`: when expired tickets are purged; off by default.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -812,6 +817,7 @@ impl Config {
         self.validate_feeds()?;
         self.validate_auth()?;
         self.validate_metrics()?;
+        self.validate_retention()?;
         match self.outbox.transport {
             TransportKind::File => {
                 if self.outbox.file.is_none() {

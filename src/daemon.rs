@@ -137,7 +137,24 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (hup_tx, hup_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(watch_signals(signals()?, shutdown_tx, hup_tx));
-    let store = open_store(&cfg).await?;
+    let mut store = open_store(&cfg).await?;
+    if store.compaction_due()? {
+        // A purge since the last start left removed data in sled's log:
+        // the files are rewritten while nothing else holds the store.
+        drop(store);
+        let (path, cache) = (cfg.store.path.clone(), cfg.store.cache_mb);
+        match tokio::task::spawn_blocking(move || crate::store::compact::compact(&path, cache)).await {
+            Ok(Ok(done)) => tracing::info!(
+                entries = done.entries,
+                bytes_before = done.bytes_before,
+                bytes_after = done.bytes_after,
+                "store compacted after a purge: removed data is gone from its files"
+            ),
+            Ok(Err(e)) => tracing::error!("the store could not be compacted after a purge (purged data stays in its files until `csirtd compact` succeeds): {e}"),
+            Err(_) => tracing::error!("the compaction after a purge panicked; run `csirtd compact` with the daemon stopped"),
+        }
+        store = open_store(&cfg).await?;
+    }
     let monitor = crate::ops::Monitor::new(&cfg, store.clone())?;
     let socket = crate::control::socket_path(&cfg.store.path);
     let listener = crate::control::bind(&socket)?;
@@ -191,7 +208,11 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         socket.clone(),
         // Base64 and JSON add about a third to a message.
         cfg.limits.max_stored_size.saturating_mul(2),
-        Arc::new(control_handler(current.clone(), durable_tx.clone())),
+        Arc::new(control_handler(
+            current.clone(),
+            durable_tx.clone(),
+            monitor.clone(),
+        )),
         shutdown_rx.clone(),
     ));
 
@@ -209,6 +230,13 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
             current.clone(),
             cfg.clone(),
             durable_tx.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
+    let purges = (!drain && cfg.retention.purge_time().is_some()).then(|| {
+        tokio::spawn(purge_task(
+            current.clone(),
+            cfg.clone(),
             shutdown_rx.clone(),
         ))
     });
@@ -255,6 +283,9 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     sent?;
     if let Some(d) = digests {
         d.abort();
+    }
+    if let Some(p) = purges {
+        p.abort();
     }
     control.abort();
     let _ = std::fs::remove_file(&socket);
@@ -351,6 +382,55 @@ async fn digest_task(
     }
 }
 
+fn purge_if_due(pipeline: &Pipeline, cfg: &Config) {
+    match crate::cli::purge::scheduled(pipeline.store(), cfg) {
+        Ok(None) => {}
+        Ok(Some(r)) => tracing::info!(
+            tickets = r.tickets,
+            skipped = r.skipped,
+            messages = r.messages,
+            raw_bytes = r.raw_bytes,
+            events = r.events,
+            outbox_entries = r.outbox_entries,
+            index_entries = r.index_entries,
+            ack_histories = r.ack_histories,
+            "daily purge done ([retention] purge_at); the store's files are compacted at the next start"
+        ),
+        Err(e) => tracing::error!("the daily purge failed; it is tried again at the next purge_at: {e}"),
+    }
+}
+
+/// Purges expired tickets at each `[retention] purge_at`, and once at the
+/// start when a slot passed while no daemon ran.
+async fn purge_task(current: Arc<Current>, cfg: Config, mut shutdown: watch::Receiver<bool>) {
+    let Some(at) = cfg.retention.purge_time() else {
+        return;
+    };
+    let mut first = true;
+    loop {
+        if !first {
+            let now = crate::clock::now();
+            let next = crate::workflow::digest::next_slot(now, at);
+            let wait = (next - now).unsigned_abs() + Duration::from_secs(1);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        first = false;
+        if *shutdown.borrow() {
+            return;
+        }
+        let (p, c) = (current.get(), cfg.clone());
+        if tokio::task::spawn_blocking(move || purge_if_due(&p, &c))
+            .await
+            .is_err()
+        {
+            tracing::error!("the daily purge panicked; it is tried again at the next purge_at");
+        }
+    }
+}
+
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -414,6 +494,7 @@ async fn reload_on_hup(mut hup: tokio::sync::mpsc::UnboundedReceiver<()>, curren
 fn control_handler(
     current: Arc<Current>,
     durable: Arc<watch::Sender<u64>>,
+    monitor: Arc<crate::ops::Monitor>,
 ) -> impl Fn(crate::control::Request) -> crate::control::Response + Send + Sync {
     use crate::control::{b64, unb64, Request, Response};
     move |request| {
@@ -443,7 +524,8 @@ fn control_handler(
                     .collect();
                 match decoded {
                     Some(d) if !d.is_empty() => {
-                        crate::cli::ingest::ingest_all(&pipeline, &d, |store| {
+                        crate::cli::ingest::ingest_all(&pipeline, &d, |store, report| {
+                            monitor.record_batch(report);
                             if let Ok(hw) = store.outbox_high_water() {
                                 let _ = durable.send(hw);
                             }

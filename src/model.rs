@@ -263,6 +263,10 @@ pub enum EventKind {
     Note,
     /// A command by mail was executed (or refused).
     Command,
+    /// A legal hold was put on or taken off the ticket (`/hold`, `/unhold`).
+    Hold,
+    /// Retention removed the ticket's mail and personal data; a tombstone stays.
+    Purged,
 }
 
 impl EventKind {
@@ -290,6 +294,8 @@ impl EventKind {
             EventKind::Relayed => "relayed",
             EventKind::Note => "note",
             EventKind::Command => "command",
+            EventKind::Hold => "hold",
+            EventKind::Purged => "purged",
         }
     }
 }

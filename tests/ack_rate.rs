@@ -108,3 +108,37 @@ fn a_global_budget_caps_all_acknowledgements() {
         "{out}"
     );
 }
+
+#[test]
+fn the_budgets_hold_within_one_process_and_across_restarts() {
+    // One `run --drain` takes a whole batch: the domain and global counts
+    // it keeps in memory must see each acknowledgement it just committed,
+    // and the next process must find them again.
+    let env = Env::with_extra(
+        "[ack]\nrate_limit = 5\nrate_limit_per_domain = 2\nrate_limit_global = 3\nrate_window_secs = 3600\n",
+    );
+    let deliver = |from: &str, n: usize| {
+        env.deliver(
+            &format!("1700000000.{n}.rate"),
+            &mail(
+                from,
+                &format!("report {n}"),
+                Some(&format!("drain{n}@reports.example")),
+                "",
+                "x",
+            ),
+        )
+    };
+    for (n, from) in ["a@bank.example", "b@bank.example", "c@bank.example"]
+        .iter()
+        .enumerate()
+    {
+        deliver(from, n);
+    }
+    env.ok(&["run", "--drain"]);
+    assert_eq!(env.outbox().len(), 2, "the domain allows two");
+    deliver("x@other.example", 10);
+    deliver("y@third.example", 11);
+    env.ok(&["run", "--drain"]);
+    assert_eq!(env.outbox().len(), 3, "all senders together allow three");
+}

@@ -124,6 +124,28 @@ fn metrics_count_what_the_daemon_did_and_health_endpoints_answer() {
     assert_eq!(get(port, "/readyz"), Some((200, "ready\n".into())));
     assert_eq!(get(port, "/nothing").map(|(c, _)| c), Some(404));
 
+    // An MTA's `csirtd ingest` goes through the daemon: counted the same.
+    let piped = mail(
+        "reporter7@isp7.example",
+        "Piped report",
+        Some("piped-7.metrics@isp7.example"),
+        "",
+        "Report 7.",
+    );
+    let (code, said) = env.ingest(&piped);
+    assert_eq!(code, 0, "{said}");
+    let text = get(port, "/metrics").map(|(_, t)| t).unwrap_or_default();
+    assert_eq!(
+        sample(&text, "csirtd_messages_total{outcome=\"created\"}"),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "csirtd_pgp_verdicts_total{status=\"unsigned\"}"),
+        Some(5.0),
+        "{text}"
+    );
+
     daemon.terminate();
     daemon.expect_success(Duration::from_secs(20));
 }

@@ -470,3 +470,121 @@ fn json_logs_hold_lists_as_arrays() {
     );
     assert_eq!(delivered[0]["level"], "INFO");
 }
+
+/// An acknowledgement's signature checked by `gpg` against `signer`'s
+/// certificate; returns gpg's status lines.
+fn gpg_check(signer: &Gpg, raw: &[u8]) -> String {
+    let (data, sig) = common::gpg::split_signed(raw);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
+    std::fs::write(&d, &data).expect("data");
+    std::fs::write(&s, &sig).expect("sig");
+    let v = signer.run(
+        &[
+            "--status-fd",
+            "1",
+            "--verify",
+            s.to_str().unwrap(),
+            d.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        v.status.success(),
+        "gpg --verify: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    String::from_utf8_lossy(&v.stdout).into_owned()
+}
+
+#[test]
+fn a_rotated_team_key_signs_at_once_and_the_old_one_still_decrypts() {
+    // The README's rotation: the new key first in the team key file, the
+    // old one after it, then SIGHUP.
+    let old = Gpg::new();
+    old.gen("CERT Example <cert@cert.example>");
+    let new = Gpg::new();
+    new.gen("CERT Example <cert@cert.example>");
+    let reporter = Gpg::new();
+    reporter.gen("Rita <rita@bank.example>");
+    reporter.import(&old.export("cert@cert.example"));
+    let (old_fpr, new_fpr) = (
+        fingerprint(&old, "cert@cert.example"),
+        fingerprint(&new, "cert@cert.example"),
+    );
+    // Signed only, so that the signature can be checked as it is sent.
+    let env = Env::with_extra(
+        "[ack]\nencrypt = \"never\"\n[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n",
+    );
+    std::fs::create_dir_all(env.path("keyring")).expect("keyring");
+    write_private(&env, "team.asc", &old.export_secret("cert@cert.example"));
+    std::fs::write(
+        env.path("keyring/rita.asc"),
+        reporter.export("rita@bank.example"),
+    )
+    .expect("cert");
+    let mut daemon = Daemon::start(&env, &["run"]);
+    assert!(
+        daemon.wait_for_log("csirtd running", Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+
+    let mut both = new.export_secret("cert@cert.example");
+    both.extend_from_slice(&old.export_secret("cert@cert.example"));
+    write_private(&env, "team.asc", &both);
+    daemon.signal(libc::SIGHUP);
+    assert!(
+        daemon.wait_for_log("SIGHUP: configuration reloaded", Duration::from_secs(20)),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon
+            .log()
+            .contains(&format!("team key: {new_fpr} (was {old_fpr})")),
+        "{}",
+        daemon.log()
+    );
+
+    // A reporter who still has only the old certificate encrypts to it.
+    let encrypted = reporter.ok(
+        &[
+            "-r",
+            "cert@cert.example",
+            "--trust-model",
+            "always",
+            "--armor",
+            "--encrypt",
+            "-o",
+            "-",
+        ],
+        Some(b"Content-Type: text/plain\r\n\r\nScanning from 192.0.2.77\r\n"),
+    );
+    let raw = format!(
+        "From: Rita <rita@bank.example>\r\nTo: cert@cert.example\r\nSubject: encrypted report\r\nMessage-ID: <rot-1@bank.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"enc\"\r\n\r\n--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--enc\r\nContent-Type: application/octet-stream\r\n\r\n{}\r\n--enc--\r\n",
+        String::from_utf8_lossy(&encrypted)
+    );
+    env.deliver(&maildir_name(1), raw.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(30), || env.sent_files().len() == 1),
+        "{}",
+        daemon.log()
+    );
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(10));
+
+    let ticket = env.ticket(env.tickets()[0]["id"].as_str().unwrap());
+    let message = &ticket["messages"][0];
+    assert_eq!(message["encryption"]["status"], "decrypted", "{message}");
+    assert!(
+        ticket["indicators"].to_string().contains("192.0.2.77"),
+        "{ticket}"
+    );
+    // The acknowledgement is signed with the new key, which the reporter
+    // will be told about; the old one signs nothing any more.
+    let sent = std::fs::read(&env.sent_files()[0]).expect("ack");
+    new.import(&old.export("cert@cert.example"));
+    let status = gpg_check(&new, &sent);
+    assert!(status.contains(&format!("VALIDSIG {new_fpr}")), "{status}");
+}

@@ -61,6 +61,9 @@ pub struct BenchArgs {
     /// Instead of intake: one advisory to a list of this many members
     #[arg(long)]
     pub advisory_members: Option<usize>,
+    /// Instead: N expired tickets written into a store, then purged and compacted (retention)
+    #[arg(long, value_name = "N")]
+    pub purge: Option<usize>,
     /// With --advisory-members: how many members have a key (each copy encrypted)
     #[arg(long, default_value_t = 1000)]
     pub advisory_keys: usize,
@@ -73,6 +76,7 @@ pub struct BenchArgs {
 mod advisory;
 mod analysis;
 mod list;
+mod purge;
 mod signed;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -92,14 +96,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     let result = match (
         args.list_tickets,
+        args.purge,
         args.advisory_members,
         args.search_tickets,
         args.shadowserver_rows,
     ) {
-        (Some(n), _, _, _) => list::run(&dir, n, args.seed),
-        (_, Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
-        (_, _, Some(n), _) => analysis::search(&dir, n, args.seed),
-        (_, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
+        (Some(n), _, _, _, _) => list::run(&dir, n, args.seed),
+        (_, Some(n), _, _, _) => purge::run(&dir, n),
+        (_, _, Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
+        (_, _, _, Some(n), _) => analysis::search(&dir, n, args.seed),
+        (_, _, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
         _ => run_in(&dir, args),
     };
     if !args.keep && args.dir.is_none() {

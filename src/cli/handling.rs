@@ -159,6 +159,10 @@ fn as_mail_command(cmd: &TicketCommand) -> Option<Result<Command, String>> {
         T::Tlp { level, .. } => format!("/tlp {level}"),
         T::Link { incident, .. } => format!("/link {incident}"),
         T::Merge { into, .. } => format!("/merge {into}"),
+        T::Hold { reason, .. } => {
+            return Some(commands::hold_reason(reason).map(Command::Hold));
+        }
+        T::Unhold { .. } => "/unhold".to_string(),
         _ => return None,
     };
     Some(commands::parse_line(&line))
@@ -184,6 +188,8 @@ pub fn run(
         | T::Link { id, who, .. }
         | T::Merge { id, who, .. }
         | T::Note { id, who, .. }
+        | T::Hold { id, who, .. }
+        | T::Unhold { id, who, .. }
         | T::Reply { id, who, .. } => (parse_id(id)?, who.clone()),
         _ => anyhow::bail!("not a handling step"),
     };

@@ -70,7 +70,7 @@ pub fn run(cfg: &Config, files: &[PathBuf]) -> ExitCode {
         .into_iter()
         .map(|(b, o)| (o.to_string(), b))
         .collect();
-    let (code, out, err) = ingest_all(&pipeline, &items, |_| {});
+    let (code, out, err) = ingest_all(&pipeline, &items, |_, _| {});
     crate::logging::stdout(&out);
     crate::logging::stderr(&err);
     ExitCode::from(code)
@@ -135,11 +135,13 @@ fn request_for(inputs: &[(Vec<u8>, Origin)]) -> Request {
 pub fn ingest_all(
     pipeline: &Pipeline,
     items: &[(String, Vec<u8>)],
-    after_flush: impl FnOnce(&Store),
+    after_flush: impl FnOnce(&Store, &crate::batch::BatchReport),
 ) -> (u8, Vec<u8>, String) {
     let mut out = Vec::new();
     let mut err = String::new();
     let mut code = 0;
+    let mut report = crate::batch::BatchReport::default();
+    let started = std::time::Instant::now();
     // Many files from a terminal: say how far it got.
     let mut progress =
         (items.len() > 1).then(|| super::maintenance::Progress::new("ingesting messages"));
@@ -150,8 +152,10 @@ pub fn ingest_all(
         match pipeline.process(bytes, origin) {
             Ok(p) => {
                 let _ = writeln!(out, "{} {}", p.placement.ticket(), p.placement.word());
+                report.count(&p.placement, p.verdict);
             }
             Err(e) => {
+                report.failed += 1;
                 // What was stored before stays stored; running the same
                 // command again reports those as duplicates.
                 err.push_str(&format!("csirtd: {origin}: not stored: {e}\n"));
@@ -170,6 +174,7 @@ pub fn ingest_all(
             format!("csirtd: cannot flush the store: {e}\n"),
         );
     }
-    after_flush(pipeline.store());
+    report.commit_time = started.elapsed();
+    after_flush(pipeline.store(), &report);
     (code, out, err)
 }

@@ -58,15 +58,6 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// "now" for due dates and periods: the clock, or `CSIRTD_TEST_NOW`
-/// (RFC 3339) so that tests can look at a queue days later.
-pub fn now() -> OffsetDateTime {
-    std::env::var("CSIRTD_TEST_NOW")
-        .ok()
-        .and_then(|s| OffsetDateTime::parse(s.trim(), &Rfc3339).ok())
-        .unwrap_or_else(OffsetDateTime::now_utc)
-}
-
 /// `2026-01-01` (midnight UTC), an RFC 3339 time, or a period back from
 /// `now` (`7d`, `12h`, `2w`). Pure.
 pub fn parse_when(s: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
@@ -177,7 +168,7 @@ fn rfc(t: OffsetDateTime) -> String {
 }
 
 pub fn run(store: &Store, cfg: &Config, a: ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let now = now();
+    let now = crate::clock::now();
     let q = query(&a, now)?;
     if a.overdue && !cfg.sla.is_set() {
         anyhow::bail!(

@@ -12,6 +12,7 @@ pub(crate) mod lock;
 mod maintenance;
 mod notify;
 mod outbox;
+pub(crate) mod purge;
 mod reverify;
 pub(crate) mod search;
 mod show;
@@ -114,6 +115,10 @@ pub enum Command {
         #[arg(long)]
         backup_dir: Option<PathBuf>,
     },
+    /// Purge expired tickets as [retention] says: mail, texts and personal data go, a tombstone stays
+    Purge(purge::PurgeArgs),
+    /// Rewrite the store into fresh files, so that purged data leaves the disk (stop the daemon first)
+    Compact,
     /// Measure intake throughput and latency on generated reports (use a release build)
     Bench(crate::bench::BenchArgs),
     /// Check an evidence export written by `csirtd ticket export`
@@ -202,6 +207,16 @@ fn main_inner() -> ExitCode {
                 Err(e) => fail(&e, exit_code_for(&e)),
             }
         }
+        Command::Compact => {
+            let mut out = Vec::new();
+            let result = purge::compact(&cfg, &mut out);
+            crate::logging::stdout(&out);
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, exit_code_for(&e)),
+            }
+        }
+        Command::Purge(args) => run_purge(&cfg, args),
         Command::Keys(cmd) => {
             let mut out = Vec::new();
             let result = keys::run(&cfg, cmd, &mut out);
@@ -231,6 +246,47 @@ fn main_inner() -> ExitCode {
             run_store_command(&cfg, cmd, input)
         }
         Command::Bench(_) | Command::Generate(_) | Command::Export(_) => ExitCode::SUCCESS,
+    }
+}
+
+/// `purge`: here when the store is free (and then compacted), else
+/// through the daemon, which compacts at its next start.
+fn run_purge(cfg: &Config, args: purge::PurgeArgs) -> ExitCode {
+    let compact = args.yes && !args.no_compact;
+    let cmd = Command::Purge(args);
+    match open_or_forward(cfg, &cmd, None) {
+        Ok(lock::Access::Store(store)) => {
+            let Command::Purge(args) = cmd else {
+                return ExitCode::FAILURE;
+            };
+            let operator = outbox::local_operator();
+            let mut out = Vec::new();
+            let result = purge::run(&store, cfg, &args, &mut out, &operator, false);
+            crate::logging::stdout(&out);
+            drop(store);
+            match result {
+                Ok(true) if compact => {
+                    let mut out = Vec::new();
+                    let done = purge::compact(cfg, &mut out);
+                    crate::logging::stdout(&out);
+                    match done {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => fail(
+                            &e.context("the purge is done, but the store was not compacted: run `csirtd compact` with the daemon stopped"),
+                            1,
+                        ),
+                    }
+                }
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, exit_code_for(&e)),
+            }
+        }
+        Ok(lock::Access::Daemon(code)) => code,
+        Err(lock::LockError::Store(e)) => {
+            let code = if e.is_temporary() { EX_TEMPFAIL } else { 1 };
+            fail(&e.into(), code)
+        }
+        Err(e) => fail(&e.into(), EX_TEMPFAIL),
     }
 }
 
@@ -277,6 +333,9 @@ pub fn execute(
         Command::Advisory(c) => advisory::run(store, cfg, c, &mut out, in_daemon),
         Command::Notify(c) => notify::run(store, cfg, c, &mut out),
         Command::Backup { dir } => maintenance::backup(store, &dir, &mut out),
+        Command::Purge(args) => {
+            purge::run(store, cfg, &args, &mut out, operator, in_daemon).map(|_| ())
+        }
         _ => Err(anyhow::anyhow!(
             "this command cannot run through the daemon's control socket"
         )),
@@ -326,7 +385,7 @@ fn reads_only(cmd: &Command) -> bool {
             | Command::Search(_)
             | Command::Stats(_)
             | Command::Backup { .. }
-    )
+    ) || matches!(cmd, Command::Purge(a) if a.dry_run)
 }
 
 /// The command line without the global options, which only this process needs.

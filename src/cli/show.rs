@@ -62,7 +62,7 @@ pub fn due(cfg: &Config, t: &TicketRecord, messages: &[MessageRecord]) -> sla::D
             category: category.as_deref(),
             tlp: t.handling.tlp,
         },
-        super::list::now(),
+        crate::clock::now(),
     )
 }
 
@@ -181,6 +181,29 @@ pub fn show_human(
     }
     line(out, "created", &rfc3339(t.created_at))?;
     line(out, "updated", &rfc3339(t.updated_at))?;
+    // Retention: a tombstone and a legal hold are said before the rest.
+    if let Some(at) = t.purged_at {
+        line(
+            out,
+            "purged",
+            &format!(
+                "{} by retention: mail, texts and personal data removed; this is the tombstone",
+                rfc3339(at)
+            ),
+        )?;
+    }
+    if let Some(h) = &t.hold {
+        line(
+            out,
+            "legal hold",
+            &format!(
+                "{} (by {}, {})",
+                escape(&h.reason),
+                escape(&h.by),
+                rfc3339(h.at)
+            ),
+        )?;
+    }
     let due = due(cfg, t, &g.messages);
     let deadline = |d: Option<sla::Deadline>| match d {
         Some(d) if d.overdue => format!("{} OVERDUE", rfc3339(d.at)),

@@ -98,6 +98,21 @@ pub enum TicketCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Put a legal hold on a ticket: retention never purges it, as `/hold` by mail
+    Hold {
+        id: String,
+        /// Why (a court order, a police request); kept with the hold
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Lift a ticket's legal hold, as `/unhold` by mail
+    Unhold {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
     /// Write a stored message's raw bytes to standard output, bit for bit (evidence)
     Raw {
         id: String,
@@ -208,6 +223,8 @@ pub fn ticket_json(
         "requestors": t.requestors,
         "created_at": rfc3339(t.created_at),
         "updated_at": rfc3339(t.updated_at),
+        "purged_at": t.purged_at.map(rfc3339),
+        "hold": t.hold,
         "flags": t.flags,
         "events": events,
         "messages": messages,
@@ -330,6 +347,8 @@ pub fn run(
         | TicketCommand::Link { .. }
         | TicketCommand::Merge { .. }
         | TicketCommand::Note { .. }
+        | TicketCommand::Hold { .. }
+        | TicketCommand::Unhold { .. }
         | TicketCommand::Reply { .. }) => {
             super::handling::run(store, cfg, step, out, operator, input)?
         }

@@ -193,7 +193,9 @@ impl Store {
             }
 
             for (key, history) in &c.ack_rates {
-                t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
+                if !super::ack_totals::is_total_key(key) {
+                    t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
+                }
             }
             super::digest::write_pending(t, &c.digest)?;
             for (other, events) in &c.also {
@@ -220,7 +222,10 @@ impl Store {
             Ok(res)
         });
         match result {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                self.settle_ack_totals(&c.ack_rates);
+                Ok(r)
+            }
             Err(TransactionError::Abort(msg)) => Err(StoreError::Conflict(msg)),
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }

@@ -1,11 +1,13 @@
 //! The only module that knows sled. Its API is narrow on purpose: apply a
 //! commit, look things up, move outbox entries through their states.
 
+mod ack_totals;
 pub mod advisory;
 pub mod backup;
-mod bulk;
+pub mod bulk;
 pub mod census;
 mod commit;
+pub mod compact;
 pub mod digest;
 pub mod grouped;
 mod imap_state;
@@ -14,6 +16,7 @@ mod keys;
 mod labels;
 mod outbox;
 mod outbox_control;
+pub mod purge;
 mod runs;
 pub mod schema;
 mod sealing;
@@ -160,6 +163,8 @@ pub struct Store {
     /// entries change place (records to a run, runs to a merged run).
     index_view: std::sync::Arc<std::sync::RwLock<()>>,
     orphans_checked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Domain and global acknowledgement counts (see `ack_totals`).
+    ack_totals: std::sync::Arc<std::sync::Mutex<Option<ack_totals::AckTotals>>>,
 }
 
 impl Store {
@@ -184,6 +189,10 @@ impl Store {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
+        }
+        // A compaction cut short by a crash is finished or undone first.
+        if let Err(e) = compact::recover(path) {
+            tracing::warn!(store = %shown, "could not finish an interrupted compaction: {e}");
         }
         match snapshot_repair::remove_torn_snapshots(path) {
             Ok(removed) => {
@@ -228,6 +237,7 @@ impl Store {
             index_merge: Default::default(),
             index_view: Default::default(),
             orphans_checked: Default::default(),
+            ack_totals: Default::default(),
         };
         store.check_schema(&shown, access)?;
         Ok(store)
@@ -344,6 +354,10 @@ impl Store {
         now: OffsetDateTime,
         window_secs: u64,
     ) -> Result<AckHistory> {
+        if ack_totals::is_total_key(key) {
+            let total = self.ack_total(key, now.unix_timestamp(), window_secs)?;
+            return Ok(total.within(now.unix_timestamp(), window_secs));
+        }
         let history = match self.trees[T_ACK_RATE].get(key.as_bytes())? {
             Some(v) => AckHistory::decode(&v, window_secs).ok_or_else(|| StoreError::Corrupt {
                 what: format!("ack_rate/{key}"),

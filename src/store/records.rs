@@ -31,6 +31,25 @@ pub struct TicketRecord {
     /// Kind, incident links, assignee, TLP, merges (issue 5).
     #[serde(default)]
     pub handling: crate::model::handling::Handling,
+    /// A legal hold: retention never purges the ticket while it is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+    /// When retention purged the ticket: it is a tombstone since (issue 16).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub purged_at: Option<OffsetDateTime>,
+}
+
+/// Who put a legal hold on a ticket, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub by: String,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 impl TicketRecord {
@@ -54,6 +73,8 @@ impl TicketRecord {
             constituencies: Vec::new(),
             labels: Vec::new(),
             handling: Default::default(),
+            hold: None,
+            purged_at: None,
         }
     }
 }

@@ -358,6 +358,54 @@ impl Store {
         Ok(())
     }
 
+    /// Rewrites every run that holds an entry `goes` picks, without those
+    /// entries (retention's purge); returns how many were removed. The
+    /// old run's blocks are removed once the manifest names the new one.
+    pub(crate) fn filter_index_runs(&self, goes: &dyn Fn(u8, &[u8]) -> bool) -> Result<u64> {
+        let _merging = self.index_merge.lock().unwrap_or_else(|p| p.into_inner());
+        let mut removed = 0u64;
+        for run in self.index_runs()? {
+            let mut hit = false;
+            'scan: for item in self.runs.scan_prefix(run.id.to_be_bytes()) {
+                let (_, block) = item?;
+                for (t, k) in decode_entries(&block) {
+                    if goes(t, k) {
+                        hit = true;
+                        break 'scan;
+                    }
+                }
+            }
+            if !hit {
+                continue;
+            }
+            let id = self.new_run_id()?;
+            let mut cursor = self.cursor(run.id);
+            let mut dropped = 0u64;
+            let count = self.write_run(id, || loop {
+                match cursor.next()? {
+                    Some(e) if goes(e.0, &e.1) => dropped += 1,
+                    other => return Ok(other),
+                }
+            })?;
+            {
+                let _view = self.index_view.write().unwrap_or_else(|p| p.into_inner());
+                let mut runs = self.index_runs()?;
+                runs.retain(|r| r.id != run.id);
+                if count > 0 {
+                    runs.push(Run {
+                        id,
+                        level: run.level,
+                        entries: count,
+                    });
+                }
+                self.set_index_runs(&runs)?;
+            }
+            self.remove_run(run.id)?;
+            removed += dropped;
+        }
+        Ok(removed)
+    }
+
     /// Writes `entries` (any order) straight as one run and merges runs;
     /// for bulk loads that bypass the pending records.
     pub(crate) fn write_index_run(&self, entries: Vec<Entry>) -> Result<()> {

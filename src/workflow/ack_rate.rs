@@ -46,9 +46,11 @@ impl AckHistory {
     }
 
     /// A version byte, then 12 bytes a bucket (start, count; big-endian).
-    /// Binary rather than JSON: the global and domain records are read for
-    /// every message and rewritten for every acknowledgement, and JSON's
-    /// encoding of up to 61 buckets was a measurable share of intake.
+    /// Binary rather than JSON: a sender's record is read for every
+    /// message and rewritten for every acknowledgement, and JSON's
+    /// encoding of up to 61 buckets was a measurable share of intake. (The
+    /// domain and global histories are not stored at all: see
+    /// `store::ack_totals`.)
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + 12 * self.buckets.len());
         out.push(BINARY_V1);
@@ -79,6 +81,18 @@ impl AckHistory {
         let mut h = self.within(at, window_secs);
         h.add(at, window_secs);
         h
+    }
+
+    /// Adds another history's counts, bucket by bucket (both made with
+    /// the same window, so their bucket starts line up).
+    pub fn merge(&mut self, other: &AckHistory) {
+        for &(start, count) in &other.buckets {
+            match self.buckets.iter_mut().find(|(s, _)| *s == start) {
+                Some((_, c)) => *c = c.saturating_add(count),
+                None => self.buckets.push((start, count)),
+            }
+        }
+        self.buckets.sort_unstable();
     }
 
     fn add(&mut self, at: i64, window_secs: u64) {
@@ -330,6 +344,19 @@ mod tests {
     }
 
     const HOUR: u64 = 3600;
+
+    #[test]
+    fn merged_histories_count_both() {
+        let w = 3600;
+        let a = AckHistory::default().record(1000, w).record(1010, w);
+        let b = AckHistory::default().record(1005, w).record(2000, w);
+        let mut sum = a.clone();
+        sum.merge(&b);
+        assert_eq!(sum.count(), 4);
+        let mut other_way = b;
+        other_way.merge(&a);
+        assert_eq!(sum, other_way);
+    }
 
     #[test]
     fn counts_what_falls_in_the_window() {

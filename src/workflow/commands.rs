@@ -68,6 +68,10 @@ pub enum Command {
     /// Let the ticket's outgoing mail kept for release go out: one outbox
     /// entry, or all of the ticket's.
     Release(Option<u64>),
+    /// A legal hold with its reason: retention never purges the ticket.
+    Hold(String),
+    /// The legal hold is lifted.
+    Unhold,
 }
 
 impl fmt::Display for Command {
@@ -83,6 +87,8 @@ impl fmt::Display for Command {
             Command::ReporterAckOff => write!(f, "/reporter-ack off"),
             Command::Release(None) => write!(f, "/release"),
             Command::Release(Some(id)) => write!(f, "/release {id}"),
+            Command::Hold(reason) => write!(f, "/hold {reason}"),
+            Command::Unhold => write!(f, "/unhold"),
         }
     }
 }
@@ -206,14 +212,32 @@ pub fn parse_line(line: &str) -> Result<Command, String> {
                 .map_err(|_| format!("`{a}` is not an outbox ID; usage: /release [outbox-id]")),
             _ => Err("usage: /release [outbox-id]".into()),
         },
+        "/hold" => hold_reason(&args.join(" ")).map(Command::Hold),
+        "/unhold" => match args.as_slice() {
+            [] => Ok(Command::Unhold),
+            _ => Err("usage: /unhold".into()),
+        },
         "/reporter-ack" => match args.as_slice() {
             [a] if a.eq_ignore_ascii_case("off") => Ok(Command::ReporterAckOff),
             _ => Err("usage: /reporter-ack off".into()),
         },
         _ => Err(format!(
-            "unknown command `{verb}`; known: /status, /assign, /unassign, /link, /merge, /category, /tlp, /reporter-ack, /release"
+            "unknown command `{verb}`; known: /status, /assign, /unassign, /link, /merge, /category, /tlp, /reporter-ack, /release, /hold, /unhold"
         )),
     }
+}
+
+/// A legal hold's reason as given (`/hold` or `ticket hold --reason`):
+/// one line of plain text, which the hold and its event keep.
+pub fn hold_reason(text: &str) -> Result<String, String> {
+    let reason = text.trim();
+    if reason.is_empty() {
+        return Err("usage: /hold <reason>, e.g. /hold police request 2026-17".into());
+    }
+    if reason.chars().count() > 200 || reason.chars().any(|c| c.is_control()) {
+        return Err("the reason of a hold is one line of at most 200 characters".into());
+    }
+    Ok(reason.to_string())
 }
 
 #[cfg(test)]
@@ -268,6 +292,14 @@ mod tests {
         );
         assert_eq!(parse_line("/unassign"), Ok(Command::Unassign));
         assert!(parse_line("/unassign bob").is_err());
+        assert_eq!(
+            parse_line("/hold  police request 17 "),
+            Ok(Command::Hold("police request 17".into()))
+        );
+        assert_eq!(parse_line("/UNHOLD"), Ok(Command::Unhold));
+        assert!(parse_line("/hold").is_err());
+        assert!(parse_line("/unhold now").is_err());
+        assert!(parse_line(&format!("/hold {}", "x".repeat(201))).is_err());
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn execute(
         // time to resolve by these events.
         let kind = match c {
             Command::Status(_) => EventKind::StatusChange,
+            Command::Hold(_) | Command::Unhold => EventKind::Hold,
             _ => EventKind::Command,
         };
         let done = |out: &mut Outcome, what: String| {
@@ -215,9 +216,32 @@ pub fn execute(
                 ticket.handling.reporter_muted = true;
                 done(&mut out, "nothing more goes to the requestors".into());
             }
+            Command::Hold(reason) => {
+                if ticket.purged_at.is_some() {
+                    refuse(&mut out, format!("{} was purged already", ticket.id));
+                    continue;
+                }
+                ticket.hold = Some(crate::store::records::Hold {
+                    by: by.to_string(),
+                    reason: reason.clone(),
+                    at: now,
+                });
+                done(&mut out, "legal hold: retention will not purge it".into());
+            }
+            Command::Unhold => match ticket.hold.take() {
+                Some(h) => done(&mut out, format!("legal hold of {} lifted", h.by)),
+                None => done(&mut out, "there was no legal hold".into()),
+            },
         }
     }
-    ticket.updated_at = now;
+    // A hold is no work on the ticket: retention's age keeps counting
+    // from the last real change, or a hold lifted would start it afresh.
+    if !commands
+        .iter()
+        .all(|c| matches!(c, Command::Hold(_) | Command::Unhold))
+    {
+        ticket.updated_at = now;
+    }
     out
 }
 
@@ -269,6 +293,8 @@ mod tests {
                 kind,
                 ..Default::default()
             },
+            hold: None,
+            purged_at: None,
         }
     }
 
@@ -279,6 +305,52 @@ mod tests {
             fingerprint: "0".repeat(40),
             unix_user: None,
         }]
+    }
+
+    #[test]
+    fn a_hold_is_kept_with_who_and_why_and_does_not_restart_the_age() {
+        let mut t = t(1, Kind::Report, "r@x.example");
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(9);
+        let o = execute(
+            &[Command::Hold("court".into())],
+            &mut t,
+            &BTreeMap::new(),
+            &hs(),
+            "hanna",
+            now,
+        );
+        assert!(o.refused.is_empty());
+        assert_eq!(o.events[0].kind, EventKind::Hold);
+        let h = t.hold.clone().unwrap();
+        assert_eq!(
+            (h.by.as_str(), h.reason.as_str(), h.at),
+            ("hanna", "court", now)
+        );
+        assert_eq!(t.updated_at, OffsetDateTime::UNIX_EPOCH);
+        let o = execute(
+            &[Command::Unhold],
+            &mut t,
+            &BTreeMap::new(),
+            &hs(),
+            "bob",
+            now,
+        );
+        assert!(
+            o.events[0].detail.contains("legal hold of hanna lifted"),
+            "{:?}",
+            o.events
+        );
+        assert!(t.hold.is_none());
+        t.purged_at = Some(now);
+        let o = execute(
+            &[Command::Hold("late".into())],
+            &mut t,
+            &BTreeMap::new(),
+            &hs(),
+            "hanna",
+            now,
+        );
+        assert_eq!(o.refused.len(), 1);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod redelivery;
 pub mod relay;
+pub mod retention;
 pub mod seal;
 pub mod sla;
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct Processed {
     pub placement: Placement,
     pub outbox_ids: Vec<u64>,
     pub flags: BTreeSet<Flag>,
+    /// The message's OpenPGP verdict, for the metrics.
+    pub verdict: crate::pgp::Verdict,
     /// Outgoing mail of this commit still to be signed (state `sealing`):
     /// hand each to [`Pipeline::seal`], then to [`Pipeline::finish_sealing`],
     /// before the flush.
@@ -316,6 +318,7 @@ impl Pipeline {
             warnings,
             authentication,
         } = prepared;
+        let verdict = verification.status;
         let verification = Some(verification);
         let _writer = self.store.write_guard();
         let delivered = context::Delivered {
@@ -455,10 +458,19 @@ impl Pipeline {
                 at: now,
             })
             .collect();
+        // What the decision and the relay found too (a reply claiming a
+        // handler's address without the handler's key), as stored on the
+        // incoming message (the commit's first), so that intake's log names
+        // it.
+        let mut flags = flags;
+        if let Some(incoming) = commit.messages.first() {
+            flags.extend(incoming.record.flags.iter().copied());
+        }
         Ok(Processed {
             placement: plan.placement,
             outbox_ids: result.outbox_ids,
             flags,
+            verdict,
             seal,
         })
     }

@@ -36,6 +36,8 @@ fn ticket() -> TicketRecord {
         constituencies: Vec::new(),
         labels: Vec::new(),
         handling: Default::default(),
+        hold: None,
+        purged_at: None,
     }
 }
 

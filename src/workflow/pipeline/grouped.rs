@@ -308,6 +308,10 @@ impl Pipeline {
             placement,
             outbox_ids: result.outbox_ids,
             flags: r.mail.flags.clone(),
+            verdict: r
+                .verification
+                .as_ref()
+                .map_or(crate::pgp::Verdict::Unsigned, |v| v.status),
             seal: Vec::new(),
         })
     }
