@@ -193,7 +193,12 @@ poll_interval_ms = 50
     }
 
     pub fn tickets(&self) -> Vec<Value> {
-        serde_json::from_str(&self.ok(&["ticket", "list", "--json"])).expect("ticket list json")
+        // Every ticket, oldest first (the list's own default is one page,
+        // newest first).
+        let all = [
+            "ticket", "list", "--json", "--sort", "id", "--limit", "100000",
+        ];
+        serde_json::from_str(&self.ok(&all)).expect("ticket list json")
     }
 
     pub fn outbox(&self) -> Vec<Value> {
