@@ -110,6 +110,15 @@ fn list_filters_sorts_pages_and_carries_every_field() {
     );
 
     assert_eq!(ids(&env, &["--status", "resolved"]), vec![c.clone()]);
+    // c was `new` before: the index's entry from then must not list it.
+    assert_eq!(
+        ids(&env, &["--status", "new", "--sort", "id"]),
+        vec![a.clone(), b.clone()]
+    );
+    env.ok(&["ticket", "assign", &a, "--none", "--as", "hanna"]);
+    assert!(ids(&env, &["--assignee", "hanna"]).is_empty());
+    env.ok(&["ticket", "assign", &a, "hanna", "--as", "hanna"]);
+    assert_eq!(ids(&env, &["--assignee", "hanna"]), vec![a.clone()]);
     assert_eq!(ids(&env, &["--assignee", "HANNA"]), vec![a.clone()]);
     assert_eq!(ids(&env, &["--category", "fraud"]), vec![a.clone()]);
     assert_eq!(

@@ -204,7 +204,7 @@ impl Store {
                     t[T_EVENTS].insert(&ticket_seq_key(other.id, seq), encode(e))?;
                 }
                 t[T_TICKETS].insert(&other.id.to_key(), encode(other))?;
-                super::summary::write_tx(t, other, None)?;
+                super::summary::write_tx(t, other, None, None)?;
             }
             for (k, v) in &c.meta {
                 t[T_META].insert(k.as_slice(), v.as_slice())?;
@@ -218,7 +218,7 @@ impl Store {
                 .iter()
                 .any(|m| super::summary::is_handler_reply(&m.record))
                 .then_some(now);
-            super::summary::write_tx(t, &c.ticket, replied)?;
+            super::summary::write_tx(t, &c.ticket, replied, res.message_seqs.first().copied())?;
             Ok(res)
         });
         match result {

@@ -88,7 +88,7 @@ impl Store {
                         t[T_SHA].insert(&c.sha256, &key)?;
                     }
                 }
-                super::index::index_tx(t, id, n, &p.indicators)?;
+                super::index::index_tx_append(t, id, n, &p.indicators)?;
                 let report_key = super::reports::report_key(id, n);
                 t[T_REPORTS].insert(&report_key, p.report.as_slice())?;
                 let mut seq = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref());
@@ -123,7 +123,7 @@ impl Store {
                 super::digest::write_pending(t, &p.digest)?;
                 t[T_GROUPS].insert(p.group_key.as_slice(), &id.to_key())?;
                 t[T_TICKETS].insert(&id.to_key(), encode(&p.ticket))?;
-                super::summary::write_tx(t, &p.ticket, None)?;
+                super::summary::write_tx(t, &p.ticket, None, Some(n))?;
             }
             for (key, history) in &c.ack_rates {
                 if !super::ack_totals::is_total_key(key) {

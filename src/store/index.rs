@@ -127,6 +127,28 @@ pub(crate) fn index_tx(
     Ok(())
 }
 
+/// [`index_tx`] for a message shared by several tickets (a report group's
+/// parts): each part's entries are added to the one record, where
+/// `index_tx` would keep only the last part's.
+pub(crate) fn index_tx_append(
+    trees: &[sled::transaction::TransactionalTree],
+    ticket: TicketId,
+    message_seq: u64,
+    indicators: &[Indicator],
+) -> std::result::Result<(), sled::transaction::UnabortableTransactionError> {
+    let entries = entries(ticket, indicators);
+    if !entries.is_empty() {
+        let key = message_seq.to_be_bytes();
+        let mut record = trees[T_IND_PENDING]
+            .get(key)?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        record.extend_from_slice(&encode_pending(&entries));
+        trees[T_IND_PENDING].insert(&key, record)?;
+    }
+    Ok(())
+}
+
 /// The index keys of a message's indicators: (tree, key).
 fn entries(ticket: TicketId, indicators: &[Indicator]) -> Vec<(usize, Vec<u8>)> {
     let mut out = Vec::with_capacity(indicators.len());
@@ -157,10 +179,16 @@ fn encode_pending(entries: &[(usize, Vec<u8>)]) -> Vec<u8> {
     v
 }
 
+/// A pending record's indicator entries; the list's facet entries
+/// (summary.rs) are not indicators and are left out.
 fn decode_pending(v: &[u8]) -> Vec<(usize, &[u8])> {
     super::runs::decode_entries(v)
         .into_iter()
-        .map(|(t, k)| (if t == 1 { T_IND_TERM } else { T_IND_IP }, k))
+        .filter_map(|(t, k)| match t {
+            0 => Some((T_IND_IP, k)),
+            1 => Some((T_IND_TERM, k)),
+            _ => None,
+        })
         .collect()
 }
 

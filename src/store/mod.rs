@@ -111,8 +111,7 @@ pub(crate) const T_IND_PENDING: usize = 15;
 pub(crate) const T_REPORTS: usize = 16;
 pub(crate) const T_SUMMARY: usize = 17;
 pub(crate) const T_BY_UPDATE: usize = 18;
-pub(crate) const T_FACETS: usize = 19;
-const TREE_NAMES: [&str; 20] = [
+const TREE_NAMES: [&str; 19] = [
     "meta",
     "counters",
     "tickets",
@@ -139,7 +138,6 @@ const TREE_NAMES: [&str; 20] = [
     // Issue 16: the ticket list's index (summary.rs).
     "ticket_summaries",
     "tickets_by_update",
-    "ticket_facets",
 ];
 /// Not among [`TREE_NAMES`], so that the commit transactions, which span
 /// all of those, neither lock nor wait for it.

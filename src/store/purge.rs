@@ -279,7 +279,8 @@ impl Store {
             t[T_TICKETS].insert(&id.to_key(), encode(&plan.tombstone))?;
             // The list index keys requestors by address: the tombstone's
             // summary (no requestors) takes their keys away.
-            super::summary::write_tx(t, &plan.tombstone, None)?;
+            t[T_IND_PENDING].remove(&super::summary::facet_record_key(id))?;
+            super::summary::write_tx(t, &plan.tombstone, None, None)?;
             Ok(plan.outbox.len() as u64)
         });
         match result {
@@ -299,9 +300,15 @@ impl Store {
         if purged.is_empty() {
             return Ok(0);
         }
+        // The list's facet entries: only requestors are personal data; the
+        // others describe the tombstone still.
         let goes = |tree: u8, key: &[u8]| {
             super::index::ticket_of(key).is_some_and(|t| purged.contains(&t))
-                && (policy == IndicatorPolicy::Drop || (tree == 1 && key.first() == Some(&b'e')))
+                && if tree == super::summary::FACET_TREE {
+                    super::summary::is_requestor_facet(tree, key)
+                } else {
+                    policy == IndicatorPolicy::Drop || (tree == 1 && key.first() == Some(&b'e'))
+                }
         };
         let mut removed = self.filter_index_runs(&goes)?;
         // Stores from before the runs keep entries in the two trees.

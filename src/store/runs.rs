@@ -57,7 +57,8 @@ pub(crate) fn push_entry(out: &mut Vec<u8>, tree: u8, key: &[u8]) {
 pub(crate) fn decode_entries(mut v: &[u8]) -> Vec<(u8, &[u8])> {
     let mut out = Vec::new();
     while v.len() >= 3 {
-        let tree = u8::from(v[0] == 1);
+        // 0 addresses, 1 terms, 2 the ticket list's facets (summary.rs).
+        let tree = v[0];
         let len = usize::from(u16::from_be_bytes([v[1], v[2]]));
         let Some(key) = v.get(3..3 + len) else {
             break;
@@ -326,7 +327,17 @@ impl Store {
         bound: usize,
         hits: &mut Vec<TicketId>,
     ) -> Result<()> {
-        let t = tree_byte(tree);
+        self.find_in_runs_of(tree_byte(tree), span, bound, hits)
+    }
+
+    /// Entries with tree byte `t` inside `span`, from every run.
+    pub(super) fn find_in_runs_of(
+        &self,
+        t: u8,
+        span: &super::index::Span,
+        bound: usize,
+        hits: &mut Vec<TicketId>,
+    ) -> Result<()> {
         let lo = span.low();
         for run in self.index_runs()? {
             let prefix = run.id.to_be_bytes();

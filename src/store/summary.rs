@@ -1,11 +1,19 @@
 //! The ticket list's index (issue 16): a small summary record per ticket,
-//! a tree of ticket keys in order of last update, and facet keys (status,
+//! the same summaries in order of last update, and facet entries (status,
 //! assignee, category, TLP, constituency, requestor) that find the tickets
-//! with one value without reading the others. Written in the transaction
-//! that writes the ticket; a first page of a million tickets reads a few
-//! hundred records instead of decoding every ticket.
-
+//! with one value without reading the others. A first page of a million
+//! tickets reads a few hundred summaries instead of decoding every ticket.
+//!
+//! What a commit pays for it: one summary read and, when the summary
+//! changed, three B-tree writes (the summary, and the update-order entry
+//! moved). Facet entries are not B-tree keys: they ride in the correlation
+//! index's pending record (index.rs) and are merged into its sorted runs
+//! (runs.rs) with the indicators, and only when a facet changed. An entry
+//! left behind by a change (a ticket once `new`, now `open`) is never
+//! removed; every candidate is checked against its summary, which is the
+//! truth, so a stale entry costs a read and never a wrong answer.
 use super::commit::TxResult;
+use super::index::Span;
 use super::records::TicketRecord;
 use super::*;
 use crate::model::handling::Kind;
@@ -151,13 +159,36 @@ fn id_at_end(k: &[u8]) -> Option<TicketId> {
     TicketId::from_key(k.get(k.len().checked_sub(6)?..)?)
 }
 
+/// The tree byte of facet entries in the index runs (0 and 1 are the
+/// correlation index's addresses and terms).
+pub(crate) const FACET_TREE: u8 = 2;
+
+/// Whether a facet entry names a requestor: personal data, which a purge
+/// takes out of the runs.
+pub(crate) fn is_requestor_facet(tree: u8, key: &[u8]) -> bool {
+    tree == FACET_TREE && key.first() == Some(&F_REQUESTOR)
+}
+
+/// The pending-record key of facet entries from a commit that stores no
+/// message of the ticket (a command, a merge's other side, a purge); one
+/// per ticket, each write holding the ticket's whole facet set. Message
+/// records are keyed by an 8-byte sequence number, so the two never meet.
+pub(crate) fn facet_record_key(id: TicketId) -> [u8; 7] {
+    let mut k = [0u8; 7];
+    k[0] = b'f';
+    k[1..].copy_from_slice(&id.to_key());
+    k
+}
+
 /// Keeps the list index of `ticket` in step, inside its transaction.
-/// `replied_at`: a handler's reply is relayed in this commit. One read and
-/// two or three writes per commit; facet keys change only with the facets.
+/// `replied_at`: a handler's reply is relayed in this commit.
+/// `message_seq`: a message of this ticket stored in this commit, whose
+/// pending index record takes the facet entries.
 pub(crate) fn write_tx(
     t: &[TransactionalTree],
     ticket: &TicketRecord,
     replied_at: Option<OffsetDateTime>,
+    message_seq: Option<u64>,
 ) -> TxResult<()> {
     let key = ticket.id.to_key();
     let old: Option<TicketSummary> = t[T_SUMMARY]
@@ -172,21 +203,31 @@ pub(crate) fn write_tx(
     if old.as_ref() == Some(&new) {
         return Ok(());
     }
-    let old_facets = old.as_ref().map(|o| o.facet_keys()).unwrap_or_default();
     let new_facets = new.facet_keys();
-    for k in old_facets.difference(&new_facets) {
-        t[T_FACETS].remove(k.as_slice())?;
+    if old.as_ref().map(|o| o.facet_keys()) != Some(new_facets.clone()) {
+        let record_key = match message_seq {
+            Some(seq) => seq.to_be_bytes().to_vec(),
+            None => facet_record_key(new.id).to_vec(),
+        };
+        // The message's indicators may be in the record already (written
+        // earlier in this transaction).
+        let mut record = t[T_IND_PENDING]
+            .get(&record_key)?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        for k in &new_facets {
+            super::runs::push_entry(&mut record, FACET_TREE, k);
+        }
+        t[T_IND_PENDING].insert(record_key, record)?;
     }
-    for k in new_facets.difference(&old_facets) {
-        t[T_FACETS].insert(k.as_slice(), &[])?;
-    }
+    let value = encode(&new);
     if let Some(o) = &old {
         if o.updated != new.updated {
             t[T_BY_UPDATE].remove(&update_key(o.updated, o.id))?;
         }
     }
-    t[T_BY_UPDATE].insert(&update_key(new.updated, new.id), &[])?;
-    t[T_SUMMARY].insert(&key, encode(&new))?;
+    t[T_BY_UPDATE].insert(&update_key(new.updated, new.id), value.as_slice())?;
+    t[T_SUMMARY].insert(&key, value)?;
     Ok(())
 }
 
@@ -250,10 +291,10 @@ pub struct ListPage {
 
 /// A facet with at most this many tickets is read whole and sorted in
 /// memory; a broader one is left to the ordered scan.
-const CANDIDATE_CAP: usize = 20_000;
+const CANDIDATE_CAP: usize = 5_000;
 /// Index entries read after the page to count what follows it; beyond
 /// that the count is "at least".
-const COUNT_BUDGET: usize = 20_000;
+const COUNT_BUDGET: usize = 2_000;
 
 /// Whether `s` passes every filter of `q`. Pure.
 pub fn matches(q: &ListQuery, s: &TicketSummary) -> bool {
@@ -325,6 +366,14 @@ pub fn sort(q: &ListQuery, list: &mut [TicketSummary]) {
 
 type Rows<'a> = Box<dyn Iterator<Item = Result<Option<TicketSummary>>> + 'a>;
 
+/// The tickets of one facet value, from the index runs and the records not
+/// merged yet, ascending. `complete`: every entry was read (fewer than
+/// `bound`); otherwise the list is a part.
+struct FacetIds {
+    ids: Vec<TicketId>,
+    complete: bool,
+}
+
 impl Store {
     /// Whether the list index is there: a store from before schema 4 that
     /// was not migrated (a read-only command) has tickets but no summaries.
@@ -339,18 +388,43 @@ impl Store {
         }
     }
 
+    fn facet_ids(&self, prefix: &[u8], bound: usize) -> Result<FacetIds> {
+        let span = Span::Prefix(prefix.to_vec());
+        let mut hits = Vec::new();
+        {
+            // A merge moves entries from the records to a run under the
+            // other side of this lock: never seen in neither.
+            let _view = self.index_view.read().unwrap_or_else(|p| p.into_inner());
+            self.find_in_runs_of(FACET_TREE, &span, bound, &mut hits)?;
+            for item in self.trees[T_IND_PENDING].iter() {
+                let (_, v) = item?;
+                for (t, k) in super::runs::decode_entries(&v) {
+                    if t == FACET_TREE && k.starts_with(prefix) {
+                        hits.extend(id_at_end(k));
+                    }
+                }
+            }
+        }
+        let complete = hits.len() < bound;
+        hits.sort_unstable();
+        hits.dedup();
+        Ok(FacetIds {
+            ids: hits,
+            complete,
+        })
+    }
+
     /// One page of the tickets that pass `q` and `extra` (the SLA's
     /// overdue test, which needs the configuration and the clock).
     pub fn list(&self, q: &ListQuery, extra: &dyn Fn(&TicketSummary) -> bool) -> Result<ListPage> {
         if self.summaries_missing() {
             return self.list_from_records(q, extra);
         }
-        if let Some(prefix) = self.narrowest_facet(q)? {
+        if let Some(ids) = self.candidates(q)? {
             let mut all = Vec::new();
-            for item in self.trees[T_FACETS].scan_prefix(&prefix) {
-                let (k, _) = item?;
-                if let Some(s) = id_at_end(&k).map(|id| self.summary(id)).transpose()? {
-                    if let Some(s) = s.filter(|s| matches(q, s) && extra(s)) {
+            for id in ids {
+                if let Some(s) = self.summary(id)? {
+                    if matches(q, &s) && extra(&s) {
                         all.push(s);
                     }
                 }
@@ -367,17 +441,13 @@ impl Store {
                 };
                 let since = q.since.filter(|_| q.descending);
                 Box::new(it.map(move |item| -> Result<Option<TicketSummary>> {
-                    let (k, _) = item?;
-                    let (Some(updated), Some(id)) = (update_of(&k), id_at_end(&k)) else {
-                        return Ok(None);
-                    };
+                    let (k, v) = item?;
                     // Updated no earlier than created: past `since`,
                     // nothing later in this order can match.
-                    if since.is_some_and(|s| updated < s) {
+                    if since.is_some_and(|s| update_of(&k).is_some_and(|u| u < s)) {
                         return Err(StoreError::Conflict(STOP.into()));
                     }
-                    // A stale entry (its ticket updated since) is skipped.
-                    Ok(self.summary(id)?.filter(|s| s.updated == updated))
+                    Ok(Some(decode(&v, "ticket summary")?))
                 }))
             }
             SortKey::Id | SortKey::Created => {
@@ -398,29 +468,33 @@ impl Store {
                     order.reverse();
                 }
                 let desc = q.descending;
-                Box::new(order.into_iter().flat_map(move |st| {
-                    let it = self.trees[T_FACETS].scan_prefix(facet_prefix(F_STATUS, st.as_str()));
-                    let it: Box<dyn Iterator<Item = _>> = if desc {
-                        Box::new(it.rev())
-                    } else {
-                        Box::new(it)
-                    };
-                    it.map(move |item| -> Result<Option<TicketSummary>> {
-                        let (k, _) = item?;
-                        Ok(match id_at_end(&k) {
-                            Some(id) => self.summary(id)?.filter(|s| s.status == st),
-                            None => None,
-                        })
-                    })
+                Box::new(order.into_iter().flat_map(move |st| -> Rows<'_> {
+                    let prefix = facet_prefix(F_STATUS, st.as_str());
+                    match self.facet_ids(&prefix, usize::MAX) {
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                        Ok(f) => {
+                            let ids: Box<dyn Iterator<Item = TicketId>> = if desc {
+                                Box::new(f.ids.into_iter().rev())
+                            } else {
+                                Box::new(f.ids.into_iter())
+                            };
+                            // A stale entry (the status changed since) is
+                            // skipped; read lazily, so a page stops early.
+                            Box::new(
+                                ids.map(move |id| Ok(self.summary(id)?.filter(|s| s.status == st))),
+                            )
+                        }
+                    }
                 }))
             }
         };
         stream_page(q, extra, rows)
     }
 
-    /// The facet prefix of `q` with the fewest tickets, if one has few
-    /// enough to read whole.
-    fn narrowest_facet(&self, q: &ListQuery) -> Result<Option<Vec<u8>>> {
+    /// The tickets that can match `q`, when its filters name facets with
+    /// few enough tickets to read whole: the intersection of those facets.
+    /// None: no such facet, so an ordered scan is cheaper.
+    fn candidates(&self, q: &ListQuery) -> Result<Option<Vec<TicketId>>> {
         let mut prefixes = Vec::new();
         if let Some(s) = q.status {
             prefixes.push(facet_prefix(F_STATUS, s.as_str()));
@@ -440,21 +514,18 @@ impl Store {
         if let Some(r) = &q.requestor {
             prefixes.push(facet_prefix(F_REQUESTOR, r));
         }
-        let mut best: Option<(usize, Vec<u8>)> = None;
+        let mut found: Option<Vec<TicketId>> = None;
         for p in prefixes {
-            let mut n = 0;
-            for item in self.trees[T_FACETS].scan_prefix(&p) {
-                item?;
-                n += 1;
-                if n > CANDIDATE_CAP || best.as_ref().is_some_and(|(b, _)| n >= *b) {
-                    break;
-                }
+            let f = self.facet_ids(&p, CANDIDATE_CAP + 1)?;
+            if !f.complete {
+                continue;
             }
-            if n <= CANDIDATE_CAP && best.as_ref().is_none_or(|(b, _)| n < *b) {
-                best = Some((n, p));
-            }
+            found = Some(match found {
+                None => f.ids,
+                Some(have) => intersect(&have, &f.ids),
+            });
         }
-        Ok(best.map(|(_, p)| p))
+        Ok(found)
     }
 
     /// Without the index (an older store read as it is): every ticket
@@ -497,26 +568,39 @@ impl Store {
     pub(crate) fn apply_summaries(&self, b: SummaryBatch) -> Result<()> {
         self.trees[T_SUMMARY].apply_batch(b.summaries)?;
         self.trees[T_BY_UPDATE].apply_batch(b.by_update)?;
-        self.trees[T_FACETS].apply_batch(b.facets)?;
+        if !b.facets.is_empty() {
+            self.write_index_run(b.facets)?;
+        }
         Ok(())
     }
 }
 
-/// Index entries of new tickets written outside a transaction (bulk
-/// loading, migration).
+fn intersect(a: &[TicketId], b: &[TicketId]) -> Vec<TicketId> {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    small
+        .iter()
+        .filter(|id| large.binary_search(id).is_ok())
+        .copied()
+        .collect()
+}
+
+/// Index entries of tickets written outside a transaction (bulk loading,
+/// migration).
 #[derive(Default)]
 pub(crate) struct SummaryBatch {
     summaries: sled::Batch,
     by_update: sled::Batch,
-    facets: sled::Batch,
+    facets: Vec<super::runs::Entry>,
 }
 
 impl SummaryBatch {
     pub(crate) fn add(&mut self, s: &TicketSummary) {
-        self.summaries.insert(&s.id.to_key(), encode(s));
-        self.by_update.insert(&update_key(s.updated, s.id), &[]);
+        let value = encode(s);
+        self.by_update
+            .insert(&update_key(s.updated, s.id), value.as_slice());
+        self.summaries.insert(&s.id.to_key(), value);
         for k in s.facet_keys() {
-            self.facets.insert(k, &[]);
+            self.facets.push((FACET_TREE, k));
         }
     }
 }
@@ -596,16 +680,8 @@ impl Store {
                 .map(|s| s.id)
                 .collect());
         }
-        let mut out = Vec::new();
-        for item in self.trees[T_FACETS]
-            .scan_prefix(facet_prefix(F_REQUESTOR, value))
-            .rev()
-            .take(limit)
-        {
-            let (k, _) = item?;
-            out.extend(id_at_end(&k));
-        }
-        Ok(out)
+        let f = self.facet_ids(&facet_prefix(F_REQUESTOR, value), usize::MAX)?;
+        Ok(f.ids.into_iter().rev().take(limit).collect())
     }
 }
 
@@ -613,7 +689,7 @@ impl Store {
     /// Test support: the store as a csirtd of schema 3 left it.
     #[doc(hidden)]
     pub fn drop_list_index_for_tests(&self) -> Result<()> {
-        for t in [T_SUMMARY, T_BY_UPDATE, T_FACETS] {
+        for t in [T_SUMMARY, T_BY_UPDATE] {
             self.trees[t].clear()?;
         }
         self.flush()
@@ -633,5 +709,38 @@ impl Store {
             b.add(&TicketSummary::of(t, None));
         }
         self.apply_summaries(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intersections_keep_what_both_hold() {
+        let id = |n| TicketId::new(2026, n);
+        let a = vec![id(1), id(3), id(5), id(7)];
+        let b = vec![id(3), id(4), id(7)];
+        assert_eq!(intersect(&a, &b), vec![id(3), id(7)]);
+        assert_eq!(intersect(&b, &a), vec![id(3), id(7)]);
+        assert!(intersect(&a, &[]).is_empty());
+    }
+
+    #[test]
+    fn facet_records_never_meet_message_records() {
+        let k = facet_record_key(TicketId::new(2026, 42));
+        assert_ne!(k.len(), 8, "message records are keyed by 8 bytes");
+        assert!(is_requestor_facet(
+            FACET_TREE,
+            &facet_key(F_REQUESTOR, "a@b.example", TicketId::new(2026, 1))
+        ));
+        assert!(!is_requestor_facet(
+            1,
+            &facet_key(F_REQUESTOR, "a@b.example", TicketId::new(2026, 1))
+        ));
+        assert!(!is_requestor_facet(
+            FACET_TREE,
+            &facet_key(F_STATUS, "open", TicketId::new(2026, 1))
+        ));
     }
 }
