@@ -346,9 +346,14 @@ fn send_digests_if_due(pipeline: &Pipeline, cfg: &Config) {
         Ok(_) => {}
         Err(e) => tracing::error!("daily digests not sent; their entries stay pending: {e}"),
     }
+    match crate::workflow::queue_digest_run::send_if_due(cfg, pipeline.crypto(), store, now) {
+        Ok(_) => {}
+        Err(e) => tracing::error!("the handlers' queue digests were not sent: {e}"),
+    }
 }
 
-/// Sends the daily digests at each `[notifications] digest_at`.
+/// Sends the daily digests at each `[notifications] digest_at`, and the
+/// handlers' queue digests at `[sla] digest_at`.
 async fn digest_task(
     current: Arc<Current>,
     cfg: Config,
@@ -358,7 +363,10 @@ async fn digest_task(
     let at = cfg.notifications.digest_time();
     loop {
         let now = time::OffsetDateTime::now_utc();
-        let next = crate::workflow::digest::next_slot(now, at);
+        let mut next = crate::workflow::digest::next_slot(now, at);
+        if let Some(queue_at) = cfg.sla.digest_time() {
+            next = next.min(crate::workflow::digest::next_slot(now, queue_at));
+        }
         // A second past the slot, so that the due check sees it passed.
         let wait = (next - now).unsigned_abs() + Duration::from_secs(1);
         tokio::select! {

@@ -8,22 +8,29 @@ use common::*;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
-const SLA: &str = "[sla]\nfirst_reply_hours = 4\nresolve_days = 10\n\
+const SLA: &str = "[sla]\nfirst_reply_hours = 4\nresolve_days = 10\ndigest_at = \"07:00\"\n\
 [sla.category.\"fraud\"]\nfirst_reply_hours = 1\n\
 [[constituencies]]\nname = \"university\"\nnetworks = [\"192.0.2.0/24\"]\ncontact = \"noc@uni.example\"\n\
 [ack]\nencrypt = \"never\"\n";
 
 fn env() -> Env {
+    env_and_hanna().0
+}
+
+/// The installation and the handler's own keys (to read what she gets).
+fn env_and_hanna() -> (Env, Gpg) {
     let hanna = Gpg::new();
     hanna.gen("Hanna <handler@cert.example>");
     let team = Gpg::new();
     team.gen("CERT Example <cert@cert.example>");
-    handler_env(
+    let env = handler_env(
         &team,
         &hanna,
         &[],
         &format!("unix_user = \"deskuser\"\n{SLA}"),
-    )
+    );
+    hanna.import(&team.export("cert@cert.example"));
+    (env, hanna)
 }
 
 fn ingest(env: &Env, from: &str, subject: &str, mid: &str, body: &str) -> String {
@@ -453,4 +460,100 @@ fn a_store_from_before_the_index_is_listed_and_migrated() {
     assert!(out.contains("indexed 2 ticket(s)"), "{out}");
     assert_eq!(ids(&env, &["--requestor", "soc@nordbank.example"]).len(), 1);
     assert_eq!(ids(&env, &[]).len(), 2);
+}
+
+#[test]
+fn the_handlers_digest_lists_overdue_their_own_and_new_unassigned() {
+    let (env, hanna) = env_and_hanna();
+    let a = ingest(&env, "soc@nordbank.example", "Phish kit", "a@x", "phishing");
+    let b = ingest(&env, "noc@isp.example", "Scan report", "b@x", "scans");
+    let c = ingest(&env, "x@isp.example", "Done already", "c@x", "old");
+    env.ok(&["ticket", "category", &a, "fraud/phishing", "--as", "hanna"]);
+    env.ok(&["ticket", "assign", &a, "hanna", "--as", "hanna"]);
+    env.ok(&["ticket", "status", &c, "resolved", "--as", "hanna"]);
+    // Two hours on: a's one-hour first reply is late; b's four hours not.
+    let two_h = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let said = at(&env, two_h, &["notify", "queue", "--now"]);
+    assert!(
+        said.contains("queue digest to hanna listing 2 ticket(s)") && said.contains("(queued)"),
+        "{said}"
+    );
+    // Sent once per day: not again at the same time, again a day later.
+    let again = at(&env, two_h, &["notify", "queue"]);
+    assert!(again.contains("no queue digest is due"), "{again}");
+    let to_hanna = |env: &Env| {
+        env.outbox()
+            .into_iter()
+            .filter(|o| {
+                o["to"][0] == "handler@cert.example"
+                    && o["subject"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("Queue for hanna"))
+            })
+            .count()
+    };
+    assert_eq!(to_hanna(&env), 1);
+    let tomorrow = two_h + time::Duration::days(1);
+    let next = at(&env, tomorrow, &["notify", "queue"]);
+    assert!(next.contains("queue digest to hanna"), "{next}");
+    assert_eq!(to_hanna(&env), 2);
+
+    env.ok(&["outbox", "deliver"]);
+    let sent: Vec<Vec<u8>> = env
+        .sent_files()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .filter(|m| String::from_utf8_lossy(m).contains("Queue for hanna"))
+        .collect();
+    assert_eq!(sent.len(), 2, "two digests to hanna");
+    let s = String::from_utf8_lossy(&sent[0]);
+    assert!(s.contains("multipart/encrypted"), "{s}");
+    assert!(
+        !s.contains("Phish kit"),
+        "the subjects are inside the encryption"
+    );
+    assert!(
+        header(&s, "Subject").is_some_and(|h| h.contains("1 overdue, 1 yours, 1 new unassigned")),
+        "{s}"
+    );
+    let start = s.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let end = s.find("-----END PGP MESSAGE-----").unwrap() + 25;
+    let dec = hanna.run(&["--decrypt"], Some(s[start..end].as_bytes()));
+    let derr = String::from_utf8_lossy(&dec.stderr);
+    assert!(
+        dec.status.success() && derr.contains("Good signature"),
+        "{derr}"
+    );
+    let plain = String::from_utf8_lossy(&dec.stdout)
+        .replace("=\r\n", "")
+        .replace("=20", " ")
+        .replace("\r\n", "\n");
+    let section = |title: &str| -> String {
+        let start = plain
+            .find(&format!("\n{title}: "))
+            .unwrap_or_else(|| panic!("{plain}"));
+        let rest = &plain[start + 1..];
+        let end = rest.find("\n\n").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    let overdue = section("Overdue");
+    assert!(
+        overdue.contains(&format!("#{a}]")) && overdue.contains("first reply due"),
+        "{plain}"
+    );
+    assert!(!overdue.contains(&format!("#{b}]")), "{plain}");
+    let mine = section("Assigned to you, not resolved");
+    assert!(
+        mine.contains(&format!("#{a}]")) && !mine.contains(&format!("#{b}]")),
+        "{plain}"
+    );
+    let new = section("New and unassigned");
+    assert!(
+        new.contains(&format!("#{b}]")) && !new.contains(&format!("#{a}]")),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains(&format!("#{c}]")),
+        "a resolved ticket is in no section: {plain}"
+    );
 }

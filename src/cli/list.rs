@@ -137,6 +137,7 @@ pub fn query(a: &ListArgs, now: OffsetDateTime) -> anyhow::Result<ListQuery> {
         requestor: a.requestor.clone(),
         since: when("--since", &a.since)?,
         until: when("--until", &a.until)?,
+        open_only: a.overdue,
         sort,
         descending: desc != a.reverse,
         offset: a.offset,
@@ -150,17 +151,7 @@ fn at(secs: i64) -> OffsetDateTime {
 
 /// The SLA state of a listed ticket.
 pub fn due_of(cfg: &Config, s: &TicketSummary, now: OffsetDateTime) -> sla::Due {
-    sla::due(
-        &cfg.sla,
-        &sla::Facts {
-            created: at(s.created),
-            first_reply: s.first_reply.map(at),
-            status: s.status,
-            category: s.category.as_deref(),
-            tlp: s.tlp,
-        },
-        now,
-    )
+    sla::due_of_summary(&cfg.sla, s, now)
 }
 
 fn rfc(t: OffsetDateTime) -> String {

@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::pgp::crypto::Crypto;
 use crate::store::Store;
 use crate::workflow::digest_run::{self, Report};
+use crate::workflow::queue_digest_run;
 use clap::Subcommand;
 use std::io::Write;
 use time::OffsetDateTime;
@@ -17,6 +18,14 @@ pub enum NotifyCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Send each handler the queue digest (overdue, their own, new
+    /// unassigned tickets) when `[sla] digest_at` has passed since the last
+    /// one
+    Queue {
+        /// Send it now, due or not
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 pub fn run(
@@ -25,12 +34,47 @@ pub fn run(
     cmd: NotifyCommand,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let crypto = || -> anyhow::Result<Crypto> {
+        Ok(match &cfg.pgp {
+            Some(p) => Crypto::from_config(p, cfg.limits.max_stored_size)?,
+            None => Crypto::unconfigured(cfg.limits.max_stored_size),
+        })
+    };
     match cmd {
-        NotifyCommand::Digest { now } => {
-            let crypto = match &cfg.pgp {
-                Some(p) => Crypto::from_config(p, cfg.limits.max_stored_size)?,
-                None => Crypto::unconfigured(cfg.limits.max_stored_size),
+        NotifyCommand::Queue { now } => {
+            let crypto = crypto()?;
+            let at = crate::clock::now();
+            let sent = if now {
+                Some(queue_digest_run::send_all(cfg, &crypto, store, at)?)
+            } else {
+                queue_digest_run::send_if_due(cfg, &crypto, store, at)?
             };
+            match sent {
+                None => writeln!(
+                    out,
+                    "no queue digest is due ([sla] digest_at {}); --now sends them",
+                    cfg.sla.digest_at.as_deref().map_or("is not set", str::trim)
+                )?,
+                Some(s) if s.is_empty() => writeln!(
+                    out,
+                    "no handler is configured ([[handlers]]): no queue digest to send"
+                )?,
+                Some(s) => {
+                    for d in s {
+                        writeln!(
+                            out,
+                            "queue digest to {} listing {} ticket(s): outbox {} ({})",
+                            d.handler,
+                            d.tickets,
+                            d.outbox_id,
+                            d.state.as_str()
+                        )?;
+                    }
+                }
+            }
+        }
+        NotifyCommand::Digest { now } => {
+            let crypto = crypto()?;
             let at = OffsetDateTime::now_utc();
             let report = if now {
                 Some(digest_run::send_all(cfg, &crypto, store, at)?)

@@ -35,6 +35,10 @@ pub struct SlaConfig {
     /// Per TLP (`clear`, `green`, `amber`, `amber+strict`, `red`).
     #[serde(default)]
     pub tlp: BTreeMap<String, SlaTargets>,
+    /// When (HH:MM UTC) each handler gets the daily queue digest: overdue
+    /// tickets, their own open ones, new unassigned ones. Unset: none.
+    #[serde(default)]
+    pub digest_at: Option<String>,
 }
 
 impl SlaConfig {
@@ -43,6 +47,14 @@ impl SlaConfig {
             first_reply_hours: self.first_reply_hours,
             resolve_days: self.resolve_days,
         }
+    }
+
+    /// The handlers' digest time, if one is set (and valid: validation
+    /// refuses any other before this is asked).
+    pub fn digest_time(&self) -> Option<time::Time> {
+        self.digest_at
+            .as_deref()
+            .and_then(super::feeds::parse_time_of_day)
     }
 
     /// Whether any target is configured at all.
@@ -79,6 +91,14 @@ impl SlaConfig {
                         format!("{d} must be between 1 and {MAX_DAYS} days"),
                     ));
                 }
+            }
+        }
+        if let Some(at) = &self.digest_at {
+            if super::feeds::parse_time_of_day(at).is_none() {
+                return Some((
+                    "sla.digest_at".into(),
+                    format!("{at:?} is not a time of day: expected HH:MM (UTC), e.g. \"07:30\""),
+                ));
             }
         }
         for k in self.category.keys() {

@@ -16,6 +16,8 @@ use sled::Transactional;
 pub const PENDING_PREFIX: &[u8] = b"digest-pending/";
 /// When digests were last sent (RFC 3339), in the meta tree.
 const LAST_RUN_KEY: &[u8] = b"digest-last-run";
+/// When the handlers' queue digests were last sent (RFC 3339).
+const QUEUE_LAST_RUN_KEY: &[u8] = b"queue-digest-last-run";
 const DIGEST_COUNTER: &[u8] = b"digest";
 
 /// One notification kept for a digest: only what the notification itself
@@ -170,26 +172,41 @@ impl Store {
 
     /// When digests were last sent, if ever.
     pub fn digest_last_run(&self) -> Result<Option<OffsetDateTime>> {
-        let Some(v) = self.trees[T_META].get(LAST_RUN_KEY)? else {
-            return Ok(None);
-        };
-        let text = std::str::from_utf8(&v).map_err(|e| StoreError::Corrupt {
-            what: "meta/digest-last-run".into(),
-            detail: e.to_string(),
-        })?;
-        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                what: "meta/digest-last-run".into(),
-                detail: e.to_string(),
-            })
+        self.meta_time(LAST_RUN_KEY)
     }
 
     pub fn set_digest_last_run(&self, at: OffsetDateTime) -> Result<()> {
+        self.set_meta_time(LAST_RUN_KEY, at)
+    }
+
+    /// When the handlers' queue digests were last sent, if ever.
+    pub fn queue_digest_last_run(&self) -> Result<Option<OffsetDateTime>> {
+        self.meta_time(QUEUE_LAST_RUN_KEY)
+    }
+
+    pub fn set_queue_digest_last_run(&self, at: OffsetDateTime) -> Result<()> {
+        self.set_meta_time(QUEUE_LAST_RUN_KEY, at)
+    }
+
+    fn meta_time(&self, key: &[u8]) -> Result<Option<OffsetDateTime>> {
+        let Some(v) = self.trees[T_META].get(key)? else {
+            return Ok(None);
+        };
+        let corrupt = |detail: String| StoreError::Corrupt {
+            what: format!("meta/{}", String::from_utf8_lossy(key)),
+            detail,
+        };
+        let text = std::str::from_utf8(&v).map_err(|e| corrupt(e.to_string()))?;
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string()))
+    }
+
+    fn set_meta_time(&self, key: &[u8], at: OffsetDateTime) -> Result<()> {
         let text = at
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| StoreError::Conflict(format!("cannot format {at}: {e}")))?;
-        self.trees[T_META].insert(LAST_RUN_KEY, text.as_bytes())?;
+        self.trees[T_META].insert(key, text.as_bytes())?;
         Ok(())
     }
 }

@@ -269,6 +269,8 @@ pub struct ListQuery {
     pub since: Option<i64>,
     /// Created before.
     pub until: Option<i64>,
+    /// Only tickets not resolved or rejected (what can be overdue).
+    pub open_only: bool,
     pub sort: SortKey,
     pub descending: bool,
     pub offset: usize,
@@ -324,6 +326,7 @@ pub fn matches(q: &ListQuery, s: &TicketSummary) -> bool {
                 }
             })
         })
+        && !(q.open_only && matches!(s.status, Status::Resolved | Status::Rejected))
         && q.since.is_none_or(|t| s.created >= t)
         && q.until.is_none_or(|t| s.created < t)
 }
@@ -515,6 +518,21 @@ impl Store {
             prefixes.push(facet_prefix(F_REQUESTOR, r));
         }
         let mut found: Option<Vec<TicketId>> = None;
+        if q.open_only && q.status.is_none() {
+            // The open statuses together, when each is small.
+            let mut open = Vec::new();
+            let mut complete = true;
+            for st in [Status::New, Status::Open, Status::Stalled] {
+                let f = self.facet_ids(&facet_prefix(F_STATUS, st.as_str()), CANDIDATE_CAP + 1)?;
+                complete &= f.complete;
+                open.extend(f.ids);
+            }
+            if complete && open.len() <= CANDIDATE_CAP {
+                open.sort_unstable();
+                open.dedup();
+                found = Some(open);
+            }
+        }
         for p in prefixes {
             let f = self.facet_ids(&p, CANDIDATE_CAP + 1)?;
             if !f.complete {

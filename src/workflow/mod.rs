@@ -18,6 +18,8 @@ mod notice_facts;
 pub mod outgoing;
 pub mod pipeline;
 pub mod publish;
+pub mod queue_digest;
+pub mod queue_digest_run;
 pub mod redelivery;
 pub mod relay;
 pub mod retention;

@@ -92,6 +92,27 @@ pub fn due(cfg: &SlaConfig, f: &Facts<'_>, now: OffsetDateTime) -> Due {
     }
 }
 
+/// The SLA state of a ticket as the list index summarises it.
+pub fn due_of_summary(
+    cfg: &SlaConfig,
+    s: &crate::store::summary::TicketSummary,
+    now: OffsetDateTime,
+) -> Due {
+    let at =
+        |secs: i64| OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    due(
+        cfg,
+        &Facts {
+            created: at(s.created),
+            first_reply: s.first_reply.map(at),
+            status: s.status,
+            category: s.category.as_deref(),
+            tlp: s.tlp,
+        },
+        now,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +140,7 @@ mod tests {
             resolve_days: Some(30),
             category,
             tlp,
+            digest_at: None,
         }
     }
 
