@@ -95,9 +95,14 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
     );
     drop(store);
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
-    let queries: [&[&str]; 9] = [
+    // The first query twice: from a cold cache, then warm.
+    let queries: [&[&str]; 13] = [
         &[],
         &[],
+        &["--overdue"],
+        &["--requestor", "@isp42.example"],
+        &["--sort", "status"],
+        &["--category", "fraud", "--status", "new", "--sort", "-created"],
         &["--status", "open"],
         &["--status", "open", "--assignee", "alice"],
         &["--assignee", "bob", "--category", "fraud"],
