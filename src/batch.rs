@@ -39,13 +39,18 @@ impl BatchReport {
     /// One message stored outside a batch (an `ingest`), counted as the
     /// batch counts its messages once they are durable.
     pub fn count(&mut self, placement: &Placement, verdict: crate::pgp::Verdict) {
+        self.placed(placement);
+        self.stored += 1;
+        self.verdicts.push(verdict);
+    }
+
+    /// Where a committed message went.
+    fn placed(&mut self, placement: &Placement) {
         match placement {
             Placement::Created(_) => self.created += 1,
             Placement::Appended(_) => self.appended += 1,
             Placement::Duplicate(_) => self.duplicates += 1,
         }
-        self.stored += 1;
-        self.verdicts.push(verdict);
     }
 }
 
@@ -161,11 +166,7 @@ fn commit_each(pipeline: &Pipeline, ready: Ready, jobs: &Sender<SealJob>) -> Out
                     // The sealer lives until `jobs` is dropped.
                     let _ = jobs.send(job);
                 }
-                match p.placement {
-                    Placement::Created(_) => out.report.created += 1,
-                    Placement::Appended(_) => out.report.appended += 1,
-                    Placement::Duplicate(_) => out.report.duplicates += 1,
-                }
+                out.report.placed(&p.placement);
                 if !p.flags.is_empty() {
                     let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
                     tracing::warn!(ticket = %p.placement.ticket(), %origin, flags = %crate::logging::list(&flags), "message flagged");

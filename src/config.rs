@@ -1271,6 +1271,23 @@ fn looks_like_address(a: &str) -> bool {
     }
 }
 
+/// The smallest valid configuration, for the unit tests of the modules
+/// that read one; each appends what it tests.
+#[cfg(test)]
+pub(crate) const TEST_BASE: &str = r#"
+[team]
+name = "CERT Example"
+address = "cert@cert.example"
+tag = "CERT-EX"
+domain = "cert.example"
+[store]
+path = "store"
+[outbox]
+transport = "file"
+[outbox.file]
+dir = "outbox"
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,19 +201,7 @@ mod tests {
     use crate::config::Config;
     use std::path::Path;
 
-    const BASE: &str = r#"
-[team]
-name = "CERT"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
-path = "store"
-[outbox]
-transport = "file"
-[outbox.file]
-dir = "outbox"
-"#;
+    use crate::config::TEST_BASE as BASE;
 
     fn load(extra: &str) -> Config {
         Config::from_toml(&format!("{BASE}{extra}"), Path::new("/etc/csirtd.toml")).expect("config")

@@ -196,27 +196,16 @@ impl Config {
 mod tests {
     use super::*;
 
-    const BASE: &str = r#"
-[team]
-name = "CERT Example"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
-path = "store"
-[outbox]
-transport = "file"
-[outbox.file]
-dir = "outbox"
-[[constituencies]]
-name = "university"
-networks = ["192.0.2.0/24"]
-"#;
+    const UNIVERSITY: &str =
+        "[[constituencies]]\nname = \"university\"\nnetworks = [\"192.0.2.0/24\"]\n";
 
     fn load(extra: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("p"), "secret\n").unwrap();
-        Config::from_toml(&format!("{BASE}{extra}"), &dir.path().join("csirtd.toml"))
+        Config::from_toml(
+            &format!("{}{UNIVERSITY}{extra}", crate::config::TEST_BASE),
+            &dir.path().join("csirtd.toml"),
+        )
     }
 
     #[test]

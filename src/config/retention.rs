@@ -109,7 +109,7 @@ mod tests {
     use crate::config::Config;
     use std::path::Path;
 
-    const BASE: &str = "[team]\nname = \"CERT\"\naddress = \"cert@cert.example\"\ntag = \"CERT\"\ndomain = \"cert.example\"\n[store]\npath = \"/tmp/s\"\n[outbox]\ntransport = \"file\"\n[outbox.file]\ndir = \"/tmp/o\"\n";
+    use crate::config::TEST_BASE as BASE;
 
     fn load(extra: &str) -> Result<Config, String> {
         Config::from_toml(&format!("{BASE}{extra}"), Path::new("/etc/csirtd.toml"))

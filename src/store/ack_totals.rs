@@ -24,8 +24,20 @@ pub(crate) struct AckTotals {
 }
 
 /// A history kept here, not in the store.
-pub(crate) fn is_total_key(key: &str) -> bool {
+pub(super) fn is_total_key(key: &str) -> bool {
     key == GLOBAL_KEY || key.starts_with('@')
+}
+
+/// Writes a commit's rate histories inside its transaction: all but the
+/// totals, which [`Store::settle_ack_totals`] takes once it succeeded.
+pub(crate) fn write_tx(
+    t: &[sled::transaction::TransactionalTree],
+    rates: &[(String, AckHistory)],
+) -> super::commit::TxResult<()> {
+    for (key, history) in rates.iter().filter(|(k, _)| !is_total_key(k)) {
+        t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
+    }
+    Ok(())
 }
 
 /// A mailbox's own history (not a total, not a notification contact's).

@@ -192,11 +192,7 @@ impl Store {
                 res.outbox_ids.push(id);
             }
 
-            for (key, history) in &c.ack_rates {
-                if !super::ack_totals::is_total_key(key) {
-                    t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
-                }
-            }
+            super::ack_totals::write_tx(t, &c.ack_rates)?;
             super::digest::write_pending(t, &c.digest)?;
             for (other, events) in &c.also {
                 for e in events {

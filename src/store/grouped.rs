@@ -125,11 +125,7 @@ impl Store {
                 t[T_TICKETS].insert(&id.to_key(), encode(&p.ticket))?;
                 super::summary::write_tx(t, &p.ticket, None, Some(n))?;
             }
-            for (key, history) in &c.ack_rates {
-                if !super::ack_totals::is_total_key(key) {
-                    t[T_ACK_RATE].insert(key.as_bytes(), history.encode())?;
-                }
-            }
+            super::ack_totals::write_tx(t, &c.ack_rates)?;
             Ok(res)
         });
         match result {

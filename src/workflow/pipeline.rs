@@ -359,7 +359,6 @@ impl Pipeline {
             // Not grouped: the rows' addresses go on this ticket instead.
             indicators = notify::with_row_addresses(indicators, &facts.row_ips);
         }
-        let flags = mail.flags.clone();
         let incoming = Incoming {
             mail: &mail,
             raw,
@@ -458,14 +457,14 @@ impl Pipeline {
                 at: now,
             })
             .collect();
-        // What the decision and the relay found too (a reply claiming a
-        // handler's address without the handler's key), as stored on the
-        // incoming message (the commit's first), so that intake's log names
-        // it.
-        let mut flags = flags;
-        if let Some(incoming) = commit.messages.first() {
-            flags.extend(incoming.record.flags.iter().copied());
-        }
+        // As stored on the incoming message (the commit's first): what
+        // intake found and what the decision and the relay added (a reply
+        // claiming a handler's address without the handler's key), so that
+        // intake's log names it.
+        let flags = commit
+            .messages
+            .first()
+            .map_or_else(|| mail.flags.clone(), |m| m.record.flags.clone());
         Ok(Processed {
             placement: plan.placement,
             outbox_ids: result.outbox_ids,
