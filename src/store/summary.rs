@@ -294,9 +294,12 @@ pub struct ListPage {
 /// A facet with at most this many tickets is read whole and sorted in
 /// memory; a broader one is left to the ordered scan.
 const CANDIDATE_CAP: usize = 5_000;
-/// Index entries read after the page to count what follows it; beyond
-/// that the count is "at least".
-const COUNT_BUDGET: usize = 2_000;
+/// A facet with at most this many tickets is read whole to narrow an
+/// ordered scan (its IDs only, a few MB at most).
+const FACET_READ_CAP: usize = 250_000;
+/// Rows passed after the page to count what follows it; beyond that the
+/// count is "at least".
+const COUNT_BUDGET: usize = 1_000;
 
 /// Whether `s` passes every filter of `q`. Pure.
 pub fn matches(q: &ListQuery, s: &TicketSummary) -> bool {
@@ -423,10 +426,11 @@ impl Store {
         if self.summaries_missing() {
             return self.list_from_records(q, extra);
         }
-        if let Some(ids) = self.candidates(q)? {
+        let members = self.members(q)?;
+        if let Some(ids) = members.as_ref().filter(|m| m.len() <= CANDIDATE_CAP) {
             let mut all = Vec::new();
             for id in ids {
-                if let Some(s) = self.summary(id)? {
+                if let Some(s) = self.summary(*id)? {
                     if matches(q, &s) && extra(&s) {
                         all.push(s);
                     }
@@ -434,6 +438,13 @@ impl Store {
             }
             return Ok(page_of(q, all));
         }
+        // Too many to read whole: the ordered scan passes over the keys of
+        // tickets outside the set without decoding their summaries.
+        let member = move |k: &[u8]| {
+            members
+                .as_ref()
+                .is_none_or(|m| id_at_end(k).is_some_and(|id| m.binary_search(&id).is_ok()))
+        };
         let rows: Rows<'_> = match q.sort {
             SortKey::Updated => {
                 let it = self.trees[T_BY_UPDATE].iter();
@@ -450,6 +461,9 @@ impl Store {
                     if since.is_some_and(|s| update_of(&k).is_some_and(|u| u < s)) {
                         return Err(StoreError::Conflict(STOP.into()));
                     }
+                    if !member(&k) {
+                        return Ok(None);
+                    }
                     Ok(Some(decode(&v, "ticket summary")?))
                 }))
             }
@@ -460,8 +474,11 @@ impl Store {
                 } else {
                     Box::new(it)
                 };
-                Box::new(it.map(|item| {
-                    let (_, v) = item?;
+                Box::new(it.map(move |item| {
+                    let (k, v) = item?;
+                    if !member(&k) {
+                        return Ok(None);
+                    }
                     Ok(Some(decode(&v, "ticket summary")?))
                 }))
             }
@@ -494,56 +511,74 @@ impl Store {
         stream_page(q, extra, rows)
     }
 
-    /// The tickets that can match `q`, when its filters name facets with
-    /// few enough tickets to read whole: the intersection of those facets.
-    /// None: no such facet, so an ordered scan is cheaper.
-    fn candidates(&self, q: &ListQuery) -> Result<Option<Vec<TicketId>>> {
-        let mut prefixes = Vec::new();
+    /// The tickets that can match `q` as far as its facet filters tell:
+    /// the intersection of every filter whose tickets could be read whole,
+    /// sorted; None when no filter could (or none is given). Filters are
+    /// first read up to [`CANDIDATE_CAP`] tickets each; only when none fits
+    /// are they read up to [`FACET_READ_CAP`], so that two broad filters
+    /// with a narrow intersection (a constituency and TLP:RED) still avoid
+    /// a scan that decodes every summary.
+    fn members(&self, q: &ListQuery) -> Result<Option<Vec<TicketId>>> {
+        let mut filters: Vec<Vec<Vec<u8>>> = Vec::new();
         if let Some(s) = q.status {
-            prefixes.push(facet_prefix(F_STATUS, s.as_str()));
+            filters.push(vec![facet_prefix(F_STATUS, s.as_str())]);
+        } else if q.open_only {
+            filters.push(
+                [Status::New, Status::Open, Status::Stalled]
+                    .iter()
+                    .map(|s| facet_prefix(F_STATUS, s.as_str()))
+                    .collect(),
+            );
         }
         if let Some(a) = &q.assignee {
-            prefixes.push(facet_prefix(F_ASSIGNEE, a));
+            filters.push(vec![facet_prefix(F_ASSIGNEE, a)]);
         }
         if let Some(c) = &q.category {
-            prefixes.push(facet_prefix(F_CATEGORY, top_category(c.trim())));
+            filters.push(vec![facet_prefix(F_CATEGORY, top_category(c.trim()))]);
         }
         if let Some(t) = q.tlp {
-            prefixes.push(facet_prefix(F_TLP, t.as_str()));
+            filters.push(vec![facet_prefix(F_TLP, t.as_str())]);
         }
         if let Some(c) = &q.constituency {
-            prefixes.push(facet_prefix(F_CONSTITUENCY, c));
+            filters.push(vec![facet_prefix(F_CONSTITUENCY, c)]);
         }
         if let Some(r) = &q.requestor {
-            prefixes.push(facet_prefix(F_REQUESTOR, r));
+            filters.push(vec![facet_prefix(F_REQUESTOR, r)]);
         }
-        let mut found: Option<Vec<TicketId>> = None;
-        if q.open_only && q.status.is_none() {
-            // The open statuses together, when each is small.
-            let mut open = Vec::new();
-            let mut complete = true;
-            for st in [Status::New, Status::Open, Status::Stalled] {
-                let f = self.facet_ids(&facet_prefix(F_STATUS, st.as_str()), CANDIDATE_CAP + 1)?;
-                complete &= f.complete;
-                open.extend(f.ids);
-            }
-            if complete && open.len() <= CANDIDATE_CAP {
-                open.sort_unstable();
-                open.dedup();
-                found = Some(open);
+        let mut sets = Vec::new();
+        let mut broad = Vec::new();
+        for f in filters {
+            match self.facet_union(&f, CANDIDATE_CAP)? {
+                Some(ids) => sets.push(ids),
+                None => broad.push(f),
             }
         }
+        if sets.is_empty() {
+            for f in broad {
+                sets.extend(self.facet_union(&f, FACET_READ_CAP)?);
+            }
+        }
+        let mut sets = sets.into_iter();
+        let Some(first) = sets.next() else {
+            return Ok(None);
+        };
+        Ok(Some(sets.fold(first, |have, ids| intersect(&have, &ids))))
+    }
+
+    /// The tickets under any of `prefixes`, sorted; None when they are
+    /// more than `cap`.
+    fn facet_union(&self, prefixes: &[Vec<u8>], cap: usize) -> Result<Option<Vec<TicketId>>> {
+        let mut ids = Vec::new();
         for p in prefixes {
-            let f = self.facet_ids(&p, CANDIDATE_CAP + 1)?;
+            let f = self.facet_ids(p, cap + 1)?;
             if !f.complete {
-                continue;
+                return Ok(None);
             }
-            found = Some(match found {
-                None => f.ids,
-                Some(have) => intersect(&have, &f.ids),
-            });
+            ids.extend(f.ids);
         }
-        Ok(found)
+        ids.sort_unstable();
+        ids.dedup();
+        Ok((ids.len() <= cap).then_some(ids))
     }
 
     /// Without the index (an older store read as it is): every ticket
@@ -647,12 +682,8 @@ fn stream_page(
     let mut more = 0;
     let mut read_after = 0;
     for row in rows {
-        let s = match row {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(StoreError::Conflict(m)) if m == STOP => break,
-            Err(e) => return Err(e),
-        };
+        // Every row after the page counts against the budget, skipped
+        // ones too: counting must not become a walk over the whole store.
         if tickets.len() >= q.limit {
             read_after += 1;
             if read_after > COUNT_BUDGET {
@@ -662,6 +693,12 @@ fn stream_page(
                 });
             }
         }
+        let s = match row {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(StoreError::Conflict(m)) if m == STOP => break,
+            Err(e) => return Err(e),
+        };
         if !(matches(q, &s) && extra(&s)) {
             continue;
         }
