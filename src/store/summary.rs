@@ -296,7 +296,7 @@ pub struct ListPage {
 const CANDIDATE_CAP: usize = 5_000;
 /// A facet with at most this many tickets is read whole to narrow an
 /// ordered scan (its IDs only, a few MB at most).
-const FACET_READ_CAP: usize = 250_000;
+const FACET_READ_CAP: usize = 100_000;
 /// Rows passed after the page to count what follows it; beyond that the
 /// count is "at least".
 const COUNT_BUDGET: usize = 1_000;
@@ -515,7 +515,7 @@ impl Store {
     /// the intersection of every filter whose tickets could be read whole,
     /// sorted; None when no filter could (or none is given). Filters are
     /// first read up to [`CANDIDATE_CAP`] tickets each; only when none fits
-    /// are they read up to [`FACET_READ_CAP`] (and four times the smallest
+    /// are they read up to [`FACET_READ_CAP`] (and twice the smallest
     /// read), so that two broad filters with a narrow intersection (a
     /// constituency and TLP:RED) still avoid decoding every summary.
     fn members(&self, q: &ListQuery) -> Result<Option<Vec<TicketId>>> {
@@ -564,7 +564,7 @@ impl Store {
                 if let Some(ids) = self.facet_union(&f, cap)? {
                     // A set much larger than one already read narrows
                     // less than reading it costs: the summaries decide.
-                    cap = cap.min(ids.len().saturating_mul(4));
+                    cap = cap.min(ids.len().saturating_mul(2));
                     sets.push(ids);
                 }
             }
