@@ -368,6 +368,15 @@ pub struct OutboxConfig {
     pub max_backoff_secs: u64,
     /// Envelope sender for everything csirtd sends; defaults to team.address.
     pub envelope_from: Option<String>,
+    /// The most deliveries accepted by the transport but not yet marked
+    /// sent on disk: one store flush serves up to this many, and a crash
+    /// re-sends at most this many (each with its original Message-ID).
+    #[serde(default = "default_flush_batch")]
+    pub flush_batch: usize,
+}
+
+fn default_flush_batch() -> usize {
+    64
 }
 
 fn default_retry_for() -> u64 {
@@ -411,6 +420,19 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
+    /// SMTP sessions delivering in parallel, each reused for many messages.
+    #[serde(default = "default_smtp_connections")]
+    pub connections: usize,
+    /// A session unused for this long is closed (QUIT).
+    #[serde(default = "default_smtp_idle")]
+    pub idle_secs: u64,
+}
+
+fn default_smtp_connections() -> usize {
+    4
+}
+fn default_smtp_idle() -> u64 {
+    5
 }
 
 fn default_smtp_port() -> u16 {
@@ -854,6 +876,12 @@ impl Config {
                 if s.timeout_secs == 0 {
                     return Err(self.invalid("outbox.smtp.timeout_secs", "must be at least 1"));
                 }
+                if !(1..=64).contains(&s.connections) {
+                    return Err(self.invalid(
+                        "outbox.smtp.connections",
+                        "must be between 1 and 64 (the relay limits its clients too)",
+                    ));
+                }
             }
         }
         if self.outbox.initial_backoff_secs == 0
@@ -862,6 +890,12 @@ impl Config {
             return Err(self.invalid(
                 "outbox.max_backoff_secs",
                 "initial_backoff_secs must be at least 1 and not above max_backoff_secs",
+            ));
+        }
+        if !(1..=10_000).contains(&self.outbox.flush_batch) {
+            return Err(self.invalid(
+                "outbox.flush_batch",
+                "must be between 1 and 10000 (it bounds the copies a crash can send twice)",
             ));
         }
         if let Some(ef) = &self.outbox.envelope_from {
