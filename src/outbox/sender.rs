@@ -170,7 +170,10 @@ impl Sender {
     }
 
     /// Batches of `flush_batch` files: written, one directory fsync, then
-    /// one store flush marking them sent.
+    /// one store flush marking them sent. The next batch is written while
+    /// the store flush of the one before runs, so at most two batches are
+    /// on disk without `sent`; a crash rewrites those files under the same
+    /// names, which leaves no second copy.
     async fn deliver_files(
         &self,
         due: Vec<OutboxRecord>,
@@ -181,6 +184,7 @@ impl Sender {
         };
         let mut pass = Pass::default();
         let mut due = due.into_iter().peekable();
+        let mut flushing: Option<tokio::task::JoinHandle<crate::store::Result<()>>> = None;
         while due.peek().is_some() {
             if *shutdown.borrow() {
                 break;
@@ -216,10 +220,17 @@ impl Sender {
                 let attempt = self.judge(&entry, r);
                 outcomes.push(Outcome { entry, attempt, at });
             }
+            if let Some(f) = flushing.take() {
+                f.await??;
+            }
             for o in outcomes {
                 self.record(o, &mut pass)?;
             }
-            self.flush().await?;
+            let store = self.store.clone();
+            flushing = Some(tokio::task::spawn_blocking(move || store.flush()));
+        }
+        if let Some(f) = flushing {
+            f.await??;
         }
         Ok(pass)
     }
