@@ -1231,17 +1231,24 @@ impl Config {
                     .as_ref()
                     .map(|f| f.dir.display().to_string())
                     .unwrap_or_default();
-                let _ = writeln!(s, "  outbox    file transport into {dir}");
+                let _ = writeln!(
+                    s,
+                    "  outbox    file transport into {dir}, made durable {} at a time",
+                    self.outbox.flush_batch
+                );
             }
             TransportKind::Smtp => {
                 if let Some(m) = &self.outbox.smtp {
                     let _ = writeln!(
                         s,
-                        "  outbox    smtp {}:{} tls {} auth {}",
+                        "  outbox    smtp {}:{} tls {} auth {}, {} session(s) closed after {} s idle, at most {} sent before a flush",
                         m.host,
                         m.port,
                         m.tls.as_str(),
-                        m.user.as_deref().unwrap_or("none")
+                        m.user.as_deref().unwrap_or("none"),
+                        m.connections,
+                        m.idle_secs,
+                        self.outbox.flush_batch
                     );
                 }
             }
@@ -1507,5 +1514,31 @@ label = "abuse"
             .unwrap_err()
             .to_string();
         assert!(err.contains("password_file"), "{err}");
+    }
+
+    #[test]
+    fn smtp_sessions_and_the_flush_batch_have_defaults_and_limits() {
+        let smtp = |extra: &str, outbox: &str| {
+            MINIMAL.replace(
+                "transport = \"file\"",
+                &format!(
+                    "transport = \"smtp\"\n{outbox}[outbox.smtp]\nhost = \"localhost\"\n{extra}"
+                ),
+            )
+        };
+        let cfg = Config::from_toml(&smtp("", ""), Path::new("c.toml")).expect("valid");
+        let s = cfg.outbox.smtp.as_ref().expect("smtp");
+        assert_eq!((s.connections, s.idle_secs), (4, 5));
+        assert_eq!(cfg.outbox.flush_batch, 64);
+        for (text, key) in [
+            (smtp("connections = 0\n", ""), "outbox.smtp.connections"),
+            (smtp("connections = 65\n", ""), "outbox.smtp.connections"),
+            (smtp("", "flush_batch = 0\n"), "outbox.flush_batch"),
+        ] {
+            let err = Config::from_toml(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }
