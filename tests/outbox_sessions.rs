@@ -44,10 +44,28 @@ fn fill_maildir(env: &Env, n: usize, tag: &str) {
 /// An installation delivering over plain SMTP to the private Postfix with
 /// `connections` sessions and the given `[outbox] flush_batch`.
 fn smtp_env(servers: &MailServers, connections: usize, idle_secs: u64, flush_batch: usize) -> Env {
-    let env = Env::with_outbox_smtp(
+    smtp_env_tls(
+        servers,
         servers.smtp_port,
         "none",
-        None,
+        connections,
+        idle_secs,
+        flush_batch,
+    )
+}
+
+fn smtp_env_tls(
+    servers: &MailServers,
+    port: u16,
+    tls: &str,
+    connections: usize,
+    idle_secs: u64,
+    flush_batch: usize,
+) -> Env {
+    let env = Env::with_outbox_smtp(
+        port,
+        tls,
+        (tls != "none").then_some(servers.cert.as_path()),
         None,
         &format!(
             "connections = {connections}\nidle_secs = {idle_secs}\n[ack]\nrate_limit = 100000\n"
@@ -117,12 +135,12 @@ fn received(servers: &MailServers, at_least: usize) -> BTreeMap<String, usize> {
     m
 }
 
-#[test]
-fn many_acknowledgements_share_few_smtp_sessions() {
-    let servers = MailServers::start();
-    let env = smtp_env(&servers, 2, 30, 64);
+/// `N` acknowledgements through `run --drain` over `tls` to `port`, with
+/// two sessions: all arrive once, over at most two SMTP sessions.
+fn acknowledgements_share_two_sessions(servers: &MailServers, port: u16, tls: &str) {
+    let env = smtp_env_tls(servers, port, tls, 2, 30, 64);
     const N: usize = 40;
-    fill_maildir(&env, N, "share");
+    fill_maildir(&env, N, tls);
     let mut d = Daemon::start(&env, &["run", "--drain"]);
     d.expect_success(Duration::from_secs(120));
     let outbox = env.outbox();
@@ -133,22 +151,34 @@ fn many_acknowledgements_share_few_smtp_sessions() {
         "{:?}",
         by_state(&outbox)
     );
-    let got = received(&servers, N);
+    let got = received(servers, N);
     assert_eq!(got.len(), N, "every acknowledgement arrived: {got:?}");
     assert!(got.values().all(|n| *n == 1), "none twice: {got:?}");
     // The sessions end with the drain's QUIT; Postfix logs them a moment later.
     wait_until(Duration::from_secs(10), || {
-        mail_sessions(&servers).iter().sum::<usize>() >= N
+        mail_sessions(servers).iter().sum::<usize>() >= N
     });
-    let sessions = mail_sessions(&servers);
+    let sessions = mail_sessions(servers);
     // Two sessions, and no reconnects: nothing failed.
     assert!(
         (1..=2).contains(&sessions.len()) && sessions.iter().sum::<usize>() == N,
-        "{N} messages took the SMTP sessions {sessions:?} (MAIL commands each), expected at most 2\n{}",
+        "{N} messages over {tls} took the SMTP sessions {sessions:?} (MAIL commands each), expected at most 2\n{}",
         servers.logs_tail(30)
     );
     // Each entry was attempted once.
     assert!(outbox.iter().all(|e| e["attempts"] == 1));
+}
+
+#[test]
+fn many_acknowledgements_share_few_smtp_sessions() {
+    let servers = MailServers::start();
+    acknowledgements_share_two_sessions(&servers, servers.smtp_port, "none");
+}
+
+#[test]
+fn implicit_tls_sessions_are_reused_too() {
+    let servers = MailServers::start();
+    acknowledgements_share_two_sessions(&servers, servers.smtps_port, "implicit");
 }
 
 #[test]

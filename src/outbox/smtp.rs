@@ -4,24 +4,32 @@
 //! Nagle's algorithm that segment waits for the server's delayed ACK (about
 //! 40 ms on Linux), which made every delivery cost ~50 ms and a 5,000-copy
 //! advisory take minutes to drain. lettre's own connect does not set the
-//! option, so plain and STARTTLS connections are made here and handed to
-//! lettre's connection type; implicit TLS still goes through lettre's
-//! transport.
+//! option, so connections are made here and handed to lettre's connection
+//! type: plain, STARTTLS (lettre upgrades them) and implicit TLS (the
+//! handshake is made here with tokio-rustls, lettre speaks SMTP over it).
 
 use super::dispatch::{self, Reuse};
 use super::transport::SendError;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls};
 use lettre::transport::smtp::extension::ClientId;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::rustls;
 
 pub struct Direct {
     pub host: String,
     pub port: u16,
-    /// `Tls::None` or `Tls::Required` (STARTTLS that must succeed).
+    /// `Tls::None` or `Tls::Required` (STARTTLS that must succeed); for
+    /// implicit TLS, `Tls::None` with `implicit` set.
     pub tls: Tls,
+    /// Implicit TLS (port 465): the TLS handshake is made here, on the
+    /// socket with TCP_NODELAY, and lettre speaks SMTP over the result.
+    pub implicit: Option<Arc<rustls::ClientConfig>>,
     pub credentials: Option<Credentials>,
     pub connect_timeout: Duration,
     /// `outbox.smtp.idle_secs`.
@@ -179,7 +187,29 @@ impl Direct {
             ))
         })?;
         let _ = tcp.set_nodelay(true);
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
+            None => Box::new(tcp),
+            Some(cfg) => {
+                let name =
+                    rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+                        Failed::Connect(format!(
+                            "SMTP: `{}` is not a valid TLS server name (outbox.smtp.host): {e}",
+                            self.host
+                        ))
+                    })?;
+                let tls = tokio_rustls::TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        Failed::Connect(format!(
+                            "SMTP: TLS handshake with {}:{} failed (outbox.smtp.ca_file, outbox.smtp.tls): {e}",
+                            self.host, self.port
+                        ))
+                    })?;
+                Box::new(ImplicitTls(tls))
+            }
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello)
             .await
             .map_err(Failed::Smtp)?;
         if let Tls::Required(p) = &self.tls {
@@ -194,4 +224,81 @@ impl Direct {
         tracing::debug!(host = %self.host, port = self.port, "SMTP session opened");
         Ok(conn)
     }
+}
+
+/// A TLS stream from the first byte, for lettre to speak SMTP over.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// The rustls configuration for implicit TLS: `outbox.smtp.ca_file` as the
+/// only trusted root, else the system's roots.
+pub fn implicit_tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot read outbox.smtp.ca_file {}: {e}", path.display())
+                })?;
+            if roots.add_parsable_certificates(certs).0 == 0 {
+                anyhow::bail!(
+                    "outbox.smtp.ca_file {} holds no usable PEM certificate",
+                    path.display()
+                );
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if roots.add_parsable_certificates(found.certs).0 == 0 {
+                anyhow::bail!(
+                    "no system CA certificates found for outbox.smtp.tls = \"implicit\"; install ca-certificates or set outbox.smtp.ca_file"
+                );
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }

@@ -5,7 +5,7 @@ use super::smtp::Session;
 use crate::config::{Config, SmtpTls, TransportKind};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{address::Envelope, Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{address::Envelope, Address};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,11 +22,9 @@ pub enum SendError {
 pub enum Transport {
     File(FileTransport),
     Smtp {
-        client: Box<AsyncSmtpTransport<Tokio1Executor>>,
-        /// Plain and STARTTLS sessions with TCP_NODELAY, reused (see
-        /// `smtp.rs`); None for implicit TLS, which goes through `client`
-        /// and a new connection per message.
-        direct: Option<super::smtp::Direct>,
+        /// Sessions on sockets with TCP_NODELAY, reused (see `smtp.rs`),
+        /// in all three TLS modes.
+        direct: Box<super::smtp::Direct>,
         /// `outbox.smtp.connections`: sessions delivering in parallel.
         connections: usize,
         /// Deadline for a whole SMTP transaction. lettre bounds only the
@@ -112,27 +110,24 @@ impl Transport {
                     (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
                     _ => None,
                 };
-                let direct = match &tls {
-                    Tls::Wrapper(_) => None,
-                    other => Some(super::smtp::Direct {
-                        host: s.host.clone(),
-                        port: s.port,
-                        tls: other.clone(),
-                        credentials: credentials.clone(),
-                        connect_timeout: Duration::from_secs(s.timeout_secs),
-                        idle_close: Duration::from_secs(s.idle_secs),
-                        idle: Default::default(),
-                    }),
+                let (session_tls, implicit) = match &tls {
+                    Tls::Wrapper(_) => (
+                        Tls::None,
+                        Some(super::smtp::implicit_tls_config(s.ca_file.as_deref())?),
+                    ),
+                    other => (other.clone(), None),
                 };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
-                    .port(s.port)
-                    .tls(tls)
-                    .timeout(Some(Duration::from_secs(s.timeout_secs)));
-                if let Some(c) = credentials {
-                    b = b.credentials(c);
-                }
+                let direct = Box::new(super::smtp::Direct {
+                    host: s.host.clone(),
+                    port: s.port,
+                    tls: session_tls,
+                    implicit,
+                    credentials,
+                    connect_timeout: Duration::from_secs(s.timeout_secs),
+                    idle_close: Duration::from_secs(s.idle_secs),
+                    idle: Default::default(),
+                });
                 Ok(Transport::Smtp {
-                    client: Box::new(b.build()),
                     direct,
                     connections: s.connections,
                     deadline: Duration::from_secs(s.timeout_secs),
@@ -160,21 +155,13 @@ impl Transport {
     /// The pooled SMTP sessions, for a worker of a pass and back.
     pub fn take_session(&self) -> Option<Session> {
         match self {
-            Transport::Smtp {
-                direct: Some(d), ..
-            } => d.take(),
+            Transport::Smtp { direct: d, .. } => d.take(),
             _ => None,
         }
     }
 
     pub fn put_session(&self, session: Option<Session>) {
-        if let (
-            Transport::Smtp {
-                direct: Some(d), ..
-            },
-            Some(s),
-        ) = (self, session)
-        {
+        if let (Transport::Smtp { direct: d, .. }, Some(s)) = (self, session) {
             d.put(s);
         }
     }
@@ -182,19 +169,14 @@ impl Transport {
     /// When the next pooled session is due to be closed for idleness.
     pub fn next_idle_close(&self) -> Option<std::time::Instant> {
         match self {
-            Transport::Smtp {
-                direct: Some(d), ..
-            } => d.next_idle_close(),
+            Transport::Smtp { direct: d, .. } => d.next_idle_close(),
             _ => None,
         }
     }
 
     /// Closes the sessions idle for `outbox.smtp.idle_secs` (all with `all`).
     pub async fn close_idle(&self, all: bool) {
-        if let Transport::Smtp {
-            direct: Some(d), ..
-        } = self
-        {
+        if let Transport::Smtp { direct: d, .. } = self {
             d.close_idle(all).await;
         }
     }
@@ -226,10 +208,7 @@ impl Transport {
                     })
             }
             Transport::Smtp {
-                client,
-                direct,
-                deadline,
-                ..
+                direct, deadline, ..
             } => {
                 let parse = |a: &str| {
                     a.parse::<Address>()
@@ -239,16 +218,7 @@ impl Transport {
                 let rcpts = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
                 let envelope = Envelope::new(Some(from), rcpts)
                     .map_err(|e| SendError::Permanent(format!("no valid envelope: {e}")))?;
-                let attempt = async {
-                    match direct {
-                        Some(d) => d.send(session, &envelope, bytes).await,
-                        None => client
-                            .send_raw(&envelope, bytes)
-                            .await
-                            .map(|_| ())
-                            .map_err(smtp_error),
-                    }
-                };
+                let attempt = direct.send(session, &envelope, bytes);
                 match tokio::time::timeout(*deadline, attempt).await {
                     Err(_) => {
                         // Stopped mid-conversation: the session is unusable.
