@@ -373,6 +373,15 @@ pub struct OutboxConfig {
     pub max_backoff_secs: u64,
     /// Envelope sender for everything csirtd sends; defaults to team.address.
     pub envelope_from: Option<String>,
+    /// The most deliveries accepted by the transport but not yet marked
+    /// sent on disk: one store flush serves up to this many, and a crash
+    /// re-sends at most this many (each with its original Message-ID).
+    #[serde(default = "default_flush_batch")]
+    pub flush_batch: usize,
+}
+
+fn default_flush_batch() -> usize {
+    64
 }
 
 fn default_retry_for() -> u64 {
@@ -416,6 +425,19 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
+    /// SMTP sessions delivering in parallel, each reused for many messages.
+    #[serde(default = "default_smtp_connections")]
+    pub connections: usize,
+    /// A session unused for this long is closed (QUIT).
+    #[serde(default = "default_smtp_idle")]
+    pub idle_secs: u64,
+}
+
+fn default_smtp_connections() -> usize {
+    4
+}
+fn default_smtp_idle() -> u64 {
+    5
 }
 
 fn default_smtp_port() -> u16 {
@@ -862,6 +884,12 @@ impl Config {
                 if s.timeout_secs == 0 {
                     return Err(self.invalid("outbox.smtp.timeout_secs", "must be at least 1"));
                 }
+                if !(1..=64).contains(&s.connections) {
+                    return Err(self.invalid(
+                        "outbox.smtp.connections",
+                        "must be between 1 and 64 (the relay limits its clients too)",
+                    ));
+                }
             }
         }
         if self.outbox.initial_backoff_secs == 0
@@ -870,6 +898,12 @@ impl Config {
             return Err(self.invalid(
                 "outbox.max_backoff_secs",
                 "initial_backoff_secs must be at least 1 and not above max_backoff_secs",
+            ));
+        }
+        if !(1..=10_000).contains(&self.outbox.flush_batch) {
+            return Err(self.invalid(
+                "outbox.flush_batch",
+                "must be between 1 and 10000 (it bounds the copies a crash can send twice)",
             ));
         }
         if let Some(ef) = &self.outbox.envelope_from {
@@ -1205,17 +1239,24 @@ impl Config {
                     .as_ref()
                     .map(|f| f.dir.display().to_string())
                     .unwrap_or_default();
-                let _ = writeln!(s, "  outbox    file transport into {dir}");
+                let _ = writeln!(
+                    s,
+                    "  outbox    file transport into {dir}, made durable {} at a time",
+                    self.outbox.flush_batch
+                );
             }
             TransportKind::Smtp => {
                 if let Some(m) = &self.outbox.smtp {
                     let _ = writeln!(
                         s,
-                        "  outbox    smtp {}:{} tls {} auth {}",
+                        "  outbox    smtp {}:{} tls {} auth {}, {} session(s) closed after {} s idle, at most {} sent before a flush",
                         m.host,
                         m.port,
                         m.tls.as_str(),
-                        m.user.as_deref().unwrap_or("none")
+                        m.user.as_deref().unwrap_or("none"),
+                        m.connections,
+                        m.idle_secs,
+                        self.outbox.flush_batch
                     );
                 }
             }
@@ -1481,5 +1522,31 @@ label = "abuse"
             .unwrap_err()
             .to_string();
         assert!(err.contains("password_file"), "{err}");
+    }
+
+    #[test]
+    fn smtp_sessions_and_the_flush_batch_have_defaults_and_limits() {
+        let smtp = |extra: &str, outbox: &str| {
+            MINIMAL.replace(
+                "transport = \"file\"",
+                &format!(
+                    "transport = \"smtp\"\n{outbox}[outbox.smtp]\nhost = \"localhost\"\n{extra}"
+                ),
+            )
+        };
+        let cfg = Config::from_toml(&smtp("", ""), Path::new("c.toml")).expect("valid");
+        let s = cfg.outbox.smtp.as_ref().expect("smtp");
+        assert_eq!((s.connections, s.idle_secs), (4, 5));
+        assert_eq!(cfg.outbox.flush_batch, 64);
+        for (text, key) in [
+            (smtp("connections = 0\n", ""), "outbox.smtp.connections"),
+            (smtp("connections = 65\n", ""), "outbox.smtp.connections"),
+            (smtp("", "flush_batch = 0\n"), "outbox.flush_batch"),
+        ] {
+            let err = Config::from_toml(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }

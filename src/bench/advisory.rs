@@ -132,6 +132,7 @@ pub fn run(dir: &Path, members: usize, keyed: usize, smtp_port: Option<u16>) -> 
             }
             sent += n;
         }
+        sender.close().await;
         anyhow::Ok(())
     })?;
     let drained = t.elapsed();

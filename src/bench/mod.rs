@@ -67,14 +67,25 @@ pub struct BenchArgs {
     /// With --advisory-members: how many members have a key (each copy encrypted)
     #[arg(long, default_value_t = 1000)]
     pub advisory_keys: usize,
-    /// With --advisory-members: drain to the SMTP server on 127.0.0.1:PORT
-    /// (no TLS) instead of the file transport
+    /// With --advisory-members or --end-to-end: drain to the SMTP server on
+    /// 127.0.0.1:PORT (no TLS) instead of the file transport
     #[arg(long)]
     pub smtp_port: Option<u16>,
+    /// Instead: the whole way through `csirtd run --drain`, from the Maildir
+    /// to acknowledgements accepted by the transport (see --smtp-port)
+    #[arg(long)]
+    pub end_to_end: bool,
+    /// With --end-to-end and --smtp-port: SMTP sessions (outbox.smtp.connections)
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// With --end-to-end: deliveries per store flush (outbox.flush_batch)
+    #[arg(long, default_value_t = 64)]
+    pub flush_batch: usize,
 }
 
 mod advisory;
 mod analysis;
+mod end_to_end;
 mod list;
 mod purge;
 mod signed;
@@ -94,19 +105,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             tmp.clone()
         }
     };
-    let result = match (
-        args.list_tickets,
-        args.purge,
-        args.advisory_members,
-        args.search_tickets,
-        args.shadowserver_rows,
-    ) {
-        (Some(n), _, _, _, _) => list::run(&dir, n, args.seed),
-        (_, Some(n), _, _, _) => purge::run(&dir, n),
-        (_, _, Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
-        (_, _, _, Some(n), _) => analysis::search(&dir, n, args.seed),
-        (_, _, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
-        _ => run_in(&dir, args),
+    let result = if args.end_to_end {
+        end_to_end::run(&dir, args)
+    } else {
+        match (
+            args.list_tickets,
+            args.purge,
+            args.advisory_members,
+            args.search_tickets,
+            args.shadowserver_rows,
+        ) {
+            (Some(n), _, _, _, _) => list::run(&dir, n, args.seed),
+            (_, Some(n), _, _, _) => purge::run(&dir, n),
+            (_, _, Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
+            (_, _, _, Some(n), _) => analysis::search(&dir, n, args.seed),
+            (_, _, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
+            _ => run_in(&dir, args),
+        }
     };
     if !args.keep && args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -369,7 +384,23 @@ fn generate(
     seed: u64,
     signer: Option<&signed::Signer>,
 ) -> anyhow::Result<GenStats> {
-    let from = signer.map(|_| signed::SIGNED_FROM);
+    generate_from(maildir, n, seed, signer, "")
+}
+
+/// As [`generate`], the unsigned reports' senders' local parts starting
+/// with `local_prefix` (`reporter+` for the test harness's Postfix, which
+/// accepts only its own users, plus any tag).
+fn generate_from(
+    maildir: &Path,
+    n: usize,
+    seed: u64,
+    signer: Option<&signed::Signer>,
+    local_prefix: &str,
+) -> anyhow::Result<GenStats> {
+    let unsigned_from =
+        |i: usize| format!("{local_prefix}soc{}@reporter{}.example", i % 13, i % 97);
+    let from =
+        |i: usize| signer.map_or_else(|| unsigned_from(i), |_| signed::SIGNED_FROM.to_string());
     let mut rng = StdRng::seed_from_u64(seed);
     let mut stats = GenStats::default();
     let mut reports: Vec<(String, u32)> = Vec::new(); // (message-id, ticket seq) of new reports
@@ -385,7 +416,7 @@ fn generate(
             stats.followups += 1;
             let (mid, seq) = reports[rng.gen_range(0..reports.len())].clone();
             let tag = rng.gen_bool(0.5).then_some((year, seq));
-            followup(&mut rng, i, &mid, tag, from)
+            followup(&mut rng, i, &mid, tag, &from(i))
         } else {
             let multipart = rng.gen_bool(0.4);
             if multipart {
@@ -395,7 +426,7 @@ fn generate(
             }
             let mid = format!("report-{i}-{seed}@reporter{}.example", i % 97);
             reports.push((mid.clone(), reports.len() as u32 + 1));
-            report(&mut rng, i, &mid, multipart, from)
+            report(&mut rng, i, &mid, multipart, &from(i))
         };
         let raw = match signer {
             Some(s) if Some(&raw) != last_raw.as_ref() => s.sign(&raw)?,
@@ -441,14 +472,10 @@ fn headers(i: usize, mid: &str, from: &str, subject: &str) -> String {
     )
 }
 
-fn report(rng: &mut StdRng, i: usize, mid: &str, multipart: bool, from: Option<&str>) -> Vec<u8> {
-    let from = from.map_or_else(
-        || format!("soc{}@reporter{}.example", i % 13, i % 97),
-        str::to_string,
-    );
+fn report(rng: &mut StdRng, i: usize, mid: &str, multipart: bool, from: &str) -> Vec<u8> {
     let subject = KINDS[rng.gen_range(0..KINDS.len())];
     let target = rng.gen_range(1500..7000);
-    let mut s = headers(i, mid, &from, subject);
+    let mut s = headers(i, mid, from, subject);
     if multipart {
         let boundary = format!("=_b{i}");
         let text = body_text(rng, target / 2);
@@ -468,18 +495,14 @@ fn followup(
     i: usize,
     parent: &str,
     tag: Option<(i32, u32)>,
-    from: Option<&str>,
+    from: &str,
 ) -> Vec<u8> {
-    let from = from.map_or_else(
-        || format!("soc{}@reporter{}.example", i % 13, i % 97),
-        str::to_string,
-    );
     let subject = match tag {
         Some((y, seq)) => format!("Re: [CERT-EX #{y}-{seq:05}] additional indicators"),
         None => "Re: additional indicators".to_string(),
     };
     let mid = format!("followup-{i}@reporter{}.example", i % 97);
-    let mut s = headers(i, &mid, &from, &subject);
+    let mut s = headers(i, &mid, from, &subject);
     s.push_str(&format!(
         "In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n"
     ));

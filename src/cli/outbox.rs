@@ -326,6 +326,7 @@ fn deliver(store: &Store, cfg: &Config, out: &mut dyn Write) -> anyhow::Result<(
         total += pass.attempted;
         failed.extend(pass.failed);
     }
+    rt.block_on(sender.close());
     let queued = store
         .outbox()?
         .iter()

@@ -3,9 +3,10 @@
 //! task delivers them, retries transient failures with exponential backoff,
 //! and records the outcome on the ticket. Nothing else in csirtd sends mail.
 
+pub mod dispatch;
 pub mod reseal;
 pub mod sender;
-mod smtp;
+pub mod smtp;
 pub mod transport;
 
 use rand::Rng;

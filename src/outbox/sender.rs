@@ -1,11 +1,19 @@
 //! The sender task: delivers due outbox entries and records each attempt.
+//! A pass hands the due entries to `outbox.smtp.connections` workers, each
+//! with its own SMTP session, and one collector records their outcomes and
+//! flushes the store once for many (see `dispatch` for the bound this
+//! keeps); the file transport writes batches made durable together.
 
 use super::backoff;
-use super::transport::{SendError, Transport};
-use crate::store::{Attempt, OutboxRecord, Store};
+use super::dispatch;
+use super::smtp::Session;
+use super::transport::{FileItem, SendError, Transport};
+use crate::store::{Attempt, OutboxRecord, OutboxState, Store};
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Semaphore};
 
 pub struct Sender {
     pub store: Store,
@@ -15,10 +23,23 @@ pub struct Sender {
     pub max_backoff: Duration,
     /// Counts the attempts for the metrics and `/readyz` (the daemon's).
     pub monitor: Option<std::sync::Arc<crate::ops::Monitor>>,
+    /// `outbox.flush_batch`: the most deliveries not yet marked sent on disk.
+    pub flush_batch: usize,
 }
 
-/// Entries attempted per pass before the outcomes are flushed together.
-const BATCH: usize = 32;
+/// Due entries taken per pass. A pass ends when all are attempted, so this
+/// only bounds the memory of one pass and how long an operator's cancel of
+/// a queued entry can be overtaken (each entry is read again just before
+/// it is sent).
+const PASS: usize = 1024;
+
+/// One attempt's result, from a worker to the collector.
+struct Outcome {
+    entry: OutboxRecord,
+    attempt: Attempt,
+    /// When the transport answered (the SMTP 250): the entry's `sent_at`.
+    at: OffsetDateTime,
+}
 
 /// What one pass over the due entries did.
 #[derive(Debug, Default)]
@@ -45,6 +66,7 @@ impl Sender {
             initial_backoff: Duration::from_secs(cfg.outbox.initial_backoff_secs),
             max_backoff: Duration::from_secs(cfg.outbox.max_backoff_secs),
             monitor: None,
+            flush_batch: cfg.outbox.flush_batch.max(1),
         })
     }
 
@@ -72,6 +94,7 @@ impl Sender {
             if *shutdown.borrow() {
                 break;
             }
+            self.transport.close_idle(false).await;
             let up_to = *durable.borrow_and_update();
             let attempted = self.deliver_due(up_to, &shutdown).await?.attempted;
             if attempted > 0 {
@@ -89,7 +112,12 @@ impl Sender {
                 }
                 break;
             }
-            let wait = self.until_next_due();
+            let mut wait = self.until_next_due();
+            if let Some(at) = self.transport.next_idle_close() {
+                // A little past the moment, so that the session is due.
+                let at = at + Duration::from_millis(10);
+                wait = wait.min(at.saturating_duration_since(std::time::Instant::now()));
+            }
             tokio::select! {
                 r = shutdown.changed(), if shutdown_open => shutdown_open = r.is_ok(),
                 r = durable.changed(), if durable_open => durable_open = r.is_ok(),
@@ -103,8 +131,14 @@ impl Sender {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+        self.transport.close_idle(true).await;
         tracing::info!("outbox sender stopped");
         Ok(())
+    }
+
+    /// QUITs every pooled SMTP session (at the end of a one-off delivery).
+    pub async fn close(&self) {
+        self.transport.close_idle(true).await;
     }
 
     fn until_next_due(&self) -> Duration {
@@ -125,49 +159,212 @@ impl Sender {
         shutdown: &watch::Receiver<bool>,
     ) -> anyhow::Result<Pass> {
         let now = OffsetDateTime::now_utc();
-        let due = self.store.due_outbox(now, durable_up_to, BATCH)?;
+        let due = self.store.due_outbox(now, durable_up_to, PASS)?;
+        if due.is_empty() {
+            return Ok(Pass::default());
+        }
+        match &self.transport {
+            Transport::File(_) => self.deliver_files(due, shutdown).await,
+            Transport::Smtp { .. } => self.deliver_sessions(due, shutdown).await,
+        }
+    }
+
+    /// Batches of `flush_batch` files: written, one directory fsync, then
+    /// one store flush marking them sent. The next batch is written while
+    /// the store flush of the one before runs, so at most two batches are
+    /// on disk without `sent`; a crash rewrites those files under the same
+    /// names, which leaves no second copy.
+    async fn deliver_files(
+        &self,
+        due: Vec<OutboxRecord>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Pass> {
+        let Transport::File(files) = &self.transport else {
+            return Ok(Pass::default());
+        };
         let mut pass = Pass::default();
-        for entry in &due {
+        let mut due = due.into_iter().peekable();
+        let mut flushing: Option<tokio::task::JoinHandle<crate::store::Result<()>>> = None;
+        while due.peek().is_some() {
             if *shutdown.borrow() {
                 break;
             }
-            let attempt = self.attempt(entry).await;
-            match &attempt {
-                Attempt::Delivered => {
-                    tracing::info!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), message_id = %entry.message_id, "delivered")
+            let mut batch = Vec::new();
+            let mut items = Vec::new();
+            let mut outcomes = Vec::new();
+            for entry in due.by_ref().take(self.flush_batch) {
+                if !self.still_queued(&entry) {
+                    continue;
                 }
-                Attempt::Retry { error, at } => {
-                    tracing::warn!(id = entry.id, ticket = %entry.ticket, attempts = entry.attempts + 1, %error, retry_at = %at, "delivery failed, will retry")
+                match self.bytes(&entry) {
+                    Ok(bytes) => {
+                        items.push(FileItem {
+                            from: entry.envelope_from.clone(),
+                            to: entry.to.clone(),
+                            message_id: entry.message_id.clone(),
+                            bytes,
+                        });
+                        batch.push(entry);
+                    }
+                    Err(attempt) => outcomes.push(Outcome {
+                        entry,
+                        attempt,
+                        at: OffsetDateTime::now_utc(),
+                    }),
                 }
-                Attempt::Failed { error } => {
-                    tracing::error!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), reply = %error, "delivery failed permanently")
-                }
             }
-            self.store
-                .record_attempt(entry.id, &attempt, OffsetDateTime::now_utc())?;
-            if let Some(m) = &self.monitor {
-                m.record_attempt(&attempt);
+            let f = files.clone();
+            let results = tokio::task::spawn_blocking(move || f.write_batch(&items)).await?;
+            let at = OffsetDateTime::now_utc();
+            for (entry, r) in batch.into_iter().zip(results) {
+                let attempt = self.judge(&entry, r);
+                outcomes.push(Outcome { entry, attempt, at });
             }
-            pass.attempted += 1;
-            if let Attempt::Failed { error } = &attempt {
-                pass.failed.push(Failure {
-                    id: entry.id,
-                    to: entry.to.clone(),
-                    error: error.clone(),
-                });
+            if let Some(f) = flushing.take() {
+                f.await??;
             }
-            // A delivery is made durable at once: a crash between the
-            // transport's acceptance and this flush is the only way a
-            // recipient gets a second copy (same bytes, same Message-ID), so
-            // that window is kept to one fsync.
-            if matches!(attempt, Attempt::Delivered) {
-                self.flush().await?;
+            for o in outcomes {
+                self.record(o, &mut pass)?;
             }
+            let store = self.store.clone();
+            flushing = Some(tokio::task::spawn_blocking(move || store.flush()));
         }
-        if pass.attempted > 0 {
-            self.flush().await?;
+        if let Some(f) = flushing {
+            f.await??;
         }
         Ok(pass)
+    }
+
+    /// `connections` workers, each with one session, take entries from the
+    /// pass's queue; the collector (this task too) records and flushes.
+    async fn deliver_sessions(
+        &self,
+        due: Vec<OutboxRecord>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Pass> {
+        let n = dispatch::workers(due.len(), self.transport.connections(), self.flush_batch);
+        let queue = Mutex::new(VecDeque::from(due));
+        let budget = Semaphore::new(self.flush_batch);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let workers = futures_util::future::join_all(
+            (0..n).map(|_| self.worker(&queue, &budget, tx.clone(), shutdown)),
+        );
+        drop(tx);
+        let (_, pass) = tokio::join!(workers, self.collect(rx, &budget));
+        pass
+    }
+
+    async fn worker(
+        &self,
+        queue: &Mutex<VecDeque<OutboxRecord>>,
+        budget: &Semaphore,
+        tx: mpsc::UnboundedSender<Outcome>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        let mut session: Option<Session> = self.transport.take_session();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(entry) = next else { break };
+            if !self.still_queued(&entry) {
+                continue;
+            }
+            // Taken before the transport sees the message, given back by
+            // the collector after the flush that records it.
+            match budget.acquire().await {
+                Ok(p) => p.forget(),
+                Err(_) => break, // the collector has stopped
+            }
+            let attempt = match self.bytes(&entry) {
+                Ok(bytes) => {
+                    let r = self
+                        .transport
+                        .send(
+                            &mut session,
+                            &entry.envelope_from,
+                            &entry.to,
+                            &entry.message_id,
+                            &bytes,
+                        )
+                        .await;
+                    self.judge(&entry, r)
+                }
+                Err(attempt) => attempt,
+            };
+            let at = OffsetDateTime::now_utc();
+            if tx.send(Outcome { entry, attempt, at }).is_err() {
+                break;
+            }
+        }
+        self.transport.put_session(session);
+    }
+
+    /// Records outcomes as they come and flushes per [`dispatch::flush_now`],
+    /// returning the budget of each flushed outcome to the workers.
+    async fn collect(
+        &self,
+        mut rx: mpsc::UnboundedReceiver<Outcome>,
+        budget: &Semaphore,
+    ) -> anyhow::Result<Pass> {
+        let mut pass = Pass::default();
+        let mut unflushed = 0;
+        let result: anyhow::Result<()> = async {
+            while let Some(o) = rx.recv().await {
+                self.record(o, &mut pass)?;
+                unflushed += 1;
+                if dispatch::flush_now(unflushed, self.flush_batch, !rx.is_empty()) {
+                    self.flush().await?;
+                    budget.add_permits(unflushed);
+                    unflushed = 0;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            // Workers waiting for budget stop instead of waiting for ever.
+            budget.close();
+        }
+        result.map(|()| pass)
+    }
+
+    /// The entry is still queued (an operator may have cancelled it since
+    /// the pass began).
+    fn still_queued(&self, entry: &OutboxRecord) -> bool {
+        matches!(
+            self.store.outbox_entry(entry.id),
+            Ok(Some(e)) if e.state == OutboxState::Queued
+        )
+    }
+
+    fn record(&self, o: Outcome, pass: &mut Pass) -> anyhow::Result<()> {
+        let Outcome { entry, attempt, at } = o;
+        match &attempt {
+            Attempt::Delivered => {
+                tracing::info!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), message_id = %entry.message_id, "delivered")
+            }
+            Attempt::Retry { error, at } => {
+                tracing::warn!(id = entry.id, ticket = %entry.ticket, attempts = entry.attempts + 1, %error, retry_at = %at, "delivery failed, will retry")
+            }
+            Attempt::Failed { error } => {
+                tracing::error!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), reply = %error, "delivery failed permanently")
+            }
+        }
+        self.store.record_attempt(entry.id, &attempt, at)?;
+        if let Some(m) = &self.monitor {
+            m.record_attempt(&attempt);
+        }
+        pass.attempted += 1;
+        if let Attempt::Failed { error } = attempt {
+            pass.failed.push(Failure {
+                id: entry.id,
+                to: entry.to,
+                error,
+            });
+        }
+        Ok(())
     }
 
     async fn flush(&self) -> anyhow::Result<()> {
@@ -176,23 +373,19 @@ impl Sender {
         Ok(())
     }
 
-    async fn attempt(&self, entry: &OutboxRecord) -> Attempt {
-        let bytes = match self.store.raw(entry.message_seq) {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                return Attempt::Failed {
-                    error: format!("stored message {} is missing", entry.message_seq),
-                }
-            }
-            Err(e) => {
-                return self.retry(entry, format!("store: {e}"));
-            }
-        };
-        match self
-            .transport
-            .send(&entry.envelope_from, &entry.to, &entry.message_id, &bytes)
-            .await
-        {
+    /// The stored bytes of an entry, or the attempt its absence makes.
+    fn bytes(&self, entry: &OutboxRecord) -> Result<Vec<u8>, Attempt> {
+        match self.store.raw(entry.message_seq) {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err(Attempt::Failed {
+                error: format!("stored message {} is missing", entry.message_seq),
+            }),
+            Err(e) => Err(self.retry(entry, format!("store: {e}"))),
+        }
+    }
+
+    fn judge(&self, entry: &OutboxRecord, r: Result<(), SendError>) -> Attempt {
+        match r {
             Ok(()) => Attempt::Delivered,
             Err(SendError::Permanent(e)) => Attempt::Failed { error: e },
             Err(SendError::Transient(e)) => self.retry(entry, e),
@@ -237,6 +430,7 @@ mod tests {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(2),
             monitor: None,
+            flush_batch: 8,
         };
         for drain in [false, true] {
             let (_durable_tx, durable_rx) = watch::channel(0u64);

@@ -1,41 +1,173 @@
-//! One SMTP transaction over a connection whose socket has TCP_NODELAY.
+//! SMTP sessions over connections whose sockets have TCP_NODELAY, each
+//! reused for many transactions and kept in a small pool between passes.
 //! lettre writes the closing `.` of DATA as its own small segment; with
 //! Nagle's algorithm that segment waits for the server's delayed ACK (about
 //! 40 ms on Linux), which made every delivery cost ~50 ms and a 5,000-copy
 //! advisory take minutes to drain. lettre's own connect does not set the
-//! option, so plain and STARTTLS connections are made here and handed to
-//! lettre's connection type; implicit TLS still goes through lettre's
-//! transport.
+//! option, so connections are made here and handed to lettre's connection
+//! type: plain, STARTTLS (lettre upgrades them) and implicit TLS (the
+//! handshake is made here with tokio-rustls, lettre speaks SMTP over it).
 
+use super::dispatch::{self, Reuse};
 use super::transport::SendError;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls};
 use lettre::transport::smtp::extension::ClientId;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::rustls;
 
 pub struct Direct {
     pub host: String,
     pub port: u16,
-    /// `Tls::None` or `Tls::Required` (STARTTLS that must succeed).
+    /// `Tls::None` or `Tls::Required` (STARTTLS that must succeed); for
+    /// implicit TLS, `Tls::None` with `implicit` set.
     pub tls: Tls,
+    /// Implicit TLS (port 465): the TLS handshake is made here, on the
+    /// socket with TCP_NODELAY, and lettre speaks SMTP over the result.
+    pub implicit: Option<Arc<rustls::ClientConfig>>,
     pub credentials: Option<Credentials>,
     pub connect_timeout: Duration,
+    /// `outbox.smtp.idle_secs`.
+    pub idle_close: Duration,
+    /// Sessions between passes; a worker takes one and gives it back.
+    pub idle: Mutex<Vec<Session>>,
+}
+
+/// One open connection and when it last finished a transaction.
+pub struct Session {
+    conn: AsyncSmtpConnection,
+    last_used: Instant,
+    /// Transactions completed on it.
+    sent: u64,
+}
+
+/// Why a transaction failed: no connection at all, or an SMTP error (with
+/// or without a reply code) on one.
+enum Failed {
+    Connect(String),
+    Smtp(lettre::transport::smtp::Error),
+}
+
+impl Failed {
+    fn into_send_error(self) -> SendError {
+        match self {
+            Failed::Connect(e) => SendError::Transient(e),
+            Failed::Smtp(e) => super::transport::smtp_error(e),
+        }
+    }
 }
 
 /// lettre's default mechanisms, in its order.
 const MECHANISMS: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
 
 impl Direct {
-    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
-        let mut conn = self.connect().await?;
-        let result = conn.send(envelope, bytes).await;
-        // QUIT and close, as lettre's transport does without a pool.
-        conn.abort().await;
-        result.map(|_| ()).map_err(super::transport::smtp_error)
+    /// One transaction on `session` (opened, checked or replaced as
+    /// [`dispatch::reuse`] says). A session that fails is closed and left
+    /// `None`; a reused one that fails without a reply from the server is
+    /// replaced and the message tried once more on the new connection.
+    pub async fn send(
+        &self,
+        session: &mut Option<Session>,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<(), SendError> {
+        if let Some(s) = session.as_mut() {
+            match dispatch::reuse(s.last_used.elapsed(), self.idle_close) {
+                Reuse::Send => {}
+                Reuse::Check => {
+                    if s.conn
+                        .command(lettre::transport::smtp::commands::Rset)
+                        .await
+                        .is_err()
+                    {
+                        *session = None;
+                    }
+                }
+                Reuse::Replace => {
+                    if let Some(mut s) = session.take() {
+                        s.conn.abort().await;
+                    }
+                }
+            }
+        }
+        let reused = session.is_some();
+        match self.transaction(session, envelope, bytes).await {
+            Err(Failed::Smtp(e)) if dispatch::retry_on_fresh(reused, e.status().is_some()) => {
+                tracing::debug!(error = %e, "SMTP session closed by the server; sending on a new one");
+                self.transaction(session, envelope, bytes)
+                    .await
+                    .map_err(Failed::into_send_error)
+            }
+            r => r.map_err(Failed::into_send_error),
+        }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn transaction(
+        &self,
+        session: &mut Option<Session>,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<(), Failed> {
+        let mut s = match session.take() {
+            Some(s) => s,
+            None => Session {
+                conn: self.connect().await?,
+                last_used: Instant::now(),
+                sent: 0,
+            },
+        };
+        let result = s.conn.send(envelope, bytes).await;
+        // lettre closes the connection on any error (even a 5xx for one
+        // recipient): only a session that is still whole is kept.
+        if !s.conn.has_broken() {
+            s.last_used = Instant::now();
+            s.sent += u64::from(result.is_ok());
+            *session = Some(s);
+        }
+        result.map(|_| ()).map_err(Failed::Smtp)
+    }
+
+    /// A session from the pool, if one is open.
+    pub fn take(&self) -> Option<Session> {
+        self.idle.lock().ok().and_then(|mut v| v.pop())
+    }
+
+    pub fn put(&self, session: Session) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(session);
+        }
+    }
+
+    /// When the oldest pooled session reaches `idle_secs`, if any is open.
+    pub fn next_idle_close(&self) -> Option<Instant> {
+        let v = self.idle.lock().ok()?;
+        v.iter().map(|s| s.last_used + self.idle_close).min()
+    }
+
+    /// QUITs the pooled sessions idle for `idle_secs` (all with `all`).
+    pub async fn close_idle(&self, all: bool) {
+        let closing: Vec<Session> = match self.idle.lock() {
+            Ok(mut v) => {
+                let (old, keep) = std::mem::take(&mut *v)
+                    .into_iter()
+                    .partition(|s| all || s.last_used.elapsed() >= self.idle_close);
+                *v = keep;
+                old
+            }
+            Err(_) => return,
+        };
+        for mut s in closing {
+            tracing::debug!(messages = s.sent, "closing an idle SMTP session");
+            let _ = tokio::time::timeout(self.connect_timeout, s.conn.abort()).await;
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failed> {
         let hello = ClientId::default();
         let tcp = tokio::time::timeout(
             self.connect_timeout,
@@ -43,29 +175,130 @@ impl Direct {
         )
         .await
         .map_err(|_| {
-            SendError::Transient(format!(
-                "SMTP: connection to {}:{} timed out",
+            Failed::Connect(format!(
+                "SMTP: connection to {}:{} timed out (outbox.smtp.timeout_secs)",
                 self.host, self.port
             ))
         })?
         .map_err(|e| {
-            SendError::Transient(format!(
+            Failed::Connect(format!(
                 "SMTP: connection to {}:{}: {e}",
                 self.host, self.port
             ))
         })?;
         let _ = tcp.set_nodelay(true);
-        let map = super::transport::smtp_error;
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
+            None => Box::new(tcp),
+            Some(cfg) => {
+                let name =
+                    rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+                        Failed::Connect(format!(
+                            "SMTP: `{}` is not a valid TLS server name (outbox.smtp.host): {e}",
+                            self.host
+                        ))
+                    })?;
+                let tls = tokio_rustls::TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        Failed::Connect(format!(
+                            "SMTP: TLS handshake with {}:{} failed (outbox.smtp.ca_file, outbox.smtp.tls): {e}",
+                            self.host, self.port
+                        ))
+                    })?;
+                Box::new(ImplicitTls(tls))
+            }
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello)
             .await
-            .map_err(map)?;
+            .map_err(Failed::Smtp)?;
         if let Tls::Required(p) = &self.tls {
             // Fails when the server does not offer STARTTLS: never in clear.
-            conn.starttls(p.clone(), &hello).await.map_err(map)?;
+            conn.starttls(p.clone(), &hello)
+                .await
+                .map_err(Failed::Smtp)?;
         }
         if let Some(c) = &self.credentials {
-            conn.auth(&MECHANISMS, c).await.map_err(map)?;
+            conn.auth(&MECHANISMS, c).await.map_err(Failed::Smtp)?;
         }
+        tracing::debug!(host = %self.host, port = self.port, "SMTP session opened");
         Ok(conn)
     }
+}
+
+/// A TLS stream from the first byte, for lettre to speak SMTP over.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// The rustls configuration for implicit TLS: `outbox.smtp.ca_file` as the
+/// only trusted root, else the system's roots.
+pub fn implicit_tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot read outbox.smtp.ca_file {}: {e}", path.display())
+                })?;
+            if roots.add_parsable_certificates(certs).0 == 0 {
+                anyhow::bail!(
+                    "outbox.smtp.ca_file {} holds no usable PEM certificate",
+                    path.display()
+                );
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if roots.add_parsable_certificates(found.certs).0 == 0 {
+                anyhow::bail!(
+                    "no system CA certificates found for outbox.smtp.tls = \"implicit\"; install ca-certificates or set outbox.smtp.ca_file"
+                );
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }

@@ -1,0 +1,110 @@
+//! The decisions of a delivery pass, without I/O: how many sessions work,
+//! when the collected outcomes are flushed, whether a session is checked
+//! before it is reused, and whether a failed send deserves a fresh one.
+//!
+//! The duplicate bound: a worker takes one unit of the pass's budget
+//! (`outbox.flush_batch` units) before it hands a message to the
+//! transport, and the unit comes back only after the store flush that
+//! records the outcome. So at any moment at most `flush_batch` messages can
+//! have been accepted by the transport without their `sent` being on disk,
+//! and that is all a crash can send a second time.
+
+use std::time::Duration;
+
+/// How many sessions a pass with `due` entries runs: never more than the
+/// configured connections, nor more than there is work for, nor more than
+/// the budget lets send at once.
+pub fn workers(due: usize, connections: usize, budget: usize) -> usize {
+    due.min(connections).min(budget).max(usize::from(due > 0))
+}
+
+/// After an outcome is recorded: flush now? When the batch is full, or
+/// when no other outcome is waiting, so that a lone delivery is never held
+/// back for a batch that is not coming.
+pub fn flush_now(unflushed: usize, batch: usize, more_waiting: bool) -> bool {
+    unflushed > 0 && (unflushed >= batch || !more_waiting)
+}
+
+/// What to do with a cached session before the next transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// Used a moment ago: send at once (the server resets its state after
+    /// each completed DATA, so no RSET is needed).
+    Send,
+    /// Idle for a while: RSET first, which also shows whether the server
+    /// has closed it meanwhile.
+    Check,
+    /// Idle past `outbox.smtp.idle_secs`: QUIT it and open a new one.
+    Replace,
+}
+
+/// Idle longer than this and a session is checked with RSET before use.
+pub const CHECK_AFTER: Duration = Duration::from_secs(1);
+
+pub fn reuse(idle: Duration, idle_close: Duration) -> Reuse {
+    if idle >= idle_close {
+        Reuse::Replace
+    } else if idle >= CHECK_AFTER {
+        Reuse::Check
+    } else {
+        Reuse::Send
+    }
+}
+
+/// A send that failed on a session which had carried mail before, without
+/// any reply code from the server (the connection was found closed or
+/// reset), is tried once more on a new connection: the server dropped an
+/// idle session, which says nothing about this message.
+pub fn retry_on_fresh(reused: bool, server_replied: bool) -> bool {
+    reused && !server_replied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_are_bounded_by_work_connections_and_budget() {
+        assert_eq!(workers(0, 4, 64), 0);
+        assert_eq!(workers(1, 4, 64), 1);
+        assert_eq!(workers(100, 4, 64), 4);
+        assert_eq!(workers(100, 8, 3), 3);
+        assert_eq!(workers(2, 8, 64), 2);
+    }
+
+    #[test]
+    fn a_full_batch_or_an_empty_channel_flushes() {
+        assert!(!flush_now(0, 64, false), "nothing to flush");
+        assert!(flush_now(1, 64, false), "a lone delivery is not held");
+        assert!(!flush_now(1, 64, true), "more outcomes are waiting");
+        assert!(!flush_now(63, 64, true));
+        assert!(flush_now(64, 64, true), "a full batch flushes");
+        assert!(flush_now(1, 1, true));
+    }
+
+    #[test]
+    fn idle_sessions_are_checked_then_replaced() {
+        let close = Duration::from_secs(5);
+        assert_eq!(reuse(Duration::from_millis(10), close), Reuse::Send);
+        assert_eq!(reuse(Duration::from_secs(2), close), Reuse::Check);
+        assert_eq!(reuse(Duration::from_secs(5), close), Reuse::Replace);
+        // An idle limit below the check threshold replaces at once.
+        assert_eq!(
+            reuse(Duration::from_millis(600), Duration::from_millis(500)),
+            Reuse::Replace
+        );
+    }
+
+    #[test]
+    fn only_a_silent_failure_of_a_reused_session_is_retried() {
+        assert!(retry_on_fresh(true, false));
+        assert!(
+            !retry_on_fresh(true, true),
+            "a 4xx/5xx is about the message"
+        );
+        assert!(
+            !retry_on_fresh(false, false),
+            "a fresh connection failing is a real failure"
+        );
+    }
+}
