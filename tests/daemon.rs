@@ -371,3 +371,49 @@ fn drain_on_an_empty_maildir_exits_at_once() {
     assert!(env.path("maildir/new").is_dir(), "the Maildir is created");
     assert!(env.tickets().is_empty());
 }
+
+/// Issue 18: a report dropped into an idle daemon's Maildir is picked up
+/// at once (inotify), not at the next poll: with a 10 s poll interval the
+/// acknowledgement is written well within a second. Several in turn, so
+/// that a lucky poll cannot pass for it.
+#[test]
+fn a_report_in_an_idle_maildir_is_acknowledged_without_waiting_for_the_poll() {
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config).expect("read config");
+    assert!(text.contains("poll_interval_ms = 50"));
+    std::fs::write(
+        &env.config,
+        text.replace("poll_interval_ms = 50", "poll_interval_ms = 10000"),
+    )
+    .expect("write config");
+    let mut daemon = Daemon::start(&env, &["run"]);
+    assert!(
+        daemon.wait_for_log("csirtd running", Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+    for i in 0..3 {
+        // Idle: the start's poll and the last report's work are over.
+        std::thread::sleep(Duration::from_millis(300));
+        let raw = mail(
+            &format!("reporter{i}@bank{i}.example"),
+            &format!("Idle report {i}"),
+            Some(&format!("idle-{i}@bank{i}.example")),
+            "",
+            "One report into a quiet daemon.",
+        );
+        let started = Instant::now();
+        env.deliver(&maildir_name(i), &raw);
+        let written = wait_until(Duration::from_secs(15), || env.sent_files().len() > i);
+        let took = started.elapsed();
+        println!("report {i}: acknowledgement written after {took:?}");
+        assert!(written, "no acknowledgement\n--- log ---\n{}", daemon.log());
+        assert!(
+            took < Duration::from_secs(1),
+            "report {i}: the acknowledgement took {took:?} (poll interval 10 s)\n--- log ---\n{}",
+            daemon.log()
+        );
+    }
+    daemon.terminate();
+    daemon.expect_success(Duration::from_secs(30));
+}
