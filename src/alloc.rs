@@ -32,7 +32,9 @@ const ARENA_PURGE_MULT: c_int = 24;
 const PURGE_DELAY_MS: c_long = 10;
 
 /// Sets the purge delays; false when the bundled mimalloc is not the
-/// release they were written for (then it runs as it comes).
+/// release they were written for (then it runs as it comes). An explicit
+/// `MIMALLOC_PURGE_DELAY` or `MIMALLOC_ARENA_PURGE_MULT` in the
+/// environment is left to mimalloc, which reads it.
 pub fn tune() -> bool {
     // SAFETY: plain calls into the allocator library this binary links;
     // mi_option_set is not thread-safe, so this runs first thing in main,
@@ -41,8 +43,12 @@ pub fn tune() -> bool {
         if mi_version() / 100 != KNOWN {
             return false;
         }
-        mi_option_set(PURGE_DELAY, PURGE_DELAY_MS);
-        mi_option_set(ARENA_PURGE_MULT, 1);
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            mi_option_set(PURGE_DELAY, PURGE_DELAY_MS);
+        }
+        if std::env::var_os("MIMALLOC_ARENA_PURGE_MULT").is_none() {
+            mi_option_set(ARENA_PURGE_MULT, 1);
+        }
     }
     true
 }

@@ -33,8 +33,12 @@ fn main() -> std::process::ExitCode {
 /// of RSS instead of 4 KiB: with them the 20,000-report bench peaked at
 /// 256 MiB, without at about 180 (issue 18). The kernel refuses huge pages
 /// to a process that set this, whatever it madvises; a kernel without the
-/// call leaves things as they were.
+/// call leaves things as they were. `MIMALLOC_ALLOW_THP=1` in the
+/// environment keeps them (mimalloc's own switch, read by it).
 fn disable_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some_and(|v| v == "1") {
+        return;
+    }
     // SAFETY: prctl with integer arguments only; it changes a flag of this
     // process and touches no memory of ours.
     unsafe {

@@ -223,6 +223,7 @@ encrypt = "{ack_encrypt}"
             anyhow::bail!("{failed} message(s) failed to store; see the log");
         }
     }
+    let before_merge = peak_rss_kb();
     // The index records of the last batches, as the idle daemon merges
     // them: part of the work, so part of the time.
     crate::batch::merge_index(&pipeline);
@@ -281,7 +282,8 @@ encrypt = "{ack_encrypt}"
         );
     }
     println!(
-        "  peak RSS at the end: {:.1} MiB; store on disk {:.1} MB",
+        "  peak RSS after the last batch: {:.1} MiB; at the end (the idle index merge done): {:.1} MiB; store on disk {:.1} MB",
+        before_merge as f64 / 1024.0,
         end_rss as f64 / 1024.0,
         disk as f64 / 1e6
     );
