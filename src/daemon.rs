@@ -43,7 +43,8 @@ pub fn sources_from_config(
     for m in &cfg.intake.maildir {
         let src = MaildirSource::open(&m.path, m.create, cfg.limits.max_stored_size as u64)
             .with_context(|| format!("intake.maildir.path in {}", cfg.source.display()))?
-            .named(m.name.clone());
+            .named(m.name.clone())
+            .watched(wake);
         sources.list.push(Box::new(src));
     }
     for (i, acct) in cfg.intake.imap.iter().enumerate() {
@@ -76,7 +77,7 @@ fn intake_loop(
     durable: Arc<watch::Sender<u64>>,
     intake_done: watch::Sender<bool>,
     drain: bool,
-    group_commit: usize,
+    group_commit: (usize, usize),
     poll_interval: Duration,
     wake: Wakeup,
     monitor: Arc<crate::ops::Monitor>,
@@ -96,7 +97,7 @@ fn intake_loop(
         let next = if stopping {
             Vec::new()
         } else {
-            poll_sources(&mut sources, group_commit)
+            poll_sources(&mut sources, group_commit.0, group_commit.1)
         };
         match ready.take() {
             Some(current) => {
@@ -240,7 +241,7 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
             shutdown_rx.clone(),
         ))
     });
-    let group = cfg.store.group_commit;
+    let group = (cfg.store.group_commit, cfg.store.group_commit_bytes());
     let intake_shutdown = shutdown_rx.clone();
     let intake_pipeline = current.clone();
     let intake_monitor = monitor.clone();
@@ -290,7 +291,10 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
     control.abort();
     let _ = std::fs::remove_file(&socket);
     store.flush()?;
-    tracing::info!("csirtd stopped cleanly");
+    tracing::info!(
+        peak_rss_mib = crate::bench::peak_rss_kb() / 1024,
+        "csirtd stopped cleanly"
+    );
     Ok(())
 }
 

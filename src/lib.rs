@@ -2,6 +2,7 @@
 //! is understood by `mail` (and `pgp`), becomes a decision in `workflow`,
 //! is committed by `store`, and anything to send leaves through `outbox`.
 
+pub mod alloc;
 pub mod analysis;
 pub mod auth;
 pub mod batch;

@@ -28,7 +28,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 256)]
     pub group_commit: usize,
     /// sled page cache in MiB (store.cache_mb)
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = crate::config::DEFAULT_CACHE_MB)]
     pub cache_mb: u64,
     /// Keep the generated Maildir and store
     #[arg(long)]
@@ -214,10 +214,18 @@ encrypt = "{ack_encrypt}"
     // As the daemon does: the next batch is prepared while one commits.
     let mut ready = Some(Ready::prepare(
         &pipeline,
-        poll_sources(&mut sources, args.group_commit),
+        poll_sources(
+            &mut sources,
+            args.group_commit,
+            cfg.store.group_commit_bytes(),
+        ),
     ));
     while let Some(current) = ready.take() {
-        let next = poll_sources(&mut sources, args.group_commit);
+        let next = poll_sources(
+            &mut sources,
+            args.group_commit,
+            cfg.store.group_commit_bytes(),
+        );
         let (r, after) = commit_overlapped(&pipeline, &mut sources, current, next, None);
         ready = after;
         created += r.created;
@@ -226,9 +234,10 @@ encrypt = "{ack_encrypt}"
         failed += r.failed;
         latencies.extend(r.latencies);
         let done = latencies.len();
-        for frac in [4usize, 2] {
-            let mark = args.messages / frac;
-            if done >= mark && !checkpoints.iter().any(|(m, _)| *m == mark) {
+        // Every tenth of the run: whether memory stays flat as the store grows.
+        for tenth in 1..10 {
+            let mark = args.messages * tenth / 10;
+            if mark > 0 && done >= mark && !checkpoints.iter().any(|(m, _)| *m == mark) {
                 checkpoints.push((mark, peak_rss_kb()));
             }
         }
@@ -236,6 +245,7 @@ encrypt = "{ack_encrypt}"
             anyhow::bail!("{failed} message(s) failed to store; see the log");
         }
     }
+    let before_merge = peak_rss_kb();
     // The index records of the last batches, as the idle daemon merges
     // them: part of the work, so part of the time.
     crate::batch::merge_index(&pipeline);
@@ -283,14 +293,19 @@ encrypt = "{ack_encrypt}"
         ms(pct(0.99)),
         ms(latencies[n - 1])
     );
-    for (mark, rss) in &checkpoints {
+    if !checkpoints.is_empty() {
+        let marks: Vec<String> = checkpoints
+            .iter()
+            .map(|(mark, rss)| format!("{mark} {:.0}", *rss as f64 / 1024.0))
+            .collect();
         println!(
-            "  peak RSS after {mark} messages: {:.1} MiB",
-            *rss as f64 / 1024.0
+            "  peak RSS (VmHWM) by messages stored, MiB: {}",
+            marks.join(", ")
         );
     }
     println!(
-        "  peak RSS at the end: {:.1} MiB; store on disk {:.1} MB",
+        "  peak RSS after the last batch: {:.1} MiB; at the end (the idle index merge done): {:.1} MiB; store on disk {:.1} MB",
+        before_merge as f64 / 1024.0,
         end_rss as f64 / 1024.0,
         disk as f64 / 1e6
     );
@@ -323,7 +338,8 @@ fn cpu_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn peak_rss_kb() -> u64 {
+/// The process's peak resident set (VmHWM), in KiB; 0 where /proc has none.
+pub fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -2,9 +2,16 @@
 //! through `tmp/`), and move to `cur/` (hostile ones to `.Quarantine/cur/`)
 //! only after their commit is durable.
 
-use super::{Disposition, IntakeError, Origin, RawMessage, Source};
-use std::collections::HashSet;
+use super::watch::DirWatch;
+use super::{Disposition, IntakeError, Origin, RawMessage, Source, Wakeup};
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+
+/// Names kept from one listing of `new/`. A backlog of 100,000 files was
+/// listed and sorted whole for every batch (hundreds of times over) and
+/// held whole meanwhile; now one listing serves this many messages and
+/// keeps only their names.
+const LISTED: usize = 4096;
 
 pub struct MaildirSource {
     root: PathBuf,
@@ -14,6 +21,10 @@ pub struct MaildirSource {
     in_flight: HashSet<String>,
     /// `intake.maildir[].name`, when several Maildirs are watched.
     source: Option<String>,
+    /// The oldest names of the last listing, not handed out yet.
+    listed: VecDeque<String>,
+    /// inotify on `new/`, when the daemon asked for it and it could be set up.
+    watch: Option<DirWatch>,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> IntakeError + 'a {
@@ -53,7 +64,23 @@ impl MaildirSource {
             max_size,
             in_flight: HashSet::new(),
             source: None,
+            listed: VecDeque::new(),
+            watch: None,
         })
+    }
+
+    /// Wakes `wake` whenever mail is delivered into `new/`. Without it (or
+    /// when inotify cannot be had) the daemon finds mail at its next poll.
+    pub fn watched(mut self, wake: &Wakeup) -> MaildirSource {
+        let new = self.root.join("new");
+        match DirWatch::start(&new, wake.clone()) {
+            Ok(w) => self.watch = Some(w),
+            Err(e) => tracing::warn!(
+                folder = %new.display(), error = %e,
+                "cannot watch the Maildir with inotify (raise fs.inotify.max_user_instances or max_user_watches?); new mail is found by polling every intake.maildir.poll_interval_ms"
+            ),
+        }
+        self
     }
 
     /// This Maildir's name in the configuration: its messages' origin
@@ -63,10 +90,13 @@ impl MaildirSource {
         self
     }
 
-    /// File names in `new/`, oldest first (Maildir names start with the delivery time).
-    fn pending(&self) -> Result<Vec<String>, IntakeError> {
+    /// The `limit` oldest file names in `new/` not handed out yet, oldest
+    /// first (Maildir names start with the delivery time). Only `limit`
+    /// names are held at any time, however many files wait.
+    fn pending(&self, limit: usize) -> Result<Vec<String>, IntakeError> {
         let dir = self.root.join("new");
-        let mut names = Vec::new();
+        // The largest on top, so that a smaller name displaces it.
+        let mut names = BinaryHeap::with_capacity(limit.saturating_add(1));
         for entry in std::fs::read_dir(&dir).map_err(io("cannot list", &dir))? {
             let entry = entry.map_err(io("cannot list", &dir))?;
             let Ok(name) = entry.file_name().into_string() else {
@@ -76,10 +106,14 @@ impl MaildirSource {
             if name.starts_with('.') || self.in_flight.contains(&name) {
                 continue;
             }
-            names.push(name);
+            if names.len() < limit {
+                names.push(name);
+            } else if names.peek().is_some_and(|top| name < *top) {
+                names.pop();
+                names.push(name);
+            }
         }
-        names.sort();
-        Ok(names)
+        Ok(names.into_sorted_vec())
     }
 }
 
@@ -112,10 +146,14 @@ impl Source for MaildirSource {
 
     fn poll(&mut self, max: usize) -> Result<Vec<RawMessage>, IntakeError> {
         let mut out = Vec::new();
-        for name in self.pending()? {
-            if out.len() >= max {
+        if self.listed.len() < max {
+            // Listed anew: what was left of the last listing is in it again.
+            self.listed = self.pending(LISTED.max(max))?.into();
+        }
+        while out.len() < max {
+            let Some(name) = self.listed.pop_front() else {
                 break;
-            }
+            };
             let path = self.root.join("new").join(&name);
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if size > self.max_size {
@@ -201,6 +239,43 @@ mod tests {
         src.done(&batch[1].origin, Disposition::Quarantine).unwrap();
         assert!(dir.path().join(".Quarantine/cur/2.b:2,S").exists());
         assert!(!dir.path().join("new/2.b").exists());
+    }
+
+    #[test]
+    fn a_listing_keeps_only_the_oldest_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = MaildirSource::open(dir.path(), true, 1024).unwrap();
+        for i in [7, 3, 9, 1, 5, 8, 2, 6, 4, 0] {
+            std::fs::write(dir.path().join(format!("new/{i}.m")), b"x").unwrap();
+        }
+        assert_eq!(src.pending(3).unwrap(), ["0.m", "1.m", "2.m"]);
+        assert_eq!(src.pending(100).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn a_backlog_larger_than_a_listing_comes_out_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = MaildirSource::open(dir.path(), true, 1024).unwrap();
+        let n = LISTED + 300;
+        for i in 0..n {
+            std::fs::write(dir.path().join(format!("new/{i:06}.m")), b"x").unwrap();
+        }
+        let mut seen = Vec::new();
+        loop {
+            let batch = src.poll(256).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(src.listed.len() <= LISTED, "the listing is bounded");
+            for m in batch {
+                if let Origin::Maildir { name, .. } = &m.origin {
+                    seen.push(name.clone());
+                }
+                src.done(&m.origin, Disposition::Processed).unwrap();
+            }
+        }
+        let want: Vec<String> = (0..n).map(|i| format!("{i:06}.m")).collect();
+        assert_eq!(seen, want);
     }
 
     #[test]

@@ -101,12 +101,7 @@ impl Sender {
                 continue;
             }
             if drain && *intake_done.borrow() && *durable.borrow() == up_to {
-                let waiting = self
-                    .store
-                    .outbox()?
-                    .iter()
-                    .filter(|o| o.state == crate::store::OutboxState::Queued)
-                    .count();
+                let waiting = self.store.count_outbox(crate::store::OutboxState::Queued)?;
                 if waiting > 0 {
                     tracing::info!(waiting, "drain: leaving entries queued for a later retry");
                 }

@@ -33,6 +33,19 @@ impl Store {
         Ok(out)
     }
 
+    /// How many entries are in `state`, read one at a time: the end of a
+    /// backlog's drain asks this of 100,000 entries, which as a list took
+    /// tens of MiB at once.
+    pub fn count_outbox(&self, state: OutboxState) -> Result<usize> {
+        let mut n = 0;
+        for item in self.trees[T_OUTBOX].iter() {
+            let (_, v) = item?;
+            let rec: OutboxRecord = decode(&v, "outbox")?;
+            n += usize::from(rec.state == state);
+        }
+        Ok(n)
+    }
+
     pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxRecord>> {
         match self.trees[T_OUTBOX].get(id.to_be_bytes())? {
             Some(v) => Ok(Some(decode(&v, "outbox")?)),

@@ -26,6 +26,13 @@ use std::collections::BinaryHeap;
 const FANOUT: usize = 8;
 /// Target size of a block: a search reads one or two per run.
 const BLOCK_BYTES: usize = 8 * 1024;
+/// A run being written is flushed every this many blocks (2 MiB). sled
+/// holds what it has not written yet in its log buffers, and a merge of
+/// large runs wrote tens of MiB in a burst faster than a busy disk took
+/// them: the daemon's peak RSS came from those merges (issue 18). The
+/// flush is the back-pressure; a run is searched only once the manifest
+/// names it, so flushing part of one changes nothing a crash could see.
+const FLUSH_EVERY_BLOCKS: usize = 256;
 const MANIFEST_KEY: &[u8] = b"index_runs";
 const NEXT_RUN_KEY: &[u8] = b"index_run_next";
 
@@ -150,12 +157,17 @@ impl Store {
         let mut block = Vec::with_capacity(BLOCK_BYTES + 256);
         let mut last: Option<Entry> = None;
         let mut count = 0u64;
-        let write = |block: &mut Vec<u8>, last: &Entry| -> Result<()> {
+        let mut blocks = 0usize;
+        let mut write = |block: &mut Vec<u8>, last: &Entry| -> Result<()> {
             let mut key = Vec::with_capacity(9 + last.1.len());
             key.extend_from_slice(&id.to_be_bytes());
             key.push(last.0);
             key.extend_from_slice(&last.1);
             self.runs.insert(key, std::mem::take(block))?;
+            blocks += 1;
+            if blocks.is_multiple_of(FLUSH_EVERY_BLOCKS) {
+                self.db.flush()?;
+            }
             Ok(())
         };
         while let Some(entry) = next()? {
