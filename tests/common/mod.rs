@@ -5,6 +5,7 @@
 pub mod dkim;
 pub mod dns;
 pub mod gpg;
+pub mod http;
 pub mod mutt;
 pub mod servers;
 

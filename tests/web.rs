@@ -1,0 +1,676 @@
+//! The web desk over real HTTP against the running daemon: login (wrong
+//! password refused and logged, password + TOTP accepted, rate limit per
+//! client address), every page and action refused without a session, the
+//! CSRF token and the same-origin check on every POST, the proxy header
+//! believed only from the configured address, the security headers on
+//! every response, a hostile report shown escaped, downloads that cannot
+//! render, and assign and reply through the browser's forms: events that
+//! name the web user, a reply team-signed (checked by gpg) in the outbox.
+//! A non-loopback listen without TLS is refused at start with its key.
+
+mod common;
+use common::gpg::{handler_env, split_signed, Gpg};
+use common::http::{form, free_port, request, Response};
+use common::*;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+const REPORTER: &str = "reporter@bank.example";
+const PASSWORD: &str = "correct horse battery staple";
+const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// A report whose every sender-chosen field carries markup.
+fn hostile_report() -> Vec<u8> {
+    let payload = "<script>alert(1)</script> \"><img src=x onerror=alert(1)> javascript:alert(1)";
+    format!(
+        "From: \"<script>alert(1)</script> x\" <{REPORTER}>\r\n\
+         To: cert@cert.example\r\n\
+         Subject: {payload}\r\n\
+         Date: Mon, 16 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <xss1@bank.example>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\n\
+         Content-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n\
+         --b2\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         Phishing at https://evil.example.net/login?x=\"><script>alert(1)</script> from 198.51.100.77\r\n\
+         {payload}\r\n\
+         --b2\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n\
+         <html><body><script>alert(1)</script><a href=\"javascript:alert(1)\">click</a><img src=x onerror=alert(1)></body></html>\r\n\
+         --b2--\r\n\
+         --b1\r\n\
+         Content-Type: text/plain\r\n\
+         Content-Disposition: attachment; filename=\"\\\"><img src=x onerror=alert(1)>.txt\"\r\n\r\n\
+         <script>alert(1)</script>\r\n\
+         --b1--\r\n"
+    )
+    .into_bytes()
+}
+
+struct World {
+    env: Env,
+    verifier: Gpg,
+    addr: SocketAddr,
+}
+
+fn world(extra_web: &str) -> World {
+    let hanna = Gpg::new();
+    hanna.gen("Hanna <handler@cert.example>");
+    let bob = Gpg::new();
+    bob.gen("Bob <bob@cert.example>");
+    let team = Gpg::new();
+    team.gen("CERT Example <cert@cert.example>");
+    let verifier = Gpg::new();
+    verifier.import(&team.export("cert@cert.example"));
+    let bob_fpr = common::gpg::fingerprint(&bob, "bob@cert.example");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let hash = passwd_hash();
+    let env = handler_env(
+        &team,
+        &hanna,
+        &[(&bob, "bob@cert.example")],
+        &format!(
+            "[[handlers]]\nname = \"bob\"\nemail = \"bob@cert.example\"\nfingerprint = \"{bob_fpr}\"\n\
+             [ack]\nencrypt = \"never\"\n\
+             [web]\nlisten = \"{addr}\"\nproxy_header = \"X-Remote-User\"\n\
+             trusted_proxies = [\"127.0.0.2\"]\nlogin_max_failures = 3\n{extra_web}\n\
+             [[web.users]]\nname = \"alice\"\nhandler = \"hanna\"\n\
+             password_hash = {}\ntotp_secret = \"{TOTP_SECRET}\"\n",
+            toml_str(&hash)
+        ),
+    );
+    World {
+        env,
+        verifier,
+        addr,
+    }
+}
+
+/// `csirtd web passwd alice` with the password on standard input.
+fn passwd_hash() -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(BIN)
+        .args(["web", "passwd", "alice"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("csirtd web passwd");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let hash = line
+        .trim()
+        .strip_prefix("password_hash = \"")
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("a password_hash line: {line}"));
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!hash.contains(PASSWORD));
+    hash.to_string()
+}
+
+fn totp_now() -> String {
+    let secret = csirtd::config::totp_bytes(TOTP_SECRET).expect("base32");
+    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)
+        .generate_current()
+        .unwrap()
+}
+
+impl World {
+    fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut h = vec![];
+        if let Some(c) = cookie {
+            h.push(("Cookie", c));
+        }
+        request(self.addr, None, "GET", path, &h, None)
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        let mut h = extra.to_vec();
+        if let Some(c) = cookie {
+            h.push(("Cookie", c));
+        }
+        request(self.addr, None, "POST", path, &h, Some(body))
+    }
+
+    fn login(&self, from: Option<IpAddr>, user: &str, password: &str, totp: &str) -> Response {
+        request(
+            self.addr,
+            from,
+            "POST",
+            "/login",
+            &[],
+            Some(&form(&[
+                ("user", user),
+                ("password", password),
+                ("totp", totp),
+            ])),
+        )
+    }
+}
+
+/// The security headers every response carries.
+fn secure(r: &Response, what: &str) {
+    let csp = r.header("content-security-policy").unwrap_or("");
+    let download = r.header("content-disposition").is_some();
+    if download {
+        assert_eq!(csp, "sandbox", "{what}: {r:?}");
+    } else {
+        assert_eq!(csp, CSP, "{what}: {r:?}");
+    }
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
+    assert!(r.header("cache-control").is_some(), "{what}: {r:?}");
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..at + 64].to_string()
+}
+
+fn events(t: &serde_json::Value) -> Vec<String> {
+    t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn gpg_verifies(gpg: &Gpg, raw: &[u8]) -> String {
+    let (data, sig) = split_signed(raw);
+    let dir = tempfile::tempdir().unwrap();
+    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
+    std::fs::write(&d, &data).unwrap();
+    std::fs::write(&s, &sig).unwrap();
+    let out = gpg.run(
+        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "gpg --verify: {err}");
+    err
+}
+
+fn sent_with(env: &Env, marker: &str) -> Option<Vec<u8>> {
+    env.sent_files()
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .find(|raw| String::from_utf8_lossy(raw).contains(marker))
+}
+
+/// `s` as askama escapes it in HTML.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// Every `href` and `src` of the page is one of ours (a path), never a
+/// scheme a sender chose.
+fn links_are_ours(html: &str) {
+    for attr in ["href=\"", "src=\"", "action=\""] {
+        for (i, _) in html.match_indices(attr) {
+            let v = &html[i + attr.len()..];
+            assert!(v.starts_with('/'), "{attr}{}", &v[..v.len().min(60)]);
+        }
+    }
+}
+
+#[test]
+fn the_desk_end_to_end() {
+    let w = world("");
+    let env = &w.env;
+    let (id, _) = env.ingest_ok(&hostile_report());
+    let (other, _) = env.ingest_ok(&mail(
+        &format!("Reporter <{REPORTER}>"),
+        "Second report",
+        Some("r2@bank.example"),
+        "",
+        "hello",
+    ));
+    let mut daemon = Daemon::start(env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+
+    // Without a session: pages go to the login form, actions are refused.
+    let ticket = format!("/ticket/{id}");
+    for path in [
+        "/".to_string(),
+        "/queue".into(),
+        "/search?q=evil.example.net".into(),
+        ticket.clone(),
+        format!("{ticket}/message/1/raw"),
+        format!("{ticket}/message/1/attachment/0"),
+    ] {
+        let r = w.get(&path, None);
+        assert!(matches!(r.status, 303 | 307), "{path}: {r:?}");
+        if path != "/" {
+            assert_eq!(r.header("location"), Some("/login"), "{path}");
+        }
+        secure(&r, &path);
+    }
+    for verb in [
+        "status", "assign", "category", "tlp", "link", "merge", "note", "hold", "unhold", "reply",
+    ] {
+        let r = w.post(
+            &format!("{ticket}/{verb}"),
+            None,
+            &[],
+            "value=open&text=x&csrf=x",
+        );
+        assert_eq!(r.status, 403, "{verb}: {r:?}");
+        secure(&r, verb);
+    }
+    assert_eq!(w.post("/logout", None, &[], "csrf=x").status, 403);
+    let r = w.get("/login", None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"totp\""));
+    secure(&r, "login");
+    let css = w.get("/static/desk.css", None);
+    assert_eq!(css.status, 200);
+    secure(&css, "css");
+
+    // Logins: a wrong password and a missing code are refused and logged.
+    let r = w.login(None, "alice", "wrong", &totp_now());
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.cookie().is_none());
+    assert!(daemon.wait_for_log("web: login failed", WAIT));
+    assert!(
+        daemon.wait_for_log("wrong password", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let r = w.login(None, "alice", PASSWORD, "");
+    assert_eq!(r.status, 401, "no TOTP code: {r:?}");
+    assert!(
+        daemon.wait_for_log("wrong or missing TOTP code", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let r = w.login(None, "alice", PASSWORD, &totp_now());
+    assert_eq!(r.status, 303, "{r:?}");
+    let set = r.header("set-cookie").unwrap_or("").to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+    let cookie = r.cookie().unwrap();
+    assert_eq!(cookie.len(), "csirtd_session=".len() + 64, "{cookie}");
+    assert!(
+        daemon.wait_for_log("web: login accepted", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let c = Some(cookie.as_str());
+
+    // The queue, with filters.
+    let r = w.get("/queue", c);
+    assert_eq!(r.status, 200, "{r:?}");
+    secure(&r, "queue");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(
+        r.body.contains(&id) && r.body.contains(&other),
+        "{}",
+        r.body
+    );
+    let r = w.get("/queue?requestor=%40bank.example&status=new&sort=id", c);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(&id));
+    let r = w.get("/queue?assignee=bob", c);
+    assert!(r.body.contains("No tickets match"), "{}", r.body);
+    let r = w.get("/queue?status=bogus", c);
+    assert_eq!(r.status, 400);
+
+    // The hostile report, escaped wherever it shows.
+    for path in [
+        "/queue".to_string(),
+        ticket.clone(),
+        format!("{ticket}?html=1"),
+        "/search?q=evil.example.net".to_string(),
+        format!(
+            "/search?q={}",
+            common::http::encode("<script>alert(1)</script>")
+        ),
+    ] {
+        let r = w.get(&path, c);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        secure(&r, &path);
+        let html = &r.body;
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "{path}: only our own script tag: {html}"
+        );
+        assert!(html.contains("<script src=\"/static/desk.js\" defer></script>"));
+        assert!(!html.contains("<img"), "{path}: {html}");
+        links_are_ours(html);
+    }
+    let page = w.get(&ticket, c).body;
+    assert!(
+        page.contains(&escaped("<script>alert(1)</script>")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&escaped("\"><img src=x onerror=alert(1)>")),
+        "{page}"
+    );
+    assert!(
+        page.contains("never rendered"),
+        "the HTML part is text: {page}"
+    );
+    assert!(
+        page.contains("href=\"/search?q=198.51.100.77\""),
+        "indicators link to a search: {page}"
+    );
+    assert!(page.contains("evil.example.net"), "{page}");
+    let source = w.get(&format!("{ticket}?html=1"), c).body;
+    assert!(
+        source.contains(&escaped("<a href=\"javascript:alert(1)\">click</a>")),
+        "the HTML source as text: {source}"
+    );
+    let found = w.get("/search?q=198.51.100.0%2F24", c).body;
+    assert!(
+        found.contains(&format!("/ticket/{id}")),
+        "search by network: {found}"
+    );
+
+    // Downloads: files only.
+    let r = w.get(&format!("{ticket}/message/1/attachment/0"), c);
+    assert_eq!(r.status, 200, "{r:?}");
+    secure(&r, "attachment");
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"img_src_x_onerror_alert_1__.txt\"")
+    );
+    assert!(
+        r.body.contains("<script>alert(1)</script>"),
+        "the bytes as sent"
+    );
+    let r = w.get(&format!("{ticket}/message/1/raw"), c);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-security-policy"), Some("sandbox"));
+    assert_eq!(r.bytes, hostile_report());
+    assert_eq!(w.get(&format!("{ticket}/message/9/raw"), c).status, 404);
+
+    // Actions: without the token, with a wrong one, or from another site,
+    // nothing changes.
+    let csrf = csrf_of(&page);
+    let assign = |extra: &[(&str, &str)], token: &str| {
+        w.post(
+            &format!("{ticket}/assign"),
+            c,
+            extra,
+            &form(&[("value", "bob"), ("csrf", token)]),
+        )
+    };
+    assert_eq!(
+        w.post(&format!("{ticket}/assign"), c, &[], "value=bob")
+            .status,
+        403
+    );
+    assert_eq!(assign(&[], &"0".repeat(64)).status, 403);
+    let origin = format!("http://{}", w.addr);
+    assert_eq!(
+        assign(&[("Origin", "https://evil.example")], &csrf).status,
+        403
+    );
+    assert_eq!(
+        assign(&[("Sec-Fetch-Site", "cross-site")], &csrf).status,
+        403
+    );
+    assert!(env.ticket(&id)["assignee"].is_null(), "nothing changed");
+    assert!(
+        daemon.wait_for_log("web: action without a valid CSRF token refused", WAIT),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.wait_for_log("cross-site request refused", WAIT),
+        "{}",
+        daemon.log()
+    );
+
+    // Assign, as the browser sends it: an event naming the web user.
+    let r = assign(
+        &[
+            ("Origin", origin.as_str()),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        &csrf,
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(r.header("location"), Some(ticket.as_str()));
+    let t = env.ticket(&id);
+    assert_eq!(t["assignee"], "bob");
+    assert!(
+        events(&t)
+            .iter()
+            .any(|d| d.contains("/assign bob by hanna (web user alice)")),
+        "{:#?}",
+        events(&t)
+    );
+    let page = w.get(&ticket, c).body;
+    assert!(
+        page.contains("assigned to bob"),
+        "the outcome is shown: {page}"
+    );
+    // A refusal changes nothing and says why.
+    let r = w.post(
+        &format!("{ticket}/tlp"),
+        c,
+        &[],
+        &form(&[("value", "purple"), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert!(w
+        .get(&ticket, c)
+        .body
+        .contains("Refused: unknown TLP label"));
+    let r = w.post(
+        &format!("{ticket}/tlp"),
+        c,
+        &[],
+        &form(&[("value", "amber"), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(env.ticket(&id)["tlp"], "amber");
+    let r = w.post(
+        &format!("{ticket}/note"),
+        c,
+        &[],
+        &form(&[("text", "Called the SOC."), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert!(events(&env.ticket(&id))
+        .iter()
+        .any(|d| d.contains("internal note by hanna (web user alice)")
+            && d.contains("Called the SOC.")));
+
+    // Reply: queued, team-signed, threaded, to the requestor.
+    let r = w.post(
+        &format!("{ticket}/reply"),
+        c,
+        &[],
+        &form(&[
+            ("text", "Thanks, Zebra42 is taken down.\r\nCERT Example"),
+            ("csrf", &csrf),
+        ]),
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(
+        wait_until(WAIT, || sent_with(env, "Zebra42").is_some()),
+        "the daemon sent the reply: {}",
+        daemon.log()
+    );
+    let raw = sent_with(env, "Zebra42").unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert!(
+        header(&text, "From")
+            .unwrap_or_default()
+            .contains("cert@cert.example"),
+        "{text}"
+    );
+    assert!(
+        header(&text, "To").unwrap_or_default().contains(REPORTER),
+        "{text}"
+    );
+    assert!(
+        header(&text, "In-Reply-To")
+            .unwrap_or_default()
+            .contains("xss1@bank.example"),
+        "{text}"
+    );
+    assert!(
+        header(&text, "Subject")
+            .unwrap_or_default()
+            .contains(&format!("[CERT-EX #{id}]")),
+        "{text}"
+    );
+    let said = gpg_verifies(&w.verifier, &raw);
+    assert!(
+        said.contains("Good signature") && said.contains("cert@cert.example"),
+        "{said}"
+    );
+    assert!(
+        events(&env.ticket(&id))
+            .iter()
+            .any(|d| d.contains("relayed") && d.contains(REPORTER)),
+        "{:#?}",
+        events(&env.ticket(&id))
+    );
+
+    // The proxy header: ignored (and logged) from 127.0.0.1, believed from 127.0.0.2.
+    let lo2: IpAddr = "127.0.0.2".parse().unwrap();
+    let r = request(
+        w.addr,
+        None,
+        "GET",
+        "/queue",
+        &[("X-Remote-User", "bob")],
+        None,
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(
+        daemon.wait_for_log(
+            "proxy header from an address not in web.trusted_proxies",
+            WAIT
+        ),
+        "{}",
+        daemon.log()
+    );
+    let r = request(
+        w.addr,
+        Some(lo2),
+        "GET",
+        "/queue",
+        &[("X-Remote-User", "bob")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("bob (as bob)"), "{}", r.body);
+    let token = csrf_of(&r.body);
+    let r = request(
+        w.addr,
+        Some(lo2),
+        "POST",
+        &format!("/ticket/{other}/status"),
+        &[("X-Remote-User", "bob")],
+        Some(&form(&[("value", "stalled"), ("csrf", &token)])),
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let t = env.ticket(&other);
+    assert_eq!(t["status"], "stalled");
+    assert!(
+        events(&t).iter().any(|d| d.contains("by bob (web)")),
+        "{:#?}",
+        events(&t)
+    );
+    let r = request(
+        w.addr,
+        Some(lo2),
+        "GET",
+        "/queue",
+        &[("X-Remote-User", "mallory")],
+        None,
+    );
+    assert_eq!(r.status, 303, "an unknown user: {r:?}");
+
+    // The rate limit: three failures from one address block it, even for the right password.
+    let lo3: IpAddr = "127.0.0.3".parse().unwrap();
+    for _ in 0..3 {
+        assert_eq!(w.login(Some(lo3), "carol", "guess", "").status, 401);
+    }
+    let r = w.login(Some(lo3), "alice", PASSWORD, &totp_now());
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(
+        daemon.wait_for_log("too many failures", WAIT),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        w.login(None, "alice", PASSWORD, &totp_now()).status,
+        303,
+        "another address is not blocked"
+    );
+
+    // Logout ends the session.
+    let r = w.post("/logout", c, &[], &form(&[("csrf", &csrf)]));
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap_or("").contains("Max-Age=0"));
+    assert_eq!(w.get("/queue", c).status, 303);
+    assert!(daemon.wait_for_log("web: logout", WAIT), "{}", daemon.log());
+
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+}
+
+#[test]
+fn a_remote_listen_without_tls_is_refused_with_its_key() {
+    let env = Env::with_extra(
+        "[web]\nlisten = \"0.0.0.0:8443\"\n[[web.users]]\nname = \"alice\"\nhandler = \"hanna\"\n\
+         password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J5pHRV0hJb1H1MUAyRHrCqmmjDgm0kvZ8lpgZeG8ohU\"\n",
+    );
+    let (code, log) = run_with_timeout(&env, &["run"], WAIT);
+    assert_eq!(code, Some(78), "{log}");
+    assert!(
+        log.contains("web.tls_cert") && log.contains("loopback"),
+        "{log}"
+    );
+    // Off by default: no [web] table, no listener, and the daemon starts.
+    let env = Env::new();
+    let mut d = Daemon::start(&env, &["run"]);
+    assert!(d.wait_for_log("csirtd running", WAIT), "{}", d.log());
+    assert!(!d.log().contains("web desk"), "{}", d.log());
+    d.terminate();
+    d.expect_success(WAIT);
+}
