@@ -58,6 +58,12 @@ struct World {
 }
 
 fn world(extra_web: &str) -> World {
+    world_with("never", extra_web)
+}
+
+/// `encrypt`: the `[ack] encrypt` policy ("always" holds mail to a
+/// requestor without a key).
+fn world_with(encrypt: &str, extra_web: &str) -> World {
     let hanna = Gpg::new();
     hanna.gen("Hanna <handler@cert.example>");
     let bob = Gpg::new();
@@ -76,7 +82,7 @@ fn world(extra_web: &str) -> World {
         &[(&bob, "bob@cert.example")],
         &format!(
             "[[handlers]]\nname = \"bob\"\nemail = \"bob@cert.example\"\nfingerprint = \"{bob_fpr}\"\n\
-             [ack]\nencrypt = \"never\"\n\
+             [ack]\nencrypt = \"{encrypt}\"\n\
              [web]\nlisten = \"{addr}\"\nproxy_header = \"X-Remote-User\"\n\
              trusted_proxies = [\"127.0.0.2\"]\nlogin_max_failures = 3\n{extra_web}\n\
              [[web.users]]\nname = \"alice\"\nhandler = \"hanna\"\n\
@@ -652,6 +658,215 @@ fn the_desk_end_to_end() {
 
     daemon.terminate();
     daemon.expect_success(WAIT);
+}
+
+#[test]
+fn the_outbox_page_releases_and_cancels_held_mail() {
+    let w = world_with("always", "");
+    let env = &w.env;
+    let (id, _) = env.ingest_ok(&mail(
+        &format!("Reporter <{REPORTER}>"),
+        "Phishing",
+        Some("r1@bank.example"),
+        "",
+        "https://phish.example/login",
+    ));
+    let state_of = |entry: u64| {
+        env.outbox()
+            .into_iter()
+            .find(|o| o["id"].as_u64() == Some(entry))
+            .map(|o| o["state"].as_str().unwrap_or("").to_string())
+    };
+    let held: Vec<u64> = env
+        .outbox()
+        .iter()
+        .filter(|o| o["state"] == "held")
+        .filter_map(|o| o["id"].as_u64())
+        .collect();
+    assert_eq!(
+        held.len(),
+        1,
+        "the ack to a requestor without a key: {:#?}",
+        env.outbox()
+    );
+    let entry = held[0];
+    let mut daemon = Daemon::start(env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+
+    let r = w.get("/outbox", None);
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    let path = format!("/outbox/{entry}/cancel");
+    assert_eq!(w.post(&path, None, &[], "reason=x&csrf=x").status, 403);
+    let cookie = w
+        .login(None, "alice", PASSWORD, &totp_now())
+        .cookie()
+        .unwrap();
+    let c = Some(cookie.as_str());
+    let r = w.get("/outbox", c);
+    assert_eq!(r.status, 200, "{r:?}");
+    secure(&r, "outbox");
+    assert!(
+        r.body.contains(&format!("id=\"outbox-{entry}\"")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(REPORTER), "{}", r.body);
+    let csrf = csrf_of(&r.body);
+
+    // Release: the requestor still has no key, so it stays held, and says so.
+    let r = w.post(
+        &format!("/outbox/{entry}/release"),
+        c,
+        &[],
+        &form(&[("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    let page = w.get("/outbox", c).body;
+    assert!(
+        page.contains("Refused:") && page.contains("stays held"),
+        "{page}"
+    );
+    assert_eq!(state_of(entry).as_deref(), Some("held"));
+
+    // Cancel: the token and a reason are required.
+    assert_eq!(
+        w.post(&path, c, &[], &form(&[("reason", "wrong address")]))
+            .status,
+        403
+    );
+    w.post(&path, c, &[], &form(&[("reason", " "), ("csrf", &csrf)]));
+    assert!(w.get("/outbox", c).body.contains("say why"));
+    assert_eq!(state_of(entry).as_deref(), Some("held"));
+    let r = w.post(
+        &path,
+        c,
+        &[],
+        &form(&[("reason", "wrong address"), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(state_of(entry).as_deref(), Some("cancelled"));
+    assert!(
+        events(&env.ticket(&id))
+            .iter()
+            .any(|d| d.contains("cancelled by hanna (web user alice)")
+                && d.contains("wrong address")),
+        "{:#?}",
+        events(&env.ticket(&id))
+    );
+    assert!(!w
+        .get("/outbox", c)
+        .body
+        .contains(&format!("id=\"outbox-{entry}\"")));
+    // Retry is for failed entries only.
+    w.post(
+        &format!("/outbox/{entry}/retry"),
+        c,
+        &[],
+        &form(&[("csrf", &csrf)]),
+    );
+    assert!(w.get("/outbox", c).body.contains("not failed"));
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+}
+
+/// One request over TLS to `addr`, trusting `cert` only.
+fn tls_request(addr: SocketAddr, cert: &std::path::Path, req: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tls.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+#[test]
+fn under_tls_the_desk_serves_https_and_secure_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = common::servers::generate_cert(dir.path(), "web");
+    let extra = format!(
+        "tls_cert = {}\ntls_key = {}",
+        toml_str(&cert.display().to_string()),
+        toml_str(&key.display().to_string())
+    );
+    let w = world(&extra);
+    let mut daemon = Daemon::start(&w.env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let page = tls_request(
+        w.addr,
+        &cert,
+        &format!(
+            "GET /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            w.addr
+        ),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("id=\"login-form\""), "{page}");
+    let body = form(&[
+        ("user", "alice"),
+        ("password", PASSWORD),
+        ("totp", &totp_now()),
+    ]);
+    let answer = tls_request(
+        w.addr,
+        &cert,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            w.addr,
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let set = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or("");
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{answer}"
+    );
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+
+    // A key that is not there stops the start, naming the key.
+    let text = std::fs::read_to_string(&w.env.config).unwrap();
+    std::fs::write(
+        &w.env.config,
+        text.replace(&key.display().to_string(), "/nonexistent/web.key"),
+    )
+    .unwrap();
+    let (code, log) = run_with_timeout(&w.env, &["run"], WAIT);
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("web.tls_key"), "{log}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ pub mod list;
 pub(crate) mod lock;
 mod maintenance;
 mod notify;
-mod outbox;
+pub(crate) mod outbox;
 pub(crate) mod purge;
 mod reverify;
 pub(crate) mod search;

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod download;
 pub mod login;
+pub mod outbox;
 pub mod queue;
 pub mod search;
 pub mod ticket;

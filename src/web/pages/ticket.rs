@@ -282,7 +282,16 @@ fn build(
     let Some(t) = store.ticket(id)? else {
         return Ok(None);
     };
-    let g = gather(store, &t, Page::default())?;
+    // No report rows (limit 0): the page does not show them, and a
+    // machine report's rows would be unpacked for nothing.
+    let g = gather(
+        store,
+        &t,
+        Page {
+            number: 1,
+            limit: 0,
+        },
+    )?;
     let message_total = g.messages.len();
     let pages = message_total.div_ceil(MESSAGES_PER_PAGE).max(1);
     let page = q.page.unwrap_or(1).clamp(1, pages);
