@@ -82,6 +82,9 @@ fn world_with(encrypt: &str, extra_web: &str) -> World {
         &[(&bob, "bob@cert.example")],
         &format!(
             "[[handlers]]\nname = \"bob\"\nemail = \"bob@cert.example\"\nfingerprint = \"{bob_fpr}\"\n\
+             [handling]\nadvisory_address = \"cert-advisory@cert.example\"\n\
+             [[lists]]\nname = \"members\"\nmax_tlp = \"amber\"\nencrypt = \"never\"\n\
+             members = [{{ email = \"member@bank.example\" }}]\n\
              [ack]\nencrypt = \"{encrypt}\"\n\
              [web]\nlisten = \"{addr}\"\nproxy_header = \"X-Remote-User\"\n\
              trusted_proxies = [\"127.0.0.2\"]\nlogin_max_failures = 3\n{extra_web}\n\
@@ -259,6 +262,20 @@ fn the_desk_end_to_end() {
         "",
         "hello",
     ));
+    let text = env.path("advisory.txt");
+    std::fs::write(&text, "Patch now.\n<script>alert(1)</script>\n").unwrap();
+    let out = env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "members",
+        "--tlp",
+        "green",
+        "--subject",
+        "<script>alert(1)</script> ExampleMTA",
+        text.to_str().unwrap(),
+    ]);
+    let advisory = out.split_whitespace().next().unwrap().to_string();
     let mut daemon = Daemon::start(env, &["run"]);
     assert!(
         daemon.wait_for_log("web desk listening", WAIT),
@@ -275,6 +292,9 @@ fn the_desk_end_to_end() {
         ticket.clone(),
         format!("{ticket}/message/1/raw"),
         format!("{ticket}/message/1/attachment/0"),
+        "/outbox".into(),
+        "/advisories".into(),
+        format!("/advisories/{advisory}"),
     ] {
         let r = w.get(&path, None);
         assert!(matches!(r.status, 303 | 307), "{path}: {r:?}");
@@ -366,6 +386,8 @@ fn the_desk_end_to_end() {
             "/search?q={}",
             common::http::encode("<script>alert(1)</script>")
         ),
+        "/advisories".to_string(),
+        format!("/advisories/{advisory}"),
     ] {
         let r = w.get(&path, c);
         assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -408,6 +430,22 @@ fn the_desk_end_to_end() {
         found.contains(&format!("/ticket/{id}")),
         "search by network: {found}"
     );
+
+    let list = w.get("/advisories", c).body;
+    assert!(
+        list.contains(&format!("href=\"/advisories/{advisory}\"")),
+        "{list}"
+    );
+    let adv = w.get(&format!("/advisories/{advisory}"), c).body;
+    assert!(
+        adv.contains("member@bank.example") && adv.contains("Patch now."),
+        "{adv}"
+    );
+    assert!(
+        adv.contains(&escaped("<script>alert(1)</script> ExampleMTA")),
+        "{adv}"
+    );
+    assert_eq!(w.get("/advisories/CERT-EX-ADV-1999-0001", c).status, 404);
 
     // Downloads: files only.
     let r = w.get(&format!("{ticket}/message/1/attachment/0"), c);

@@ -105,6 +105,8 @@ pub fn router(state: AppState) -> Router {
             get(pages::download::attachment),
         )
         .route("/ticket/{id}/{verb}", post(pages::actions::act))
+        .route("/advisories", get(pages::advisories::list))
+        .route("/advisories/{id}", get(pages::advisories::detail))
         .route("/outbox", get(pages::outbox::page))
         .route("/outbox/{id}/{verb}", post(pages::outbox::act))
         .route("/static/desk.css", get(pages::static_css))

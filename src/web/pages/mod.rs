@@ -3,6 +3,7 @@
 //! formats HTML itself.
 
 pub mod actions;
+pub mod advisories;
 pub mod download;
 pub mod login;
 pub mod outbox;
