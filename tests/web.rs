@@ -293,6 +293,8 @@ fn the_desk_end_to_end() {
         format!("{ticket}/message/1/raw"),
         format!("{ticket}/message/1/attachment/0"),
         "/outbox".into(),
+        "/trends".into(),
+        "/trends/chart.svg".into(),
         "/advisories".into(),
         format!("/advisories/{advisory}"),
     ] {
@@ -388,6 +390,7 @@ fn the_desk_end_to_end() {
         ),
         "/advisories".to_string(),
         format!("/advisories/{advisory}"),
+        "/trends?since=3650d".to_string(),
     ] {
         let r = w.get(&path, c);
         assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -399,7 +402,12 @@ fn the_desk_end_to_end() {
             "{path}: only our own script tag: {html}"
         );
         assert!(html.contains("<script src=\"/static/desk.js\" defer></script>"));
-        assert!(!html.contains("<img"), "{path}: {html}");
+        assert_eq!(
+            html.matches("<img").count(),
+            html.matches("<img id=\"trends-chart\" src=\"/trends/chart.svg")
+                .count(),
+            "{path}: only our own chart: {html}"
+        );
         links_are_ours(html);
     }
     let page = w.get(&ticket, c).body;
@@ -446,6 +454,27 @@ fn the_desk_end_to_end() {
         "{adv}"
     );
     assert_eq!(w.get("/advisories/CERT-EX-ADV-1999-0001", c).status, 404);
+
+    let trends = w.get("/trends?since=3650d", c).body;
+    assert!(trends.contains("id=\"trends-total\">2 tickets"), "{trends}");
+    assert!(
+        trends.contains("src=\"/trends/chart.svg?since=3650d\""),
+        "{trends}"
+    );
+    let chart = w.get("/trends/chart.svg?since=3650d", c);
+    assert_eq!(chart.status, 200);
+    assert_eq!(chart.header("content-type"), Some("image/svg+xml"));
+    assert!(chart
+        .header("content-security-policy")
+        .unwrap_or("")
+        .contains("sandbox"));
+    assert!(
+        chart.body.starts_with("<svg") || chart.body.starts_with("<?xml"),
+        "{}",
+        chart.body
+    );
+    assert!(!chart.body.contains("<script"), "{}", chart.body);
+    assert_eq!(w.get("/trends?since=yesterday-ish", c).status, 400);
 
     // Downloads: files only.
     let r = w.get(&format!("{ticket}/message/1/attachment/0"), c);

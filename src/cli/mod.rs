@@ -16,7 +16,7 @@ pub(crate) mod purge;
 mod reverify;
 pub(crate) mod search;
 pub(crate) mod show;
-mod stats;
+pub(crate) mod stats;
 pub(crate) mod ticket;
 mod web;
 

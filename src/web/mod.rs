@@ -107,6 +107,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ticket/{id}/{verb}", post(pages::actions::act))
         .route("/advisories", get(pages::advisories::list))
         .route("/advisories/{id}", get(pages::advisories::detail))
+        .route("/trends", get(pages::trends::page))
+        .route("/trends/chart.svg", get(pages::trends::chart))
         .route("/outbox", get(pages::outbox::page))
         .route("/outbox/{id}/{verb}", post(pages::outbox::act))
         .route("/static/desk.css", get(pages::static_css))

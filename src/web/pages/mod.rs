@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod queue;
 pub mod search;
 pub mod ticket;
+pub mod trends;
 
 use super::session::Who;
 use super::Desk;
