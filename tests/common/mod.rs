@@ -8,6 +8,7 @@ pub mod gpg;
 pub mod http;
 pub mod mutt;
 pub mod servers;
+pub mod web;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
