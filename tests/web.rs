@@ -107,7 +107,8 @@ fn the_desk_end_to_end() {
         "{}",
         daemon.log()
     );
-    let r = w.login(None, "alice", PASSWORD, &totp_now());
+    let code = totp_now();
+    let r = w.login(None, "alice", PASSWORD, &code);
     assert_eq!(r.status, 303, "{r:?}");
     let set = r.header("set-cookie").unwrap_or("").to_string();
     assert!(
@@ -474,10 +475,14 @@ fn the_desk_end_to_end() {
         "{}",
         daemon.log()
     );
-    assert_eq!(
-        w.login(None, "alice", PASSWORD, &totp_now()).status,
-        303,
-        "another address is not blocked"
+    // Another address is not blocked; a TOTP code is good once.
+    let lo4: IpAddr = "127.0.0.4".parse().unwrap();
+    let r = w.login(Some(lo4), "alice", PASSWORD, &code);
+    assert_eq!(r.status, 401, "the code was used: {r:?}");
+    assert!(
+        daemon.wait_for_log("TOTP code already used", WAIT),
+        "{}",
+        daemon.log()
     );
 
     // Logout ends the session.

@@ -32,20 +32,43 @@ fn verify_hash(phc: &str, password: &str) -> bool {
     })
 }
 
-/// The 6-digit TOTP codes accepted at `unix` (the step before, the
-/// current one and the next, for clock drift). Pure.
-pub fn totp_ok(secret: &[u8], code: &str, unix: u64) -> bool {
+/// The 30-second step whose 6-digit TOTP code `code` is, among the step
+/// before `unix`, its own and the next (for clock drift). Pure.
+pub fn totp_step(secret: &[u8], code: &str, unix: u64) -> Option<u64> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret.to_vec());
-    let mut ok = false;
+    let mut found = None;
     for t in [unix.saturating_sub(30), unix, unix + 30] {
         // Every candidate is compared, so the time does not say which matched.
-        ok |= super::session::ct_eq(&totp.generate(t), code);
+        if super::session::ct_eq(&totp.generate(t), code) {
+            found = Some(t / 30);
+        }
     }
-    ok
+    found
+}
+
+pub fn totp_ok(secret: &[u8], code: &str, unix: u64) -> bool {
+    totp_step(secret, code, unix).is_some()
+}
+
+/// The TOTP step each user last logged in with: a code is good once.
+#[derive(Default)]
+pub struct UsedCodes(Mutex<HashMap<String, u64>>);
+
+impl UsedCodes {
+    /// Records `step` for `user`; false if it (or a later one) was used.
+    pub fn take(&self, user: &str, step: u64) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let last = map.entry(user.to_ascii_lowercase()).or_insert(0);
+        if *last >= step {
+            return false;
+        }
+        *last = step;
+        true
+    }
 }
 
 /// Checks a login (blocking: argon2 takes tens of milliseconds). Returns
@@ -56,7 +79,7 @@ pub fn check_login<'a>(
     password: &str,
     code: &str,
     unix: u64,
-) -> Result<&'a WebUserConfig, &'static str> {
+) -> Result<(&'a WebUserConfig, Option<u64>), &'static str> {
     let user = users
         .iter()
         .find(|u| u.name.eq_ignore_ascii_case(name.trim()));
@@ -71,12 +94,11 @@ pub fn check_login<'a>(
     if !good {
         return Err("wrong password");
     }
-    if let Some(secret) = user.totp_secret.as_deref().and_then(totp_bytes) {
-        if !totp_ok(&secret, code, unix) {
-            return Err("wrong or missing TOTP code");
-        }
-    }
-    Ok(user)
+    let step = match user.totp_secret.as_deref().and_then(totp_bytes) {
+        Some(secret) => Some(totp_step(&secret, code, unix).ok_or("wrong or missing TOTP code")?),
+        None => None,
+    };
+    Ok((user, step))
 }
 
 /// What to make of the proxy header on a request from `peer`. Pure.
@@ -220,6 +242,11 @@ mod tests {
         assert!(!totp_ok(secret, "287082", 59 + 90));
         assert!(!totp_ok(secret, "28708", 59));
         assert!(!totp_ok(secret, "", 59));
+        assert_eq!(totp_step(secret, "287082", 59), Some(1));
+        let used = UsedCodes::default();
+        assert!(used.take("alice", 1));
+        assert!(!used.take("Alice", 1), "a code is good once");
+        assert!(used.take("alice", 2));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Desk {
     pub web: WebConfig,
     pub sessions: Sessions,
     pub limiter: auth::Limiter,
+    /// The TOTP step each user last logged in with.
+    pub totp_used: auth::UsedCodes,
     pub tls: bool,
     /// Signs the CSRF tokens of proxy-authenticated users, who have no session.
     proxy_secret: String,
@@ -59,6 +61,7 @@ impl Desk {
             web,
             sessions: Sessions::new(idle, max),
             limiter,
+            totp_used: auth::UsedCodes::default(),
             proxy_secret: session::random_token(),
         }
     }

@@ -73,9 +73,18 @@ pub async fn submit(
     let unix = crate::clock::now().unix_timestamp().max(0) as u64;
     let checked = tokio::task::spawn_blocking(move || {
         super::super::auth::check_login(&users, &n, &password, &code, unix)
-            .map(|u| (u.name.clone(), u.handler.clone()))
+            .map(|(u, step)| (u.name.clone(), u.handler.clone(), step))
     })
     .await;
+    // A TOTP code seen once (by anyone watching) does not log in again.
+    let checked = match checked {
+        Ok(Ok((user, _, Some(step)))) if !desk.totp_used.take(&user, step) => {
+            Ok(Err("TOTP code already used"))
+        }
+        Ok(Ok((user, handler, _))) => Ok(Ok((user, handler))),
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    };
     match checked {
         Ok(Ok((user, handler))) => {
             desk.limiter.succeeded(&keys[0]);
