@@ -496,6 +496,60 @@ fn the_desk_end_to_end() {
     daemon.expect_success(WAIT);
 }
 
+/// A Shadowserver report (a zipped CSV) as the feed's MTA hands it over.
+fn shadowserver_mail(csv: &str) -> Vec<u8> {
+    use std::io::Write;
+    let name = "2026-11-16-scan_ntp-web.csv";
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        z.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(csv.as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        zipped.into_inner(),
+    );
+    let m = format!(
+        "From: autoreports@shadowserver.example\r\nTo: cert@cert.example\r\nSubject: Shadowserver scan_ntp Report\r\n\
+         Message-ID: <web-rows@shadowserver.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nReport attached.\r\n\
+         --b\r\nContent-Type: application/zip; name=\"{name}.zip\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"{name}.zip\"\r\n\r\n{b64}\r\n--b--\r\n"
+    );
+    from_feed(m.as_bytes())
+}
+
+#[test]
+fn machine_report_rows_are_shown_escaped() {
+    let w = world("");
+    let csv = "timestamp,ip,protocol,port,tag\n2026-11-16 00:00:01,192.0.2.7,udp,123,<script>alert(1)</script>\n";
+    let (id, _) = w.env.ingest_ok(&shadowserver_mail(csv));
+    let mut daemon = Daemon::start(&w.env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let cookie = w
+        .login(None, "alice", PASSWORD, &totp_now())
+        .cookie()
+        .unwrap();
+    let page = w.get(&format!("/ticket/{id}"), Some(&cookie)).body;
+    assert!(page.contains("id=\"report-rows\""), "{page}");
+    assert!(page.contains("Machine-report rows (1)"), "{page}");
+    assert!(page.contains("192.0.2.7"), "{page}");
+    assert!(
+        page.contains(&escaped("<script>alert(1)</script>")),
+        "{page}"
+    );
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+}
+
 #[test]
 fn under_tls_the_desk_serves_https_and_secure_cookies() {
     let dir = tempfile::tempdir().unwrap();

@@ -83,8 +83,9 @@ pub fn world_with(encrypt: &str, extra_web: &str) -> World {
              [web]\nlisten = \"{addr}\"\nproxy_header = \"X-Remote-User\"\n\
              trusted_proxies = [\"127.0.0.2\"]\nlogin_max_failures = 3\n{extra_web}\n\
              [[web.users]]\nname = \"alice\"\nhandler = \"hanna\"\n\
-             password_hash = {}\ntotp_secret = \"{TOTP_SECRET}\"\n",
-            toml_str(&hash)
+             password_hash = {}\ntotp_secret = \"{TOTP_SECRET}\"\n{}",
+            toml_str(&hash),
+            super::FEEDS
         ),
     );
     World {

@@ -28,6 +28,8 @@ const LINE_CHARS: usize = 2000;
 /// Indicators and events shown at most.
 const INDICATORS_SHOWN: usize = 1000;
 const EVENTS_SHOWN: usize = 2000;
+/// Machine-report rows shown (the first of the ticket's reports).
+const REPORT_ROWS_SHOWN: usize = 100;
 /// An HTML part's source shown at most.
 const HTML_SOURCE_BYTES: usize = 512 * 1024;
 
@@ -136,6 +138,12 @@ pub struct TicketPage {
     pub event_total: usize,
     pub handlers: Vec<String>,
     pub csrf: String,
+    /// Machine reports: "type date from files: N rows", and the first rows.
+    pub reports_seen: Vec<String>,
+    pub report_columns: Vec<String>,
+    pub rows: Vec<String>,
+    pub row_total: u64,
+    pub rows_cut: bool,
     /// Why a reply cannot go out, if it cannot.
     pub no_reply: Option<String>,
 }
@@ -282,14 +290,14 @@ fn build(
     let Some(t) = store.ticket(id)? else {
         return Ok(None);
     };
-    // No report rows (limit 0): the page does not show them, and a
-    // machine report's rows would be unpacked for nothing.
+    // The first rows of a machine report only: the rest is one
+    // `csirtd ticket show --page` away, not unpacked for every view.
     let g = gather(
         store,
         &t,
         Page {
             number: 1,
-            limit: 0,
+            limit: REPORT_ROWS_SHOWN as u64,
         },
     )?;
     let message_total = g.messages.len();
@@ -396,6 +404,32 @@ fn build(
         event_total,
         handlers: desk_handlers,
         csrf: String::new(),
+        reports_seen: g
+            .reports
+            .iter()
+            .map(|r| {
+                escape(&format!(
+                    "{} {} from {}: {} rows{}",
+                    r.header.report_type,
+                    r.header.date,
+                    r.header.files.join(", "),
+                    r.header.rows,
+                    if r.header.truncated {
+                        " (cut by the message's budget)"
+                    } else {
+                        ""
+                    }
+                ))
+            })
+            .collect(),
+        report_columns: g
+            .reports
+            .first()
+            .map(|r| r.header.columns.iter().map(|c| escape(c)).collect())
+            .unwrap_or_default(),
+        rows: g.rows.iter().map(|r| escape(r)).collect(),
+        row_total: g.row_total,
+        rows_cut: g.row_total > g.rows.len() as u64,
         no_reply: crate::workflow::desk::refuse_reply(&t).err(),
     }))
 }
