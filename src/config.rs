@@ -14,6 +14,7 @@ mod metrics;
 mod retention;
 mod roles;
 mod sla;
+mod web;
 pub use auth::{AuthConfig, AuthMode};
 pub use feeds::{FeedConfig, FeedNotify, NotificationsConfig, ReportFormat};
 pub use metrics::{check_listen, MetricsConfig};
@@ -23,6 +24,7 @@ pub use roles::{
     ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
 };
 pub use sla::{SlaConfig, SlaTargets};
+pub use web::{totp_bytes, WebConfig, WebUserConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -87,6 +89,9 @@ pub struct Config {
     /// `[retention]`: when expired tickets are purged; off by default.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[web]`: the web desk; off unless `listen` is set.
+    #[serde(default)]
+    pub web: WebConfig,
     /// Where the configuration was read from; relative paths in it are
     /// resolved against this file's directory, not the working directory,
     /// so the daemon behaves the same under systemd and in a shell.
@@ -780,6 +785,7 @@ impl Config {
         if let Some(t) = self.ack.template.as_mut() {
             fix(t);
         }
+        self.web.resolve_paths(&fix);
         if let Some(p) = self.pgp.as_mut() {
             fix(&mut p.keyring);
             if let Some(k) = p.team_key.as_mut() {
@@ -863,6 +869,7 @@ impl Config {
         self.validate_feeds()?;
         self.validate_auth()?;
         self.validate_metrics()?;
+        self.validate_web()?;
         self.validate_retention()?;
         match self.outbox.transport {
             TransportKind::File => {

@@ -217,6 +217,16 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
+    // The web desk, when `[web] listen` is set; a bad address or TLS file
+    // stops the start with its key.
+    let web = crate::web::start(
+        &cfg,
+        current.clone(),
+        durable_tx.clone(),
+        shutdown_rx.clone(),
+    )
+    .await?;
+
     // The most eager Maildir sets the pace.
     let poll = cfg
         .intake
@@ -289,6 +299,9 @@ pub async fn run(cfg: Config, drain: bool) -> anyhow::Result<()> {
         p.abort();
     }
     control.abort();
+    if let Some(w) = web {
+        w.abort();
+    }
     let _ = std::fs::remove_file(&socket);
     store.flush()?;
     tracing::info!(

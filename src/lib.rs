@@ -23,4 +23,5 @@ pub mod pgp;
 pub mod preflight;
 pub mod reload;
 pub mod store;
+pub mod web;
 pub mod workflow;

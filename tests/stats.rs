@@ -95,6 +95,7 @@ fn history() -> History {
     let hanna_desk = Actor {
         handler: Some("hanna".into()),
         unix_user: "deskuser".into(),
+        web_user: None,
     };
     let reply = |id: TicketId, when: &str| {
         let (replied, _) =

@@ -202,6 +202,7 @@ pub fn run(
             Actor {
                 handler: None,
                 unix_user: operator.to_string(),
+                web_user: None,
             }
         }
         Err(e) => return Err(UsageError(e.to_string()).into()),

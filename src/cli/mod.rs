@@ -11,13 +11,14 @@ pub mod list;
 pub(crate) mod lock;
 mod maintenance;
 mod notify;
-mod outbox;
+pub(crate) mod outbox;
 pub(crate) mod purge;
 mod reverify;
 pub(crate) mod search;
-mod show;
-mod stats;
+pub(crate) mod show;
+pub(crate) mod stats;
 pub(crate) mod ticket;
+mod web;
 
 use crate::config::{self, Config, LogFormat};
 use crate::store::{Store, StoreError};
@@ -124,6 +125,9 @@ pub enum Command {
     /// Check an evidence export written by `csirtd ticket export`
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// The web desk: `web passwd NAME` prints a password hash for [[web.users]]
+    #[command(subcommand)]
+    Web(web::WebCommand),
     /// Man pages and shell completions from these definitions (for packaging)
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCommand),
@@ -152,6 +156,16 @@ fn main_inner() -> ExitCode {
     // wherever it went, by whoever received it.
     if let Command::Export(cmd) = &cli.command {
         return export::run_verify(cmd);
+    }
+    // Needs no configuration: the hash is pasted into it.
+    if let Command::Web(cmd) = &cli.command {
+        return match web::run(cmd) {
+            Ok(line) => {
+                crate::logging::stdout(line.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e, 1),
+        };
     }
     if let Command::Bench(args) = &cli.command {
         crate::logging::init(cli.log_format.unwrap_or_default(), "warn");
@@ -245,7 +259,9 @@ fn main_inner() -> ExitCode {
             };
             run_store_command(&cfg, cmd, input)
         }
-        Command::Bench(_) | Command::Generate(_) | Command::Export(_) => ExitCode::SUCCESS,
+        Command::Bench(_) | Command::Generate(_) | Command::Export(_) | Command::Web(_) => {
+            ExitCode::SUCCESS
+        }
     }
 }
 

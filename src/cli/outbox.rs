@@ -251,7 +251,7 @@ fn list(entries: &[OutboxRecord], json: bool, out: &mut dyn Write) -> anyhow::Re
     Ok(())
 }
 
-fn release(
+pub(crate) fn release(
     store: &Store,
     cfg: &Config,
     id: u64,

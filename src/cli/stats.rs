@@ -34,7 +34,7 @@ pub struct StatsArgs {
     pub top: usize,
 }
 
-fn gather(store: &Store, period: &Period) -> anyhow::Result<Vec<TicketFacts>> {
+pub(crate) fn gather(store: &Store, period: &Period) -> anyhow::Result<Vec<TicketFacts>> {
     let mut out = Vec::new();
     for t in store.tickets(None)? {
         if !period.contains(t.created_at) {

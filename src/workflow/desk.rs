@@ -24,14 +24,28 @@ pub struct Actor {
     /// installation without handlers, as before handlers existed.
     pub handler: Option<String>,
     pub unix_user: String,
+    /// The web desk's user, when the step was taken in the browser.
+    pub web_user: Option<String>,
 }
 
 impl Actor {
+    /// A step taken at the web desk by `user`, acting as `handler`.
+    pub fn web(handler: &str, user: &str) -> Actor {
+        Actor {
+            handler: Some(handler.to_string()),
+            unix_user: String::new(),
+            web_user: Some(user.to_string()),
+        }
+    }
+
     /// How events name the actor, where mail commands name the handler.
     pub fn by(&self) -> String {
-        match &self.handler {
-            Some(h) => format!("{h} (command line, unix user {})", self.unix_user),
-            None => format!("unix user {} (command line)", self.unix_user),
+        match (&self.handler, &self.web_user) {
+            (Some(h), Some(w)) if h.eq_ignore_ascii_case(w) => format!("{h} (web)"),
+            (Some(h), Some(w)) => format!("{h} (web user {w})"),
+            (None, Some(w)) => format!("web user {w}"),
+            (Some(h), None) => format!("{h} (command line, unix user {})", self.unix_user),
+            (None, None) => format!("unix user {} (command line)", self.unix_user),
         }
     }
 }
@@ -77,6 +91,7 @@ pub fn resolve(
     Ok(Actor {
         handler: Some(handler.name.clone()),
         unix_user: unix_user.to_string(),
+        web_user: None,
     })
 }
 

@@ -5,8 +5,10 @@
 pub mod dkim;
 pub mod dns;
 pub mod gpg;
+pub mod http;
 pub mod mutt;
 pub mod servers;
+pub mod web;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,636 @@
+//! The web desk over real HTTP against the running daemon: login (wrong
+//! password refused and logged, password + TOTP accepted, rate limit per
+//! client address), every page and action refused without a session, the
+//! CSRF token and the same-origin check on every POST, the proxy header
+//! believed only from the configured address, the security headers on
+//! every response, a hostile report shown escaped, downloads that cannot
+//! render, and assign and reply through the browser's forms: events that
+//! name the web user, a reply team-signed (checked by gpg) in the outbox.
+//! A non-loopback listen without TLS is refused at start with its key.
+
+mod common;
+use common::http::{form, request};
+use common::web::*;
+use common::*;
+use std::net::IpAddr;
+
+#[test]
+fn the_desk_end_to_end() {
+    let w = world("");
+    let env = &w.env;
+    let (id, _) = env.ingest_ok(&hostile_report());
+    let (other, _) = env.ingest_ok(&mail(
+        &format!("Reporter <{REPORTER}>"),
+        "Second report",
+        Some("r2@bank.example"),
+        "",
+        "hello",
+    ));
+    let text = env.path("advisory.txt");
+    std::fs::write(&text, "Patch now.\n<script>alert(1)</script>\n").unwrap();
+    let out = env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "members",
+        "--tlp",
+        "green",
+        "--subject",
+        "<script>alert(1)</script> ExampleMTA",
+        text.to_str().unwrap(),
+    ]);
+    let advisory = out.split_whitespace().next().unwrap().to_string();
+    let mut daemon = Daemon::start(env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+
+    // Without a session: pages go to the login form, actions are refused.
+    let ticket = format!("/ticket/{id}");
+    for path in [
+        "/".to_string(),
+        "/queue".into(),
+        "/search?q=evil.example.net".into(),
+        ticket.clone(),
+        format!("{ticket}/message/1/raw"),
+        format!("{ticket}/message/1/attachment/0"),
+        "/outbox".into(),
+        "/trends".into(),
+        "/trends/chart.svg".into(),
+        "/advisories".into(),
+        format!("/advisories/{advisory}"),
+    ] {
+        let r = w.get(&path, None);
+        assert!(matches!(r.status, 303 | 307), "{path}: {r:?}");
+        if path != "/" {
+            assert_eq!(r.header("location"), Some("/login"), "{path}");
+        }
+        secure(&r, &path);
+    }
+    for verb in [
+        "status", "assign", "category", "tlp", "link", "merge", "note", "hold", "unhold", "reply",
+    ] {
+        let r = w.post(
+            &format!("{ticket}/{verb}"),
+            None,
+            &[],
+            "value=open&text=x&csrf=x",
+        );
+        assert_eq!(r.status, 403, "{verb}: {r:?}");
+        secure(&r, verb);
+    }
+    assert_eq!(w.post("/logout", None, &[], "csrf=x").status, 403);
+    let r = w.get("/login", None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"totp\""));
+    secure(&r, "login");
+    let css = w.get("/static/desk.css", None);
+    assert_eq!(css.status, 200);
+    secure(&css, "css");
+
+    // Logins: a wrong password and a missing code are refused and logged.
+    let r = w.login(None, "alice", "wrong", &totp_now());
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.cookie().is_none());
+    assert!(daemon.wait_for_log("web: login failed", WAIT));
+    assert!(
+        daemon.wait_for_log("wrong password", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let r = w.login(None, "alice", PASSWORD, "");
+    assert_eq!(r.status, 401, "no TOTP code: {r:?}");
+    assert!(
+        daemon.wait_for_log("wrong or missing TOTP code", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let code = totp_now();
+    let r = w.login(None, "alice", PASSWORD, &code);
+    assert_eq!(r.status, 303, "{r:?}");
+    let set = r.header("set-cookie").unwrap_or("").to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+    let cookie = r.cookie().unwrap();
+    assert_eq!(cookie.len(), "csirtd_session=".len() + 64, "{cookie}");
+    assert!(
+        daemon.wait_for_log("web: login accepted", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let c = Some(cookie.as_str());
+
+    // The queue, with filters.
+    let r = w.get("/queue", c);
+    assert_eq!(r.status, 200, "{r:?}");
+    secure(&r, "queue");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(
+        r.body.contains(&id) && r.body.contains(&other),
+        "{}",
+        r.body
+    );
+    let r = w.get("/queue?requestor=%40bank.example&status=new&sort=id", c);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(&id));
+    let r = w.get("/queue?assignee=bob", c);
+    assert!(r.body.contains("No tickets match"), "{}", r.body);
+    let r = w.get("/queue?status=bogus", c);
+    assert_eq!(r.status, 400);
+
+    // The hostile report, escaped wherever it shows.
+    for path in [
+        "/queue".to_string(),
+        ticket.clone(),
+        format!("{ticket}?html=1"),
+        "/search?q=evil.example.net".to_string(),
+        format!(
+            "/search?q={}",
+            common::http::encode("<script>alert(1)</script>")
+        ),
+        "/advisories".to_string(),
+        format!("/advisories/{advisory}"),
+        "/trends?since=3650d".to_string(),
+    ] {
+        let r = w.get(&path, c);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        secure(&r, &path);
+        let html = &r.body;
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "{path}: only our own script tag: {html}"
+        );
+        assert!(html.contains("<script src=\"/static/desk.js\" defer></script>"));
+        assert_eq!(
+            html.matches("<img").count(),
+            html.matches("<img id=\"trends-chart\" src=\"/trends/chart.svg")
+                .count(),
+            "{path}: only our own chart: {html}"
+        );
+        links_are_ours(html);
+    }
+    let page = w.get(&ticket, c).body;
+    assert!(
+        page.contains(&escaped("<script>alert(1)</script>")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&escaped("\"><img src=x onerror=alert(1)>")),
+        "{page}"
+    );
+    assert!(
+        page.contains("never rendered"),
+        "the HTML part is text: {page}"
+    );
+    assert!(
+        page.contains("href=\"/search?q=198.51.100.77\""),
+        "indicators link to a search: {page}"
+    );
+    assert!(page.contains("evil.example.net"), "{page}");
+    let source = w.get(&format!("{ticket}?html=1"), c).body;
+    assert!(
+        source.contains(&escaped("<a href=\"javascript:alert(1)\">click</a>")),
+        "the HTML source as text: {source}"
+    );
+    let found = w.get("/search?q=198.51.100.0%2F24", c).body;
+    assert!(
+        found.contains(&format!("/ticket/{id}")),
+        "search by network: {found}"
+    );
+
+    let list = w.get("/advisories", c).body;
+    assert!(
+        list.contains(&format!("href=\"/advisories/{advisory}\"")),
+        "{list}"
+    );
+    let adv = w.get(&format!("/advisories/{advisory}"), c).body;
+    assert!(
+        adv.contains("member@bank.example") && adv.contains("Patch now."),
+        "{adv}"
+    );
+    assert!(
+        adv.contains(&escaped("<script>alert(1)</script> ExampleMTA")),
+        "{adv}"
+    );
+    assert_eq!(w.get("/advisories/CERT-EX-ADV-1999-0001", c).status, 404);
+
+    let trends = w.get("/trends?since=3650d", c).body;
+    assert!(trends.contains("id=\"trends-total\">2 tickets"), "{trends}");
+    assert!(
+        trends.contains("src=\"/trends/chart.svg?since=3650d\""),
+        "{trends}"
+    );
+    let chart = w.get("/trends/chart.svg?since=3650d", c);
+    assert_eq!(chart.status, 200);
+    assert_eq!(chart.header("content-type"), Some("image/svg+xml"));
+    assert!(chart
+        .header("content-security-policy")
+        .unwrap_or("")
+        .contains("sandbox"));
+    assert!(
+        chart.body.starts_with("<svg") || chart.body.starts_with("<?xml"),
+        "{}",
+        chart.body
+    );
+    assert!(!chart.body.contains("<script"), "{}", chart.body);
+    assert_eq!(w.get("/trends?since=yesterday-ish", c).status, 400);
+
+    // Downloads: files only.
+    let r = w.get(&format!("{ticket}/message/1/attachment/0"), c);
+    assert_eq!(r.status, 200, "{r:?}");
+    secure(&r, "attachment");
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"img_src_x_onerror_alert_1__.txt\"")
+    );
+    assert!(
+        r.body.contains("<script>alert(1)</script>"),
+        "the bytes as sent"
+    );
+    let r = w.get(&format!("{ticket}/message/1/raw"), c);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-security-policy"), Some("sandbox"));
+    assert_eq!(r.bytes, hostile_report());
+    assert_eq!(w.get(&format!("{ticket}/message/9/raw"), c).status, 404);
+
+    // Actions: without the token, with a wrong one, or from another site,
+    // nothing changes.
+    let csrf = csrf_of(&page);
+    let assign = |extra: &[(&str, &str)], token: &str| {
+        w.post(
+            &format!("{ticket}/assign"),
+            c,
+            extra,
+            &form(&[("value", "bob"), ("csrf", token)]),
+        )
+    };
+    assert_eq!(
+        w.post(&format!("{ticket}/assign"), c, &[], "value=bob")
+            .status,
+        403
+    );
+    assert_eq!(assign(&[], &"0".repeat(64)).status, 403);
+    let origin = format!("http://{}", w.addr);
+    assert_eq!(
+        assign(&[("Origin", "https://evil.example")], &csrf).status,
+        403
+    );
+    assert_eq!(
+        assign(&[("Sec-Fetch-Site", "cross-site")], &csrf).status,
+        403
+    );
+    assert!(env.ticket(&id)["assignee"].is_null(), "nothing changed");
+    assert!(
+        daemon.wait_for_log("web: action without a valid CSRF token refused", WAIT),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.wait_for_log("cross-site request refused", WAIT),
+        "{}",
+        daemon.log()
+    );
+
+    // Assign, as the browser sends it: an event naming the web user.
+    let r = assign(
+        &[
+            ("Origin", origin.as_str()),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        &csrf,
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(r.header("location"), Some(ticket.as_str()));
+    let t = env.ticket(&id);
+    assert_eq!(t["assignee"], "bob");
+    assert!(
+        events(&t)
+            .iter()
+            .any(|d| d.contains("/assign bob by hanna (web user alice)")),
+        "{:#?}",
+        events(&t)
+    );
+    let page = w.get(&ticket, c).body;
+    assert!(
+        page.contains("assigned to bob"),
+        "the outcome is shown: {page}"
+    );
+    // A refusal changes nothing and says why.
+    let r = w.post(
+        &format!("{ticket}/tlp"),
+        c,
+        &[],
+        &form(&[("value", "purple"), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert!(w
+        .get(&ticket, c)
+        .body
+        .contains("Refused: unknown TLP label"));
+    let r = w.post(
+        &format!("{ticket}/tlp"),
+        c,
+        &[],
+        &form(&[("value", "amber"), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(env.ticket(&id)["tlp"], "amber");
+    let r = w.post(
+        &format!("{ticket}/note"),
+        c,
+        &[],
+        &form(&[("text", "Called the SOC."), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    assert!(events(&env.ticket(&id))
+        .iter()
+        .any(|d| d.contains("internal note by hanna (web user alice)")
+            && d.contains("Called the SOC.")));
+
+    // Reply: queued, team-signed, threaded, to the requestor.
+    let r = w.post(
+        &format!("{ticket}/reply"),
+        c,
+        &[],
+        &form(&[
+            ("text", "Thanks, Zebra42 is taken down.\r\nCERT Example"),
+            ("csrf", &csrf),
+        ]),
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(
+        wait_until(WAIT, || sent_with(env, "Zebra42").is_some()),
+        "the daemon sent the reply: {}",
+        daemon.log()
+    );
+    let raw = sent_with(env, "Zebra42").unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert!(
+        header(&text, "From")
+            .unwrap_or_default()
+            .contains("cert@cert.example"),
+        "{text}"
+    );
+    assert!(
+        header(&text, "To").unwrap_or_default().contains(REPORTER),
+        "{text}"
+    );
+    assert!(
+        header(&text, "In-Reply-To")
+            .unwrap_or_default()
+            .contains("xss1@bank.example"),
+        "{text}"
+    );
+    assert!(
+        header(&text, "Subject")
+            .unwrap_or_default()
+            .contains(&format!("[CERT-EX #{id}]")),
+        "{text}"
+    );
+    let said = gpg_verifies(&w.verifier, &raw);
+    assert!(
+        said.contains("Good signature") && said.contains("cert@cert.example"),
+        "{said}"
+    );
+    assert!(
+        events(&env.ticket(&id))
+            .iter()
+            .any(|d| d.contains("relayed") && d.contains(REPORTER)),
+        "{:#?}",
+        events(&env.ticket(&id))
+    );
+
+    // The proxy header: ignored (and logged) from 127.0.0.1, believed from 127.0.0.2.
+    let lo2: IpAddr = "127.0.0.2".parse().unwrap();
+    let r = request(
+        w.addr,
+        None,
+        "GET",
+        "/queue",
+        &[("X-Remote-User", "bob")],
+        None,
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(
+        daemon.wait_for_log(
+            "proxy header from an address not in web.trusted_proxies",
+            WAIT
+        ),
+        "{}",
+        daemon.log()
+    );
+    let r = request(
+        w.addr,
+        Some(lo2),
+        "GET",
+        "/queue",
+        &[("X-Remote-User", "bob")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("bob (as bob)"), "{}", r.body);
+    let token = csrf_of(&r.body);
+    let r = request(
+        w.addr,
+        Some(lo2),
+        "POST",
+        &format!("/ticket/{other}/status"),
+        &[("X-Remote-User", "bob")],
+        Some(&form(&[("value", "stalled"), ("csrf", &token)])),
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let t = env.ticket(&other);
+    assert_eq!(t["status"], "stalled");
+    assert!(
+        events(&t).iter().any(|d| d.contains("by bob (web)")),
+        "{:#?}",
+        events(&t)
+    );
+    let r = request(
+        w.addr,
+        Some(lo2),
+        "GET",
+        "/queue",
+        &[("X-Remote-User", "mallory")],
+        None,
+    );
+    assert_eq!(r.status, 303, "an unknown user: {r:?}");
+
+    // The rate limit: three failures from one address block it, even for the right password.
+    let lo3: IpAddr = "127.0.0.3".parse().unwrap();
+    for _ in 0..3 {
+        assert_eq!(w.login(Some(lo3), "carol", "guess", "").status, 401);
+    }
+    let r = w.login(Some(lo3), "alice", PASSWORD, &totp_now());
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(
+        daemon.wait_for_log("too many failures", WAIT),
+        "{}",
+        daemon.log()
+    );
+    // Another address is not blocked; a TOTP code is good once.
+    let lo4: IpAddr = "127.0.0.4".parse().unwrap();
+    let r = w.login(Some(lo4), "alice", PASSWORD, &code);
+    assert_eq!(r.status, 401, "the code was used: {r:?}");
+    assert!(
+        daemon.wait_for_log("TOTP code already used", WAIT),
+        "{}",
+        daemon.log()
+    );
+
+    // Logout ends the session.
+    let r = w.post("/logout", c, &[], &form(&[("csrf", &csrf)]));
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap_or("").contains("Max-Age=0"));
+    assert_eq!(w.get("/queue", c).status, 303);
+    assert!(daemon.wait_for_log("web: logout", WAIT), "{}", daemon.log());
+
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+}
+
+/// A Shadowserver report (a zipped CSV) as the feed's MTA hands it over.
+fn shadowserver_mail(csv: &str) -> Vec<u8> {
+    use std::io::Write;
+    let name = "2026-11-16-scan_ntp-web.csv";
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        z.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(csv.as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        zipped.into_inner(),
+    );
+    let m = format!(
+        "From: autoreports@shadowserver.example\r\nTo: cert@cert.example\r\nSubject: Shadowserver scan_ntp Report\r\n\
+         Message-ID: <web-rows@shadowserver.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nReport attached.\r\n\
+         --b\r\nContent-Type: application/zip; name=\"{name}.zip\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"{name}.zip\"\r\n\r\n{b64}\r\n--b--\r\n"
+    );
+    from_feed(m.as_bytes())
+}
+
+#[test]
+fn machine_report_rows_are_shown_escaped() {
+    let w = world("");
+    let csv = "timestamp,ip,protocol,port,tag\n2026-11-16 00:00:01,192.0.2.7,udp,123,<script>alert(1)</script>\n";
+    let (id, _) = w.env.ingest_ok(&shadowserver_mail(csv));
+    let mut daemon = Daemon::start(&w.env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let cookie = w
+        .login(None, "alice", PASSWORD, &totp_now())
+        .cookie()
+        .unwrap();
+    let page = w.get(&format!("/ticket/{id}"), Some(&cookie)).body;
+    assert!(page.contains("id=\"report-rows\""), "{page}");
+    assert!(page.contains("Machine-report rows (1)"), "{page}");
+    assert!(page.contains("192.0.2.7"), "{page}");
+    assert!(
+        page.contains(&escaped("<script>alert(1)</script>")),
+        "{page}"
+    );
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+}
+
+#[test]
+fn under_tls_the_desk_serves_https_and_secure_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = common::servers::generate_cert(dir.path(), "web");
+    let extra = format!(
+        "tls_cert = {}\ntls_key = {}",
+        toml_str(&cert.display().to_string()),
+        toml_str(&key.display().to_string())
+    );
+    let w = world(&extra);
+    let mut daemon = Daemon::start(&w.env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+    let page = tls_request(
+        w.addr,
+        &cert,
+        &format!(
+            "GET /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            w.addr
+        ),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("id=\"login-form\""), "{page}");
+    let body = form(&[
+        ("user", "alice"),
+        ("password", PASSWORD),
+        ("totp", &totp_now()),
+    ]);
+    let answer = tls_request(
+        w.addr,
+        &cert,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            w.addr,
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let set = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or("");
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{answer}"
+    );
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+
+    // A key that is not there stops the start, naming the key.
+    let text = std::fs::read_to_string(&w.env.config).unwrap();
+    std::fs::write(
+        &w.env.config,
+        text.replace(&key.display().to_string(), "/nonexistent/web.key"),
+    )
+    .unwrap();
+    let (code, log) = run_with_timeout(&w.env, &["run"], WAIT);
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("web.tls_key"), "{log}");
+}
+
+#[test]
+fn a_remote_listen_without_tls_is_refused_with_its_key() {
+    let env = Env::with_extra(
+        "[web]\nlisten = \"0.0.0.0:8443\"\n[[web.users]]\nname = \"alice\"\nhandler = \"hanna\"\n\
+         password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J5pHRV0hJb1H1MUAyRHrCqmmjDgm0kvZ8lpgZeG8ohU\"\n",
+    );
+    let (code, log) = run_with_timeout(&env, &["run"], WAIT);
+    assert_eq!(code, Some(78), "{log}");
+    assert!(
+        log.contains("web.tls_cert") && log.contains("loopback"),
+        "{log}"
+    );
+    // Off by default: no [web] table, no listener, and the daemon starts.
+    let env = Env::new();
+    let mut d = Daemon::start(&env, &["run"]);
+    assert!(d.wait_for_log("csirtd running", WAIT), "{}", d.log());
+    assert!(!d.log().contains("web desk"), "{}", d.log());
+    d.terminate();
+    d.expect_success(WAIT);
+}
