@@ -103,7 +103,7 @@ pub(super) fn fill(cfg: &Config, n: usize, seed: u64, indicators: bool) -> anyho
                     },
                     Indicator {
                         kind: Kind::Domain,
-                        value: format!("host{}.victim{}.example.com", k % 100, k % 50_000),
+                        value: format!("host{}.victim{}.com", k % 100, k % 50_000),
                         source: Found::Body,
                     },
                 ]
