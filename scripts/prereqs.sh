@@ -5,7 +5,8 @@
 #
 #   scripts/prereqs.sh          build and run: clang libclang-dev nettle-dev pkg-config gnupg
 #   scripts/prereqs.sh --test   also: dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt
-#                               nsd opendkim opendkim-tools, and cargo-deb (cargo install)
+#                               nsd opendkim opendkim-tools chromium chromium-driver,
+#                               and cargo-deb (cargo install)
 #
 # As root it installs directly, otherwise through sudo when available;
 # failing both it prints the apt-get command to run and exits 1.
@@ -20,7 +21,7 @@ csirtd_prereqs() {
         case "$arg" in
             --test) want_test=1 ;;
             -h|--help)
-                sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+                sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
                 return 0
                 ;;
             *)
@@ -33,6 +34,9 @@ csirtd_prereqs() {
     local -a pkgs=(clang libclang-dev nettle-dev pkg-config gnupg)
     if [ "$want_test" -eq 1 ]; then
         pkgs+=(dovecot-imapd dovecot-lmtpd postfix openssl python3 mutt nsd opendkim opendkim-tools)
+        # Headless Chromium and its WebDriver for the web desk's browser
+        # tests (tests/web_browser.rs).
+        pkgs+=(chromium chromium-driver)
     fi
 
     if ! command -v dpkg >/dev/null 2>&1; then

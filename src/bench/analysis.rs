@@ -35,7 +35,7 @@ dir = "{outbox}"
     Ok(Config::from_toml(&toml, &dir.join("bench.toml"))?)
 }
 
-fn ip_of(i: u64) -> std::net::Ipv4Addr {
+pub(super) fn ip_of(i: u64) -> std::net::Ipv4Addr {
     // Spread over 10.0.0.0/8 so that ranges of all sizes hold tickets.
     std::net::Ipv4Addr::from(
         0x0a00_0000u32 | ((i.wrapping_mul(2_654_435_761)) as u32 & 0x00ff_ffff),

@@ -4,7 +4,9 @@
 //! runs it.
 
 use crate::analysis::classify::{parse_category, Classification, ClassifiedBy};
+use crate::analysis::indicators::{Found, Indicator, Kind};
 use crate::cli::list::ListArgs;
+use crate::config::Config;
 use crate::model::{Status, TicketId};
 use crate::store::{Store, TicketRecord};
 use crate::workflow::commands::Tlp;
@@ -33,6 +35,16 @@ const HANDLERS: [&str; 8] = [
 
 pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
     let cfg = super::analysis::config(dir, "[sla]\nfirst_reply_hours = 24\nresolve_days = 30\n")?;
+    fill(&cfg, n, seed, false)?;
+    let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    run_queries(&store, &cfg)
+}
+
+/// Writes `n` generated tickets (two years of a team's queue, with the
+/// list index) into a fresh store at `cfg.store.path`; with `indicators`,
+/// each also has an address and a domain in the search index. The store
+/// is flushed every 10,000 tickets, so memory stays flat whatever `n`.
+pub(super) fn fill(cfg: &Config, n: usize, seed: u64, indicators: bool) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&cfg.store.path);
     let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
     let now = time::OffsetDateTime::now_utc();
@@ -82,7 +94,23 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
                 1..=4 => Tlp::Amber,
                 _ => Tlp::Green,
             });
-            batch.push((t, Vec::new()));
+            let found = if indicators {
+                vec![
+                    Indicator {
+                        kind: Kind::Ipv4,
+                        value: super::analysis::ip_of(k).to_string(),
+                        source: Found::Body,
+                    },
+                    Indicator {
+                        kind: Kind::Domain,
+                        value: format!("host{}.victim{}.com", k % 100, k % 50_000),
+                        source: Found::Body,
+                    },
+                ]
+            } else {
+                Vec::new()
+            };
+            batch.push((t, found));
         }
         store.bulk_load_tickets(&batch)?;
         store.bulk_load_summaries(&batch)?;
@@ -93,8 +121,10 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64(),
         super::peak_rss_kb() as f64 / 1024.0
     );
-    drop(store);
-    let store = Store::open(&cfg.store.path, cfg.store.cache_mb)?;
+    Ok(())
+}
+
+fn run_queries(store: &Store, cfg: &Config) -> anyhow::Result<()> {
     // The first query twice: from a cold cache, then warm.
     let queries: [&[&str]; 13] = [
         &[],
@@ -122,7 +152,7 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
         let line = Line::try_parse_from(std::iter::once("list").chain(q.iter().copied()))?;
         let mut out = Vec::new();
         let t = Instant::now();
-        crate::cli::list::run(&store, &cfg, line.args, &mut out)?;
+        crate::cli::list::run(store, cfg, line.args, &mut out)?;
         let took = t.elapsed();
         let text = String::from_utf8_lossy(&out);
         let rows = text.lines().count().saturating_sub(1);

@@ -55,6 +55,11 @@ pub struct BenchArgs {
     /// and time the first page of `ticket list` with filters
     #[arg(long, value_name = "N")]
     pub list_tickets: Option<usize>,
+    /// Instead: N generated tickets (and a few real reports) served by the
+    /// daemon's web desk on loopback; times the queue, ticket and search
+    /// pages, `csirtd search`, and the RSS the desk adds at idle
+    #[arg(long, value_name = "N")]
+    pub web: Option<usize>,
     /// Instead: ingest one Shadowserver mail whose zipped CSV has N rows
     #[arg(long, value_name = "N")]
     pub shadowserver_rows: Option<usize>,
@@ -89,6 +94,7 @@ mod end_to_end;
 mod list;
 mod purge;
 mod signed;
+mod web;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
@@ -107,6 +113,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     let result = if args.end_to_end {
         end_to_end::run(&dir, args)
+    } else if let Some(n) = args.web {
+        web::run(&dir, n, args.seed)
     } else {
         match (
             args.list_tickets,

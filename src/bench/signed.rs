@@ -28,7 +28,7 @@ impl Signer {
     }
 }
 
-fn cert(kind: KeyKind, uid: &str) -> anyhow::Result<openpgp::Cert> {
+pub(super) fn cert(kind: KeyKind, uid: &str) -> anyhow::Result<openpgp::Cert> {
     let suite = match kind {
         KeyKind::Ed25519 => CipherSuite::Cv25519,
         KeyKind::Rsa4096 => CipherSuite::RSA4k,

@@ -2,6 +2,7 @@
 //! store, Maildir, file outbox) and helpers that drive the real binary.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod dkim;
 pub mod dns;
 pub mod gpg;

@@ -95,6 +95,23 @@ pub fn world_with(encrypt: &str, extra_web: &str) -> World {
     }
 }
 
+/// `world`, its outbox delivering over plain SMTP to 127.0.0.1:`port`
+/// (the private Postfix of `MailServers`) instead of into files.
+pub fn world_smtp(port: u16, extra_web: &str) -> World {
+    let w = world(extra_web);
+    let text = std::fs::read_to_string(&w.env.config).expect("read config");
+    let (file, dir) = ("transport = \"file\"", "[outbox.file]\ndir = \"outbox\"");
+    assert!(text.contains(file) && text.contains(dir), "{text}");
+    let text = text.replace(file, "transport = \"smtp\"").replace(
+        dir,
+        &format!(
+            "[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 10"
+        ),
+    );
+    std::fs::write(&w.env.config, text).expect("write config");
+    w
+}
+
 /// `csirtd web passwd alice` with the password on standard input.
 pub fn passwd_hash() -> String {
     use std::io::Write;
