@@ -62,31 +62,10 @@ async fn log_in(b: &Browser, w: &World) {
         .await
         .unwrap();
     wait_for_path(b, "/login").await;
-    let c = &b.client;
-    c.find(Locator::Id("user"))
-        .await
-        .unwrap()
-        .send_keys("alice")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Id("totp"))
-        .await
-        .unwrap()
-        .send_keys(&totp_now())
-        .await
-        .unwrap();
-    c.find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into("#user", "alice").await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#totp", &totp_now()).await;
+    b.click("#login-submit").await;
     wait_for_path(b, "/queue").await;
     assert_eq!(text_of(b, "#who").await, "alice (as hanna)");
 }
@@ -136,24 +115,9 @@ async fn log_in_filter_assign_and_reply() {
 
     // Filter: the bank's new tickets, not the ISP's.
     let c = &b.client;
-    c.find(Locator::Id("f-requestor"))
-        .await
-        .unwrap()
-        .send_keys("@bank.example")
-        .await
-        .unwrap();
-    c.find(Locator::Id("f-status"))
-        .await
-        .unwrap()
-        .select_by_value("new")
-        .await
-        .unwrap();
-    c.find(Locator::Id("f-apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into("#f-requestor", "@bank.example").await;
+    b.select("#f-status", "new").await;
+    b.click("#f-apply").await;
     until("the filtered queue", || async {
         c.current_url()
             .await
@@ -175,12 +139,8 @@ async fn log_in_filter_assign_and_reply() {
     assert_eq!(shown, want, "the ISP's ticket {scan} is filtered out");
 
     // Open the ticket from the queue.
-    c.find(Locator::Css(&format!("tr[data-id=\"{id}\"] a.ticket-link")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!("tr[data-id=\"{id}\"] a.ticket-link"))
+        .await;
     wait_for_path(&b, &format!("/ticket/{id}")).await;
     assert_eq!(
         text_of(&b, "#ticket-subject").await,
@@ -217,18 +177,12 @@ async fn log_in_filter_assign_and_reply() {
 
     // Reply to the reporter.
     let marker = "Taken down at 11:02 UTC, ref Zebra42.";
-    c.find(Locator::Id("reply-text"))
-        .await
-        .unwrap()
-        .send_keys(&format!("Hello,\n\n{marker}\n\nCERT Example"))
-        .await
-        .unwrap();
-    c.find(Locator::Css("#act-reply button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into(
+        "#reply-text",
+        &format!("Hello,\n\n{marker}\n\nCERT Example"),
+    )
+    .await;
+    b.click("#act-reply button[type=submit]").await;
     until("the reply's flash", || async {
         !text_of(&b, "#flash").await.is_empty()
     })
@@ -386,12 +340,8 @@ async fn hostile_report_runs_nothing() {
         "shown as text: {text}"
     );
 
-    c.find(Locator::Css(&format!("tr[data-id=\"{id}\"] a.ticket-link")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!("tr[data-id=\"{id}\"] a.ticket-link"))
+        .await;
     wait_for_path(&b, &format!("/ticket/{id}")).await;
     let text = no_script_ran(&b, "ticket").await;
     for shown in [
@@ -403,12 +353,7 @@ async fn hostile_report_runs_nothing() {
         assert!(text.contains(shown), "{shown} shown as text: {text}");
     }
 
-    c.find(Locator::Css("a.html-source-link"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("a.html-source-link").await;
     until("the HTML source", || async {
         !text_of(&b, "pre.html-source").await.is_empty()
     })
@@ -420,30 +365,15 @@ async fn hostile_report_runs_nothing() {
     );
 
     // An indicator's link leads to its search.
-    c.find(Locator::Css("a.indicator-search"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("a.indicator-search").await;
     wait_for_path(&b, "/search").await;
     let text = no_script_ran(&b, "indicator search").await;
     assert!(text.contains(&id), "{text}");
 
     for q in ["evil.example.net", "<script>alert(1)</script>"] {
         c.goto(&format!("{desk}/search")).await.unwrap();
-        c.find(Locator::Id("q"))
-            .await
-            .unwrap()
-            .send_keys(q)
-            .await
-            .unwrap();
-        c.find(Locator::Id("search-submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.type_into("#q", q).await;
+        b.click("#search-submit").await;
         until("the search result", || async {
             c.current_url()
                 .await

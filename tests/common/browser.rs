@@ -164,6 +164,32 @@ impl Browser {
         let _ = self.client.clone().close().await;
     }
 
+    /// Types `text` into the element `css` names.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.element(css).await.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the element `css` names.
+    pub async fn click(&self, css: &str) {
+        self.element(css).await.click().await.unwrap();
+    }
+
+    /// Chooses `value` in the select element `css` names.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.element(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css} on the page: {e}"))
+    }
+
     /// The current page's path (without the query).
     pub async fn path(&self) -> String {
         self.client
