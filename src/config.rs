@@ -399,9 +399,10 @@ pub struct OutboxConfig {
     pub max_backoff_secs: u64,
     /// Envelope sender for everything csirtd sends; defaults to team.address.
     pub envelope_from: Option<String>,
-    /// The most deliveries accepted by the transport but not yet marked
-    /// sent on disk: one store flush serves up to this many, and a crash
-    /// re-sends at most this many (each with its original Message-ID).
+    /// The file transport's batch: files written, made durable by one
+    /// directory fsync, then marked sent by one store flush. Over SMTP a
+    /// crash re-sends at most one message per session (each with its
+    /// original Message-ID); a value below the sessions lowers that.
     #[serde(default = "default_flush_batch")]
     pub flush_batch: usize,
 }
@@ -1288,7 +1289,7 @@ impl Config {
                         m.user.as_deref().unwrap_or("none"),
                         m.connections,
                         m.idle_secs,
-                        self.outbox.flush_batch
+                        crate::outbox::dispatch::in_flight_budget(m.connections, self.outbox.flush_batch)
                     );
                 }
             }

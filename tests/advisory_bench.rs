@@ -5,7 +5,9 @@
 //!
 //! ```sh
 //! cargo test --release --test advisory_bench -- --ignored --nocapture
-//! # CSIRTD_BENCH_MEMBERS=5000 CSIRTD_BENCH_KEYS=1000 are the defaults
+//! # CSIRTD_BENCH_MEMBERS=5000 CSIRTD_BENCH_KEYS=1000 are the defaults;
+//! # CSIRTD_BENCH_RELAY=hold: Postfix accepts and holds instead of
+//! # delivering into Dovecot
 //! ```
 
 mod common;
@@ -26,6 +28,7 @@ fn advisory_to_members_through_postfix() {
     let members = env_usize("CSIRTD_BENCH_MEMBERS", 5000);
     let keys = env_usize("CSIRTD_BENCH_KEYS", 1000);
     let servers = MailServers::start();
+    let (port, delivers) = servers.bench_relay();
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let out = std::process::Command::new(BIN)
@@ -38,7 +41,7 @@ fn advisory_to_members_through_postfix() {
             "--advisory-keys",
             &keys.to_string(),
             "--smtp-port",
-            &servers.smtp_port.to_string(),
+            &port.to_string(),
         ])
         .output()
         .unwrap();
@@ -54,6 +57,9 @@ fn advisory_to_members_through_postfix() {
         "{stdout}"
     );
     let sent = t.elapsed();
+    if !delivers {
+        return;
+    }
     let t = Instant::now();
     servers.wait_for_messages("reporter", "INBOX", members, Duration::from_secs(600));
     println!(

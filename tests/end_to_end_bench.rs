@@ -7,7 +7,8 @@
 //! ```sh
 //! cargo test --release --test end_to_end_bench -- --ignored --nocapture
 //! # CSIRTD_BENCH_MESSAGES=20000 (default), CSIRTD_BENCH_SIGNED=ed25519,
-//! # CSIRTD_BENCH_CONNECTIONS=4 (default)
+//! # CSIRTD_BENCH_CONNECTIONS=4 (default), CSIRTD_BENCH_RELAY=hold (Postfix
+//! # accepts and holds instead of delivering into Dovecot)
 //! ```
 
 mod common;
@@ -31,7 +32,7 @@ fn maildir_to_postfix_end_to_end() {
         "--connections".into(),
         connections,
         "--smtp-port".into(),
-        servers.smtp_port.to_string(),
+        servers.bench_relay().0.to_string(),
     ];
     if let Ok(kind) = std::env::var("CSIRTD_BENCH_SIGNED") {
         args.extend(["--signed".to_string(), kind]);

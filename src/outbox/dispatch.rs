@@ -2,14 +2,23 @@
 //! when the collected outcomes are flushed, whether a session is checked
 //! before it is reused, and whether a failed send deserves a fresh one.
 //!
-//! The duplicate bound: a worker takes one unit of the pass's budget
-//! (`outbox.flush_batch` units) before it hands a message to the
-//! transport, and the unit comes back only after the store flush that
-//! records the outcome. So at any moment at most `flush_batch` messages can
-//! have been accepted by the transport without their `sent` being on disk,
-//! and that is all a crash can send a second time.
+//! The duplicate bound: a worker takes one unit of the pass's budget (one
+//! unit per session, see [`in_flight_budget`]) before it hands a message
+//! to the transport, and the unit comes back only after the store flush
+//! that records the outcome. So each session has at most one message
+//! between the start of its transaction and its `sent` on disk, and that
+//! is all a crash can send a second time: one per open session. The
+//! collector still flushes once for every outcome waiting, so one flush
+//! serves the deliveries of all sessions that finished meanwhile.
 
 use std::time::Duration;
+
+/// Units of the SMTP pass's budget: one per session, so that a session
+/// waits for the flush recording its last delivery before it starts the
+/// next. `flush_batch` (below the sessions) lowers it further.
+pub fn in_flight_budget(connections: usize, flush_batch: usize) -> usize {
+    connections.min(flush_batch).max(1)
+}
 
 /// How many sessions a pass with `due` entries runs: never more than the
 /// configured connections, nor more than there is work for, nor more than
@@ -70,6 +79,16 @@ mod tests {
         assert_eq!(workers(100, 4, 64), 4);
         assert_eq!(workers(100, 8, 3), 3);
         assert_eq!(workers(2, 8, 64), 2);
+    }
+
+    #[test]
+    fn a_crash_can_resend_at_most_one_message_per_session() {
+        assert_eq!(in_flight_budget(4, 64), 4);
+        assert_eq!(in_flight_budget(16, 64), 16);
+        assert_eq!(in_flight_budget(4, 2), 2);
+        assert_eq!(in_flight_budget(0, 0), 1);
+        // The budget is what runs: never more sessions than units.
+        assert_eq!(workers(1000, 4, in_flight_budget(4, 64)), 4);
     }
 
     #[test]

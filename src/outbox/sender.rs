@@ -1,8 +1,9 @@
 //! The sender task: delivers due outbox entries and records each attempt.
 //! A pass hands the due entries to `outbox.smtp.connections` workers, each
 //! with its own SMTP session, and one collector records their outcomes and
-//! flushes the store once for many (see `dispatch` for the bound this
-//! keeps); the file transport writes batches made durable together.
+//! flushes the store once for all that are waiting (see `dispatch` for the
+//! bound this keeps: one message per session); the file transport writes
+//! batches made durable together.
 
 use super::backoff;
 use super::dispatch;
@@ -23,7 +24,8 @@ pub struct Sender {
     pub max_backoff: Duration,
     /// Counts the attempts for the metrics and `/readyz` (the daemon's).
     pub monitor: Option<std::sync::Arc<crate::ops::Monitor>>,
-    /// `outbox.flush_batch`: the most deliveries not yet marked sent on disk.
+    /// `outbox.flush_batch`: files per durable batch of the file transport;
+    /// over SMTP it can only lower the one-per-session bound.
     pub flush_batch: usize,
 }
 
@@ -237,15 +239,17 @@ impl Sender {
         due: Vec<OutboxRecord>,
         shutdown: &watch::Receiver<bool>,
     ) -> anyhow::Result<Pass> {
-        let n = dispatch::workers(due.len(), self.transport.connections(), self.flush_batch);
+        let connections = self.transport.connections();
+        let units = dispatch::in_flight_budget(connections, self.flush_batch);
+        let n = dispatch::workers(due.len(), connections, units);
         let queue = Mutex::new(VecDeque::from(due));
-        let budget = Semaphore::new(self.flush_batch);
+        let budget = Semaphore::new(units);
         let (tx, rx) = mpsc::unbounded_channel();
         let workers = futures_util::future::join_all(
             (0..n).map(|_| self.worker(&queue, &budget, tx.clone(), shutdown)),
         );
         drop(tx);
-        let (_, pass) = tokio::join!(workers, self.collect(rx, &budget));
+        let (_, pass) = tokio::join!(workers, self.collect(rx, &budget, units));
         pass
     }
 
@@ -302,6 +306,7 @@ impl Sender {
         &self,
         mut rx: mpsc::UnboundedReceiver<Outcome>,
         budget: &Semaphore,
+        units: usize,
     ) -> anyhow::Result<Pass> {
         let mut pass = Pass::default();
         let mut unflushed = 0;
@@ -309,7 +314,7 @@ impl Sender {
             while let Some(o) = rx.recv().await {
                 self.record(o, &mut pass)?;
                 unflushed += 1;
-                if dispatch::flush_now(unflushed, self.flush_batch, !rx.is_empty()) {
+                if dispatch::flush_now(unflushed, units, !rx.is_empty()) {
                     self.flush().await?;
                     budget.add_permits(unflushed);
                     unflushed = 0;

@@ -67,6 +67,12 @@ pub struct MailServers {
     /// Postfix SMTP that does not offer STARTTLS (as after a downgrade attack
     /// that strips it), no AUTH.
     pub no_starttls_port: u16,
+    /// Postfix SMTP that accepts like `smtp_port` (the same smtpd, cleanup
+    /// and durable queue file before its 250) but puts what it accepted on
+    /// hold instead of delivering it into Dovecot: for benchmarks that time
+    /// until the relay's 250, without the relay's own delivery work
+    /// competing for the same two cores. No TLS, no AUTH.
+    pub holding_smtp_port: u16,
     /// Postfix submission: STARTTLS required, then AUTH (PLAIN/LOGIN against
     /// the Dovecot users) required before any recipient is accepted.
     pub submission_port: u16,
@@ -506,7 +512,7 @@ impl MailServers {
             &format!("{me} {}\n", start_time(me).unwrap_or(0)),
             0o644,
         );
-        let ports = free_ports(8);
+        let ports = free_ports(9);
         let (cert, key) = generate_cert(&dir.join("tls"), "server");
         let servers = MailServers {
             imap_port: ports[0],
@@ -517,6 +523,7 @@ impl MailServers {
             submission_port: ports[5],
             no_starttls_port: ports[6],
             slow_smtp_port: ports[7],
+            holding_smtp_port: ports[8],
             cert,
             key,
             dir,
@@ -757,6 +764,9 @@ lmtp_tls_security_level = none
 127.0.0.1:{slow} inet n - n - - smtpd
   -o smtpd_tls_security_level=none
   -o {{ smtpd_client_restrictions = sleep 5 }}
+127.0.0.1:{holding} inet n - n - - smtpd
+  -o smtpd_tls_security_level=none
+  -o smtpd_client_restrictions=check_client_access,static:HOLD
 127.0.0.1:{submission} inet n - n - - smtpd
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
@@ -792,6 +802,7 @@ postlog    unix-dgram n - n - 1 postlogd
             submission = self.submission_port,
             no_starttls = self.no_starttls_port,
             slow = self.slow_smtp_port,
+            holding = self.holding_smtp_port,
         );
         let main_cf = self.postfix_etc().join("main.cf");
         let master_cf = self.postfix_etc().join("master.cf");
@@ -863,6 +874,17 @@ postlog    unix-dgram n - n - 1 postlogd
             .ok_or_else(|| "postfix wrote no master.pid".to_string())
     }
 
+    /// The port a benchmark sends to: `CSIRTD_BENCH_RELAY=hold` picks the
+    /// holding listener (Postfix accepts, then keeps it on hold), anything else
+    /// the delivering one (Postfix accepts, then delivers into Dovecot over
+    /// LMTP on the same cores). The bool says whether mail reaches Dovecot.
+    pub fn bench_relay(&self) -> (u16, bool) {
+        match std::env::var("CSIRTD_BENCH_RELAY").as_deref() {
+            Ok("hold") => (self.holding_smtp_port, false),
+            _ => (self.smtp_port, true),
+        }
+    }
+
     fn wait_ready(&mut self, dovecot: bool, postfix: bool) -> Result<(), String> {
         let end = Instant::now() + READY_TIMEOUT;
         let mut waiting: Vec<(&str, u16, &str)> = Vec::new();
@@ -877,6 +899,7 @@ postlog    unix-dgram n - n - 1 postlogd
             waiting.push(("postfix smtps", self.smtps_port, ""));
             waiting.push(("postfix without STARTTLS", self.no_starttls_port, "220"));
             waiting.push(("postfix slow", self.slow_smtp_port, "220"));
+            waiting.push(("postfix holding", self.holding_smtp_port, "220"));
         }
         while !waiting.is_empty() {
             // TLS listeners: a TCP accept is enough once the plain listener
