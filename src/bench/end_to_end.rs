@@ -6,11 +6,10 @@
 //! transport. Timed from the daemon's start until the last acknowledgement
 //! was accepted (Postfix's 250, or the file batch made durable).
 //!
-//! Per acknowledgement it reports the latency from its report's commit to
-//! the transport's acceptance (`sent_at` is recorded at the 250): the
-//! report's `stored_at` is set when its batch is committed, at most one
-//! group commit after the Maildir pickup (`bench` without --end-to-end
-//! measures that part on its own).
+//! Per acknowledgement it reports the latency from its report's pickup
+//! (the daemon opening the file in `new/`, seen through inotify by
+//! `pickups`) and from its commit (`stored_at`) to the transport's
+//! acceptance (`sent_at` is recorded at the 250).
 
 use super::{generate_from, signed, BenchArgs};
 use crate::config::Config;
@@ -86,6 +85,7 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     );
 
     let log = std::fs::File::create(dir.join("daemon.log"))?;
+    let watch = super::pickups::PickupWatch::start(&maildir.join("new"))?;
     let started = OffsetDateTime::now_utc();
     let t = Instant::now();
     let status = std::process::Command::new(std::env::current_exe()?)
@@ -97,6 +97,7 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         .stderr(log)
         .status()?;
     let wall = t.elapsed();
+    let pickups = watch.finish();
     anyhow::ensure!(
         status.success(),
         "`csirtd run --drain` failed ({status}); see {}",
@@ -105,7 +106,7 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let rss_kib = children_peak_rss_kib();
 
     let store = Store::open(&store_path, args.cache_mb)?;
-    let figures = measure(&store, started)?;
+    let figures = measure(&store, started, &pickups)?;
     let span = figures.last_sent.unwrap_or(wall);
     let transport = match args.smtp_port {
         Some(p) => format!(
@@ -128,10 +129,19 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         figures.states
     );
     println!(
+        "  latency from the report's pickup to the transport's acceptance: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} of {} pickups seen{})",
+        ms(percentile(&figures.from_pickup, 0.50)),
+        ms(percentile(&figures.from_pickup, 0.99)),
+        ms(percentile(&figures.from_pickup, 1.0)),
+        figures.from_pickup.len(),
+        figures.latencies.len(),
+        if pickups.overflowed { "; the inotify queue overflowed" } else { "" },
+    );
+    println!(
         "  latency from the report's commit to the transport's acceptance: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        ms(figures.percentile(0.50)),
-        ms(figures.percentile(0.99)),
-        ms(figures.percentile(1.0)),
+        ms(percentile(&figures.latencies, 0.50)),
+        ms(percentile(&figures.latencies, 0.99)),
+        ms(percentile(&figures.latencies, 1.0)),
     );
     println!(
         "  daemon: {:.2} s from start to exit, peak RSS (VmHWM) {:.1} MiB",
@@ -151,28 +161,34 @@ struct Figures {
     sent: usize,
     unsent: usize,
     states: String,
-    /// Sorted.
+    /// From the causing report's commit; sorted.
     latencies: Vec<Duration>,
+    /// From the causing report's pickup, where it was seen; sorted.
+    from_pickup: Vec<Duration>,
     /// From the daemon's start to the last acceptance.
     last_sent: Option<Duration>,
 }
 
-impl Figures {
-    fn percentile(&self, p: f64) -> Duration {
-        let n = self.latencies.len();
-        if n == 0 {
-            return Duration::ZERO;
-        }
-        self.latencies[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
+/// Of sorted durations.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let n = sorted.len();
+    if n == 0 {
+        return Duration::ZERO;
     }
+    sorted[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
 }
 
-fn measure(store: &Store, started: OffsetDateTime) -> anyhow::Result<Figures> {
+fn measure(
+    store: &Store,
+    started: OffsetDateTime,
+    pickups: &super::pickups::Pickups,
+) -> anyhow::Result<Figures> {
     let mut states = BTreeMap::new();
     let mut latencies = Vec::new();
+    let mut from_pickup = Vec::new();
     let mut last: Option<OffsetDateTime> = None;
     let (mut sent, mut unsent) = (0, 0);
-    let mut incoming: BTreeMap<String, Vec<OffsetDateTime>> = BTreeMap::new();
+    let mut incoming: BTreeMap<String, Vec<(OffsetDateTime, String)>> = BTreeMap::new();
     for e in store.outbox()? {
         *states.entry(e.state.as_str()).or_insert(0usize) += 1;
         let Some(at) = e.sent_at.filter(|_| e.state == OutboxState::Sent) else {
@@ -183,11 +199,11 @@ fn measure(store: &Store, started: OffsetDateTime) -> anyhow::Result<Figures> {
         last = last.max(Some(at));
         let key = e.ticket.to_string();
         if !incoming.contains_key(&key) {
-            let mut times: Vec<OffsetDateTime> = store
+            let mut times: Vec<(OffsetDateTime, String)> = store
                 .messages(e.ticket)?
                 .into_iter()
                 .filter(|m| m.direction == Direction::In)
-                .map(|m| m.stored_at)
+                .map(|m| (m.stored_at, m.origin))
                 .collect();
             times.sort();
             incoming.insert(key.clone(), times);
@@ -195,12 +211,19 @@ fn measure(store: &Store, started: OffsetDateTime) -> anyhow::Result<Figures> {
         // The report that caused it: the last one committed before it.
         let cause = incoming
             .get(&key)
-            .and_then(|v| v.iter().rev().find(|t| **t <= e.created_at).copied());
-        if let Some(c) = cause {
-            latencies.push((at - c).unsigned_abs());
+            .and_then(|v| v.iter().rev().find(|(t, _)| *t <= e.created_at));
+        if let Some((stored, origin)) = cause {
+            latencies.push((at - *stored).unsigned_abs());
+            let picked = origin
+                .strip_prefix("maildir:")
+                .and_then(|name| pickups.at.get(name));
+            if let Some(p) = picked {
+                from_pickup.push((at - *p).unsigned_abs());
+            }
         }
     }
     latencies.sort();
+    from_pickup.sort();
     Ok(Figures {
         sent,
         unsent,
@@ -210,6 +233,7 @@ fn measure(store: &Store, started: OffsetDateTime) -> anyhow::Result<Figures> {
             .collect::<Vec<_>>()
             .join(", "),
         latencies,
+        from_pickup,
         last_sent: last.map(|l| (l - started).unsigned_abs()),
     })
 }

@@ -92,6 +92,7 @@ mod advisory;
 mod analysis;
 mod end_to_end;
 mod list;
+mod pickups;
 mod purge;
 mod signed;
 mod web;

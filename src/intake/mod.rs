@@ -5,7 +5,7 @@
 
 pub mod imap;
 pub mod maildir;
-mod watch;
+pub(crate) mod watch;
 
 use crate::model::Flag;
 use std::collections::BTreeSet;

@@ -29,27 +29,7 @@ impl DirWatch {
     /// Watches `dir` for files moved in (the MDA's rename from `tmp/`) or
     /// written and closed there, and wakes `wake` for each burst of them.
     pub fn start(dir: &Path, wake: Wakeup) -> std::io::Result<DirWatch> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        // SAFETY: plain system calls; the descriptor is owned from here on.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by inotify_init1 and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: `path` is a valid NUL-terminated string for the call's duration.
-        let rc = unsafe {
-            libc::inotify_add_watch(
-                fd.as_raw_fd(),
-                path.as_ptr(),
-                libc::IN_MOVED_TO | libc::IN_CLOSE_WRITE,
-            )
-        };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let fd = inotify(dir, libc::IN_MOVED_TO | libc::IN_CLOSE_WRITE)?;
         let stop = Arc::new(AtomicBool::new(false));
         let watching = stop.clone();
         std::thread::Builder::new()
@@ -57,6 +37,26 @@ impl DirWatch {
             .spawn(move || watch(fd, &watching, &wake))?;
         Ok(DirWatch { stop })
     }
+}
+
+/// A non-blocking inotify descriptor watching `dir` for `mask`.
+pub(crate) fn inotify(dir: &Path, mask: u32) -> std::io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: plain system calls; the descriptor is owned from here on.
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by inotify_init1 and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `path` is a valid NUL-terminated string for the call's duration.
+    let rc = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 fn watch(fd: OwnedFd, stop: &AtomicBool, wake: &Wakeup) {
