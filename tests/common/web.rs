@@ -172,18 +172,47 @@ impl World {
         request(self.addr, None, "POST", path, &h, Some(body))
     }
 
+    /// The login form as a browser gets it: its pre-session cookie
+    /// (`name=value`) and the token of its hidden field.
+    pub fn login_form(&self, from: Option<IpAddr>) -> (String, String) {
+        let r = request(self.addr, from, "GET", "/login", &[], None);
+        assert_eq!(r.status, 200, "{r:?}");
+        let cookie = r
+            .set_cookie("csirtd_login")
+            .unwrap_or_else(|| panic!("a login cookie: {r:?}"));
+        (cookie, csrf_of(&r.body))
+    }
+
+    /// Logs in through the form, as a browser does: GET /login, then
+    /// POST it with its cookie and token.
     pub fn login(&self, from: Option<IpAddr>, user: &str, password: &str, totp: &str) -> Response {
+        let (cookie, token) = self.login_form(from);
+        self.login_post(
+            from,
+            &[("Cookie", &cookie)],
+            &[
+                ("user", user),
+                ("password", password),
+                ("totp", totp),
+                ("csrf", &token),
+            ],
+        )
+    }
+
+    /// POST /login with exactly these headers and fields.
+    pub fn login_post(
+        &self,
+        from: Option<IpAddr>,
+        headers: &[(&str, &str)],
+        fields: &[(&str, &str)],
+    ) -> Response {
         request(
             self.addr,
             from,
             "POST",
             "/login",
-            &[],
-            Some(&form(&[
-                ("user", user),
-                ("password", password),
-                ("totp", totp),
-            ])),
+            headers,
+            Some(&form(fields)),
         )
     }
 }
