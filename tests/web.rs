@@ -322,6 +322,29 @@ fn the_desk_end_to_end() {
         page.contains("assigned to bob"),
         "the outcome is shown: {page}"
     );
+    // A ticket without a TLP preselects no label (a browser would take
+    // the first, CLEAR), and an empty TLP is refused, not set.
+    assert!(env.ticket(&id)["tlp"].is_null());
+    let tlp_form = &page[page.find("id=\"act-tlp\"").expect("the TLP form")..];
+    let tlp_form = &tlp_form[..tlp_form.find("</form>").unwrap()];
+    assert!(
+        tlp_form.contains("<option value=\"\" selected>— not set —</option>"),
+        "{tlp_form}"
+    );
+    assert_eq!(tlp_form.matches(" selected").count(), 1, "{tlp_form}");
+    let r = w.post(
+        &format!("{ticket}/tlp"),
+        c,
+        &[],
+        &form(&[("value", ""), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    let after = w.get(&ticket, c).body;
+    assert!(
+        after.contains("Refused: choose a TLP label; the TLP is unchanged"),
+        "{after}"
+    );
+    assert!(env.ticket(&id)["tlp"].is_null(), "no TLP set");
     // A refusal changes nothing and says why.
     let r = w.post(
         &format!("{ticket}/tlp"),

@@ -147,6 +147,17 @@ async fn log_in_filter_assign_and_reply() {
         "Phishing site imitating our login page"
     );
 
+    // No TLP yet: the browser's TLP select holds no label, so that "Set
+    // TLP" (or a slip) cannot set CLEAR unasked.
+    let tlp = c
+        .execute(
+            "return document.querySelector('#act-tlp select').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tlp, "", "the TLP select with no TLP");
+
     // Assign to bob.
     let form = c.find(Locator::Id("act-assign")).await.unwrap();
     form.find(Locator::Css("select[name=value]"))
