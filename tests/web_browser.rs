@@ -159,19 +159,8 @@ async fn log_in_filter_assign_and_reply() {
     assert_eq!(tlp, "", "the TLP select with no TLP");
 
     // Assign to bob.
-    let form = c.find(Locator::Id("act-assign")).await.unwrap();
-    form.find(Locator::Css("select[name=value]"))
-        .await
-        .unwrap()
-        .select_by_value("bob")
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.select("#act-assign select[name=value]", "bob").await;
+    b.click("#act-assign button[type=submit]").await;
     until("the assignee on the page", || async {
         text_of(&b, "#h-assignee").await == "bob"
     })
@@ -218,24 +207,7 @@ async fn log_in_filter_assign_and_reply() {
             servers.logs_tail(40)
         );
     };
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    assert!(
-        header(&text, "In-Reply-To")
-            .unwrap_or_default()
-            .contains("p1@bank.example"),
-        "{text}"
-    );
-    assert!(
-        header(&text, "Subject")
-            .unwrap_or_default()
-            .contains(&format!("[CERT-EX #{id}]")),
-        "{text}"
-    );
-    let said = gpg_verifies(&w.verifier, &raw);
-    assert!(
-        said.contains("Good signature") && said.contains("cert@cert.example"),
-        "{said}"
-    );
+    assert_team_reply(&w.verifier, &raw, &id, "p1@bank.example");
 
     // The ticket page as a handler sees it after the reply.
     c.refresh().await.unwrap();
@@ -510,19 +482,8 @@ async fn no_session_no_page_and_no_cross_site_post() {
 
     // The same form from the desk's own page does assign.
     c.goto(&format!("{desk}/ticket/{id}")).await.unwrap();
-    let form = c.find(Locator::Id("act-assign")).await.unwrap();
-    form.find(Locator::Css("select[name=value]"))
-        .await
-        .unwrap()
-        .select_by_value("bob")
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.select("#act-assign select[name=value]", "bob").await;
+    b.click("#act-assign button[type=submit]").await;
     until("the assignment", || async {
         text_of(&b, "#h-assignee").await == "bob"
     })
