@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::gpg::{install_keys, split_signed, Gpg};
+use common::gpg::{gpg_verifies, install_keys, split_signed, Gpg};
 use common::{from_feed, Env, FEEDS};
 use serde_json::Value;
 
@@ -146,20 +146,8 @@ fn three_reports_make_one_signed_digest_and_only_once() {
     let sent = sent_to_contact(&env);
     assert_eq!(sent.len(), 1);
     let raw = &sent[0];
-    let (data, sig) = split_signed(raw);
-    let dir = tempfile::tempdir().unwrap();
-    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
-    std::fs::write(&d, &data).unwrap();
-    std::fs::write(&s, &sig).unwrap();
-    let v = team.run(
-        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
-        None,
-    );
-    assert!(
-        v.status.success(),
-        "gpg --verify: {}",
-        String::from_utf8_lossy(&v.stderr)
-    );
+    gpg_verifies(&team, raw);
+    let (data, _) = split_signed(raw);
     let text = unfold(&data);
     for (day, id) in (1..=3).zip(&ids) {
         let tag = format!("[CERT-EX #{id}]");

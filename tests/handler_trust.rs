@@ -6,7 +6,7 @@
 //! there, and the genuine mail still works.
 
 mod common;
-use common::gpg::{fingerprint, signed_entity, signed_mail, split_signed, Gpg};
+use common::gpg::{fingerprint, gpg_verifies, signed_entity, signed_mail, Gpg};
 use common::*;
 use serde_json::Value;
 
@@ -142,23 +142,6 @@ fn handler_reply(w: &World, id: &str, mid: &str, words: &str) -> Vec<u8> {
         &reply_headers(id, mid),
         &reply_body(id, words),
     )
-}
-
-fn gpg_verifies(outside: &Gpg, raw: &[u8]) {
-    let (data, sig) = split_signed(raw);
-    let dir = tempfile::tempdir().unwrap();
-    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
-    std::fs::write(&d, &data).unwrap();
-    std::fs::write(&s, &sig).unwrap();
-    let out = outside.run(
-        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "gpg --verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The double reading: a second Content-Type (or one with white space

@@ -5,7 +5,7 @@
 //! forged handler reply, an outsider with a real tag, a comment.
 
 mod common;
-use common::gpg::{fingerprint, signed_mail, split_signed, Gpg};
+use common::gpg::{fingerprint, gpg_verifies, signed_mail, Gpg};
 use common::servers::*;
 use common::*;
 use std::time::Duration;
@@ -97,21 +97,6 @@ fn wait_outbox_idle(env: &Env) {
         .outbox()
         .iter()
         .all(|o| o["state"] != "queued")));
-}
-
-fn gpg_verifies(gpg: &Gpg, raw: &[u8]) -> String {
-    let (data, sig) = split_signed(raw);
-    let dir = tempfile::tempdir().unwrap();
-    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
-    std::fs::write(&d, &data).unwrap();
-    std::fs::write(&s, &sig).unwrap();
-    let out = gpg.run(
-        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
-        None,
-    );
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "gpg --verify: {err}");
-    err
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! whatever header-looking lines or CR bytes its text holds.
 
 mod common;
-use common::gpg::{handler_env, split_signed, Gpg};
+use common::gpg::{gpg_verifies, handler_env, Gpg};
 use common::*;
 use std::process::Output;
 use std::time::Duration;
@@ -112,21 +112,6 @@ fn events(t: &serde_json::Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn gpg_verifies(gpg: &Gpg, raw: &[u8]) -> String {
-    let (data, sig) = split_signed(raw);
-    let dir = tempfile::tempdir().unwrap();
-    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
-    std::fs::write(&d, &data).unwrap();
-    std::fs::write(&s, &sig).unwrap();
-    let out = gpg.run(
-        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
-        None,
-    );
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "gpg --verify: {err}");
-    err
 }
 
 /// The sent (file transport) mail whose text holds `marker`.

@@ -322,6 +322,29 @@ fn the_desk_end_to_end() {
         page.contains("assigned to bob"),
         "the outcome is shown: {page}"
     );
+    // A ticket without a TLP preselects no label (a browser would take
+    // the first, CLEAR), and an empty TLP is refused, not set.
+    assert!(env.ticket(&id)["tlp"].is_null());
+    let tlp_form = &page[page.find("id=\"act-tlp\"").expect("the TLP form")..];
+    let tlp_form = &tlp_form[..tlp_form.find("</form>").unwrap()];
+    assert!(
+        tlp_form.contains("<option value=\"\" selected>— not set —</option>"),
+        "{tlp_form}"
+    );
+    assert_eq!(tlp_form.matches(" selected").count(), 1, "{tlp_form}");
+    let r = w.post(
+        &format!("{ticket}/tlp"),
+        c,
+        &[],
+        &form(&[("value", ""), ("csrf", &csrf)]),
+    );
+    assert_eq!(r.status, 303);
+    let after = w.get(&ticket, c).body;
+    assert!(
+        after.contains("Refused: choose a TLP label; the TLP is unchanged"),
+        "{after}"
+    );
+    assert!(env.ticket(&id)["tlp"].is_null(), "no TLP set");
     // A refusal changes nothing and says why.
     let r = w.post(
         &format!("{ticket}/tlp"),
@@ -373,32 +396,10 @@ fn the_desk_end_to_end() {
     let raw = sent_with(env, "Zebra42").unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     assert!(
-        header(&text, "From")
-            .unwrap_or_default()
-            .contains("cert@cert.example"),
-        "{text}"
-    );
-    assert!(
         header(&text, "To").unwrap_or_default().contains(REPORTER),
         "{text}"
     );
-    assert!(
-        header(&text, "In-Reply-To")
-            .unwrap_or_default()
-            .contains("xss1@bank.example"),
-        "{text}"
-    );
-    assert!(
-        header(&text, "Subject")
-            .unwrap_or_default()
-            .contains(&format!("[CERT-EX #{id}]")),
-        "{text}"
-    );
-    let said = gpg_verifies(&w.verifier, &raw);
-    assert!(
-        said.contains("Good signature") && said.contains("cert@cert.example"),
-        "{said}"
-    );
+    assert_team_reply(&w.verifier, &raw, &id, "xss1@bank.example");
     assert!(
         events(&env.ticket(&id))
             .iter()
@@ -496,6 +497,125 @@ fn the_desk_end_to_end() {
     daemon.expect_success(WAIT);
 }
 
+/// Login CSRF: a cross-site page must not log a victim's browser into the
+/// attacker's account. A POST /login without the login form's token, with
+/// a token of another form, or sent from another site is refused even with
+/// the right password, logs nobody in, and counts as a failed login.
+#[test]
+fn login_needs_the_forms_own_token() {
+    let w = world("");
+    let mut daemon = Daemon::start(&w.env, &["run"]);
+    assert!(
+        daemon.wait_for_log("web desk listening", WAIT),
+        "{}",
+        daemon.log()
+    );
+    // The form sets a short-lived strict cookie and carries its token.
+    let r = w.get("/login", None);
+    let set = r
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("csirtd_login="))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("a login cookie: {r:?}"));
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Max-Age="),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+
+    let attacker: IpAddr = "127.0.0.5".parse().unwrap();
+    let (cookie, token) = w.login_form(Some(attacker));
+    let (other_cookie, other_token) = w.login_form(Some(attacker));
+    assert_ne!(token, other_token, "a token per form");
+    let fields = |token: &str| {
+        vec![
+            ("user".to_string(), "alice".to_string()),
+            ("password".to_string(), PASSWORD.to_string()),
+            ("totp".to_string(), totp_now()),
+            ("csrf".to_string(), token.to_string()),
+        ]
+    };
+    let post = |headers: &[(&str, &str)], token: Option<&str>| {
+        let f = fields(token.unwrap_or(""));
+        let pairs: Vec<(&str, &str)> = f
+            .iter()
+            .filter(|(k, _)| token.is_some() || k != "csrf")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        w.login_post(Some(attacker), headers, &pairs)
+    };
+    let cross = [
+        ("Cookie", cookie.as_str()),
+        ("Sec-Fetch-Site", "cross-site"),
+    ];
+    for (what, r) in [
+        ("no token, no cookie", post(&[], None)),
+        ("a cookie, no token", post(&[("Cookie", &cookie)], None)),
+        ("a token, no cookie", post(&[], Some(&token))),
+        (
+            "another form's token",
+            post(&[("Cookie", &cookie)], Some(&other_token)),
+        ),
+        (
+            "another form's cookie",
+            post(&[("Cookie", &other_cookie)], Some(&token)),
+        ),
+        (
+            "a forged token",
+            post(&[("Cookie", &cookie)], Some(&"0".repeat(64))),
+        ),
+        ("from another site", post(&cross, Some(&token))),
+    ] {
+        assert_eq!(r.status, 403, "{what}: {r:?}");
+        assert!(r.cookie().is_none(), "{what}: logged in: {r:?}");
+    }
+    assert!(
+        daemon.wait_for_log("web: login refused: the login form's token", WAIT),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        !daemon.log().contains("web: login accepted"),
+        "{}",
+        daemon.log()
+    );
+    // Counted like failed logins: that address is now blocked.
+    let r = w.login(Some(attacker), "alice", PASSWORD, &totp_now());
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(r.cookie().is_none());
+
+    // The form as a browser sends it still logs in, and clears its cookie,
+    // even after another load of /login (a second tab, or Chromium's
+    // favicon request redirected there): a fresh cookie is kept.
+    let (cookie, token) = w.login_form(None);
+    let again = w.get("/login", Some(&cookie));
+    assert_eq!(again.set_cookie("csirtd_login"), None, "{again:?}");
+    assert_eq!(csrf_of(&again.body), token);
+    let r = w.login_post(
+        None,
+        &[("Cookie", &cookie)],
+        &[
+            ("user", "alice"),
+            ("password", PASSWORD),
+            ("totp", &totp_now()),
+            ("csrf", &token),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(r.cookie().is_some(), "{r:?}");
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("set-cookie")
+                && v.starts_with("csirtd_login=;")
+                && v.contains("Max-Age=0")),
+        "{r:?}"
+    );
+    daemon.terminate();
+    daemon.expect_success(WAIT);
+}
+
 /// A Shadowserver report (a zipped CSV) as the feed's MTA hands it over.
 fn shadowserver_mail(csv: &str) -> Vec<u8> {
     use std::io::Write;
@@ -576,16 +696,27 @@ fn under_tls_the_desk_serves_https_and_secure_cookies() {
     );
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("id=\"login-form\""), "{page}");
+    let login_cookie = page
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: csirtd_login=")
+        })
+        .and_then(|l| l.split_once("csirtd_login=").map(|(_, v)| v))
+        .unwrap_or_else(|| panic!("a login cookie: {page}"));
+    assert!(login_cookie.contains("; Secure"), "{page}");
+    let login_cookie = login_cookie.split(';').next().unwrap();
     let body = form(&[
         ("user", "alice"),
         ("password", PASSWORD),
         ("totp", &totp_now()),
+        ("csrf", &csrf_of(&page)),
     ]);
     let answer = tls_request(
         w.addr,
         &cert,
         &format!(
-            "POST /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: csirtd_login={login_cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             w.addr,
             body.len()
         ),
@@ -593,7 +724,10 @@ fn under_tls_the_desk_serves_https_and_secure_cookies() {
     assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
     let set = answer
         .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: csirtd_session=")
+        })
         .unwrap_or("");
     assert!(
         set.contains("; Secure") && set.contains("HttpOnly"),

@@ -12,6 +12,9 @@
 //! - Access and CSRF: every page without a session lands on the login
 //!   form; logged in, an attacker's page on another origin and on another
 //!   site auto-submits a form to an action and changes nothing.
+//! - Proxy header: the browser sends `X-Remote-User` on every request; a
+//!   desk that trusts its address (127.0.0.1) opens the queue, one that
+//!   trusts another address shows the login form and logs the refusal.
 
 mod common;
 use common::browser::Browser;
@@ -147,20 +150,20 @@ async fn log_in_filter_assign_and_reply() {
         "Phishing site imitating our login page"
     );
 
+    // No TLP yet: the browser's TLP select holds no label, so that "Set
+    // TLP" (or a slip) cannot set CLEAR unasked.
+    let tlp = c
+        .execute(
+            "return document.querySelector('#act-tlp select').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tlp, "", "the TLP select with no TLP");
+
     // Assign to bob.
-    let form = c.find(Locator::Id("act-assign")).await.unwrap();
-    form.find(Locator::Css("select[name=value]"))
-        .await
-        .unwrap()
-        .select_by_value("bob")
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.select("#act-assign select[name=value]", "bob").await;
+    b.click("#act-assign button[type=submit]").await;
     until("the assignee on the page", || async {
         text_of(&b, "#h-assignee").await == "bob"
     })
@@ -207,24 +210,7 @@ async fn log_in_filter_assign_and_reply() {
             servers.logs_tail(40)
         );
     };
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    assert!(
-        header(&text, "In-Reply-To")
-            .unwrap_or_default()
-            .contains("p1@bank.example"),
-        "{text}"
-    );
-    assert!(
-        header(&text, "Subject")
-            .unwrap_or_default()
-            .contains(&format!("[CERT-EX #{id}]")),
-        "{text}"
-    );
-    let said = gpg_verifies(&w.verifier, &raw);
-    assert!(
-        said.contains("Good signature") && said.contains("cert@cert.example"),
-        "{said}"
-    );
+    assert_team_reply(&w.verifier, &raw, &id, "p1@bank.example");
 
     // The ticket page as a handler sees it after the reply.
     c.refresh().await.unwrap();
@@ -499,23 +485,69 @@ async fn no_session_no_page_and_no_cross_site_post() {
 
     // The same form from the desk's own page does assign.
     c.goto(&format!("{desk}/ticket/{id}")).await.unwrap();
-    let form = c.find(Locator::Id("act-assign")).await.unwrap();
-    form.find(Locator::Css("select[name=value]"))
-        .await
-        .unwrap()
-        .select_by_value("bob")
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.select("#act-assign select[name=value]", "bob").await;
+    b.click("#act-assign button[type=submit]").await;
     until("the assignment", || async {
         text_of(&b, "#h-assignee").await == "bob"
     })
     .await;
     assert_eq!(w.env.ticket(&id)["assignee"], "bob");
+    b.close().await;
+}
+
+/// `world("")`, its `trusted_proxies` naming `proxy` instead of 127.0.0.2.
+fn world_trusting(proxy: &str) -> World {
+    let w = world("");
+    let text = std::fs::read_to_string(&w.env.config).expect("read config");
+    let was = "trusted_proxies = [\"127.0.0.2\"]";
+    assert!(text.contains(was), "{text}");
+    let text = text.replace(was, &format!("trusted_proxies = [\"{proxy}\"]"));
+    std::fs::write(&w.env.config, text).expect("write config");
+    w
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_proxy_header_is_believed_only_from_the_trusted_address() {
+    let trusting = world_trusting("127.0.0.1");
+    let other = world_trusting("127.0.0.9");
+    let mut daemons = vec![];
+    for w in [&trusting, &other] {
+        let mut d = Daemon::start(&w.env, &["run"]);
+        assert!(d.wait_for_log("web desk listening", WAIT), "{}", d.log());
+        daemons.push(d);
+    }
+    let b = Browser::start().await;
+    b.cdp("Network.enable", serde_json::json!({})).await;
+    b.cdp(
+        "Network.setExtraHTTPHeaders",
+        serde_json::json!({ "headers": { "X-Remote-User": "alice" } }),
+    )
+    .await;
+
+    // From the trusted address the header is the login.
+    b.client
+        .goto(&format!("http://{}/queue", trusting.addr))
+        .await
+        .unwrap();
+    wait_for_path(&b, "/queue").await;
+    assert_eq!(text_of(&b, "#who").await, "alice (as hanna)");
+
+    // The same header to a desk that trusts 127.0.0.9: the login form.
+    b.client
+        .goto(&format!("http://{}/queue", other.addr))
+        .await
+        .unwrap();
+    wait_for_path(&b, "/login").await;
+    assert!(b.client.find(Locator::Id("login-form")).await.is_ok());
+    let d = &mut daemons[1];
+    assert!(
+        d.wait_for_log(
+            "proxy header from an address not in web.trusted_proxies",
+            WAIT
+        ),
+        "{}",
+        d.log()
+    );
+    assert!(!daemons[0].log().contains("not in web.trusted_proxies"));
     b.close().await;
 }

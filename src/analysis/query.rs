@@ -12,8 +12,29 @@ pub enum Query {
     Domain(String),
     /// An exact indicator of another kind (URL, email, hash, CVE, ASN).
     Term(Kind, String),
+    /// An email address (or `@domain`) that is no indicator (a reserved
+    /// or unknown suffix, a dotless domain): a requestor, looked up in the
+    /// requestor index. Lower case, without angle brackets.
+    Requestor(String),
     /// Words to find in ticket subjects, lower case.
     Text(String),
+}
+
+/// Whether one token is shaped like an email address (`local@domain`) or
+/// `@domain`: one `@`, a local part without spaces, brackets or quotes, a
+/// domain of non-empty labels of letters, digits and hyphens. Pure.
+fn address_shaped(q: &str) -> bool {
+    let Some((local, domain)) = q.split_once('@') else {
+        return false;
+    };
+    let local_ok = local
+        .chars()
+        .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>\"(),;:[]\\/".contains(c));
+    let domain_ok = !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
 }
 
 /// Reads a query the way the extractor reads reports, defanged forms included.
@@ -48,6 +69,13 @@ pub fn parse(q: &str) -> Query {
                     _ => Query::Term(kind, i.value.clone()),
                 };
             }
+        }
+        // An address the extractor does not take (e.g. `.example`) is
+        // still an address: the requestor index has it, the subjects do
+        // not need scanning (seconds on a large store).
+        let addr = crate::model::normalize_address(q);
+        if address_shaped(&addr) {
+            return Query::Requestor(addr);
         }
     }
     Query::Text(q.to_lowercase())
@@ -89,5 +117,36 @@ mod tests {
         assert_eq!(parse(h), Query::Term(Kind::Md5, h.into()));
         assert_eq!(parse("Phishing Wave"), Query::Text("phishing wave".into()));
         assert_eq!(parse("ransomware"), Query::Text("ransomware".into()));
+    }
+
+    #[test]
+    fn an_address_that_is_no_indicator_is_a_requestor_not_words() {
+        // A reserved or unknown suffix is no indicator; it still is an
+        // address, looked up in the requestor index, never in every subject.
+        for (q, requestor) in [
+            ("Reporter42@ISP42.example", "reporter42@isp42.example"),
+            ("<soc@nordbank.example>", "soc@nordbank.example"),
+            ("@isp42.example", "@isp42.example"),
+            ("root@localhost", "root@localhost"),
+        ] {
+            assert_eq!(parse(q), Query::Requestor(requestor.into()), "{q}");
+        }
+        // An indicator stays one.
+        assert_eq!(
+            parse("bad@evil.net"),
+            Query::Term(Kind::Email, "bad@evil.net".into())
+        );
+        assert_eq!(parse("@evil.net"), Query::Domain("evil.net".into()));
+        // Words stay words, even with an @ among them.
+        for q in [
+            "@",
+            "a@",
+            "a@@b.example",
+            "a@b..example",
+            "a b@c.example",
+            "mail from a@b",
+        ] {
+            assert!(matches!(parse(q), Query::Text(_)), "{q}: {:?}", parse(q));
+        }
     }
 }

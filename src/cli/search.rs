@@ -3,6 +3,7 @@
 //! subject, newest first. An address or domain also finds the tickets
 //! whose requestors have it.
 
+use crate::analysis::indicators::Kind;
 use crate::analysis::query::{self, Query};
 use crate::model::TicketId;
 use crate::store::index::Probe;
@@ -38,15 +39,34 @@ pub fn requestor_of(q: &str) -> Option<String> {
     }
 }
 
-/// Ticket IDs matching `q`, newest first.
+/// Ticket IDs matching `q` in the indicator index (or, for words, the
+/// subjects), newest first. A requestor query probes the email
+/// indicators (a feed's rows may hold addresses the extractor does not
+/// take); its requestors come from `search`.
 pub fn find(store: &Store, q: &Query, limit: usize) -> anyhow::Result<Vec<TicketId>> {
     let probe = match q {
         Query::Network(ip, len) => Probe::Network(*ip, *len),
         Query::Domain(d) => Probe::DomainTree(d.clone()),
         Query::Term(kind, v) => Probe::Term(*kind, v.clone()),
+        Query::Requestor(a) if a.starts_with('@') => return Ok(Vec::new()),
+        Query::Requestor(a) => Probe::Term(Kind::Email, a.clone()),
         Query::Text(words) => return Ok(store.search_subjects(words, limit)?),
     };
     Ok(store.find(&probe, limit)?)
+}
+
+/// What `csirtd search` and the desk's search page find for `text`:
+/// `find`, and for an address or domain the tickets whose requestors
+/// have it; newest first, at most `limit`.
+pub fn search(store: &Store, text: &str, limit: usize) -> anyhow::Result<Vec<TicketId>> {
+    let mut ids = find(store, &query::parse(text), limit)?;
+    if let Some(r) = requestor_of(text) {
+        ids.extend(store.by_requestor(&r, limit)?);
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(limit);
+    }
+    Ok(ids)
 }
 
 pub fn run(
@@ -55,15 +75,8 @@ pub fn run(
     args: SearchArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let q = query::parse(&args.query);
     let limit = args.limit.clamp(1, 10_000);
-    let mut ids = find(store, &q, limit)?;
-    if let Some(r) = requestor_of(&args.query) {
-        ids.extend(store.by_requestor(&r, limit)?);
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids.dedup();
-        ids.truncate(limit);
-    }
+    let ids = search(store, &args.query, limit)?;
     let tickets: Vec<TicketRecord> = ids
         .into_iter()
         .filter_map(|id| store.ticket(id).transpose())

@@ -40,8 +40,9 @@ pub struct Desk {
     /// The TOTP step each user last logged in with.
     pub totp_used: auth::UsedCodes,
     pub tls: bool,
-    /// Signs the CSRF tokens of proxy-authenticated users, who have no session.
-    proxy_secret: String,
+    /// Signs the CSRF tokens of proxy-authenticated users, who have no
+    /// session, and the login form's token.
+    pub(crate) secret: String,
 }
 
 pub type AppState = Arc<Desk>;
@@ -62,7 +63,7 @@ impl Desk {
             sessions: Sessions::new(idle, max),
             limiter,
             totp_used: auth::UsedCodes::default(),
-            proxy_secret: session::random_token(),
+            secret: session::random_token(),
         }
     }
 
@@ -80,7 +81,7 @@ impl Desk {
     /// process, unguessable without its secret.
     fn proxy_csrf(&self, user: &str) -> String {
         use hmac::{Hmac, Mac};
-        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(self.proxy_secret.as_bytes()) else {
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes()) else {
             // Any key length is taken; should it not be, no token matches.
             return session::random_token();
         };
@@ -146,6 +147,9 @@ async fn guard(State(desk): State<AppState>, mut req: Request, next: Next) -> Re
     if !reading {
         if let Some(why) = headers::cross_site(req.headers()) {
             tracing::warn!(%peer, path, why, "web: cross-site request refused");
+            if path == "/login" {
+                pages::login::count_refusal(&desk, peer, None, "a cross-site request");
+            }
             return pages::refused(StatusCode::FORBIDDEN, "Cross-site requests are refused.");
         }
     }

@@ -61,6 +61,7 @@ pub struct Browser {
     /// Requests the browser tried to send outside loopback.
     pub outside: Caught,
     driver: Child,
+    driver_addr: SocketAddr,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -150,6 +151,7 @@ impl Browser {
             client,
             outside,
             driver,
+            driver_addr,
             log,
             _dir: dir,
         }
@@ -162,6 +164,49 @@ impl Browser {
     /// Ends the session (Chromium exits), then chromedriver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver's
+    /// passthrough (`POST /session/{id}/goog/cdp/execute`); its result.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Read;
+        let id = self
+            .client
+            .session_id()
+            .await
+            .expect("the session ID")
+            .expect("a session");
+        let body = serde_json::json!({ "cmd": cmd, "params": params }).to_string();
+        let mut s = TcpStream::connect(self.driver_addr).expect("connect to chromedriver");
+        write!(
+            s,
+            "POST /session/{id}/goog/cdp/execute HTTP/1.1\r\nHost: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.driver_addr,
+            body.len()
+        )
+        .expect("send to chromedriver");
+        // chromedriver keeps the connection open: read by Content-Length.
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut r = BufReader::new(s);
+        let (mut status, mut length, mut line) = (String::new(), 0usize, String::new());
+        r.read_line(&mut status)
+            .expect("chromedriver's status line");
+        while r.read_line(&mut line).expect("a header") > 2 {
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            line.clear();
+        }
+        let mut body = vec![0u8; length];
+        r.read_exact(&mut body).expect("chromedriver's answer");
+        let body = String::from_utf8_lossy(&body);
+        assert!(status.contains(" 200 "), "{cmd}: {status} {body}");
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap_or_else(|e| panic!("{cmd}: {e}: {body}"))["value"]
+            .clone()
     }
 
     /// Types `text` into the element `css` names.

@@ -167,6 +167,24 @@ pub fn split_signed(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (data, text.as_bytes()[s..e].to_vec())
 }
 
+/// `gpg --verify` of a multipart/signed message (its first part against
+/// its signature) with `gpg`'s keyring: asserts success, returns what gpg
+/// said.
+pub fn gpg_verifies(gpg: &Gpg, raw: &[u8]) -> String {
+    let (data, sig) = split_signed(raw);
+    let dir = tempfile::tempdir().unwrap();
+    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
+    std::fs::write(&d, &data).unwrap();
+    std::fs::write(&s, &sig).unwrap();
+    let out = gpg.run(
+        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "gpg --verify: {err}");
+    err
+}
+
 /// Writes the team's secret key (`team.asc`, mode 0600) and the public
 /// keys of `trusted` (gpg, address) into `keyring/` under `dir`, as
 /// `[pgp] keyring = "keyring"`, `team_key = "team.asc"` expect.

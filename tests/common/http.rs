@@ -24,10 +24,19 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The session cookie's `name=value` from Set-Cookie, if set.
+    /// The session cookie's `name=value` from Set-Cookie, if set (and
+    /// not cleared).
     pub fn cookie(&self) -> Option<String> {
-        self.header("set-cookie")
-            .and_then(|c| c.split(';').next())
+        self.set_cookie("csirtd_session")
+    }
+
+    /// Cookie `name`'s `name=value` from a Set-Cookie header, unless empty.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.split(';').next())
+            .find(|c| c.starts_with(&format!("{name}=")) && c.len() > name.len() + 1)
             .map(str::to_string)
     }
 }

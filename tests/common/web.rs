@@ -3,7 +3,7 @@
 //! password made by `csirtd web passwd` and a TOTP secret, a trusted proxy
 //! address), a hostile report, and checks of what every response carries.
 
-use super::gpg::{handler_env, split_signed, Gpg};
+use super::gpg::{gpg_verifies, handler_env, Gpg};
 use super::http::{form, free_port, request, Response};
 use super::{toml_str, Env, BIN};
 use std::net::{IpAddr, SocketAddr};
@@ -172,18 +172,47 @@ impl World {
         request(self.addr, None, "POST", path, &h, Some(body))
     }
 
+    /// The login form as a browser gets it: its pre-session cookie
+    /// (`name=value`) and the token of its hidden field.
+    pub fn login_form(&self, from: Option<IpAddr>) -> (String, String) {
+        let r = request(self.addr, from, "GET", "/login", &[], None);
+        assert_eq!(r.status, 200, "{r:?}");
+        let cookie = r
+            .set_cookie("csirtd_login")
+            .unwrap_or_else(|| panic!("a login cookie: {r:?}"));
+        (cookie, csrf_of(&r.body))
+    }
+
+    /// Logs in through the form, as a browser does: GET /login, then
+    /// POST it with its cookie and token.
     pub fn login(&self, from: Option<IpAddr>, user: &str, password: &str, totp: &str) -> Response {
+        let (cookie, token) = self.login_form(from);
+        self.login_post(
+            from,
+            &[("Cookie", &cookie)],
+            &[
+                ("user", user),
+                ("password", password),
+                ("totp", totp),
+                ("csrf", &token),
+            ],
+        )
+    }
+
+    /// POST /login with exactly these headers and fields.
+    pub fn login_post(
+        &self,
+        from: Option<IpAddr>,
+        headers: &[(&str, &str)],
+        fields: &[(&str, &str)],
+    ) -> Response {
         request(
             self.addr,
             from,
             "POST",
             "/login",
-            &[],
-            Some(&form(&[
-                ("user", user),
-                ("password", password),
-                ("totp", totp),
-            ])),
+            headers,
+            Some(&form(fields)),
         )
     }
 }
@@ -220,19 +249,28 @@ pub fn events(t: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-pub fn gpg_verifies(gpg: &Gpg, raw: &[u8]) -> String {
-    let (data, sig) = split_signed(raw);
-    let dir = tempfile::tempdir().unwrap();
-    let (d, s) = (dir.path().join("data"), dir.path().join("sig.asc"));
-    std::fs::write(&d, &data).unwrap();
-    std::fs::write(&s, &sig).unwrap();
-    let out = gpg.run(
-        &["--verify", s.to_str().unwrap(), d.to_str().unwrap()],
-        None,
+/// A reply as the team sends it for ticket `id`: from the team address,
+/// in reply to the message `in_reply_to`, the ticket's tag in the subject,
+/// and a team signature that `verifier`'s gpg accepts.
+pub fn assert_team_reply(verifier: &Gpg, raw: &[u8], id: &str, in_reply_to: &str) {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    for (name, want) in [
+        ("From", "cert@cert.example".to_string()),
+        ("In-Reply-To", in_reply_to.to_string()),
+        ("Subject", format!("[CERT-EX #{id}]")),
+    ] {
+        assert!(
+            super::header(&text, name)
+                .unwrap_or_default()
+                .contains(&want),
+            "{name} should hold {want}: {text}"
+        );
+    }
+    let said = gpg_verifies(verifier, raw);
+    assert!(
+        said.contains("Good signature") && said.contains("cert@cert.example"),
+        "{said}"
     );
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "gpg --verify: {err}");
-    err
 }
 
 pub fn sent_with(env: &Env, marker: &str) -> Option<Vec<u8>> {

@@ -55,6 +55,10 @@ pub fn step(verb: &str, value: &str, text: &str) -> Option<Result<Step, String>>
         "assign" if value.is_empty() => "/unassign".to_string(),
         "assign" => format!("/assign {value}"),
         "category" => format!("/category {value}"),
+        // The form's placeholder (a ticket without a TLP): never a label.
+        "tlp" if value.is_empty() => {
+            return Some(Err("choose a TLP label; the TLP is unchanged".to_string()))
+        }
         "tlp" => format!("/tlp {value}"),
         "link" => format!("/link {value}"),
         "merge" => format!("/merge {value}"),
@@ -178,6 +182,12 @@ mod tests {
         assert_eq!(s("assign", ""), Ok(Step::Command(Command::Unassign)));
         assert!(s("assign", "a\nb").is_err(), "one line only");
         assert!(s("tlp", "purple").is_err());
+        assert_eq!(
+            s("tlp", " "),
+            Err("choose a TLP label; the TLP is unchanged".to_string()),
+            "the placeholder sets nothing"
+        );
+        assert!(s("category", "").is_err(), "no empty category");
         assert!(s("hold", "").is_err());
         assert_eq!(step("nonsense", "", ""), None);
         assert_eq!(

@@ -4,9 +4,8 @@
 
 use super::queue::Row;
 use super::{blocking, render, Nav};
-use crate::analysis::query;
 use crate::cli::list::due_of;
-use crate::cli::search::{find, requestor_of};
+use crate::cli::search::search;
 use crate::web::session::Who;
 use crate::web::AppState;
 use askama::Template;
@@ -54,13 +53,7 @@ pub async fn page(
     let text = q.clone();
     let rows = blocking(move || {
         let store = pipeline.store();
-        let mut ids = find(store, &query::parse(&text), LIMIT)?;
-        if let Some(r) = requestor_of(&text) {
-            ids.extend(store.by_requestor(&r, LIMIT)?);
-            ids.sort_unstable_by(|a, b| b.cmp(a));
-            ids.dedup();
-            ids.truncate(LIMIT);
-        }
+        let ids = search(store, &text, LIMIT)?;
         let now = crate::clock::now();
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {

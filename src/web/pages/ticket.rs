@@ -368,6 +368,14 @@ fn build(
         }
     }
     let ids = |v: &[TicketId]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    // An assignee no longer among the handlers stays the selected option,
+    // else the browser would select "(nobody)" and Assign would unassign.
+    let mut desk_handlers = desk_handlers;
+    if let Some(a) = &t.handling.assignee {
+        if !desk_handlers.iter().any(|h| h == a) {
+            desk_handlers.push(a.clone());
+        }
+    }
     Ok(Some(TicketPage {
         nav: None,
         id: t.id.to_string(),
