@@ -127,23 +127,29 @@ fingerprint = "{fpr}"
         (web_rss as f64 - plain_rss as f64) / 1024.0
     );
 
+    // The login form first: its pre-session cookie and token (login CSRF).
+    let form = request(addr, "GET", "/login", "", "")?;
+    let form_cookie =
+        set_cookie(&form).with_context(|| format!("no login cookie: {}", form.head))?;
+    let token = form
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .context("no token in the login form")?;
     let login = request(
         addr,
         "POST",
         "/login",
-        "",
-        &format!("user=bench&password={}", PASSWORD.replace(' ', "+")),
+        &form_cookie,
+        &format!(
+            "user=bench&password={}&csrf={}",
+            PASSWORD.replace(' ', "+"),
+            urlencode(token)
+        ),
     )?;
-    let cookie = login
-        .head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .with_context(|| format!("no session from the login: {}", login.head))?;
+    let cookie =
+        set_cookie(&login).with_context(|| format!("no session from the login: {}", login.head))?;
 
     println!("queue page, {REQUESTS} requests each (ms: p50 / p99 / max; bytes):");
     for q in [
@@ -287,6 +293,20 @@ struct Reply {
     status: u16,
     head: String,
     body_len: usize,
+    /// Read for the login form's token.
+    body: String,
+}
+
+/// The first cookie a reply sets, as `name=value`.
+fn set_cookie(r: &Reply) -> Option<String> {
+    r.head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
 }
 
 /// One request on a fresh connection, read to its end.
@@ -329,6 +349,7 @@ fn request(
         status,
         head,
         body_len: raw.len() - split - 4,
+        body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
     })
 }
 
