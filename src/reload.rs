@@ -1,6 +1,7 @@
 //! SIGHUP: the configuration read again, and the parts that only the
 //! pipeline uses (`[pgp]` with its keyring and team key, `[[handlers]]`,
-//! `[handling]`, `[[lists]]`) taken over while the daemon runs. The rest
+//! `[handling]`, `[[lists]]`, and the web desk's users and proxy settings)
+//! taken over while the daemon runs. The rest
 //! (the store, the intake, the outbox transport, the team's tag) is built
 //! into running tasks; a change there is named and waits for a restart.
 //! A configuration that does not load is refused as a whole and the
@@ -43,12 +44,17 @@ pub fn merge(old: &Config, new: &Config) -> (Config, Vec<&'static str>) {
     merged.handlers = new.handlers.clone();
     merged.handling = new.handling.clone();
     merged.lists = new.lists.clone();
+    // The desk reads these per request; its listener, TLS, session
+    // timeouts and login limits are built into the running server.
+    merged.web.users = new.web.users.clone();
+    merged.web.proxy_header = new.web.proxy_header.clone();
+    merged.web.trusted_proxies = new.web.trusted_proxies.clone();
     // Debug text as the comparison: every section derives it, and a
     // false "changed" only costs a log line.
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
     let mut restart = Vec::new();
-    let sections: [(&'static str, bool); 13] = [
+    let sections: [(&'static str, bool); 14] = [
         ("team", same(&old.team, &new.team)),
         ("store", same(&old.store, &new.store)),
         ("intake", same(&old.intake, &new.intake)),
@@ -68,6 +74,7 @@ pub fn merge(old: &Config, new: &Config) -> (Config, Vec<&'static str>) {
         ),
         ("auth", same(&old.auth, &new.auth)),
         ("source", old.source == new.source),
+        ("web", same(&merged.web, &new.web)),
     ];
     for (name, unchanged) in sections {
         if !unchanged {
@@ -118,6 +125,20 @@ pub fn changes(old: &Pipeline, new: &Pipeline) -> Vec<String> {
         old.config().lists.iter().map(|l| l.name.clone()),
         new.config().lists.iter().map(|l| l.name.clone()),
     ));
+    out.extend(named(
+        "web users",
+        old.config().web.users.iter().map(|u| format!("{u:?}")),
+        new.config().web.users.iter().map(|u| format!("{u:?}")),
+        old.config().web.users.iter().map(|u| u.name.clone()),
+        new.config().web.users.iter().map(|u| u.name.clone()),
+    ));
+    let proxy = |p: &Pipeline| {
+        let w = &p.config().web;
+        format!("{:?} {:?}", w.proxy_header, w.trusted_proxies)
+    };
+    if proxy(old) != proxy(new) {
+        out.push("web: the proxy header or trusted_proxies changed".into());
+    }
     if format!("{:?}", old.config().handling) != format!("{:?}", new.config().handling) {
         out.push("handling: changed".into());
     }
@@ -225,5 +246,34 @@ mod tests {
         let (merged, restart) = merge(&old, &moved);
         assert_eq!(restart, vec!["store"]);
         assert_eq!(merged.store.path, old.store.path);
+    }
+
+    #[test]
+    fn web_users_and_proxies_are_taken_and_the_listener_waits() {
+        let web = |listen: &str, user: &str, proxy: &str| {
+            let mut c = load("");
+            c.web.listen = Some(listen.into());
+            c.web.proxy_header = Some("X-Remote-User".into());
+            c.web.trusted_proxies = vec![proxy.into()];
+            c.web.users = vec![crate::config::WebUserConfig {
+                name: user.into(),
+                handler: "hanna".into(),
+                password_hash: Some("$argon2id$x".into()),
+                totp_secret: None,
+            }];
+            c
+        };
+        let old = web("127.0.0.1:8080", "alice", "127.0.0.2");
+        let new = web("127.0.0.1:8080", "carol", "127.0.0.3");
+        let (merged, restart) = merge(&old, &new);
+        assert!(restart.is_empty(), "{restart:?}");
+        assert_eq!(merged.web.users[0].name, "carol");
+        assert_eq!(merged.web.trusted_proxies, vec!["127.0.0.3".to_string()]);
+
+        let moved = web("127.0.0.1:9090", "carol", "127.0.0.3");
+        let (merged, restart) = merge(&old, &moved);
+        assert_eq!(restart, vec!["web"]);
+        assert_eq!(merged.web.listen.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(merged.web.users[0].name, "carol", "users are taken anyway");
     }
 }

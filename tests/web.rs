@@ -501,15 +501,73 @@ fn the_desk_end_to_end() {
 /// attacker's account. A POST /login without the login form's token, with
 /// a token of another form, or sent from another site is refused even with
 /// the right password, logs nobody in, and counts as a failed login.
+/// SIGHUP takes over `[[web.users]]` without a restart: a user removed
+/// from the file loses the session opened before and cannot log in again;
+/// a user added logs in at once.
 #[test]
-fn login_needs_the_forms_own_token() {
+fn a_reload_takes_over_the_web_users_and_ends_removed_users_sessions() {
     let w = world("");
-    let mut daemon = Daemon::start(&w.env, &["run"]);
+    let mut daemon = w.start_desk();
+    let r = w.login(None, "alice", PASSWORD, &totp_now());
+    assert_eq!(r.status, 303, "{r:?}");
+    let alice = r.cookie().unwrap();
+    assert_eq!(w.get("/queue", Some(&alice)).status, 200);
+    assert_eq!(
+        w.login(None, "carol", PASSWORD, "").status,
+        401,
+        "carol is not configured yet"
+    );
+
+    // alice becomes carol (no TOTP) in the file.
+    let text = std::fs::read_to_string(&w.env.config).expect("config");
+    let old_user = "name = \"alice\"\nhandler = \"hanna\"";
+    assert!(text.contains(old_user), "{text}");
+    let text = text
+        .replace(old_user, "name = \"carol\"\nhandler = \"hanna\"")
+        .replace(&format!("totp_secret = \"{TOTP_SECRET}\"\n"), "");
+    std::fs::write(&w.env.config, text).expect("config");
+    daemon.signal(libc::SIGHUP);
     assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
+        daemon.wait_for_log("SIGHUP: configuration reloaded", WAIT),
         "{}",
         daemon.log()
     );
+    assert!(
+        daemon.log().contains("web users"),
+        "the reload names what changed: {}",
+        daemon.log()
+    );
+    assert!(
+        !daemon.log().contains("takes effect at the next restart"),
+        "users need no restart: {}",
+        daemon.log()
+    );
+
+    let r = w.get("/queue", Some(&alice));
+    assert_eq!(r.status, 303, "the removed user's session ended: {r:?}");
+    assert!(
+        daemon.wait_for_log(
+            "web: session ended: the user is no longer in [[web.users]]",
+            WAIT
+        ),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        w.login(None, "alice", PASSWORD, &totp_now()).status,
+        401,
+        "alice is gone"
+    );
+    let r = w.login(None, "carol", PASSWORD, "");
+    assert_eq!(r.status, 303, "carol logs in after the reload: {r:?}");
+    let carol = r.cookie().unwrap();
+    assert_eq!(w.get("/queue", Some(&carol)).status, 200);
+}
+
+#[test]
+fn login_needs_the_forms_own_token() {
+    let w = world("");
+    let mut daemon = w.start_desk();
     // The form sets a short-lived strict cookie and carries its token.
     let r = w.get("/login", None);
     let set = r
@@ -647,12 +705,7 @@ fn machine_report_rows_are_shown_escaped() {
     let w = world("");
     let csv = "timestamp,ip,protocol,port,tag\n2026-11-16 00:00:01,192.0.2.7,udp,123,<script>alert(1)</script>\n";
     let (id, _) = w.env.ingest_ok(&shadowserver_mail(csv));
-    let mut daemon = Daemon::start(&w.env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let mut daemon = w.start_desk();
     let cookie = w
         .login(None, "alice", PASSWORD, &totp_now())
         .cookie()
@@ -680,12 +733,7 @@ fn under_tls_the_desk_serves_https_and_secure_cookies() {
         toml_str(&key.display().to_string())
     );
     let w = world(&extra);
-    let mut daemon = Daemon::start(&w.env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let mut daemon = w.start_desk();
     let page = tls_request(
         w.addr,
         &cert,

@@ -116,6 +116,14 @@ pub enum Proxied {
 
 /// The handler a proxy-authenticated `name` acts as: a `[[web.users]]`
 /// entry of that name, else a `[[handlers]]` name.
+/// Whether a session's user is still a `[[web.users]]` entry acting as
+/// the same handler (a reload may have removed or remapped it). Pure.
+pub fn still_configured(web: &WebConfig, user: &str, handler: &str) -> bool {
+    web.users
+        .iter()
+        .any(|u| u.name == user && u.handler == handler)
+}
+
 pub fn proxied(
     web: &WebConfig,
     handlers: &[String],

@@ -5,7 +5,7 @@
 
 use super::gpg::{gpg_verifies, handler_env, Gpg};
 use super::http::{form, free_port, request, Response};
-use super::{toml_str, Env, BIN};
+use super::{toml_str, Daemon, Env, BIN};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -150,6 +150,17 @@ pub fn totp_now() -> String {
 }
 
 impl World {
+    /// `csirtd run`, once its desk listens.
+    pub fn start_desk(&self) -> Daemon {
+        let mut daemon = Daemon::start(&self.env, &["run"]);
+        assert!(
+            daemon.wait_for_log("web desk listening", WAIT),
+            "{}",
+            daemon.log()
+        );
+        daemon
+    }
+
     pub fn get(&self, path: &str, cookie: Option<&str>) -> Response {
         let mut h = vec![];
         if let Some(c) = cookie {

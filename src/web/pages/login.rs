@@ -132,7 +132,7 @@ pub async fn submit(
             "Too many failed attempts; try again later.",
         );
     }
-    let users = desk.web.users.clone();
+    let users = desk.live_web().users;
     let (n, password, code) = (name.clone(), f.password, f.totp);
     let checked = tokio::task::spawn_blocking(move || {
         super::super::auth::check_login(&users, &n, &password, &code, unix)
