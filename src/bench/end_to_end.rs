@@ -103,7 +103,7 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         "`csirtd run --drain` failed ({status}); see {}",
         dir.join("daemon.log").display()
     );
-    let rss_kib = children_peak_rss_kib();
+    let (rss_kib, cpu) = children_usage();
 
     let store = Store::open(&store_path, args.cache_mb)?;
     let figures = measure(&store, started, &pickups)?;
@@ -144,9 +144,11 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         ms(percentile(&figures.latencies, 1.0)),
     );
     println!(
-        "  daemon: {:.2} s from start to exit, peak RSS (VmHWM) {:.1} MiB",
+        "  daemon: {:.2} s from start to exit, peak RSS (VmHWM) {:.1} MiB, CPU {:.1} s ({:.0} µs per report)",
         wall.as_secs_f64(),
-        rss_kib as f64 / 1024.0
+        rss_kib as f64 / 1024.0,
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / args.messages.max(1) as f64
     );
     anyhow::ensure!(
         figures.unsent == 0,
@@ -242,14 +244,21 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The largest resident set of the children waited for (the daemon), in KiB.
-fn children_peak_rss_kib() -> u64 {
+/// The largest resident set of the children waited for (the daemon), in
+/// KiB, and the CPU time (user and system) they used.
+fn children_usage() -> (u64, Duration) {
     // SAFETY: getrusage fills the struct it is given; zeroed is a valid start.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    if rc == 0 {
-        u64::try_from(usage.ru_maxrss).unwrap_or(0)
-    } else {
-        0
+    if rc != 0 {
+        return (0, Duration::ZERO);
     }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    (
+        u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        time(usage.ru_utime) + time(usage.ru_stime),
+    )
 }

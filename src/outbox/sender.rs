@@ -103,7 +103,7 @@ impl Sender {
                 continue;
             }
             if drain && *intake_done.borrow() && *durable.borrow() == up_to {
-                let waiting = self.store.count_outbox(crate::store::OutboxState::Queued)?;
+                let waiting = self.store.count_queued()?;
                 if waiting > 0 {
                     tracing::info!(waiting, "drain: leaving entries queued for a later retry");
                 }

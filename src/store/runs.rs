@@ -166,7 +166,7 @@ impl Store {
             self.runs.insert(key, std::mem::take(block))?;
             blocks += 1;
             if blocks.is_multiple_of(FLUSH_EVERY_BLOCKS) {
-                self.db.flush()?;
+                flush_log(&self.db)?;
             }
             Ok(())
         };
