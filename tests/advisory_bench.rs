@@ -5,7 +5,8 @@
 //!
 //! ```sh
 //! cargo test --release --test advisory_bench -- --ignored --nocapture
-//! # CSIRTD_BENCH_MEMBERS=5000 CSIRTD_BENCH_KEYS=1000 are the defaults;
+//! # CSIRTD_BENCH_MEMBERS=5000 CSIRTD_BENCH_KEYS=1000 CSIRTD_BENCH_CONNECTIONS=4
+//! # are the defaults;
 //! # CSIRTD_BENCH_RELAY=hold: Postfix accepts and holds instead of
 //! # delivering into Dovecot
 //! ```
@@ -27,6 +28,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn advisory_to_members_through_postfix() {
     let members = env_usize("CSIRTD_BENCH_MEMBERS", 5000);
     let keys = env_usize("CSIRTD_BENCH_KEYS", 1000);
+    let connections = env_usize("CSIRTD_BENCH_CONNECTIONS", 4);
     let servers = MailServers::start();
     let (port, delivers) = servers.bench_relay();
     let dir = tempfile::tempdir().unwrap();
@@ -42,6 +44,8 @@ fn advisory_to_members_through_postfix() {
             &keys.to_string(),
             "--smtp-port",
             &port.to_string(),
+            "--connections",
+            &connections.to_string(),
         ])
         .output()
         .unwrap();

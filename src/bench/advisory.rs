@@ -17,7 +17,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-pub fn run(dir: &Path, members: usize, keyed: usize, smtp_port: Option<u16>) -> anyhow::Result<()> {
+pub fn run(
+    dir: &Path,
+    members: usize,
+    keyed: usize,
+    smtp_port: Option<u16>,
+    connections: usize,
+) -> anyhow::Result<()> {
     let keyring = dir.join("keyring");
     let _ = std::fs::remove_dir_all(&keyring);
     let _ = std::fs::remove_dir_all(dir.join("store"));
@@ -52,7 +58,7 @@ pub fn run(dir: &Path, members: usize, keyed: usize, smtp_port: Option<u16>) -> 
     }
     list.push_str("]\n");
     let outbox = match smtp_port {
-        Some(p) => format!("[outbox]\ntransport = \"smtp\"\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {p}\ntls = \"none\"\n"),
+        Some(p) => format!("[outbox]\ntransport = \"smtp\"\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {p}\ntls = \"none\"\nconnections = {connections}\n"),
         None => format!("[outbox]\ntransport = \"file\"\n[outbox.file]\ndir = \"{}\"\n", dir.join("outbox").display()),
     };
     let toml = format!(

@@ -80,7 +80,7 @@ pub struct BenchArgs {
     /// to acknowledgements accepted by the transport (see --smtp-port)
     #[arg(long)]
     pub end_to_end: bool,
-    /// With --end-to-end and --smtp-port: SMTP sessions (outbox.smtp.connections)
+    /// With --smtp-port (--end-to-end or --advisory-members): SMTP sessions (outbox.smtp.connections)
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
     /// With --end-to-end: deliveries per store flush (outbox.flush_batch)
@@ -126,7 +126,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ) {
             (Some(n), _, _, _, _) => list::run(&dir, n, args.seed),
             (_, Some(n), _, _, _) => purge::run(&dir, n),
-            (_, _, Some(n), _, _) => advisory::run(&dir, n, args.advisory_keys, args.smtp_port),
+            (_, _, Some(n), _, _) => advisory::run(
+                &dir,
+                n,
+                args.advisory_keys,
+                args.smtp_port,
+                args.connections,
+            ),
             (_, _, _, Some(n), _) => analysis::search(&dir, n, args.seed),
             (_, _, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),
             _ => run_in(&dir, args),
