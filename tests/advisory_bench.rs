@@ -13,7 +13,6 @@
 
 mod common;
 use common::servers::*;
-use common::*;
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -33,8 +32,8 @@ fn advisory_to_members_through_postfix() {
     let (port, delivers) = servers.bench_relay();
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let out = std::process::Command::new(BIN)
-        .args([
+    let stdout = servers.bench(
+        &[
             "bench",
             "--dir",
             dir.path().to_str().unwrap(),
@@ -46,15 +45,8 @@ fn advisory_to_members_through_postfix() {
             &port.to_string(),
             "--connections",
             &connections.to_string(),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ]
+        .map(String::from),
     );
     assert!(
         stdout.contains(&format!("{members} sent, 0 not")),

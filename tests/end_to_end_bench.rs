@@ -13,7 +13,6 @@
 
 mod common;
 use common::servers::*;
-use common::*;
 
 #[test]
 #[ignore]
@@ -37,17 +36,6 @@ fn maildir_to_postfix_end_to_end() {
     if let Ok(kind) = std::env::var("CSIRTD_BENCH_SIGNED") {
         args.extend(["--signed".to_string(), kind]);
     }
-    let out = std::process::Command::new(BIN)
-        .args(&args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        servers.logs_tail(20)
-    );
+    let stdout = servers.bench(&args);
     assert!(stdout.contains("end to end (SMTP"), "{stdout}");
 }

@@ -107,6 +107,20 @@ fn quits(servers: &MailServers) -> usize {
         .count()
 }
 
+/// The outbox, after asserting it holds one acknowledgement per report,
+/// each sent.
+fn all_sent(env: &Env, n: usize) -> Vec<Value> {
+    let outbox = env.outbox();
+    assert_eq!(outbox.len(), n, "one acknowledgement per report");
+    assert_eq!(
+        by_state(&outbox).get("sent"),
+        Some(&n),
+        "{:?}",
+        by_state(&outbox)
+    );
+    outbox
+}
+
 fn by_state(entries: &[Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for e in entries {
@@ -143,14 +157,7 @@ fn acknowledgements_share_two_sessions(servers: &MailServers, port: u16, tls: &s
     fill_maildir(&env, N, tls);
     let mut d = Daemon::start(&env, &["run", "--drain"]);
     d.expect_success(Duration::from_secs(120));
-    let outbox = env.outbox();
-    assert_eq!(outbox.len(), N, "one acknowledgement per report");
-    assert_eq!(
-        by_state(&outbox).get("sent"),
-        Some(&N),
-        "{:?}",
-        by_state(&outbox)
-    );
+    let outbox = all_sent(&env, N);
     let got = received(servers, N);
     assert_eq!(got.len(), N, "every acknowledgement arrived: {got:?}");
     assert!(got.values().all(|n| *n == 1), "none twice: {got:?}");
@@ -275,14 +282,7 @@ fn sigkill_during_an_smtp_drain_loses_nothing_and_doubles_at_most_one_per_sessio
     let mut d = Daemon::start(&env, &["run", "--drain"]);
     d.expect_success(Duration::from_secs(180));
 
-    let outbox = env.outbox();
-    assert_eq!(outbox.len(), N, "one acknowledgement per report");
-    assert_eq!(
-        by_state(&outbox).get("sent"),
-        Some(&N),
-        "{:?}",
-        by_state(&outbox)
-    );
+    let outbox = all_sent(&env, N);
     let got = received(&servers, N);
     let missing: Vec<String> = outbox
         .iter()
@@ -341,14 +341,7 @@ fn sigkill_during_a_file_drain_loses_nothing_and_leaves_one_file_per_message() {
     }
     let mut d = Daemon::start(&env, &["run", "--drain"]);
     d.expect_success(Duration::from_secs(120));
-    let outbox = env.outbox();
-    assert_eq!(outbox.len(), N);
-    assert_eq!(
-        by_state(&outbox).get("sent"),
-        Some(&N),
-        "{:?}",
-        by_state(&outbox)
-    );
+    let outbox = all_sent(&env, N);
     assert_eq!(eml(&env), N, "one file per acknowledgement");
     let leftovers: Vec<String> = std::fs::read_dir(env.path("outbox"))
         .expect("outbox dir")

@@ -40,12 +40,7 @@ fn the_desk_end_to_end() {
         text.to_str().unwrap(),
     ]);
     let advisory = out.split_whitespace().next().unwrap().to_string();
-    let mut daemon = Daemon::start(env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let mut daemon = w.start_desk();
 
     // Without a session: pages go to the login form, actions are refused.
     let ticket = format!("/ticket/{id}");
@@ -308,15 +303,7 @@ fn the_desk_end_to_end() {
     );
     assert_eq!(r.status, 303, "{r:?}");
     assert_eq!(r.header("location"), Some(ticket.as_str()));
-    let t = env.ticket(&id);
-    assert_eq!(t["assignee"], "bob");
-    assert!(
-        events(&t)
-            .iter()
-            .any(|d| d.contains("/assign bob by hanna (web user alice)")),
-        "{:#?}",
-        events(&t)
-    );
+    assert_assigned_to_bob_by_alice(env, &id);
     let page = w.get(&ticket, c).body;
     assert!(
         page.contains("assigned to bob"),

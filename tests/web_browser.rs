@@ -20,7 +20,6 @@ mod common;
 use common::browser::Browser;
 use common::servers::MailServers;
 use common::web::*;
-use common::*;
 use fantoccini::Locator;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -106,12 +105,7 @@ async fn log_in_filter_assign_and_reply() {
         "m1@bank.example",
         "Seen in a campaign against our staff.",
     ));
-    let mut daemon = Daemon::start(env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let daemon = w.start_desk();
     let b = Browser::start().await;
     log_in(&b, &w).await;
     b.screenshot("queue.png").await;
@@ -168,15 +162,7 @@ async fn log_in_filter_assign_and_reply() {
         text_of(&b, "#h-assignee").await == "bob"
     })
     .await;
-    let t = env.ticket(&id);
-    assert_eq!(t["assignee"], "bob");
-    assert!(
-        events(&t)
-            .iter()
-            .any(|d| d.contains("/assign bob by hanna (web user alice)")),
-        "{:#?}",
-        events(&t)
-    );
+    assert_assigned_to_bob_by_alice(env, &id);
 
     // Reply to the reporter.
     let marker = "Taken down at 11:02 UTC, ref Zebra42.";
@@ -309,12 +295,7 @@ async fn no_script_ran(b: &Browser, what: &str) -> String {
 async fn hostile_report_runs_nothing() {
     let w = world("");
     let (id, _) = w.env.ingest_ok(&hostile());
-    let mut daemon = Daemon::start(&w.env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let _daemon = w.start_desk();
     let b = Browser::start().await;
     log_in(&b, &w).await;
     let c = &b.client;
@@ -429,12 +410,7 @@ fn attacker_page(desk: &str, id: &str) -> String {
 async fn no_session_no_page_and_no_cross_site_post() {
     let w = world("");
     let (id, _) = w.env.ingest_ok(&hostile_report());
-    let mut daemon = Daemon::start(&w.env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let mut daemon = w.start_desk();
     let b = Browser::start().await;
     let c = &b.client;
     let desk = format!("http://{}", w.addr);
@@ -512,9 +488,7 @@ async fn the_proxy_header_is_believed_only_from_the_trusted_address() {
     let other = world_trusting("127.0.0.9");
     let mut daemons = vec![];
     for w in [&trusting, &other] {
-        let mut d = Daemon::start(&w.env, &["run"]);
-        assert!(d.wait_for_log("web desk listening", WAIT), "{}", d.log());
-        daemons.push(d);
+        daemons.push(w.start_desk());
     }
     let b = Browser::start().await;
     b.cdp("Network.enable", serde_json::json!({})).await;

@@ -38,12 +38,7 @@ fn the_outbox_page_releases_and_cancels_held_mail() {
         env.outbox()
     );
     let entry = held[0];
-    let mut daemon = Daemon::start(env, &["run"]);
-    assert!(
-        daemon.wait_for_log("web desk listening", WAIT),
-        "{}",
-        daemon.log()
-    );
+    let mut daemon = w.start_desk();
 
     let r = w.get("/outbox", None);
     assert_eq!((r.status, r.header("location")), (303, Some("/login")));

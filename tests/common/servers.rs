@@ -885,6 +885,25 @@ postlog    unix-dgram n - n - 1 postlogd
         }
     }
 
+    /// `csirtd bench ARGS` against these servers (a benchmark's own
+    /// binary): prints its output and returns it; fails with its standard
+    /// error and the servers' logs.
+    pub fn bench(&self, args: &[String]) -> String {
+        let out = Command::new(super::BIN)
+            .args(args)
+            .output()
+            .expect("run csirtd bench");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        println!("{stdout}");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.logs_tail(20)
+        );
+        stdout
+    }
+
     fn wait_ready(&mut self, dovecot: bool, postfix: bool) -> Result<(), String> {
         let end = Instant::now() + READY_TIMEOUT;
         let mut waiting: Vec<(&str, u16, &str)> = Vec::new();

@@ -228,6 +228,20 @@ impl World {
     }
 }
 
+/// The ticket is bob's, and its history says web user alice (acting as
+/// hanna) assigned it.
+pub fn assert_assigned_to_bob_by_alice(env: &Env, id: &str) {
+    let t = env.ticket(id);
+    assert_eq!(t["assignee"], "bob");
+    assert!(
+        events(&t)
+            .iter()
+            .any(|d| d.contains("/assign bob by hanna (web user alice)")),
+        "{:#?}",
+        events(&t)
+    );
+}
+
 /// The security headers every response carries.
 pub fn secure(r: &Response, what: &str) {
     let csp = r.header("content-security-policy").unwrap_or("");
