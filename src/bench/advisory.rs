@@ -4,6 +4,7 @@
 //! every copy, then drained through the outbox (to `--smtp-port` on
 //! 127.0.0.1, or the file transport).
 
+use super::TEAM;
 use crate::config::Config;
 use crate::outbox::sender::Sender;
 use crate::pgp::crypto::Crypto;
@@ -62,8 +63,7 @@ pub fn run(
         None => format!("[outbox]\ntransport = \"file\"\n[outbox.file]\ndir = \"{}\"\n", dir.join("outbox").display()),
     };
     let toml = format!(
-        "[team]\nname = \"CERT Bench\"\naddress = \"cert@cert.example\"\ntag = \"CERT-EX\"\ndomain = \"cert.example\"\n\
-         [store]\npath = \"{}\"\n{outbox}[pgp]\nkeyring = \"{}\"\nteam_key = \"{}\"\n{list}",
+        "{TEAM}[store]\npath = \"{}\"\n{outbox}[pgp]\nkeyring = \"{}\"\nteam_key = \"{}\"\n{list}",
         dir.join("store").display(),
         keyring.display(),
         team_file.display()

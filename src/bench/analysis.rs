@@ -2,6 +2,7 @@
 //! tickets (`--search-tickets N`), and one Shadowserver mail with a zipped
 //! CSV of N rows through the real intake (`--shadowserver-rows N`).
 
+use super::TEAM;
 use crate::analysis::indicators::{Found, Indicator, Kind};
 use crate::config::Config;
 use crate::model::TicketId;
@@ -16,12 +17,7 @@ use std::time::{Duration, Instant};
 pub(super) fn config(dir: &Path, extra: &str) -> anyhow::Result<Config> {
     let toml = format!(
         r#"
-[team]
-name = "CERT Bench"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
+{TEAM}[store]
 path = "{store}"
 cache_mb = 256
 [outbox]

@@ -11,7 +11,7 @@
 //! `pickups`) and from its commit (`stored_at`) to the transport's
 //! acceptance (`sent_at` is recorded at the 250).
 
-use super::{generate_from, signed, BenchArgs};
+use super::{generate_from, percentile, signed, BenchArgs, TEAM};
 use crate::config::Config;
 use crate::model::Direction;
 use crate::store::{OutboxState, Store};
@@ -45,8 +45,7 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         ),
     };
     let toml = format!(
-        "[team]\nname = \"CERT Bench\"\naddress = \"cert@cert.example\"\ntag = \"CERT-EX\"\ndomain = \"cert.example\"\n\
-         [store]\npath = \"{}\"\ngroup_commit = {}\ncache_mb = {}\n\
+        "{TEAM}[store]\npath = \"{}\"\ngroup_commit = {}\ncache_mb = {}\n\
          [intake.maildir]\npath = \"{}\"\n\
          [ack]\nrate_limit = 1000000\n\
          {}\n[outbox]\n{outbox}",
@@ -54,7 +53,10 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         args.group_commit,
         args.cache_mb,
         maildir.display(),
-        signing.as_ref().map(|(_, t)| t.as_str()).unwrap_or_default(),
+        signing
+            .as_ref()
+            .map(|(_, t)| t.as_str())
+            .unwrap_or_default(),
     );
     let config = dir.join("bench.toml");
     std::fs::write(&config, &toml)?;
@@ -169,15 +171,6 @@ struct Figures {
     from_pickup: Vec<Duration>,
     /// From the daemon's start to the last acceptance.
     last_sent: Option<Duration>,
-}
-
-/// Of sorted durations.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let n = sorted.len();
-    if n == 0 {
-        return Duration::ZERO;
-    }
-    sorted[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
 }
 
 fn measure(

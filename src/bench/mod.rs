@@ -97,6 +97,14 @@ mod purge;
 mod signed;
 mod web;
 
+/// The `[team]` table of every benchmark's configuration.
+const TEAM: &str = r#"[team]
+name = "CERT Bench"
+address = "cert@cert.example"
+tag = "CERT-EX"
+domain = "cert.example"
+"#;
+
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; figures are meaningless. Use: cargo run --release -- bench");
@@ -162,12 +170,7 @@ fn run_in(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let pgp_toml = signing.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
     let toml = format!(
         r#"
-[team]
-name = "CERT Bench"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
+{TEAM}[store]
 path = "{store}"
 group_commit = {group}
 cache_mb = {cache}
@@ -274,7 +277,7 @@ encrypt = "{ack_encrypt}"
         args.messages
     );
     latencies.sort();
-    let pct = |p: f64| latencies[((n as f64 * p).ceil() as usize).clamp(1, n) - 1];
+    let pct = |p: f64| percentile(&latencies, p);
     let end_rss = peak_rss_kb();
     let verdicts = if args.signed.is_some() {
         verdict_counts(&store)?
@@ -355,14 +358,29 @@ fn cpu_seconds() -> f64 {
 
 /// The process's peak resident set (VmHWM), in KiB; 0 where /proc has none.
 pub fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kb("self", "VmHWM:")
+}
+
+/// A KiB field (`VmRSS:`, `VmHWM:`) of `/proc/PROCESS/status`; 0 where
+/// /proc has none.
+pub(super) fn status_kb(process: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// The `p` quantile (0 to 1) of sorted durations; zero for none.
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let n = sorted.len();
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    sorted[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
 }
 
 pub(super) fn dir_size(p: &Path) -> u64 {

@@ -9,6 +9,7 @@
 //! desk adds is the daemon's idle RSS with `[web]` minus without it.
 
 use super::signed::{cert, setup, KeyKind};
+use super::TEAM;
 use crate::config::Config;
 use crate::store::Store;
 use anyhow::{bail, Context};
@@ -39,12 +40,7 @@ pub fn run(dir: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
     }
     let base = format!(
         r#"
-[team]
-name = "CERT Bench"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
+{TEAM}[store]
 path = "{store}"
 cache_mb = 256
 [intake.maildir]
@@ -131,8 +127,8 @@ fingerprint = "{fpr}"
     let form = request(addr, "GET", "/login", "", "")?;
     let form_cookie =
         set_cookie(&form).with_context(|| format!("no login cookie: {}", form.head))?;
-    let token = form
-        .body
+    let form_body = String::from_utf8_lossy(&form.body);
+    let token = form_body
         .split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|r| r.split('"').next())
@@ -261,7 +257,7 @@ fn time_page(addr: SocketAddr, cookie: &str, path: &str, n: usize) -> anyhow::Re
         if r.status != 200 {
             bail!("{path}: HTTP {}: {}", r.status, r.head);
         }
-        size = r.body_len;
+        size = r.body.len();
     }
     let runs = times.len();
     let (p50, p99, max) = percentiles(times);
@@ -271,10 +267,7 @@ fn time_page(addr: SocketAddr, cookie: &str, path: &str, n: usize) -> anyhow::Re
 
 fn percentiles(mut t: Vec<Duration>) -> (f64, f64, f64) {
     t.sort();
-    let at = |q: f64| {
-        let i = ((t.len() as f64 * q).ceil() as usize).clamp(1, t.len()) - 1;
-        t[i].as_secs_f64() * 1e3
-    };
+    let at = |q: f64| super::percentile(&t, q).as_secs_f64() * 1e3;
     (at(0.50), at(0.99), at(1.0))
 }
 
@@ -292,9 +285,7 @@ fn urlencode(s: &str) -> String {
 struct Reply {
     status: u16,
     head: String,
-    body_len: usize,
-    /// Read for the login form's token.
-    body: String,
+    body: Vec<u8>,
 }
 
 /// The first cookie a reply sets, as `name=value`.
@@ -348,8 +339,7 @@ fn request(
     Ok(Reply {
         status,
         head,
-        body_len: raw.len() - split - 4,
-        body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
+        body: raw.split_off(split + 4),
     })
 }
 
@@ -391,14 +381,7 @@ impl Daemon {
     }
 
     fn rss_kb(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-            })
-            .unwrap_or(0)
+        super::status_kb(&self.child.id().to_string(), "VmRSS:")
     }
 
     fn stop(&mut self) {

@@ -424,23 +424,13 @@ mod tests {
         let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
         let _ = std::fs::set_permissions(&key, private);
         let text = format!(
-            r#"
-[team]
-name = "CERT Example"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
-path = "store"
-[outbox]
-transport = "file"
-[outbox.file]
-dir = "out"
+            r#"{}
 [pgp]
 keyring = "{}"
 team_key = "{}"
 {extra}
 "#,
+            crate::config::TEST_BASE,
             dir.join("keyring").display(),
             key.display()
         );

@@ -151,18 +151,8 @@ mod tests {
         let path = dir.path().join("csirtd.toml");
         std::fs::write(
             &path,
-            r#"
-[team]
-name = "CERT"
-address = "cert@cert.example"
-tag = "CERT-EX"
-domain = "cert.example"
-[store]
-path = "store"
-[outbox]
-transport = "file"
-[outbox.file]
-dir = "outbox"
+            crate::config::TEST_BASE.to_string()
+                + r#"
 [[constituencies]]
 name = "West"
 networks = ["192.0.2.0/24"]
