@@ -36,7 +36,7 @@ pub struct Desk {
     pub durable: Arc<watch::Sender<u64>>,
     /// `[web]` as the desk started: its listener, TLS, session timeouts
     /// and login limits. Users and the proxy settings are read from the
-    /// live configuration instead ([`Desk::live_web`]), which SIGHUP reloads.
+    /// live configuration instead (`current`), which SIGHUP reloads.
     pub web: WebConfig,
     pub sessions: Sessions,
     pub limiter: auth::Limiter,
@@ -68,12 +68,6 @@ impl Desk {
             totp_used: auth::UsedCodes::default(),
             secret: session::random_token(),
         }
-    }
-
-    /// `[web]` as last loaded (SIGHUP): who may log in, with which
-    /// handler, and whose proxy header is believed.
-    pub fn live_web(&self) -> WebConfig {
-        self.current.get().config().web.clone()
     }
 
     fn handlers(&self) -> Vec<String> {
@@ -178,13 +172,14 @@ async fn guard(State(desk): State<AppState>, mut req: Request, next: Next) -> Re
 }
 
 fn authenticate(desk: &Desk, req: &Request, peer: std::net::IpAddr) -> Option<Who> {
-    let web = desk.live_web();
+    let live = desk.current.get();
+    let web = &live.config().web;
     if let Some(name) = &web.proxy_header {
         let value = req
             .headers()
             .get(name.as_str())
             .and_then(|v| v.to_str().ok());
-        let (decision, handler) = auth::proxied(&web, &desk.handlers(), peer, value);
+        let (decision, handler) = auth::proxied(web, &desk.handlers(), peer, value);
         match decision {
             auth::Proxied::User(user) => {
                 let handler = handler.unwrap_or_default();
@@ -212,7 +207,7 @@ fn authenticate(desk: &Desk, req: &Request, peer: std::net::IpAddr) -> Option<Wh
     let who = desk.sessions.get(&id)?;
     // A user removed from [[web.users]] (or mapped to another handler)
     // by a reload loses the sessions opened before it.
-    if !auth::still_configured(&web, &who.user, &who.handler) {
+    if !auth::still_configured(web, &who.user, &who.handler) {
         desk.sessions.remove(&id);
         tracing::warn!(user = %who.user, %peer, "web: session ended: the user is no longer in [[web.users]] as handler {}", who.handler);
         return None;

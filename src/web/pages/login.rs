@@ -132,7 +132,8 @@ pub async fn submit(
             "Too many failed attempts; try again later.",
         );
     }
-    let users = desk.live_web().users;
+    // As last loaded: SIGHUP takes over [[web.users]].
+    let users = desk.current.get().config().web.users.clone();
     let (n, password, code) = (name.clone(), f.password, f.totp);
     let checked = tokio::task::spawn_blocking(move || {
         super::super::auth::check_login(&users, &n, &password, &code, unix)
