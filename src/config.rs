@@ -21,7 +21,7 @@ pub use metrics::{check_listen, MetricsConfig};
 pub use retention::{IndicatorPolicy, RetentionConfig};
 pub use roles::{
     normalize_fingerprint, parse_duration, HandlerConfig, HandlerSignature, HandlingConfig,
-    ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE,
+    ListConfig, MemberConfig, Precedence, DEFAULT_MAX_SIGNATURE_AGE, DEFAULT_RECIPIENTS_PER_COPY,
 };
 pub use sla::{SlaConfig, SlaTargets};
 pub use web::{totp_bytes, WebConfig, WebUserConfig};

@@ -6,7 +6,7 @@
 //! inline signature that survives a footer.
 
 mod common;
-use common::gpg::{fingerprint, signed_mail, split_signed, Gpg};
+use common::gpg::{fingerprint, gpg_verifies, signed_mail, Gpg};
 use common::servers::*;
 use common::*;
 use std::time::Duration;
@@ -228,19 +228,8 @@ precedence = "bulk"
 
     // No key on an if-key list: signed plaintext that gpg accepts.
     let signed = by_to("reporter+plain@bank.example");
-    let (data, sig) = split_signed(signed);
+    gpg_verifies(&outside, signed);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("d"), &data).unwrap();
-    std::fs::write(dir.path().join("s.asc"), &sig).unwrap();
-    let v = outside.run(
-        &[
-            "--verify",
-            dir.path().join("s.asc").to_str().unwrap(),
-            dir.path().join("d").to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
     assert!(text_of(signed).contains("TLP:AMBER"));
 
     // An always list without a key: a signed notice only.
@@ -284,4 +273,110 @@ precedence = "bulk"
     let strict: serde_json::Value =
         serde_json::from_str(&env.ok(&["advisory", "show", &strict_id, "--json"])).unwrap();
     assert_eq!(strict["recipients"][0]["delivery"], "notice-only");
+}
+
+/// A list whose members without keys share one signed copy, sent Bcc in
+/// one transaction. What a member could try to learn: who else is on the
+/// list (no other member's address is in the copy). What a bad member
+/// address must not do: hold back the others. Postfix refuses an unknown
+/// user for good (550) and a busy mailbox for now (450); the others get
+/// the copy, and each member's own state is in the archive.
+#[test]
+fn a_shared_copy_reaches_every_member_the_server_takes() {
+    let servers = MailServers::start();
+    let team = Gpg::new();
+    team.gen("CERT Example <cert@cert.example>");
+    let outside = Gpg::new();
+    outside.import(&team.export("cert@cert.example"));
+    let members = [
+        "reporter+one@bank.example",
+        "nobody@bank.example",
+        TEMPFAIL_RECIPIENT,
+        "reporter+two@other.example",
+    ];
+    let extra = format!(
+        "[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n\
+         [[lists]]\nname = \"wide\"\nmax_tlp = \"green\"\nencrypt = \"never\"\n\
+         members = [{}]\n",
+        members
+            .iter()
+            .map(|m| format!("{{ email = \"{m}\" }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let env = Env::with_outbox_smtp(servers.smtp_port, "none", None, None, &extra);
+    common::gpg::install_keys(env.dir.path(), &team, "cert@cert.example", &[]);
+    let text = env.path("advisory.txt");
+    std::fs::write(&text, "Patch ExampleMTA now.\n").unwrap();
+    let out = env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "wide",
+        "--tlp",
+        "green",
+        "--subject",
+        "ExampleMTA",
+        text.to_str().unwrap(),
+    ]);
+    let id = out.split_whitespace().next().unwrap().to_string();
+    let outbox = env.outbox();
+    assert_eq!(outbox.len(), 1, "one copy for the four: {outbox:#?}");
+    assert_eq!(outbox[0]["to"].as_array().unwrap().len(), 4);
+
+    let r = env.run(&["outbox", "deliver"]);
+    let said = String::from_utf8_lossy(&r.stdout).to_string() + &String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "a refused member is a failure: {said}");
+    assert!(
+        said.contains("1 still queued") && said.contains("1 failed permanently"),
+        "{said}"
+    );
+    assert!(said.contains("nobody@bank.example"), "{said}");
+
+    // Both accepted members' copies arrive (both are the user `reporter`),
+    // signed by the team, naming the list and no member.
+    let inbox = servers.wait_for_messages("reporter", "INBOX", 2, WAIT);
+    for m in &inbox {
+        let s = String::from_utf8_lossy(m);
+        assert_eq!(to_of(m), "CERT-EX list wide:;", "{s}");
+        for member in members {
+            assert!(!s.contains(member), "{member} is visible in a copy:\n{s}");
+        }
+        gpg_verifies(&outside, m);
+    }
+
+    let show: serde_json::Value =
+        serde_json::from_str(&env.ok(&["advisory", "show", &id, "--json"])).unwrap();
+    let state_of = |address: &str| {
+        show["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == address)
+            .cloned()
+            .unwrap_or_else(|| panic!("{address} is not in {show:#}"))
+    };
+    for sent in ["reporter+one@bank.example", "reporter+two@other.example"] {
+        assert_eq!(state_of(sent)["state"], "sent", "{show:#}");
+    }
+    let nobody = state_of("nobody@bank.example");
+    assert_eq!(nobody["state"], "failed", "{show:#}");
+    assert!(
+        nobody["last_error"].as_str().unwrap().contains("550"),
+        "{nobody}"
+    );
+    let busy = state_of(TEMPFAIL_RECIPIENT);
+    assert_eq!(busy["state"], "queued", "{show:#}");
+    assert!(
+        busy["last_error"].as_str().unwrap().contains("450"),
+        "{busy}"
+    );
+    // Only the busy member is left to try.
+    let entry = &env.outbox()[0];
+    assert_eq!(
+        entry["to"],
+        serde_json::json!([TEMPFAIL_RECIPIENT]),
+        "{entry:#}"
+    );
+    assert_eq!(entry["state"], "queued");
 }

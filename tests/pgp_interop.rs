@@ -675,6 +675,7 @@ fn outgoing(body: &str) -> Vec<u8> {
         from_name: "CSIRT Team",
         from_address: "cert@team.example",
         to: &to,
+        to_group: None,
         subject: "[CERT#42] Re: incident report",
         message_id: "ack-42@team.example",
         in_reply_to: Some("orig@reporter.example"),

@@ -24,6 +24,7 @@ pub fn run(
     keyed: usize,
     smtp_port: Option<u16>,
     connections: usize,
+    per_copy: usize,
 ) -> anyhow::Result<()> {
     let keyring = dir.join("keyring");
     let _ = std::fs::remove_dir_all(&keyring);
@@ -53,7 +54,7 @@ pub fn run(
         t.elapsed().as_secs_f64()
     );
 
-    let mut list = String::from("[[lists]]\nname = \"bench\"\nmax_tlp = \"amber\"\nencrypt = \"if-key\"\nunsubscribe = \"cert-lists@cert.example\"\nmembers = [\n");
+    let mut list = format!("[[lists]]\nname = \"bench\"\nmax_tlp = \"amber\"\nencrypt = \"if-key\"\nunsubscribe = \"cert-lists@cert.example\"\nrecipients_per_copy = {per_copy}\nmembers = [\n");
     for i in 0..members {
         let _ = writeln!(list, "  {{ email = \"{}\" }},", address(i));
     }
@@ -102,8 +103,9 @@ pub fn run(
         .iter()
         .filter(|r| r.delivery == crate::store::advisory::Delivery::Encrypted)
         .count();
-    let bytes: u64 = store
-        .outbox()?
+    let entries = store.outbox()?;
+    let copies = entries.len();
+    let bytes: u64 = entries
         .iter()
         .filter_map(|o| store.raw(o.message_seq).ok().flatten())
         .map(|b| b.len() as u64)
@@ -113,12 +115,13 @@ pub fn run(
         load.as_secs_f64()
     );
     println!(
-        "advisory {} to {} members ({enc} encrypted separately, {} signed) queued and durable in {:.2} s ({:.0} copies/s, {:.1} MB)",
+        "advisory {} to {} members ({enc} encrypted separately, {} signed, {per_copy} per shared copy) queued and durable in {:.2} s ({:.0} members/s, {} copies, {:.1} MB)",
         rec.id,
         rec.recipients.len(),
         rec.recipients.len() - enc,
         queued.as_secs_f64(),
         rec.recipients.len() as f64 / queued.as_secs_f64(),
+        copies,
         bytes as f64 / 1e6
     );
 
@@ -142,16 +145,18 @@ pub fn run(
         anyhow::Ok(())
     })?;
     let drained = t.elapsed();
-    let states = store.outbox()?;
+    let states = store.recipient_states(&rec)?;
     let ok = states
         .iter()
-        .filter(|o| o.state == crate::store::OutboxState::Sent)
+        .flatten()
+        .filter(|s| s.state == crate::store::OutboxState::Sent)
         .count();
     println!(
-        "drained {sent} attempts to {} in {:.2} s ({:.0} messages/s); {ok} sent, {} not",
+        "drained {sent} attempts to {} in {:.2} s ({:.0} transactions/s, {:.0} members/s); {ok} sent, {} not",
         sender.transport.describe(),
         drained.as_secs_f64(),
         sent as f64 / drained.as_secs_f64(),
+        ok as f64 / drained.as_secs_f64(),
         states.len() - ok
     );
     Ok(())

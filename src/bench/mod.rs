@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// With --advisory-members: how many members have a key (each copy encrypted)
     #[arg(long, default_value_t = 1000)]
     pub advisory_keys: usize,
+    /// With --advisory-members: members per shared signed copy (the list's
+    /// recipients_per_copy; 1 = a copy per member)
+    #[arg(long, default_value_t = crate::config::DEFAULT_RECIPIENTS_PER_COPY)]
+    pub per_copy: usize,
     /// With --advisory-members or --end-to-end: drain to the SMTP server on
     /// 127.0.0.1:PORT (no TLS) instead of the file transport
     #[arg(long)]
@@ -140,6 +144,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 args.advisory_keys,
                 args.smtp_port,
                 args.connections,
+                args.per_copy,
             ),
             (_, _, _, Some(n), _) => analysis::search(&dir, n, args.seed),
             (_, _, _, _, Some(n)) => analysis::shadowserver(&dir, n, args.seed),

@@ -126,19 +126,11 @@ pub fn run(
             let a = store.advisory(&id)?.ok_or_else(|| {
                 anyhow::anyhow!("advisory {id} does not exist (see `csirtd advisory list`)")
             })?;
-            let states: Vec<(Option<OutboxState>, u32, Option<String>)> = a
-                .recipients
-                .iter()
-                .map(|r| -> anyhow::Result<_> {
-                    Ok(match r.outbox_id {
-                        Some(o) => match store.outbox_entry(o)? {
-                            Some(e) => (Some(e.state), e.attempts, e.last_error),
-                            None => (None, 0, None),
-                        },
-                        None => (None, 0, None),
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?;
+            let states: Vec<(Option<OutboxState>, u32, Option<String>)> = store
+                .recipient_states(&a)?
+                .into_iter()
+                .map(|s| s.map_or((None, 0, None), |s| (Some(s.state), s.attempts, s.error)))
+                .collect();
             if json {
                 let mut v = summary_json(&a);
                 v["text"] = json!(a.text);

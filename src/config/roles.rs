@@ -141,6 +141,21 @@ pub struct ListConfig {
     pub precedence: Precedence,
     /// `List-Unsubscribe: <mailto:…>` when set.
     pub unsubscribe: Option<String>,
+    /// Members who get the same bytes (signed, not encrypted: no key, or
+    /// a notice) share one copy, sent to up to this many of them in one
+    /// SMTP transaction (Bcc: the To header names the list). 1 sends
+    /// each member a copy of their own, addressed to them.
+    #[serde(default = "default_recipients_per_copy")]
+    pub recipients_per_copy: usize,
+}
+
+/// RFC 5321 §4.5.3.1.8: every server takes at least 100 recipients.
+pub const DEFAULT_RECIPIENTS_PER_COPY: usize = 100;
+/// Postfix's default `smtpd_recipient_limit`.
+pub const MAX_RECIPIENTS_PER_COPY: usize = 1000;
+
+fn default_recipients_per_copy() -> usize {
+    DEFAULT_RECIPIENTS_PER_COPY
 }
 
 impl ListConfig {
@@ -382,6 +397,14 @@ impl Config {
                     )
                 }
                 _ => {}
+            }
+            if !(1..=MAX_RECIPIENTS_PER_COPY).contains(&l.recipients_per_copy) {
+                return Err(self.invalid(
+                    &key("recipients_per_copy"),
+                    format!(
+                        "must be 1 (a copy per member) to {MAX_RECIPIENTS_PER_COPY}; servers must take at least {DEFAULT_RECIPIENTS_PER_COPY} recipients per transaction"
+                    ),
+                ));
             }
             if l.clearsign && l.address.is_none() {
                 return Err(self.invalid(

@@ -10,6 +10,10 @@ pub struct Outgoing<'a> {
     pub from_name: &'a str,
     pub from_address: &'a str,
     pub to: &'a [String],
+    /// With no `to`: the To header is this group, without members
+    /// (`To: banks:;`), for a copy whose recipients are in the envelope
+    /// only (Bcc).
+    pub to_group: Option<&'a str>,
     pub subject: &'a str,
     /// Without angle brackets.
     pub message_id: &'a str,
@@ -44,6 +48,7 @@ impl<'a> Outgoing<'a> {
             from_name: team_name,
             from_address: team_address,
             to,
+            to_group: None,
             subject,
             message_id,
             in_reply_to: None,
@@ -142,6 +147,9 @@ fn check(o: &Outgoing<'_>) -> Result<(), ComposeError> {
     for to in o.to {
         address("To", to)?;
     }
+    if let Some(g) = o.to_group {
+        plain("To", g)?;
+    }
     plain("Subject", o.subject)?;
     message_id("Message-ID", o.message_id)?;
     if let Some(irt) = o.in_reply_to {
@@ -171,7 +179,12 @@ pub fn render(o: &Outgoing<'_>) -> Result<Vec<u8>, ComposeError> {
         .unwrap_or_else(|_| "Thu, 01 Jan 1970 00:00:00 +0000".into());
     push_header(&mut h, "Date", &date);
     push_header(&mut h, "From", &mailbox(o.from_name, o.from_address));
-    push_header(&mut h, "To", &o.to.join(", "));
+    match o.to_group {
+        Some(group) if o.to.is_empty() => {
+            push_header(&mut h, "To", &format!("{}:;", display_name(group)))
+        }
+        _ => push_header(&mut h, "To", &o.to.join(", ")),
+    }
     push_header(&mut h, "Subject", &encode_words(o.subject));
     push_header(&mut h, "Message-ID", &format!("<{}>", o.message_id));
     if let Some(irt) = o.in_reply_to {
@@ -216,16 +229,23 @@ fn mailbox(name: &str, address: &str) -> String {
     if name.is_empty() {
         return address.to_string();
     }
-    let is_atom_text = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c));
+    format!("{} <{address}>", display_name(name))
+}
+
+/// A display name as RFC 5322 wants it: atoms as they are, other ASCII
+/// quoted, the rest as encoded words.
+fn display_name(name: &str) -> String {
+    let is_atom_text = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c));
     if is_atom_text {
-        format!("{name} <{address}>")
+        name.to_string()
     } else if name.is_ascii() && !name.chars().any(|c| c.is_ascii_control()) {
         let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("\"{escaped}\" <{address}>")
+        format!("\"{escaped}\"")
     } else {
-        format!("{} <{address}>", encode_words(name))
+        encode_words(name)
     }
 }
 
@@ -365,6 +385,7 @@ mod tests {
             from_name: "CERT Example",
             from_address: "cert@cert.example",
             to: &to,
+            to_group: None,
             subject: "[CERT-EX #2026-00001] Phishing",
             message_id: "cert-ex.2026-00001.ack.00@cert.example",
             in_reply_to: Some("rep@bank.example"),
@@ -414,6 +435,7 @@ mod tests {
             from_name: "CERT Example",
             from_address: "cert@cert.example",
             to: &to,
+            to_group: None,
             subject: "s",
             message_id: "m@cert.example",
             in_reply_to: Some("rep@bank.example"),
@@ -554,5 +576,42 @@ mod tests {
         );
         assert_eq!(fill_template("{{", &[]), "{{");
         assert_eq!(fill_template("a }} {{x", &[("x", "y")]), "a }} {{x");
+    }
+
+    /// A copy for many recipients names the list as an empty group: no
+    /// member sees another's address, and the name cannot add a header.
+    #[test]
+    fn a_bcc_copy_names_the_list_as_an_empty_group() {
+        let render_group = |group: &str| {
+            render(&Outgoing {
+                to_group: Some(group),
+                ..Outgoing::from_team(
+                    "CERT Example",
+                    "cert@cert.example",
+                    &[],
+                    "s",
+                    "m@cert.example",
+                    "Hello",
+                    OffsetDateTime::UNIX_EPOCH,
+                )
+            })
+        };
+        let raw = String::from_utf8(render_group("banks").unwrap()).unwrap();
+        assert!(raw.contains("\r\nTo: banks:;\r\n"), "{raw}");
+        let raw = String::from_utf8(render_group("CERT-EX list: banks").unwrap()).unwrap();
+        assert!(
+            raw.contains("\r\nTo: \"CERT-EX list: banks\":;\r\n"),
+            "{raw}"
+        );
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
+        assert!(m
+            .to()
+            .is_some_and(|t| t.first().is_none_or(|a| a.address().is_none())));
+        assert!(matches!(
+            render_group("banks\r\nBcc: victim@bank.example"),
+            Err(ComposeError::Injection { .. })
+        ));
     }
 }

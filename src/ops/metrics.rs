@@ -183,6 +183,10 @@ impl Metrics {
             Attempt::Delivered => 0,
             Attempt::Retry { .. } => 1,
             Attempt::Failed { .. } => 2,
+            // Counted by what is left: some still to try, or settled.
+            Attempt::Partial { later: Some(_), .. } => 1,
+            Attempt::Partial { accepted, .. } if !accepted.is_empty() => 0,
+            Attempt::Partial { .. } => 2,
         };
         self.attempts[i].inc();
     }

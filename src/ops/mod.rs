@@ -80,7 +80,7 @@ impl Monitor {
     /// Counts a delivery attempt of the sender.
     pub fn record_attempt(&self, a: &crate::store::Attempt) {
         self.metrics.record_attempt(a);
-        if matches!(a, crate::store::Attempt::Delivered) {
+        if a.delivered_any() {
             self.health.delivered();
         }
     }

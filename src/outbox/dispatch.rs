@@ -11,6 +11,8 @@
 //! collector still flushes once for every outcome waiting, so one flush
 //! serves the deliveries of all sessions that finished meanwhile.
 
+use super::transport::SendError;
+use crate::store::RefusedRecipient;
 use std::time::Duration;
 
 /// Units of the SMTP pass's budget: one per session, so that a session
@@ -68,9 +70,75 @@ pub fn retry_on_fresh(reused: bool, server_replied: bool) -> bool {
     reused && !server_replied
 }
 
+/// What a transaction to many recipients did for each: the recipients
+/// the server took, those it refused for good (5xx) with its reply, and
+/// those it refused for now (4xx) with its reply.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Split {
+    pub accepted: Vec<String>,
+    pub refused: Vec<RefusedRecipient>,
+    pub later: Vec<(String, String)>,
+}
+
+/// Splits `to` by the refusals of a transaction that went through
+/// (indexes into `to`; one outside it is ignored).
+pub fn split_refusals(to: &[String], refusals: Vec<(usize, SendError)>) -> Split {
+    let mut reply: Vec<Option<SendError>> = to.iter().map(|_| None).collect();
+    for (i, e) in refusals {
+        if let Some(slot) = reply.get_mut(i) {
+            *slot = Some(e);
+        }
+    }
+    let mut split = Split {
+        accepted: Vec::new(),
+        refused: Vec::new(),
+        later: Vec::new(),
+    };
+    for (address, r) in to.iter().cloned().zip(reply) {
+        match r {
+            None => split.accepted.push(address),
+            Some(SendError::Permanent(reply)) => {
+                split.refused.push(RefusedRecipient { address, reply })
+            }
+            Some(SendError::Transient(reply)) => split.later.push((address, reply)),
+        }
+    }
+    split
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_split_the_recipients_by_what_becomes_of_them() {
+        let to: Vec<String> = ["a@x.example", "b@x.example", "c@y.example", "d@y.example"]
+            .map(String::from)
+            .to_vec();
+        let s = split_refusals(
+            &to,
+            vec![
+                (1, SendError::Permanent("550 5.1.1 unknown".into())),
+                (3, SendError::Transient("450 4.2.0 greylisted".into())),
+                (9, SendError::Permanent("ignored".into())),
+            ],
+        );
+        assert_eq!(s.accepted, ["a@x.example", "c@y.example"]);
+        assert_eq!(
+            s.refused,
+            [RefusedRecipient {
+                address: "b@x.example".into(),
+                reply: "550 5.1.1 unknown".into()
+            }]
+        );
+        assert_eq!(
+            s.later,
+            [(
+                "d@y.example".to_string(),
+                "450 4.2.0 greylisted".to_string()
+            )]
+        );
+    }
 
     #[test]
     fn workers_are_bounded_by_work_connections_and_budget() {

@@ -9,7 +9,7 @@ use super::backoff;
 use super::dispatch;
 use super::smtp::Session;
 use super::transport::{FileItem, SendError, Transport};
-use crate::store::{Attempt, OutboxRecord, OutboxState, Store};
+use crate::store::{Attempt, Later, OutboxRecord, OutboxState, RefusedRecipient, Store};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -214,7 +214,7 @@ impl Sender {
             let results = tokio::task::spawn_blocking(move || f.write_batch(&items)).await?;
             let at = OffsetDateTime::now_utc();
             for (entry, r) in batch.into_iter().zip(results) {
-                let attempt = self.judge(&entry, r);
+                let attempt = self.judge(&entry, r.map(|()| Vec::new()));
                 outcomes.push(Outcome { entry, attempt, at });
             }
             if let Some(f) = flushing.take() {
@@ -351,18 +351,39 @@ impl Sender {
             Attempt::Failed { error } => {
                 tracing::error!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), reply = %error, "delivery failed permanently")
             }
+            Attempt::Partial {
+                accepted,
+                refused,
+                later,
+            } => {
+                tracing::info!(id = entry.id, ticket = %entry.ticket, accepted = accepted.len(), message_id = %entry.message_id, "delivered to some recipients");
+                for r in refused {
+                    tracing::error!(id = entry.id, ticket = %entry.ticket, recipient = %r.address, reply = %r.reply, "recipient refused permanently");
+                }
+                if let Some(l) = later {
+                    tracing::warn!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&l.to), error = %l.error, retry_at = %l.at, "recipients refused for now, will retry");
+                }
+            }
         }
         self.store.record_attempt(entry.id, &attempt, at)?;
         if let Some(m) = &self.monitor {
             m.record_attempt(&attempt);
         }
         pass.attempted += 1;
-        if let Attempt::Failed { error } = attempt {
-            pass.failed.push(Failure {
+        match attempt {
+            Attempt::Failed { error } => pass.failed.push(Failure {
                 id: entry.id,
                 to: entry.to,
                 error,
-            });
+            }),
+            Attempt::Partial { refused, .. } => {
+                pass.failed.extend(refused.into_iter().map(|r| Failure {
+                    id: entry.id,
+                    to: vec![r.address],
+                    error: r.reply,
+                }))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -384,11 +405,61 @@ impl Sender {
         }
     }
 
-    fn judge(&self, entry: &OutboxRecord, r: Result<(), SendError>) -> Attempt {
-        match r {
-            Ok(()) => Attempt::Delivered,
-            Err(SendError::Permanent(e)) => Attempt::Failed { error: e },
-            Err(SendError::Transient(e)) => self.retry(entry, e),
+    /// What a send's result means for the entry. Recipients the server
+    /// refused (a copy for many) are settled each on their own; a copy for
+    /// one, or one that every recipient refused for now, is judged whole.
+    fn judge(
+        &self,
+        entry: &OutboxRecord,
+        r: Result<Vec<(usize, SendError)>, SendError>,
+    ) -> Attempt {
+        let refused = match r {
+            Ok(refused) if refused.is_empty() => return Attempt::Delivered,
+            Ok(refused) => refused,
+            Err(SendError::Permanent(e)) => return Attempt::Failed { error: e },
+            Err(SendError::Transient(e)) => return self.retry(entry, e),
+        };
+        let all_for_now = refused.len() == entry.to.len()
+            && refused
+                .iter()
+                .all(|(_, e)| matches!(e, SendError::Transient(_)));
+        if entry.to.len() == 1 || all_for_now {
+            // Judged as the first refusal says (`refused` is not empty).
+            let first = refused.into_iter().next().map(|(_, e)| e);
+            return first.map_or(Attempt::Delivered, |e| self.judge(entry, Err(e)));
+        }
+        let split = dispatch::split_refusals(&entry.to, refused);
+        let mut refused = split.refused;
+        let later = match split.later.first() {
+            None => None,
+            Some((_, reply)) => {
+                let error = format!(
+                    "{} recipient(s) refused for now: {reply}",
+                    split.later.len()
+                );
+                match self.retry(entry, error) {
+                    Attempt::Retry { error, at } => Some(Later {
+                        to: split.later.into_iter().map(|(a, _)| a).collect(),
+                        error,
+                        at,
+                    }),
+                    // Refused for now for longer than the retry period.
+                    _ => {
+                        refused.extend(split.later.into_iter().map(|(address, reply)| {
+                            RefusedRecipient {
+                                address,
+                                reply: format!("gave up (outbox.retry_for_secs): {reply}"),
+                            }
+                        }));
+                        None
+                    }
+                }
+            }
+        };
+        Attempt::Partial {
+            accepted: split.accepted,
+            refused,
+            later,
         }
     }
 

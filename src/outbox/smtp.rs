@@ -13,7 +13,9 @@ use super::transport::SendError;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::Error as SmtpError;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -46,21 +48,27 @@ pub struct Session {
     sent: u64,
 }
 
-/// Why a transaction failed: no connection at all, or an SMTP error (with
-/// or without a reply code) on one.
+/// Why a transaction failed as a whole: no connection at all, a message
+/// this server cannot take as it is, or an SMTP error (with or without a
+/// reply code) on one.
 enum Failed {
-    Connect(String),
-    Smtp(lettre::transport::smtp::Error),
+    Local(String),
+    Smtp(SmtpError),
 }
 
 impl Failed {
     fn into_send_error(self) -> SendError {
         match self {
-            Failed::Connect(e) => SendError::Transient(e),
+            Failed::Local(e) => SendError::Transient(e),
             Failed::Smtp(e) => super::transport::smtp_error(e),
         }
     }
 }
+
+/// The recipients (as indexes into the envelope's) a transaction that
+/// went through was refused for, each with the server's reply: empty
+/// when the server took the message for all of them.
+pub type Refused = Vec<(usize, SmtpError)>;
 
 /// lettre's default mechanisms, in its order.
 const MECHANISMS: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
@@ -70,21 +78,19 @@ impl Direct {
     /// [`dispatch::reuse`] says). A session that fails is closed and left
     /// `None`; a reused one that fails without a reply from the server is
     /// replaced and the message tried once more on the new connection.
+    /// A refused recipient does not fail the others: the message goes to
+    /// those the server accepted, and the refusals come back.
     pub async fn send(
         &self,
         session: &mut Option<Session>,
         envelope: &Envelope,
         bytes: &[u8],
-    ) -> Result<(), SendError> {
+    ) -> Result<Refused, SendError> {
         if let Some(s) = session.as_mut() {
             match dispatch::reuse(s.last_used.elapsed(), self.idle_close) {
                 Reuse::Send => {}
                 Reuse::Check => {
-                    if s.conn
-                        .command(lettre::transport::smtp::commands::Rset)
-                        .await
-                        .is_err()
-                    {
+                    if s.conn.command(Rset).await.is_err() {
                         *session = None;
                     }
                 }
@@ -112,7 +118,7 @@ impl Direct {
         session: &mut Option<Session>,
         envelope: &Envelope,
         bytes: &[u8],
-    ) -> Result<(), Failed> {
+    ) -> Result<Refused, Failed> {
         let mut s = match session.take() {
             Some(s) => s,
             None => Session {
@@ -121,15 +127,20 @@ impl Direct {
                 sent: 0,
             },
         };
-        let result = s.conn.send(envelope, bytes).await;
-        // lettre closes the connection on any error (even a 5xx for one
-        // recipient): only a session that is still whole is kept.
+        let result = speak(&mut s.conn, envelope, bytes).await;
+        if result.is_err() && !s.conn.has_broken() {
+            // Whatever the server said, the session is left without a
+            // transaction, or closed when it does not answer that.
+            if s.conn.command(Rset).await.is_err() {
+                s.conn.abort().await;
+            }
+        }
         if !s.conn.has_broken() {
             s.last_used = Instant::now();
             s.sent += u64::from(result.is_ok());
             *session = Some(s);
         }
-        result.map(|_| ()).map_err(Failed::Smtp)
+        result
     }
 
     /// A session from the pool, if one is open.
@@ -175,13 +186,13 @@ impl Direct {
         )
         .await
         .map_err(|_| {
-            Failed::Connect(format!(
+            Failed::Local(format!(
                 "SMTP: connection to {}:{} timed out (outbox.smtp.timeout_secs)",
                 self.host, self.port
             ))
         })?
         .map_err(|e| {
-            Failed::Connect(format!(
+            Failed::Local(format!(
                 "SMTP: connection to {}:{}: {e}",
                 self.host, self.port
             ))
@@ -192,7 +203,7 @@ impl Direct {
             Some(cfg) => {
                 let name =
                     rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
-                        Failed::Connect(format!(
+                        Failed::Local(format!(
                             "SMTP: `{}` is not a valid TLS server name (outbox.smtp.host): {e}",
                             self.host
                         ))
@@ -201,7 +212,7 @@ impl Direct {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| {
-                        Failed::Connect(format!(
+                        Failed::Local(format!(
                             "SMTP: TLS handshake with {}:{} failed (outbox.smtp.ca_file, outbox.smtp.tls): {e}",
                             self.host, self.port
                         ))
@@ -223,6 +234,84 @@ impl Direct {
         }
         tracing::debug!(host = %self.host, port = self.port, "SMTP session opened");
         Ok(conn)
+    }
+}
+
+/// One transaction: MAIL, a RCPT per recipient, DATA. lettre's own `send`
+/// fails the whole transaction (and closes the session) at the first
+/// refused RCPT; a copy for many recipients must reach the others, so the
+/// commands are sent here one by one. A reply without a code (the
+/// connection broke) closes the session; a reply with one leaves it open.
+async fn speak(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<Refused, Failed> {
+    let mut options = Vec::new();
+    let addresses = envelope.to().iter().chain(envelope.from());
+    if addresses
+        .clone()
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii())
+    {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(Failed::Local(
+                "SMTP: an address is not ASCII and the server does not offer SMTPUTF8".into(),
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(Failed::Local(
+                "SMTP: the message is not 7-bit and the server does not offer 8BITMIME".into(),
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let broken =
+        |conn: &AsyncSmtpConnection, e: &SmtpError| e.status().is_none() || conn.has_broken();
+    match conn
+        .command(Mail::new(envelope.from().cloned(), options))
+        .await
+    {
+        Ok(_) => {}
+        Err(e) => {
+            if broken(conn, &e) {
+                conn.abort().await;
+            }
+            return Err(Failed::Smtp(e));
+        }
+    }
+    let mut refused = Vec::new();
+    for (i, to) in envelope.to().iter().enumerate() {
+        if let Err(e) = conn.command(Rcpt::new(to.clone(), Vec::new())).await {
+            if broken(conn, &e) {
+                conn.abort().await;
+                return Err(Failed::Smtp(e));
+            }
+            refused.push((i, e));
+        }
+    }
+    if refused.len() == envelope.to().len() {
+        // Nobody to send it to: no DATA.
+        if conn.command(Rset).await.is_err() {
+            conn.abort().await;
+        }
+        return Ok(refused);
+    }
+    let sent = async {
+        conn.command(Data).await?;
+        conn.message(bytes).await
+    }
+    .await;
+    match sent {
+        Ok(_) => Ok(refused),
+        Err(e) => {
+            if broken(conn, &e) {
+                conn.abort().await;
+            }
+            Err(Failed::Smtp(e))
+        }
     }
 }
 

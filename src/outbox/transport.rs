@@ -182,7 +182,9 @@ impl Transport {
     }
 
     /// One message. Over SMTP on `session` (opened when None, left None
-    /// when it failed); the file transport ignores it.
+    /// when it failed); the file transport ignores it. Ok with the
+    /// recipients the server refused (indexes into `to`), each with why:
+    /// the others got it.
     pub async fn send(
         &self,
         session: &mut Option<Session>,
@@ -190,7 +192,7 @@ impl Transport {
         to: &[String],
         message_id: &str,
         bytes: &[u8],
-    ) -> Result<(), SendError> {
+    ) -> Result<Vec<(usize, SendError)>, SendError> {
         match self {
             Transport::File(f) => {
                 let f = f.clone();
@@ -206,6 +208,7 @@ impl Transport {
                     .unwrap_or_else(|| {
                         Err(SendError::Transient("file transport wrote nothing".into()))
                     })
+                    .map(|()| Vec::new())
             }
             Transport::Smtp {
                 direct, deadline, ..
@@ -228,7 +231,12 @@ impl Transport {
                             deadline.as_secs()
                         )))
                     }
-                    Ok(r) => r,
+                    Ok(r) => r.map(|refused| {
+                        refused
+                            .into_iter()
+                            .map(|(i, e)| (i, smtp_error(e)))
+                            .collect()
+                    }),
                 }
             }
         }

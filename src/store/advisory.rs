@@ -1,6 +1,7 @@
 //! Advisories: the archived text, its recipients, and one outbox entry per
 //! copy, committed in one transaction. Delivery state per recipient is the
-//! state of that recipient's outbox entry.
+//! state of that recipient's outbox entry, or its own where a shared
+//! copy's attempt settled it (`OutboxRecord::recipient_state`).
 
 use super::keys::*;
 use super::records::{OutboxRecord, OutboxState};
@@ -73,9 +74,18 @@ pub struct AdvisoryRecord {
     pub recipients: Vec<Recipient>,
 }
 
-/// One built copy: the bytes for `record.recipients[i]`.
+/// A recipient's delivery, from [`Store::recipient_states`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientState {
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// One built copy: the bytes for `record.recipients[i]` for each `i` in
+/// `recipients` (several for a shared copy, sent in one transaction).
 pub struct Copy {
-    pub recipient: usize,
+    pub recipients: Vec<usize>,
     pub bytes: Vec<u8>,
     pub subject: String,
     pub state: OutboxState,
@@ -124,11 +134,18 @@ impl Store {
             let mut ob = read_u64(t[T_COUNTERS].get(OUTBOX_COUNTER)?.as_deref());
             let ticket = rec.ticket.unwrap_or(NO_TICKET);
             for c in &a.copies {
-                let Some(r) = rec.recipients.get_mut(c.recipient) else {
+                let named: Option<Vec<&Recipient>> = c
+                    .recipients
+                    .iter()
+                    .map(|&i| rec.recipients.get(i))
+                    .collect();
+                let Some(first) = named.as_ref().and_then(|n| n.first()) else {
                     return Err(ConflictableTransactionError::Abort(
                         "advisory copy names no recipient".into(),
                     ));
                 };
+                let message_id = first.message_id.clone();
+                let to: Vec<String> = named.iter().flatten().map(|r| r.address.clone()).collect();
                 msg += 1;
                 ob += 1;
                 t[T_RAW].insert(&msg.to_be_bytes(), c.bytes.as_slice())?;
@@ -136,9 +153,9 @@ impl Store {
                     id: ob,
                     ticket,
                     message_seq: msg,
-                    message_id: r.message_id.clone(),
+                    message_id,
                     envelope_from: a.envelope_from.clone(),
-                    to: vec![r.address.clone()],
+                    to,
                     subject: c.subject.clone(),
                     state: c.state,
                     attempts: 0,
@@ -150,12 +167,19 @@ impl Store {
                     advisory: Some(rec.id.clone()),
                     restored: false,
                     retried_at: None,
+                    delivered_to: Vec::new(),
+                    refused: Vec::new(),
                 };
                 t[T_OUTBOX].insert(&ob.to_be_bytes(), encode(&o))?;
                 if c.state == OutboxState::Queued {
                     t[T_OUTBOX_DUE].insert(&due_key(unix_ms(now), ob), &[])?;
                 }
-                r.outbox_id = Some(ob);
+                for &i in &c.recipients {
+                    if let Some(r) = rec.recipients.get_mut(i) {
+                        r.outbox_id = Some(ob);
+                        r.message_id = o.message_id.clone();
+                    }
+                }
             }
             t[T_COUNTERS].insert(MESSAGE_COUNTER, &msg.to_be_bytes())?;
             t[T_COUNTERS].insert(OUTBOX_COUNTER, &ob.to_be_bytes())?;
@@ -201,6 +225,33 @@ impl Store {
         for item in self.trees[T_ADVISORIES].iter() {
             let (_, v) = item?;
             out.push(decode(&v, "advisory")?);
+        }
+        Ok(out)
+    }
+
+    /// Each recipient's delivery as its copy's outbox entry tells it
+    /// (None when the copy has no entry): state, attempts, error. A copy
+    /// shared by a hundred members is read once.
+    pub fn recipient_states(&self, a: &AdvisoryRecord) -> Result<Vec<Option<RecipientState>>> {
+        let mut entries: std::collections::HashMap<u64, Option<OutboxRecord>> = Default::default();
+        let mut out = Vec::with_capacity(a.recipients.len());
+        for r in &a.recipients {
+            let Some(id) = r.outbox_id else {
+                out.push(None);
+                continue;
+            };
+            let entry = match entries.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(self.outbox_entry(id)?),
+            };
+            out.push(entry.as_ref().map(|e| {
+                let (state, error) = e.recipient_state(&r.address);
+                RecipientState {
+                    state,
+                    attempts: e.attempts,
+                    error: error.map(str::to_string),
+                }
+            }));
         }
         Ok(out)
     }

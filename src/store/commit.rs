@@ -114,6 +114,8 @@ pub(crate) fn write_outbox(
         advisory: None,
         restored: false,
         retried_at: None,
+        delivered_to: Vec::new(),
+        refused: Vec::new(),
     };
     t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
     if o.state == OutboxState::Sealing {

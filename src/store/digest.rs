@@ -134,6 +134,8 @@ impl Store {
                 ticket: super::advisory::NO_TICKET,
                 restored: false,
                 retried_at: None,
+                delivered_to: Vec::new(),
+                refused: Vec::new(),
                 message_seq: seq,
                 message_id: d.message_id.clone(),
                 envelope_from: d.envelope_from.clone(),

@@ -23,13 +23,13 @@ mod sealing;
 pub mod signatures;
 mod snapshot_repair;
 pub mod summary;
-pub use outbox::Attempt;
+pub use outbox::{Attempt, Later};
 pub mod records;
 pub mod reports;
 
 pub use commit::{Commit, CommitResult, NewMessage, NewOutbox};
 pub use imap_state::ImapState;
-pub use records::{MessageRecord, OutboxRecord, OutboxState, TicketRecord};
+pub use records::{MessageRecord, OutboxRecord, OutboxState, RefusedRecipient, TicketRecord};
 pub use sealing::SealedEntry;
 
 use crate::model::{Event, Status, TicketId};

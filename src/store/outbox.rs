@@ -2,7 +2,7 @@
 //! own transaction with the ticket event that records it.
 
 use super::keys::*;
-use super::records::{OutboxRecord, OutboxState};
+use super::records::{OutboxRecord, OutboxState, RefusedRecipient};
 use super::*;
 use crate::model::EventKind;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -21,6 +21,49 @@ pub enum Attempt {
     Failed {
         error: String,
     },
+    /// A copy for many recipients, accepted for some and refused for
+    /// others. Those it settles leave the entry's `to`.
+    Partial {
+        accepted: Vec<String>,
+        /// Refused for good.
+        refused: Vec<RefusedRecipient>,
+        /// Refused for now: they stay queued and are tried again then.
+        later: Option<Later>,
+    },
+}
+
+/// The recipients of a partial attempt that are tried again.
+#[derive(Debug, Clone)]
+pub struct Later {
+    pub to: Vec<String>,
+    pub error: String,
+    pub at: OffsetDateTime,
+}
+
+impl Attempt {
+    /// Whether the transport took the message for anyone in this attempt.
+    pub fn delivered_any(&self) -> bool {
+        match self {
+            Attempt::Delivered => true,
+            Attempt::Partial { accepted, .. } => !accepted.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Names in an event, at most this many; the rest are counted.
+const NAMED: usize = 10;
+
+fn refused_text(refused: &[RefusedRecipient]) -> String {
+    let mut s: Vec<String> = refused
+        .iter()
+        .take(NAMED)
+        .map(|r| format!("{} ({})", r.address, r.reply))
+        .collect();
+    if refused.len() > NAMED {
+        s.push(format!("and {} more", refused.len() - NAMED));
+    }
+    s.join("; ")
 }
 
 impl Store {
@@ -133,6 +176,24 @@ impl Store {
             let mut rec = outbox_in(t, id)?;
             t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
             rec.attempts += 1;
+            if let Attempt::Partial {
+                accepted,
+                refused,
+                later,
+            } = attempt
+            {
+                let event = settle_partial(&mut rec, accepted, refused, later.as_ref(), now);
+                if let Some(l) = later.as_ref().filter(|_| rec.state == OutboxState::Queued) {
+                    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(l.at), id), &[])?;
+                }
+                if rec.ticket != super::advisory::NO_TICKET {
+                    let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
+                    t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
+                    t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&event))?;
+                }
+                t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+                return Ok(());
+            }
             // Cancelled while the attempt was under way: a delivery is
             // still the truth, anything else leaves it cancelled.
             if rec.state == OutboxState::Cancelled && !matches!(attempt, Attempt::Delivered) {
@@ -162,6 +223,7 @@ impl Store {
                     t[T_OUTBOX_DUE].insert(&due_key(unix_ms(*at), id), &[])?;
                     None
                 }
+                Attempt::Partial { .. } => None,
                 Attempt::Failed { error } => {
                     rec.state = OutboxState::Failed;
                     rec.last_error = Some(error.clone());
@@ -193,6 +255,64 @@ impl Store {
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
     }
+}
+
+/// Moves the recipients a partial attempt settled out of `to`: accepted
+/// ones to `delivered_to`, refused ones to `refused`. With some left for
+/// later the entry stays as it is (queued, or cancelled meanwhile) and
+/// `to` keeps only those; with none, it is settled: sent to everyone who
+/// took it (`to` lists them again), or failed when nobody did. The event
+/// for the ticket says which.
+fn settle_partial(
+    rec: &mut OutboxRecord,
+    accepted: &[String],
+    refused: &[RefusedRecipient],
+    later: Option<&Later>,
+    now: OffsetDateTime,
+) -> Event {
+    rec.delivered_to.extend(accepted.iter().cloned());
+    rec.refused.extend(refused.iter().cloned());
+    let mut text = format!(
+        "<{}> accepted by the transport for {} recipient(s)",
+        rec.message_id,
+        accepted.len()
+    );
+    if !refused.is_empty() {
+        text.push_str(&format!(
+            ", refused for {}: {}",
+            refused.len(),
+            refused_text(refused)
+        ));
+    }
+    let kind = match later {
+        Some(l) => {
+            rec.to = l.to.clone();
+            rec.last_error = Some(l.error.clone());
+            rec.next_attempt_at = l.at;
+            text.push_str(&format!(", {} to try again: {}", l.to.len(), l.error));
+            EventKind::Warning
+        }
+        None if !rec.delivered_to.is_empty() => {
+            rec.state = OutboxState::Sent;
+            rec.sent_at = Some(now);
+            rec.to = std::mem::take(&mut rec.delivered_to);
+            if refused.is_empty() {
+                EventKind::Sent
+            } else {
+                EventKind::SendFailed
+            }
+        }
+        None => {
+            rec.state = OutboxState::Failed;
+            rec.to = rec.refused.iter().map(|r| r.address.clone()).collect();
+            rec.last_error = Some(format!(
+                "every recipient refused: {}",
+                refused_text(&rec.refused)
+            ));
+            EventKind::SendFailed
+        }
+    };
+    Event::new(now, kind, text)
 }
 
 /// The release of outbox entry `id` inside a transaction (see
@@ -252,4 +372,106 @@ pub(super) fn outbox_in(
     serde_json::from_slice(&v).map_err(|e| {
         ConflictableTransactionError::Abort(format!("outbox entry {id} is corrupt: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(to: &[&str]) -> OutboxRecord {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        OutboxRecord {
+            id: 1,
+            ticket: super::super::advisory::NO_TICKET,
+            message_seq: 1,
+            message_id: "adv.1@cert.example".into(),
+            envelope_from: "cert@cert.example".into(),
+            to: to.iter().map(|s| s.to_string()).collect(),
+            subject: "s".into(),
+            state: OutboxState::Queued,
+            attempts: 1,
+            last_error: None,
+            created_at: now,
+            next_attempt_at: now,
+            sent_at: None,
+            encrypt: None,
+            advisory: Some("CERT-EX-ADV-2026-0001".into()),
+            restored: false,
+            retried_at: None,
+            delivered_to: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    fn refused(a: &str) -> RefusedRecipient {
+        RefusedRecipient {
+            address: a.into(),
+            reply: format!("550 5.1.1 <{a}>: unknown"),
+        }
+    }
+
+    /// Each recipient of a shared copy ends in exactly one state, its own:
+    /// accepted, refused for good, or still queued for the later attempt;
+    /// the entry is settled once nobody is left to try.
+    #[test]
+    fn a_partial_attempt_settles_each_recipient_once() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let mut rec = shared(&["a@x", "b@x", "c@y", "d@y"]);
+        let later = Later {
+            to: vec!["d@y".into()],
+            error: "450 4.2.0 busy".into(),
+            at: now + time::Duration::minutes(1),
+        };
+        let e = settle_partial(
+            &mut rec,
+            &["a@x".into(), "c@y".into()],
+            &[refused("b@x")],
+            Some(&later),
+            now,
+        );
+        assert_eq!(rec.state, OutboxState::Queued);
+        assert_eq!(rec.to, ["d@y"]);
+        assert_eq!(rec.next_attempt_at, later.at);
+        assert!(e.detail.contains("refused for 1: b@x (550"), "{}", e.detail);
+        assert_eq!(rec.recipient_state("a@x"), (OutboxState::Sent, None));
+        assert_eq!(rec.recipient_state("b@x").0, OutboxState::Failed);
+        assert_eq!(
+            rec.recipient_state("d@y"),
+            (OutboxState::Queued, Some("450 4.2.0 busy"))
+        );
+
+        // The busy one takes it on the next attempt: sent to all three who
+        // took it, the refused one still failed on its own.
+        settle_partial(&mut rec, &["d@y".into()], &[], None, now);
+        assert_eq!(rec.state, OutboxState::Sent);
+        assert_eq!(rec.sent_at, Some(now));
+        let mut to = rec.to.clone();
+        to.sort();
+        assert_eq!(to, ["a@x", "c@y", "d@y"]);
+        assert!(rec.delivered_to.is_empty());
+        for a in ["a@x", "c@y", "d@y"] {
+            assert_eq!(rec.recipient_state(a).0, OutboxState::Sent, "{a}");
+        }
+        assert_eq!(rec.recipient_state("b@x").0, OutboxState::Failed);
+
+        // Nobody took it: failed, each with its own reply.
+        let mut rec = shared(&["a@x", "b@x"]);
+        let e = settle_partial(&mut rec, &[], &[refused("a@x"), refused("b@x")], None, now);
+        assert_eq!(rec.state, OutboxState::Failed);
+        assert_eq!(e.kind, EventKind::SendFailed);
+        assert!(rec
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("every recipient refused"));
+        assert!(rec.recipient_state("a@x").1.unwrap().contains("<a@x>"));
+    }
+
+    #[test]
+    fn an_event_names_at_most_ten_refused_recipients() {
+        let many: Vec<RefusedRecipient> = (0..25).map(|i| refused(&format!("m{i}@x"))).collect();
+        let t = refused_text(&many);
+        assert!(t.contains("m9@x") && !t.contains("m10@x"), "{t}");
+        assert!(t.ends_with("and 15 more"), "{t}");
+    }
 }

@@ -214,4 +214,35 @@ pub struct OutboxRecord {
         with = "time::serde::rfc3339::option"
     )]
     pub retried_at: Option<OffsetDateTime>,
+    /// A copy for many recipients (an advisory's Bcc batch): those a
+    /// partial attempt settled are moved here out of `to`, which keeps the
+    /// ones still to try. Accepted by the transport:
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivered_to: Vec<String>,
+    /// Refused for good, each with the server's reply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedRecipient>,
+}
+
+/// A recipient a server refused for good (a 5xx at RCPT, or 4xx replies
+/// for longer than `outbox.retry_for_secs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedRecipient {
+    pub address: String,
+    pub reply: String,
+}
+
+impl OutboxRecord {
+    /// The delivery state of one of the entry's recipients, with the error
+    /// that concerns them: a recipient a partial attempt settled has its
+    /// own, the others share the entry's.
+    pub fn recipient_state(&self, address: &str) -> (OutboxState, Option<&str>) {
+        if let Some(r) = self.refused.iter().find(|r| r.address == address) {
+            return (OutboxState::Failed, Some(r.reply.as_str()));
+        }
+        if self.delivered_to.iter().any(|a| a == address) {
+            return (OutboxState::Sent, None);
+        }
+        (self.state, self.last_error.as_deref())
+    }
 }

@@ -57,6 +57,44 @@ pub fn recipients(
         .collect())
 }
 
+/// The copies an advisory is built as, each the recipients (indexes into
+/// `recipients`) it goes to. An encrypted copy is for its member alone
+/// (encrypted to that key), and so is every copy when `per_copy` is 1.
+/// Members who get the same bytes (signed, or the key-needed notice)
+/// share copies of up to `per_copy`, in order of their domains, so that
+/// one transaction's recipients sit behind as few servers as possible.
+pub fn copies(recipients: &[(String, Delivery)], per_copy: usize) -> Vec<Vec<usize>> {
+    let per_copy = per_copy.max(1);
+    let mut out = Vec::new();
+    let mut shared: Vec<Vec<usize>> = Vec::new();
+    for (i, (_, d)) in recipients.iter().enumerate() {
+        match d {
+            Delivery::Signed | Delivery::NoticeOnly if per_copy > 1 => {
+                let group = usize::from(*d == Delivery::NoticeOnly);
+                if shared.len() <= group {
+                    shared.resize(group + 1, Vec::new());
+                }
+                shared[group].push(i);
+            }
+            _ => out.push(vec![i]),
+        }
+    }
+    for mut group in shared {
+        group.sort_by_key(|&i| domain(&recipients[i].0));
+        out.extend(group.chunks(per_copy).map(<[usize]>::to_vec));
+    }
+    out
+}
+
+fn domain(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// The To header's group name of a copy shared by several members.
+pub fn group_name(tag: &str, list: &str) -> String {
+    format!("{} list {list}", tag.to_ascii_uppercase())
+}
+
 /// `CERT-EX-ADV-2026-0001`
 pub fn advisory_id(tag: &str, year: u16, seq: u32) -> String {
     format!("{}-ADV-{year:04}-{seq:04}", tag.to_ascii_uppercase())
@@ -176,7 +214,47 @@ mod tests {
             clearsign: false,
             precedence: Precedence::List,
             unsubscribe: Some("cert-lists@cert.example".into()),
+            recipients_per_copy: 100,
         }
+    }
+
+    #[test]
+    fn members_with_the_same_bytes_share_copies_by_domain() {
+        let r = |a: &str, d| (a.to_string(), d);
+        let rs = vec![
+            r("a@z.example", Delivery::Signed),
+            r("k@bank.example", Delivery::Encrypted),
+            r("b@a.example", Delivery::Signed),
+            r("n@a.example", Delivery::NoticeOnly),
+            r("c@z.example", Delivery::Signed),
+            r("d@a.example", Delivery::Signed),
+            r("o@b.example", Delivery::NoticeOnly),
+        ];
+        assert_eq!(
+            copies(&rs, 100),
+            vec![vec![1], vec![2, 5, 0, 4], vec![3, 6]],
+            "encrypted alone; signed and notices apart, by domain"
+        );
+        assert_eq!(
+            copies(&rs, 3),
+            vec![vec![1], vec![2, 5, 0], vec![4], vec![3, 6]]
+        );
+        assert_eq!(
+            copies(&rs, 1),
+            (0..rs.len()).map(|i| vec![i]).collect::<Vec<_>>(),
+            "one copy each, in member order"
+        );
+        assert!(copies(&[], 100).is_empty());
+        // 5,000 members without keys: 50 transactions of 100.
+        let many: Vec<_> = (0..5000)
+            .map(|i| (format!("m{i}@d{}.example", i % 7), Delivery::Signed))
+            .collect();
+        let c = copies(&many, 100);
+        assert_eq!(c.len(), 50);
+        assert!(c.iter().all(|g| g.len() == 100));
+        let mut all: Vec<usize> = c.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..5000).collect::<Vec<_>>(), "everyone exactly once");
     }
 
     fn has(m: &MemberConfig) -> bool {

@@ -1,6 +1,7 @@
-//! Sending an advisory: decide the recipients (`advisory.rs`), build and
-//! seal one copy each (on every core: 5,000 members with 1,000 keys is the
-//! benchmark), and commit archive and outbox entries in one transaction.
+//! Sending an advisory: decide the recipients and how they share copies
+//! (`advisory.rs`), build and seal each copy (on every core: 5,000 members
+//! with 1,000 keys is the benchmark), and commit archive and outbox
+//! entries in one transaction.
 
 use super::advisory::{self, Refusal, Words};
 use super::commands::Tlp;
@@ -141,8 +142,11 @@ pub fn publish_locked(
         })
         .collect();
 
+    let groups = advisory::copies(&recipients, list.recipients_per_copy);
+    let group_name = advisory::group_name(&cfg.team.tag, &list.name);
     let job = Job {
         team,
+        group_name: &group_name,
         from_name: &cfg.team.name,
         from_address: &cfg.team.address,
         subject: &subject_line,
@@ -152,27 +156,33 @@ pub fn publish_locked(
         headers: &headers,
         now,
     };
-    let built = build_all(&job, &records, &certs);
+    let built = build_all(&job, &records, &groups, &certs);
     let mut events = Vec::new();
     let mut copies = Vec::with_capacity(built.len());
-    for (i, b) in built.into_iter().enumerate() {
+    for (group, b) in groups.into_iter().zip(built) {
         match b {
             Ok((bytes, subject)) => copies.push(Copy {
-                recipient: i,
+                recipients: group,
                 bytes,
                 subject,
                 state: OutboxState::Queued,
             }),
             Err(e) => {
-                let r = &records[i];
-                tracing::error!(advisory = %id, to = %r.address, "copy held: cannot seal: {e}");
+                let to = crate::logging::list(
+                    &group
+                        .iter()
+                        .map(|&i| records[i].address.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .to_string();
+                tracing::error!(advisory = %id, %to, "copy held: cannot seal: {e}");
                 events.push(Event::new(
                     now,
                     EventKind::Held,
-                    format!("advisory {id} to {} held: {e}", r.address),
+                    format!("advisory {id} to {to} held: {e}"),
                 ));
                 copies.push(Copy {
-                    recipient: i,
+                    recipients: group,
                     bytes: Vec::new(),
                     subject: subject_line.clone(),
                     state: OutboxState::Held,
@@ -230,6 +240,8 @@ pub fn publish_locked(
 
 struct Job<'a> {
     team: &'a TeamKey,
+    /// The To header of a copy shared by several members.
+    group_name: &'a str,
     from_name: &'a str,
     from_address: &'a str,
     subject: &'a str,
@@ -251,25 +263,29 @@ enum CopyError {
 
 type Built = Result<(Vec<u8>, String), CopyError>;
 
-/// Every copy, built on all cores; results in recipient order.
-fn build_all(job: &Job<'_>, recipients: &[Recipient], certs: &[Option<Cert>]) -> Vec<Built> {
+/// Every copy (each one of `groups`), built on all cores; results in
+/// the order of `groups`.
+fn build_all(
+    job: &Job<'_>,
+    recipients: &[Recipient],
+    groups: &[Vec<usize>],
+    certs: &[Option<Cert>],
+) -> Vec<Built> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 16);
-    let chunk = recipients.len().div_ceil(threads).max(1);
+    let chunk = groups.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = recipients
+        let handles: Vec<_> = groups
             .chunks(chunk)
-            .zip(certs.chunks(chunk))
-            .map(|(rs, cs)| {
+            .map(|gs| {
                 let h = s.spawn(move || {
-                    rs.iter()
-                        .zip(cs)
-                        .map(|(r, c)| build_one(job, r, c.as_ref()))
+                    gs.iter()
+                        .map(|g| build_one(job, recipients, g, certs))
                         .collect::<Vec<_>>()
                 });
-                (rs.len(), h)
+                (gs.len(), h)
             })
             .collect();
         // A panicking chunk holds its copies back rather than shifting
@@ -287,8 +303,28 @@ fn build_all(job: &Job<'_>, recipients: &[Recipient], certs: &[Option<Cert>]) ->
     })
 }
 
-fn build_one(job: &Job<'_>, r: &Recipient, cert: Option<&Cert>) -> Built {
-    let to = vec![r.address.clone()];
+/// The copy for `group` (indexes into `recipients`, all with the same
+/// delivery; an encrypted copy has one). A copy for one member is
+/// addressed to them; a shared one names the list as an empty group, its
+/// recipients only in the envelope.
+fn build_one(
+    job: &Job<'_>,
+    recipients: &[Recipient],
+    group: &[usize],
+    certs: &[Option<Cert>],
+) -> Built {
+    let Some(r) = group.first().and_then(|&i| recipients.get(i)) else {
+        return Err(PgpError::Openpgp("a copy without recipients".into()).into());
+    };
+    let cert = group
+        .first()
+        .and_then(|&i| certs.get(i))
+        .and_then(Option::as_ref);
+    let (to, to_group) = if group.len() == 1 {
+        (vec![r.address.clone()], None)
+    } else {
+        (Vec::new(), Some(job.group_name))
+    };
     let (subject, body) = match r.delivery {
         Delivery::NoticeOnly => (job.notice_subject, job.notice.to_string()),
         Delivery::Clearsigned => (
@@ -299,6 +335,7 @@ fn build_one(job: &Job<'_>, r: &Recipient, cert: Option<&Cert>) -> Built {
     };
     let composed = compose::render(&Outgoing {
         extra_headers: job.headers,
+        to_group,
         ..Outgoing::from_team(
             job.from_name,
             job.from_address,

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The Dovecot users; each has the password [`PASSWORD`].
 pub const USERS: [&str; 3] = ["cert", "reporter", "handler"];
+/// An address of a known user that Postfix refuses for now (450) at RCPT.
+pub const TEMPFAIL_RECIPIENT: &str = "reporter+busy@bank.example";
 pub const PASSWORD: &str = "secret";
 
 /// Mailboxes that every user has from the first login on (besides INBOX).
@@ -722,6 +724,8 @@ default_transport = error:outbound disabled
 relay_transport = $default_transport
 local_transport = error:local delivery disabled
 smtpd_relay_restrictions = reject_unauth_destination
+# A mailbox that answers "later" (4xx) at RCPT, as a full or greylisting one does.
+smtpd_recipient_restrictions = check_recipient_access inline:{{ {{ {TEMPFAIL_RECIPIENT} = 450 4.2.0 Mailbox busy, try again later }} }}
 message_size_limit = 104857600
 mailbox_size_limit = 0
 

@@ -92,23 +92,15 @@ pub async fn detail(
         let Some(a) = store.advisory(&id)? else {
             return Ok(None);
         };
+        let states = store.recipient_states(&a)?;
         let mut recipients = Vec::with_capacity(a.recipients.len());
-        for r in &a.recipients {
-            let entry = match r.outbox_id {
-                Some(o) => store.outbox_entry(o)?,
-                None => None,
-            };
+        for (r, s) in a.recipients.iter().zip(states) {
             recipients.push(RecipientView {
                 address: escape(&r.address),
                 delivery: r.delivery.as_str(),
-                state: entry.as_ref().map_or("-", |e| e.state.as_str()),
-                attempts: entry.as_ref().map_or(0, |e| e.attempts),
-                last_error: escape(
-                    entry
-                        .as_ref()
-                        .and_then(|e| e.last_error.as_deref())
-                        .unwrap_or(""),
-                ),
+                state: s.as_ref().map_or("-", |s| s.state.as_str()),
+                attempts: s.as_ref().map_or(0, |s| s.attempts),
+                last_error: escape(s.as_ref().and_then(|s| s.error.as_deref()).unwrap_or("")),
             });
         }
         Ok(Some(DetailPage {

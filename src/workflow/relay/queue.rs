@@ -59,6 +59,7 @@ impl Relay {
             from_name: &self.team_name,
             from_address: &self.team_address,
             to: &to,
+            to_group: None,
             subject: &o.subject,
             message_id: &message_id,
             in_reply_to: o.in_reply_to.as_deref(),
