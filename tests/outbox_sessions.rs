@@ -362,3 +362,119 @@ fn sigkill_during_a_file_drain_loses_nothing_and_leaves_one_file_per_message() {
         );
     }
 }
+
+/// An advisory whose members share copies (10 per copy here, so that a
+/// kill finds copies in flight), killed twice while it drains: every
+/// member gets the advisory, and no member more than once per kill; in
+/// all, no more members twice than one copy's worth per session per kill.
+/// Postfix's log names the member each delivered copy was for.
+#[test]
+fn sigkill_during_a_shared_advisory_drain_reaches_every_member_within_the_bound() {
+    const MEMBERS: usize = 2000;
+    const PER_COPY: usize = 10;
+    const SESSIONS: usize = 4;
+    let servers = MailServers::start();
+    let env = smtp_env(&servers, SESSIONS, 30, 64);
+    let team = common::gpg::Gpg::new();
+    team.gen("CERT Example <cert@cert.example>");
+    common::gpg::install_keys(env.dir.path(), &team, "cert@cert.example", &[]);
+    let member = |i: usize| format!("reporter+m{i}@members{}.example", i % 3);
+    let members: Vec<String> = (0..MEMBERS)
+        .map(|i| format!("{{ email = \"{}\" }}", member(i)))
+        .collect();
+    let mut text = std::fs::read_to_string(&env.config).expect("read config");
+    text.push_str(&format!(
+        "\n[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n\
+         [[lists]]\nname = \"all\"\nmax_tlp = \"clear\"\nencrypt = \"never\"\n\
+         recipients_per_copy = {PER_COPY}\nmembers = [{}]\n",
+        members.join(", ")
+    ));
+    std::fs::write(&env.config, text).expect("write config");
+    let body = env.path("advisory.txt");
+    std::fs::write(&body, "Patch now.\n").expect("advisory text");
+    env.ok(&[
+        "advisory",
+        "send",
+        "--list",
+        "all",
+        "--tlp",
+        "clear",
+        "--subject",
+        "Patch now",
+        body.to_str().unwrap(),
+    ]);
+    assert_eq!(env.outbox().len(), MEMBERS / PER_COPY);
+
+    let accepted = |s: &MailServers| {
+        s.postfix_log()
+            .lines()
+            .filter(|l| l.contains("postfix/cleanup") && l.contains("message-id="))
+            .count()
+    };
+    let mut kills = 0;
+    for target in [MEMBERS / PER_COPY / 5, MEMBERS / PER_COPY / 2] {
+        let mut d = Daemon::start(&env, &["run"]);
+        let reached = wait_until(Duration::from_secs(60), || accepted(&servers) >= target);
+        assert!(reached, "no progress\n{}", d.log());
+        d.kill();
+        kills += 1;
+    }
+    assert!(
+        env.outbox().iter().any(|e| e["state"] == "queued"),
+        "the kills came after the drain"
+    );
+    let mut d = Daemon::start(&env, &["run", "--drain"]);
+    d.expect_success(Duration::from_secs(180));
+    let outbox = env.outbox();
+    assert!(
+        outbox.iter().all(|e| e["state"] == "sent"),
+        "{:?}",
+        by_state(&outbox)
+    );
+
+    // Postfix logs each recipient it delivered a message to (over LMTP,
+    // into Dovecot): how often each member got the advisory.
+    let per_member = |s: &MailServers| {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for l in s.postfix_log().lines() {
+            if !(l.contains("postfix/lmtp") && l.contains("status=sent")) {
+                continue;
+            }
+            let to = l.split("to=<").nth(1).and_then(|r| r.split('>').next());
+            if let Some(to) = to {
+                *m.entry(to.to_ascii_lowercase()).or_insert(0) += 1;
+            }
+        }
+        m
+    };
+    wait_until(Duration::from_secs(180), || {
+        per_member(&servers).len() >= MEMBERS
+    });
+    // Copies Postfix accepted twice may still be on their way to Dovecot.
+    std::thread::sleep(Duration::from_secs(3));
+    let per_member = per_member(&servers);
+    let missing: Vec<String> = (0..MEMBERS)
+        .map(member)
+        .filter(|m| !per_member.contains_key(m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "members without the advisory: {missing:?}"
+    );
+    assert_eq!(per_member.len(), MEMBERS, "only members: {per_member:?}");
+    let most = per_member.values().max().copied().unwrap_or(0);
+    assert!(
+        most <= 1 + kills,
+        "a member got it {most} times after {kills} kills"
+    );
+    let doubled: usize = per_member.values().map(|n| n - 1).sum();
+    println!(
+        "{kills} kills, {doubled} members got it twice (bound {} per kill)",
+        SESSIONS * PER_COPY
+    );
+    assert!(
+        doubled <= kills * SESSIONS * PER_COPY,
+        "{doubled} members got it twice after {kills} kills, bound {}",
+        kills * SESSIONS * PER_COPY
+    );
+}
