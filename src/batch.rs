@@ -101,6 +101,9 @@ pub fn commit_overlapped(
         (outcome, prepared_next)
     });
     let report = release(pipeline, sources, outcome, durable);
+    // The committed batch's mail and parses are freed: their pages go back
+    // now, not when this thread next happens to collect (issue 18).
+    crate::alloc::collect();
     let next = prepared_next.map(|prepared| Ready {
         batch: next,
         prepared,

@@ -33,6 +33,12 @@ const BLOCK_BYTES: usize = 8 * 1024;
 /// flush is the back-pressure; a run is searched only once the manifest
 /// names it, so flushing part of one changes nothing a crash could see.
 const FLUSH_EVERY_BLOCKS: usize = 256;
+/// sled frees the node an insert or a removal replaces (a copy of the
+/// whole node, several blocks) through crossbeam-epoch's per-thread bag of
+/// 64 deferred frees, which reaches the global queue only when full: a
+/// merge hands its bag on every this many blocks written or removed, so
+/// that the replaced nodes of a large merge are freed as it goes (issue 18).
+const GARBAGE_EVERY: usize = 16;
 const MANIFEST_KEY: &[u8] = b"index_runs";
 const NEXT_RUN_KEY: &[u8] = b"index_run_next";
 
@@ -167,6 +173,8 @@ impl Store {
             blocks += 1;
             if blocks.is_multiple_of(FLUSH_EVERY_BLOCKS) {
                 flush_log(&self.db)?;
+            } else if blocks.is_multiple_of(GARBAGE_EVERY) {
+                crossbeam_epoch::pin().flush();
             }
             Ok(())
         };
@@ -195,9 +203,13 @@ impl Store {
     }
 
     fn remove_run(&self, id: u64) -> Result<()> {
-        for item in self.runs.scan_prefix(id.to_be_bytes()).keys() {
+        for (n, item) in self.runs.scan_prefix(id.to_be_bytes()).keys().enumerate() {
             self.runs.remove(item?)?;
+            if n % GARBAGE_EVERY == GARBAGE_EVERY - 1 {
+                crossbeam_epoch::pin().flush();
+            }
         }
+        crossbeam_epoch::pin().flush();
         Ok(())
     }
 
