@@ -188,6 +188,52 @@ fn implicit_tls_sessions_are_reused_too() {
     acknowledgements_share_two_sessions(&servers, servers.smtps_port, "implicit");
 }
 
+/// A recipient the relay refuses (550 at RCPT) fails that message only:
+/// the session stays open for the next ones. (lettre's own `send` closed
+/// the connection on any refusal, so each refused acknowledgement cost a
+/// new session.)
+#[test]
+fn a_refused_recipient_does_not_close_the_session() {
+    let servers = MailServers::start();
+    let env = smtp_env(&servers, 1, 30, 64);
+    env.deliver("1765000000.M1P1.a", &report(1, "refused"));
+    env.deliver(
+        "1765000001.M2P1.b",
+        &mail(
+            "Nobody <nobody@isp1.example>",
+            "Scanning from our network",
+            Some("report-nobody@isp1.example"),
+            "",
+            "Host 192.0.2.7 was seen scanning.",
+        ),
+    );
+    env.deliver("1765000002.M3P1.c", &report(3, "refused"));
+    let mut d = Daemon::start(&env, &["run", "--drain"]);
+    d.expect_success(Duration::from_secs(60));
+    let outbox = env.outbox();
+    assert_eq!(by_state(&outbox).get("sent"), Some(&2), "{outbox:#?}");
+    let refused: Vec<&Value> = outbox.iter().filter(|e| e["state"] == "failed").collect();
+    assert_eq!(refused.len(), 1, "{outbox:#?}");
+    assert_eq!(refused[0]["to"][0], "nobody@isp1.example");
+    assert!(
+        refused[0]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("550"),
+        "{:#}",
+        refused[0]
+    );
+    wait_until(Duration::from_secs(10), || {
+        mail_sessions(&servers).iter().sum::<usize>() >= 3
+    });
+    assert_eq!(
+        mail_sessions(&servers),
+        [3],
+        "one session with three MAIL commands\n{}",
+        servers.logs_tail(20)
+    );
+}
+
 #[test]
 fn a_session_the_relay_dropped_is_replaced_without_failing_the_message() {
     let mut servers = MailServers::start();
