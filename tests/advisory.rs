@@ -275,36 +275,23 @@ precedence = "bulk"
     assert_eq!(strict["recipients"][0]["delivery"], "notice-only");
 }
 
-/// A list whose members without keys share one signed copy, sent Bcc in
-/// one transaction. What a member could try to learn: who else is on the
-/// list (no other member's address is in the copy). What a bad member
-/// address must not do: hold back the others. Postfix refuses an unknown
-/// user for good (550) and a busy mailbox for now (450); the others get
-/// the copy, and each member's own state is in the archive.
-#[test]
-fn a_shared_copy_reaches_every_member_the_server_takes() {
-    let servers = MailServers::start();
+/// An installation delivering to Postfix's `port` with the list `wide` of
+/// `members` (no keys: they share signed copies), and an advisory to it
+/// queued: its ID, and the team's key.
+fn advisory_to_wide_list<S: AsRef<str>>(port: u16, members: &[S]) -> (Env, Gpg, String) {
     let team = Gpg::new();
     team.gen("CERT Example <cert@cert.example>");
-    let outside = Gpg::new();
-    outside.import(&team.export("cert@cert.example"));
-    let members = [
-        "reporter+one@bank.example",
-        "nobody@bank.example",
-        TEMPFAIL_RECIPIENT,
-        "reporter+two@other.example",
-    ];
     let extra = format!(
         "[pgp]\nkeyring = \"keyring\"\nteam_key = \"team.asc\"\n\
          [[lists]]\nname = \"wide\"\nmax_tlp = \"green\"\nencrypt = \"never\"\n\
          members = [{}]\n",
         members
             .iter()
-            .map(|m| format!("{{ email = \"{m}\" }}"))
+            .map(|m| format!("{{ email = \"{}\" }}", m.as_ref()))
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let env = Env::with_outbox_smtp(servers.smtp_port, "none", None, None, &extra);
+    let env = Env::with_outbox_smtp(port, "none", None, None, &extra);
     common::gpg::install_keys(env.dir.path(), &team, "cert@cert.example", &[]);
     let text = env.path("advisory.txt");
     std::fs::write(&text, "Patch ExampleMTA now.\n").unwrap();
@@ -320,9 +307,29 @@ fn a_shared_copy_reaches_every_member_the_server_takes() {
         text.to_str().unwrap(),
     ]);
     let id = out.split_whitespace().next().unwrap().to_string();
-    let outbox = env.outbox();
-    assert_eq!(outbox.len(), 1, "one copy for the four: {outbox:#?}");
-    assert_eq!(outbox[0]["to"].as_array().unwrap().len(), 4);
+    assert_eq!(env.outbox().len(), 1, "one shared copy");
+    (env, team, id)
+}
+
+/// A list whose members without keys share one signed copy, sent Bcc in
+/// one transaction. What a member could try to learn: who else is on the
+/// list (no other member's address is in the copy). What a bad member
+/// address must not do: hold back the others. Postfix refuses an unknown
+/// user for good (550) and a busy mailbox for now (450); the others get
+/// the copy, and each member's own state is in the archive.
+#[test]
+fn a_shared_copy_reaches_every_member_the_server_takes() {
+    let servers = MailServers::start();
+    let members = [
+        "reporter+one@bank.example",
+        "nobody@bank.example",
+        TEMPFAIL_RECIPIENT,
+        "reporter+two@other.example",
+    ];
+    let (env, team, id) = advisory_to_wide_list(servers.smtp_port, &members);
+    let outside = Gpg::new();
+    outside.import(&team.export("cert@cert.example"));
+    assert_eq!(env.outbox()[0]["to"].as_array().unwrap().len(), 4);
 
     let r = env.run(&["outbox", "deliver"]);
     let said = String::from_utf8_lossy(&r.stdout).to_string() + &String::from_utf8_lossy(&r.stderr);
@@ -379,4 +386,41 @@ fn a_shared_copy_reaches_every_member_the_server_takes() {
         "{entry:#}"
     );
     assert_eq!(entry["state"], "queued");
+}
+
+/// A relay that takes fewer recipients per transaction than a shared copy
+/// has (Postfix's `smtpd_recipient_limit`, 452 4.5.3 for the rest): the
+/// copy goes to the rest in further transactions of the same attempt, and
+/// every member has it after one delivery pass.
+#[test]
+fn a_relay_limit_on_recipients_is_met_with_more_transactions() {
+    let servers = MailServers::start();
+    let members: Vec<String> = (0..8)
+        .map(|i| format!("reporter+m{i}@bank{}.example", i % 2))
+        .collect();
+    let (env, _, _) = advisory_to_wide_list(servers.few_rcpt_smtp_port, &members);
+    let out = env.ok(&["outbox", "deliver"]);
+    assert!(
+        out.contains("attempted 1, 0 still queued, 0 failed"),
+        "{out}"
+    );
+    let entry = &env.outbox()[0];
+    assert_eq!(entry["state"], "sent", "{entry:#}");
+    assert_eq!(entry["attempts"], 1, "{entry:#}");
+    servers.wait_for_messages("reporter", "INBOX", members.len(), WAIT);
+    // Postfix logs the session's commands: 3 + 3 + 2 taken in one session.
+    let log = servers.postfix_log();
+    let sessions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("postfix/smtpd") && l.contains(" mail="))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(
+        sessions[0].contains(" mail=3 ")
+            && sessions[0].contains(" data=3 ")
+            && sessions[0].contains(&format!(" rcpt={} ", 8 + 5 + 2)),
+        "three transactions in one session, asking 8, then the 5 refused with 452, then 2: {}",
+        sessions[0]
+    );
+    assert!(FEW_RECIPIENTS < members.len());
 }

@@ -80,7 +80,65 @@ impl Direct {
     /// replaced and the message tried once more on the new connection.
     /// A refused recipient does not fail the others: the message goes to
     /// those the server accepted, and the refusals come back.
+    ///
+    /// Recipients past the server's limit per transaction (452, RFC 5321
+    /// §4.5.3.1.10) are sent the message in further transactions on the
+    /// same session at once, as long as each takes some; the refusals
+    /// come back with indexes into `envelope.to()`.
     pub async fn send(
+        &self,
+        session: &mut Option<Session>,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<Vec<(usize, SendError)>, SendError> {
+        let first = self.send_one(session, envelope, bytes).await?;
+        let mut refused = Vec::new();
+        let mut rest = Vec::new();
+        for (i, e) in first {
+            if too_many(&e) {
+                rest.push(i);
+            } else {
+                refused.push((i, super::transport::smtp_error(e)));
+            }
+        }
+        while !rest.is_empty() && rest.len() < envelope.to().len() {
+            let to: Vec<_> = rest.iter().map(|&i| envelope.to()[i].clone()).collect();
+            let sub = Envelope::new(envelope.from().cloned(), to)
+                .map_err(|e| SendError::Permanent(format!("no valid envelope: {e}")))?;
+            let round = match self.send_one(session, &sub, bytes).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The others have it: only these are refused.
+                    refused.extend(rest.drain(..).map(|i| (i, e.clone())));
+                    break;
+                }
+            };
+            let before = rest.len();
+            let mut next = Vec::new();
+            for (j, e) in round {
+                let Some(&i) = rest.get(j) else { continue };
+                if too_many(&e) {
+                    next.push(i);
+                } else {
+                    refused.push((i, super::transport::smtp_error(e)));
+                }
+            }
+            rest = next;
+            if rest.len() == before {
+                break;
+            }
+        }
+        refused.extend(rest.into_iter().map(|i| {
+            (
+                i,
+                SendError::Transient("SMTP: 452 too many recipients for one transaction".into()),
+            )
+        }));
+        refused.sort_by_key(|(i, _)| *i);
+        Ok(refused)
+    }
+
+    async fn send_one(
         &self,
         session: &mut Option<Session>,
         envelope: &Envelope,
@@ -313,6 +371,11 @@ async fn speak(
             Err(Failed::Smtp(e))
         }
     }
+}
+
+/// 452: the server takes no more recipients in this transaction.
+fn too_many(e: &SmtpError) -> bool {
+    e.status().is_some_and(|c| c.to_string() == "452")
 }
 
 /// A TLS stream from the first byte, for lettre to speak SMTP over.

@@ -9,7 +9,7 @@ use lettre::{address::Envelope, Address};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
     /// Worth retrying: 4xx, connection refused, timeouts, disk full.
     #[error("{0}")]
@@ -231,12 +231,7 @@ impl Transport {
                             deadline.as_secs()
                         )))
                     }
-                    Ok(r) => r.map(|refused| {
-                        refused
-                            .into_iter()
-                            .map(|(i, e)| (i, smtp_error(e)))
-                            .collect()
-                    }),
+                    Ok(r) => r,
                 }
             }
         }

@@ -34,6 +34,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub const USERS: [&str; 3] = ["cert", "reporter", "handler"];
 /// An address of a known user that Postfix refuses for now (450) at RCPT.
 pub const TEMPFAIL_RECIPIENT: &str = "reporter+busy@bank.example";
+/// The recipient limit of [`MailServers::few_rcpt_smtp_port`].
+pub const FEW_RECIPIENTS: usize = 3;
 pub const PASSWORD: &str = "secret";
 
 /// Mailboxes that every user has from the first login on (besides INBOX).
@@ -75,6 +77,9 @@ pub struct MailServers {
     /// until the relay's 250, without the relay's own delivery work
     /// competing for the same two cores. No TLS, no AUTH.
     pub holding_smtp_port: u16,
+    /// Postfix SMTP that takes at most [`FEW_RECIPIENTS`] RCPTs per
+    /// transaction (`smtpd_recipient_limit`; the rest get 452 4.5.3).
+    pub few_rcpt_smtp_port: u16,
     /// Postfix submission: STARTTLS required, then AUTH (PLAIN/LOGIN against
     /// the Dovecot users) required before any recipient is accepted.
     pub submission_port: u16,
@@ -514,7 +519,7 @@ impl MailServers {
             &format!("{me} {}\n", start_time(me).unwrap_or(0)),
             0o644,
         );
-        let ports = free_ports(9);
+        let ports = free_ports(10);
         let (cert, key) = generate_cert(&dir.join("tls"), "server");
         let servers = MailServers {
             imap_port: ports[0],
@@ -526,6 +531,7 @@ impl MailServers {
             no_starttls_port: ports[6],
             slow_smtp_port: ports[7],
             holding_smtp_port: ports[8],
+            few_rcpt_smtp_port: ports[9],
             cert,
             key,
             dir,
@@ -771,6 +777,9 @@ lmtp_tls_security_level = none
 127.0.0.1:{holding} inet n - n - - smtpd
   -o smtpd_tls_security_level=none
   -o smtpd_client_restrictions=check_client_access,static:HOLD
+127.0.0.1:{few_rcpt} inet n - n - - smtpd
+  -o smtpd_tls_security_level=none
+  -o smtpd_recipient_limit={FEW_RECIPIENTS}
 127.0.0.1:{submission} inet n - n - - smtpd
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
@@ -807,6 +816,7 @@ postlog    unix-dgram n - n - 1 postlogd
             no_starttls = self.no_starttls_port,
             slow = self.slow_smtp_port,
             holding = self.holding_smtp_port,
+            few_rcpt = self.few_rcpt_smtp_port,
         );
         let main_cf = self.postfix_etc().join("main.cf");
         let master_cf = self.postfix_etc().join("master.cf");
@@ -923,6 +933,7 @@ postlog    unix-dgram n - n - 1 postlogd
             waiting.push(("postfix without STARTTLS", self.no_starttls_port, "220"));
             waiting.push(("postfix slow", self.slow_smtp_port, "220"));
             waiting.push(("postfix holding", self.holding_smtp_port, "220"));
+            waiting.push(("postfix few recipients", self.few_rcpt_smtp_port, "220"));
         }
         while !waiting.is_empty() {
             // TLS listeners: a TCP accept is enough once the plain listener
