@@ -39,6 +39,10 @@ const FLUSH_EVERY_BLOCKS: usize = 256;
 /// merge hands its bag on every this many blocks written or removed, so
 /// that the replaced nodes of a large merge are freed as it goes (issue 18).
 const GARBAGE_EVERY: usize = 16;
+/// A run being removed is flushed every this many removed blocks: each
+/// removal logs a copy of its node, about four blocks, so this is about
+/// as many bytes of log as [`FLUSH_EVERY_BLOCKS`] writes.
+const FLUSH_EVERY_REMOVALS: usize = FLUSH_EVERY_BLOCKS / 4;
 const MANIFEST_KEY: &[u8] = b"index_runs";
 const NEXT_RUN_KEY: &[u8] = b"index_run_next";
 
@@ -202,10 +206,18 @@ impl Store {
         }
     }
 
+    /// Removes the blocks of run `id`. Each removal writes a new copy of
+    /// the node it leaves (several blocks) to sled's log, as an insert
+    /// does, so the removals are flushed as often as a run's writes are
+    /// (in bytes of log): removing a large run wrote tens of MiB that sled
+    /// held in its buffers until its own flush came (issue 18).
     fn remove_run(&self, id: u64) -> Result<()> {
         for (n, item) in self.runs.scan_prefix(id.to_be_bytes()).keys().enumerate() {
             self.runs.remove(item?)?;
-            if n % GARBAGE_EVERY == GARBAGE_EVERY - 1 {
+            let n = n + 1;
+            if n.is_multiple_of(FLUSH_EVERY_REMOVALS) {
+                flush_log(&self.db)?;
+            } else if n.is_multiple_of(GARBAGE_EVERY) {
                 crossbeam_epoch::pin().flush();
             }
         }
