@@ -98,6 +98,16 @@ fn mail_sessions(servers: &MailServers) -> Vec<usize> {
         .collect()
 }
 
+/// Messages Postfix accepted: its cleanup logs each as it takes it (the
+/// LMTP delivery to Dovecot, `status=sent`, comes later).
+fn accepted(servers: &MailServers) -> usize {
+    servers
+        .postfix_log()
+        .lines()
+        .filter(|l| l.contains("postfix/cleanup") && l.contains("message-id="))
+        .count()
+}
+
 /// Sessions that ended with our QUIT (Postfix logs the commands per session).
 fn quits(servers: &MailServers) -> usize {
     servers
@@ -299,19 +309,11 @@ fn sigkill_during_an_smtp_drain_loses_nothing_and_doubles_at_most_one_per_sessio
     let servers = MailServers::start();
     let env = smtp_env(&servers, SESSIONS, 30, 64);
     fill_maildir(&env, N, "crash");
-    // Accepted by Postfix: its cleanup logs each message as it takes it
-    // (the LMTP delivery to Dovecot, `status=sent`, comes later).
-    let sent = |s: &MailServers| {
-        s.postfix_log()
-            .lines()
-            .filter(|l| l.contains("postfix/cleanup") && l.contains("message-id="))
-            .count()
-    };
     let mut kills = 0;
     let mut killed_with_work = 0;
     for target in [N / 10, N / 3] {
         let mut d = Daemon::start(&env, &["run"]);
-        let reached = wait_until(Duration::from_secs(60), || sent(&servers) >= target);
+        let reached = wait_until(Duration::from_secs(60), || accepted(&servers) >= target);
         assert!(reached, "no progress\n{}", d.log());
         d.kill();
         kills += 1;
@@ -451,12 +453,6 @@ fn sigkill_during_a_shared_advisory_drain_reaches_every_member_within_the_bound(
     ]);
     assert_eq!(env.outbox().len(), MEMBERS / PER_COPY);
 
-    let accepted = |s: &MailServers| {
-        s.postfix_log()
-            .lines()
-            .filter(|l| l.contains("postfix/cleanup") && l.contains("message-id="))
-            .count()
-    };
     let mut kills = 0;
     for target in [MEMBERS / PER_COPY / 5, MEMBERS / PER_COPY / 2] {
         let mut d = Daemon::start(&env, &["run"]);

@@ -91,17 +91,11 @@ impl Direct {
         envelope: &Envelope,
         bytes: &[u8],
     ) -> Result<Vec<(usize, SendError)>, SendError> {
-        let first = self.send_one(session, envelope, bytes).await?;
+        let all: Vec<usize> = (0..envelope.to().len()).collect();
         let mut refused = Vec::new();
-        let mut rest = Vec::new();
-        for (i, e) in first {
-            if too_many(&e) {
-                rest.push(i);
-            } else {
-                refused.push((i, super::transport::smtp_error(e)));
-            }
-        }
-        while !rest.is_empty() && rest.len() < envelope.to().len() {
+        let first = self.send_one(session, envelope, bytes).await?;
+        let mut rest = past_the_limit(first, &all, &mut refused);
+        while !rest.is_empty() && rest.len() < all.len() {
             let to: Vec<_> = rest.iter().map(|&i| envelope.to()[i].clone()).collect();
             let sub = Envelope::new(envelope.from().cloned(), to)
                 .map_err(|e| SendError::Permanent(format!("no valid envelope: {e}")))?;
@@ -113,18 +107,10 @@ impl Direct {
                     break;
                 }
             };
-            let before = rest.len();
-            let mut next = Vec::new();
-            for (j, e) in round {
-                let Some(&i) = rest.get(j) else { continue };
-                if too_many(&e) {
-                    next.push(i);
-                } else {
-                    refused.push((i, super::transport::smtp_error(e)));
-                }
-            }
+            let next = past_the_limit(round, &rest, &mut refused);
+            let stuck = next.len() == rest.len();
             rest = next;
-            if rest.len() == before {
+            if stuck {
                 break;
             }
         }
@@ -326,26 +312,17 @@ async fn speak(
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let broken =
-        |conn: &AsyncSmtpConnection, e: &SmtpError| e.status().is_none() || conn.has_broken();
-    match conn
+    if let Err(e) = conn
         .command(Mail::new(envelope.from().cloned(), options))
         .await
     {
-        Ok(_) => {}
-        Err(e) => {
-            if broken(conn, &e) {
-                conn.abort().await;
-            }
-            return Err(Failed::Smtp(e));
-        }
+        return Err(failed(conn, e).await);
     }
     let mut refused = Vec::new();
     for (i, to) in envelope.to().iter().enumerate() {
         if let Err(e) = conn.command(Rcpt::new(to.clone(), Vec::new())).await {
-            if broken(conn, &e) {
-                conn.abort().await;
-                return Err(Failed::Smtp(e));
+            if broke(conn, &e) {
+                return Err(failed(conn, e).await);
             }
             refused.push((i, e));
         }
@@ -364,18 +341,43 @@ async fn speak(
     .await;
     match sent {
         Ok(_) => Ok(refused),
-        Err(e) => {
-            if broken(conn, &e) {
-                conn.abort().await;
-            }
-            Err(Failed::Smtp(e))
-        }
+        Err(e) => Err(failed(conn, e).await),
     }
 }
 
-/// 452: the server takes no more recipients in this transaction.
-fn too_many(e: &SmtpError) -> bool {
-    e.status().is_some_and(|c| c.to_string() == "452")
+/// Of a transaction to the recipients `asked` (indexes into the whole
+/// envelope), those refused with 452 (the server takes no more in this
+/// transaction), as indexes into the whole envelope; the other refusals
+/// go to `refused`.
+fn past_the_limit(
+    round: Refused,
+    asked: &[usize],
+    refused: &mut Vec<(usize, SendError)>,
+) -> Vec<usize> {
+    let mut rest = Vec::new();
+    for (j, e) in round {
+        let Some(&i) = asked.get(j) else { continue };
+        if e.status().is_some_and(|c| c.to_string() == "452") {
+            rest.push(i);
+        } else {
+            refused.push((i, super::transport::smtp_error(e)));
+        }
+    }
+    rest
+}
+
+/// A failed command broke the connection: no reply code came.
+fn broke(conn: &AsyncSmtpConnection, e: &SmtpError) -> bool {
+    e.status().is_none() || conn.has_broken()
+}
+
+/// The failure `e` of a command: the connection is closed first when it
+/// broke, and left open for a reply with a code.
+async fn failed(conn: &mut AsyncSmtpConnection, e: SmtpError) -> Failed {
+    if broke(conn, &e) {
+        conn.abort().await;
+    }
+    Failed::Smtp(e)
 }
 
 /// A TLS stream from the first byte, for lettre to speak SMTP over.

@@ -177,7 +177,6 @@ impl Store {
                 for &i in &c.recipients {
                     if let Some(r) = rec.recipients.get_mut(i) {
                         r.outbox_id = Some(ob);
-                        r.message_id = o.message_id.clone();
                     }
                 }
             }

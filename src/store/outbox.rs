@@ -176,27 +176,11 @@ impl Store {
             let mut rec = outbox_in(t, id)?;
             t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
             rec.attempts += 1;
-            if let Attempt::Partial {
-                accepted,
-                refused,
-                later,
-            } = attempt
-            {
-                let event = settle_partial(&mut rec, accepted, refused, later.as_ref(), now);
-                if let Some(l) = later.as_ref().filter(|_| rec.state == OutboxState::Queued) {
-                    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(l.at), id), &[])?;
-                }
-                if rec.ticket != super::advisory::NO_TICKET {
-                    let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
-                    t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
-                    t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&event))?;
-                }
-                t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
-                return Ok(());
-            }
-            // Cancelled while the attempt was under way: a delivery is
-            // still the truth, anything else leaves it cancelled.
-            if rec.state == OutboxState::Cancelled && !matches!(attempt, Attempt::Delivered) {
+            // Cancelled while the attempt was under way: a delivery (to
+            // all or to some) is still the truth, anything else leaves it
+            // cancelled.
+            let delivery = matches!(attempt, Attempt::Delivered | Attempt::Partial { .. });
+            if rec.state == OutboxState::Cancelled && !delivery {
                 if let Attempt::Retry { error, .. } | Attempt::Failed { error } = attempt {
                     rec.last_error = Some(error.clone());
                 }
@@ -223,7 +207,17 @@ impl Store {
                     t[T_OUTBOX_DUE].insert(&due_key(unix_ms(*at), id), &[])?;
                     None
                 }
-                Attempt::Partial { .. } => None,
+                Attempt::Partial {
+                    accepted,
+                    refused,
+                    later,
+                } => {
+                    let event = settle_partial(&mut rec, accepted, refused, later.as_ref(), now);
+                    if let Some(l) = later.as_ref().filter(|_| rec.state == OutboxState::Queued) {
+                        t[T_OUTBOX_DUE].insert(&due_key(unix_ms(l.at), id), &[])?;
+                    }
+                    Some(event)
+                }
                 Attempt::Failed { error } => {
                     rec.state = OutboxState::Failed;
                     rec.last_error = Some(error.clone());

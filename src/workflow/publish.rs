@@ -131,18 +131,26 @@ pub fn publish_locked(
     let body = advisory::body(&words);
     let notice = advisory::notice_body(&words, &list.name);
     let headers = advisory::list_headers(list, &cfg.team.domain);
+    let groups = advisory::copies(&recipients, list.recipients_per_copy);
+    // One Message-ID per copy, which each of its recipients records.
+    let mut message_ids = vec![String::new(); recipients.len()];
+    for (n, group) in groups.iter().enumerate() {
+        let mid = advisory::message_id(&cfg.team.tag, &id, n + 1, &cfg.team.domain);
+        for &i in group {
+            message_ids[i] = mid.clone();
+        }
+    }
     let records: Vec<Recipient> = recipients
         .iter()
-        .enumerate()
-        .map(|(n, (address, delivery))| Recipient {
+        .zip(message_ids)
+        .map(|((address, delivery), message_id)| Recipient {
             address: address.clone(),
             delivery: *delivery,
-            message_id: advisory::message_id(&cfg.team.tag, &id, n + 1, &cfg.team.domain),
+            message_id,
             outbox_id: None,
         })
         .collect();
 
-    let groups = advisory::copies(&recipients, list.recipients_per_copy);
     let group_name = advisory::group_name(&cfg.team.tag, &list.name);
     let job = Job {
         team,
