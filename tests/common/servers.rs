@@ -78,7 +78,9 @@ pub struct MailServers {
     /// competing for the same two cores. No TLS, no AUTH.
     pub holding_smtp_port: u16,
     /// Postfix SMTP that takes at most [`FEW_RECIPIENTS`] RCPTs per
-    /// transaction (`smtpd_recipient_limit`; the rest get 452 4.5.3).
+    /// transaction (`smtpd_recipient_limit`; the rest get 452 4.5.3), and
+    /// does not offer PIPELINING: a client that pipelines to it anyway
+    /// is disconnected (`smtpd_forbid_unauth_pipelining`).
     pub few_rcpt_smtp_port: u16,
     /// Postfix submission: STARTTLS required, then AUTH (PLAIN/LOGIN against
     /// the Dovecot users) required before any recipient is accepted.
@@ -732,6 +734,9 @@ local_transport = error:local delivery disabled
 smtpd_relay_restrictions = reject_unauth_destination
 # A mailbox that answers "later" (4xx) at RCPT, as a full or greylisting one does.
 smtpd_recipient_restrictions = check_recipient_access inline:{{ {{ {TEMPFAIL_RECIPIENT} = 450 4.2.0 Mailbox busy, try again later }} }}
+# A client that pipelines where it may not (commands ahead of a server that
+# does not offer PIPELINING, or not as RFC 2920 allows) is disconnected.
+smtpd_forbid_unauth_pipelining = yes
 message_size_limit = 104857600
 mailbox_size_limit = 0
 
@@ -780,6 +785,7 @@ lmtp_tls_security_level = none
 127.0.0.1:{few_rcpt} inet n - n - - smtpd
   -o smtpd_tls_security_level=none
   -o smtpd_recipient_limit={FEW_RECIPIENTS}
+  -o smtpd_discard_ehlo_keywords=pipelining
 127.0.0.1:{submission} inet n - n - - smtpd
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
