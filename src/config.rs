@@ -139,9 +139,9 @@ fn default_lock_wait() -> u64 {
 
 /// sled's page cache. sled keeps about twice this in memory (deserialised
 /// nodes and their old versions until its epochs pass); 64 took the daemon
-/// past its 128 MiB budget, 16 costs the intake no measurable throughput
-/// (README, "Memory budget").
-pub const DEFAULT_CACHE_MB: u64 = 16;
+/// past its 128 MiB budget, and 16 still did at 100,000 reports; 8 costs
+/// the intake no measurable throughput (README, "Memory budget").
+pub const DEFAULT_CACHE_MB: u64 = 8;
 
 fn default_cache_mb() -> u64 {
     DEFAULT_CACHE_MB

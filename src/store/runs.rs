@@ -25,14 +25,14 @@ use std::collections::BinaryHeap;
 /// Runs of one level merged into one run of the next.
 const FANOUT: usize = 8;
 /// Target size of a block: a search reads one or two per run.
-const BLOCK_BYTES: usize = 8 * 1024;
+const BLOCK_BYTES: usize = 2 * 1024;
 /// A run being written is flushed every this many blocks (2 MiB). sled
 /// holds what it has not written yet in its log buffers, and a merge of
 /// large runs wrote tens of MiB in a burst faster than a busy disk took
 /// them: the daemon's peak RSS came from those merges (issue 18). The
 /// flush is the back-pressure; a run is searched only once the manifest
 /// names it, so flushing part of one changes nothing a crash could see.
-const FLUSH_EVERY_BLOCKS: usize = 256;
+const FLUSH_EVERY_BLOCKS: usize = (2 << 20) / BLOCK_BYTES;
 /// sled frees the node an insert or a removal replaces (a copy of the
 /// whole node, several blocks) through crossbeam-epoch's per-thread bag of
 /// 64 deferred frees, which reaches the global queue only when full: a
@@ -40,9 +40,10 @@ const FLUSH_EVERY_BLOCKS: usize = 256;
 /// that the replaced nodes of a large merge are freed as it goes (issue 18).
 const GARBAGE_EVERY: usize = 16;
 /// A run being removed is flushed every this many removed blocks: each
-/// removal logs a copy of its node, about four blocks, so this is about
-/// as many bytes of log as [`FLUSH_EVERY_BLOCKS`] writes.
-const FLUSH_EVERY_REMOVALS: usize = FLUSH_EVERY_BLOCKS / 4;
+/// removal logs a copy of the node it leaves (sled splits a leaf past 16
+/// entries, so about a dozen blocks, 24 KiB), so this is about as many
+/// bytes of log as [`FLUSH_EVERY_BLOCKS`] writes.
+const FLUSH_EVERY_REMOVALS: usize = 64;
 const MANIFEST_KEY: &[u8] = b"index_runs";
 const NEXT_RUN_KEY: &[u8] = b"index_run_next";
 
@@ -116,6 +117,7 @@ fn decode_manifest(v: &[u8]) -> Result<Vec<Run>> {
 struct Cursor {
     blocks: sled::Iter,
     block: Vec<(u8, Vec<u8>)>,
+    read: usize,
 }
 
 impl Cursor {
@@ -125,6 +127,13 @@ impl Cursor {
                 None => return Ok(None),
                 Some(item) => {
                     let (_, v) = item?;
+                    // Reading pages nodes in, and the nodes sled's cache
+                    // evicts for them are freed through this thread's
+                    // garbage bag, as written and removed ones are.
+                    self.read += 1;
+                    if self.read.is_multiple_of(GARBAGE_EVERY) {
+                        crossbeam_epoch::pin().flush();
+                    }
                     let mut entries: Vec<Entry> = decode_entries(&v)
                         .into_iter()
                         .map(|(t, k)| (t, k.to_vec()))
@@ -203,6 +212,7 @@ impl Store {
         Cursor {
             blocks: self.runs.scan_prefix(id.to_be_bytes()),
             block: Vec::new(),
+            read: 0,
         }
     }
 
