@@ -36,8 +36,9 @@ const FLUSH_EVERY_BLOCKS: usize = (2 << 20) / BLOCK_BYTES;
 /// sled frees the node an insert or a removal replaces (a copy of the
 /// whole node, several blocks) through crossbeam-epoch's per-thread bag of
 /// 64 deferred frees, which reaches the global queue only when full: a
-/// merge hands its bag on every this many blocks written or removed, so
-/// that the replaced nodes of a large merge are freed as it goes (issue 18).
+/// merge hands its bag on every this many blocks read, written or removed,
+/// so that the nodes a large merge replaces or evicts are freed as it goes
+/// (issue 18).
 const GARBAGE_EVERY: usize = 16;
 /// A run being removed is flushed every this many removed blocks: each
 /// removal logs a copy of the node it leaves (sled splits a leaf past 16

@@ -79,8 +79,9 @@ pub struct MailServers {
     pub holding_smtp_port: u16,
     /// Postfix SMTP that takes at most [`FEW_RECIPIENTS`] RCPTs per
     /// transaction (`smtpd_recipient_limit`; the rest get 452 4.5.3), and
-    /// does not offer PIPELINING: a client that pipelines to it anyway
-    /// is disconnected (`smtpd_forbid_unauth_pipelining`).
+    /// does not offer PIPELINING, so a client speaks to it one command at
+    /// a time. Postfix 3.7 does not notice MAIL and RCPT sent ahead here;
+    /// the scripted servers in src/outbox/smtp/tests.rs check that.
     pub few_rcpt_smtp_port: u16,
     /// Postfix submission: STARTTLS required, then AUTH (PLAIN/LOGIN against
     /// the Dovecot users) required before any recipient is accepted.
@@ -734,8 +735,9 @@ local_transport = error:local delivery disabled
 smtpd_relay_restrictions = reject_unauth_destination
 # A mailbox that answers "later" (4xx) at RCPT, as a full or greylisting one does.
 smtpd_recipient_restrictions = check_recipient_access inline:{{ {{ {TEMPFAIL_RECIPIENT} = 450 4.2.0 Mailbox busy, try again later }} }}
-# A client that pipelines where it may not (commands ahead of a server that
-# does not offer PIPELINING, or not as RFC 2920 allows) is disconnected.
+# A client that sends commands after one that must end a pipelined group
+# (DATA, EHLO, QUIT...; RFC 2920) is disconnected. MAIL and RCPT sent ahead to
+# a listener that hides PIPELINING are not noticed by Postfix 3.7.
 smtpd_forbid_unauth_pipelining = yes
 message_size_limit = 104857600
 mailbox_size_limit = 0
