@@ -220,9 +220,7 @@ impl Sender {
             if let Some(f) = flushing.take() {
                 f.await??;
             }
-            for o in outcomes {
-                self.record(o, &mut pass)?;
-            }
+            self.record(outcomes, &mut pass)?;
             let store = self.store.clone();
             flushing = Some(tokio::task::spawn_blocking(move || store.flush()));
         }
@@ -309,15 +307,15 @@ impl Sender {
         units: usize,
     ) -> anyhow::Result<Pass> {
         let mut pass = Pass::default();
-        let mut unflushed = 0;
+        let mut unflushed = Vec::new();
         let result: anyhow::Result<()> = async {
             while let Some(o) = rx.recv().await {
-                self.record(o, &mut pass)?;
-                unflushed += 1;
-                if dispatch::flush_now(unflushed, units, !rx.is_empty()) {
+                unflushed.push(o);
+                if dispatch::flush_now(unflushed.len(), units, !rx.is_empty()) {
+                    let n = unflushed.len();
+                    self.record(std::mem::take(&mut unflushed), &mut pass)?;
                     self.flush().await?;
-                    budget.add_permits(unflushed);
-                    unflushed = 0;
+                    budget.add_permits(n);
                 }
             }
             Ok(())
@@ -339,8 +337,22 @@ impl Sender {
         )
     }
 
-    fn record(&self, o: Outcome, pass: &mut Pass) -> anyhow::Result<()> {
-        let Outcome { entry, attempt, at } = o;
+    /// Records the outcomes of one flush, in one transaction (see
+    /// `Store::record_attempts`), then logs and counts each.
+    fn record(&self, outcomes: Vec<Outcome>, pass: &mut Pass) -> anyhow::Result<()> {
+        let attempts: Vec<_> = outcomes
+            .iter()
+            .map(|o| (o.entry.id, &o.attempt, o.at))
+            .collect();
+        self.store.record_attempts(&attempts)?;
+        for o in outcomes {
+            self.note(o, pass);
+        }
+        Ok(())
+    }
+
+    fn note(&self, o: Outcome, pass: &mut Pass) {
+        let Outcome { entry, attempt, .. } = o;
         match &attempt {
             Attempt::Delivered => {
                 tracing::info!(id = entry.id, ticket = %entry.ticket, recipients = %crate::logging::list(&entry.to), message_id = %entry.message_id, "delivered")
@@ -365,7 +377,6 @@ impl Sender {
                 }
             }
         }
-        self.store.record_attempt(entry.id, &attempt, at)?;
         if let Some(m) = &self.monitor {
             m.record_attempt(&attempt);
         }
@@ -385,7 +396,6 @@ impl Sender {
             }
             _ => {}
         }
-        Ok(())
     }
 
     async fn flush(&self) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
-//! Moving outbox entries through queued → sent | failed. Each step is its
-//! own transaction with the ticket event that records it.
+//! Moving outbox entries through queued → sent | failed. Each step is
+//! written with the ticket event that records it, in one transaction; the
+//! attempts of one sender flush share theirs.
 
 use super::keys::*;
 use super::records::{OutboxRecord, OutboxState, RefusedRecipient};
@@ -172,75 +173,36 @@ impl Store {
     }
 
     pub fn record_attempt(&self, id: u64, attempt: &Attempt, now: OffsetDateTime) -> Result<()> {
+        self.record_in_one(&[(id, attempt, now)])
+    }
+
+    /// Records the attempts of one flush together, in one transaction if it
+    /// can: every sled transaction writes out two log buffers (its manifest
+    /// and what came before it), so one per delivery cost as much again as
+    /// the report's own commit (issue 18). If the transaction fails (an
+    /// entry gone or corrupt), each is recorded on its own, so that one bad
+    /// entry does not leave the others' deliveries unrecorded; the first
+    /// error is returned after all were tried.
+    pub fn record_attempts(&self, attempts: &[(u64, &Attempt, OffsetDateTime)]) -> Result<()> {
+        if attempts.len() < 2 || self.record_in_one(attempts).is_err() {
+            let mut first_error = None;
+            for one in attempts {
+                if let Err(e) = self.record_in_one(std::slice::from_ref(one)) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn record_in_one(&self, attempts: &[(u64, &Attempt, OffsetDateTime)]) -> Result<()> {
         let result = self.trees().transaction(|t| {
-            let mut rec = outbox_in(t, id)?;
-            t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
-            rec.attempts += 1;
-            // Cancelled while the attempt was under way: a delivery (to
-            // all or to some) is still the truth, anything else leaves it
-            // cancelled.
-            let delivery = matches!(attempt, Attempt::Delivered | Attempt::Partial { .. });
-            if rec.state == OutboxState::Cancelled && !delivery {
-                if let Attempt::Retry { error, .. } | Attempt::Failed { error } = attempt {
-                    rec.last_error = Some(error.clone());
-                }
-                t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
-                return Ok(());
+            for &(id, attempt, now) in attempts {
+                record_in(t, id, attempt, now)?;
             }
-            let event = match attempt {
-                Attempt::Delivered => {
-                    rec.state = OutboxState::Sent;
-                    rec.sent_at = Some(now);
-                    Some(Event::new(
-                        now,
-                        EventKind::Sent,
-                        format!(
-                            "<{}> to {} accepted by the transport",
-                            rec.message_id,
-                            rec.to.join(", ")
-                        ),
-                    ))
-                }
-                Attempt::Retry { error, at } => {
-                    rec.last_error = Some(error.clone());
-                    rec.next_attempt_at = *at;
-                    t[T_OUTBOX_DUE].insert(&due_key(unix_ms(*at), id), &[])?;
-                    None
-                }
-                Attempt::Partial {
-                    accepted,
-                    refused,
-                    later,
-                } => {
-                    let event = settle_partial(&mut rec, accepted, refused, later.as_ref(), now);
-                    if let Some(l) = later.as_ref().filter(|_| rec.state == OutboxState::Queued) {
-                        t[T_OUTBOX_DUE].insert(&due_key(unix_ms(l.at), id), &[])?;
-                    }
-                    Some(event)
-                }
-                Attempt::Failed { error } => {
-                    rec.state = OutboxState::Failed;
-                    rec.last_error = Some(error.clone());
-                    Some(Event::new(
-                        now,
-                        EventKind::SendFailed,
-                        format!(
-                            "<{}> to {} failed after {} attempt(s): {error}",
-                            rec.message_id,
-                            rec.to.join(", "),
-                            rec.attempts
-                        ),
-                    ))
-                }
-            };
-            // An advisory without a ticket has no ticket history to write to.
-            let event = event.filter(|_| rec.ticket != super::advisory::NO_TICKET);
-            if let Some(e) = event {
-                let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
-                t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
-                t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&e))?;
-            }
-            t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
             Ok(())
         });
         match result {
@@ -249,6 +211,85 @@ impl Store {
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
     }
+}
+
+/// One attempt recorded inside a transaction: the entry's new state, its
+/// due-index entry, and the ticket event that says what happened.
+fn record_in(
+    t: &[sled::transaction::TransactionalTree],
+    id: u64,
+    attempt: &Attempt,
+    now: OffsetDateTime,
+) -> super::commit::TxResult<()> {
+    let mut rec = outbox_in(t, id)?;
+    t[T_OUTBOX_DUE].remove(&due_key(unix_ms(rec.next_attempt_at), id))?;
+    rec.attempts += 1;
+    // Cancelled while the attempt was under way: a delivery (to
+    // all or to some) is still the truth, anything else leaves it
+    // cancelled.
+    let delivery = matches!(attempt, Attempt::Delivered | Attempt::Partial { .. });
+    if rec.state == OutboxState::Cancelled && !delivery {
+        if let Attempt::Retry { error, .. } | Attempt::Failed { error } = attempt {
+            rec.last_error = Some(error.clone());
+        }
+        t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+        return Ok(());
+    }
+    let event = match attempt {
+        Attempt::Delivered => {
+            rec.state = OutboxState::Sent;
+            rec.sent_at = Some(now);
+            Some(Event::new(
+                now,
+                EventKind::Sent,
+                format!(
+                    "<{}> to {} accepted by the transport",
+                    rec.message_id,
+                    rec.to.join(", ")
+                ),
+            ))
+        }
+        Attempt::Retry { error, at } => {
+            rec.last_error = Some(error.clone());
+            rec.next_attempt_at = *at;
+            t[T_OUTBOX_DUE].insert(&due_key(unix_ms(*at), id), &[])?;
+            None
+        }
+        Attempt::Partial {
+            accepted,
+            refused,
+            later,
+        } => {
+            let event = settle_partial(&mut rec, accepted, refused, later.as_ref(), now);
+            if let Some(l) = later.as_ref().filter(|_| rec.state == OutboxState::Queued) {
+                t[T_OUTBOX_DUE].insert(&due_key(unix_ms(l.at), id), &[])?;
+            }
+            Some(event)
+        }
+        Attempt::Failed { error } => {
+            rec.state = OutboxState::Failed;
+            rec.last_error = Some(error.clone());
+            Some(Event::new(
+                now,
+                EventKind::SendFailed,
+                format!(
+                    "<{}> to {} failed after {} attempt(s): {error}",
+                    rec.message_id,
+                    rec.to.join(", "),
+                    rec.attempts
+                ),
+            ))
+        }
+    };
+    // An advisory without a ticket has no ticket history to write to.
+    let event = event.filter(|_| rec.ticket != super::advisory::NO_TICKET);
+    if let Some(e) = event {
+        let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
+        t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
+        t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&e))?;
+    }
+    t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
+    Ok(())
 }
 
 /// Moves the recipients a partial attempt settled out of `to`: accepted
