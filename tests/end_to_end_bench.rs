@@ -39,3 +39,105 @@ fn maildir_to_postfix_end_to_end() {
     let stdout = servers.bench(&args);
     assert!(stdout.contains("end to end (SMTP"), "{stdout}");
 }
+
+/// What the relay alone can take on this machine: Postfix's `smtp-source`
+/// sends `CSIRTD_BENCH_MESSAGES` copies of an acknowledgement of the size
+/// csirtd sends (1.4 KB) over `CSIRTD_BENCH_CONNECTIONS` sessions to the
+/// same listener, with nothing else running. Prints the rate, and the CPU
+/// the machine spent per message (Postfix's processes and smtp-source's
+/// own, told apart): the share of the cores the end-to-end run leaves to
+/// csirtd is what remains. Ignored by default:
+///
+/// ```sh
+/// CSIRTD_BENCH_RELAY=hold cargo test --release --test end_to_end_bench relay_ceiling -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore]
+fn relay_ceiling() {
+    let messages: u64 = std::env::var("CSIRTD_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20000);
+    let sessions = std::env::var("CSIRTD_BENCH_CONNECTIONS").unwrap_or_else(|_| "4".into());
+    let servers = MailServers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ack = dir.path().join("ack.eml");
+    std::fs::write(&ack, sample_ack()).unwrap();
+    let (port, _) = servers.bench_relay();
+    let (busy0, total0) = machine_jiffies();
+    let children0 = children_cpu();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("smtp-source")
+        .args(["-d", "-s", &sessions, "-m", &messages.to_string(), "-F"])
+        .arg(&ack)
+        .args(["-f", "cert@cert.example", "-t", "reporter+ack@harness.test"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("run smtp-source (Debian package postfix)");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "smtp-source: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (busy1, total1) = machine_jiffies();
+    let source_cpu = children_cpu() - children0;
+    // Jiffies of all cores: busy share times the wall time and core count.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine_cpu = (busy1 - busy0) as f64 / (total1 - total0).max(1) as f64 * elapsed * cores;
+    let per = |s: f64| s / messages as f64 * 1e6;
+    println!(
+        "relay alone (smtp-source, {sessions} sessions, 127.0.0.1:{port}): {messages} messages of {} bytes in {elapsed:.2} s: {:.0} msg/s\n  \
+         machine CPU {machine_cpu:.1} s ({:.0} µs per message; {:.2} of {cores} cores busy), of which smtp-source {source_cpu:.1} s ({:.0} µs), the relay about {:.0} µs",
+        sample_ack().len(),
+        messages as f64 / elapsed,
+        per(machine_cpu),
+        machine_cpu / elapsed,
+        per(source_cpu),
+        per(machine_cpu - source_cpu),
+    );
+}
+
+/// A plain acknowledgement as csirtd writes it (headers and body).
+fn sample_ack() -> String {
+    let body = "Thank you for your report. CERT Bench has received it and registered\n\
+                it as incident 2026-00001.\n\n"
+        .repeat(12);
+    format!(
+        "Date: Mon, 07 Dec 2026 18:49:10 +0000\nFrom: CERT Bench <cert@cert.example>\n\
+         To: reporter+ack@harness.test\nSubject: [CERT-EX #2026-00001] Credential leak on paste site\n\
+         Message-ID: <cert-ex.2026-00001.ack.42643e09d26e35ff@cert.example>\n\
+         In-Reply-To: <report-0-42@reporter0.example>\nAuto-Submitted: auto-replied\n\
+         MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\
+         Content-Transfer-Encoding: quoted-printable\n\nHello,\n\n{body}--\nCERT Bench\n"
+    )
+}
+
+/// Busy and total jiffies of all cores (/proc/stat).
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().sum();
+    // idle and iowait
+    let idle = cpu[3] + cpu.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU seconds of this process's waited-for children.
+fn children_cpu() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
