@@ -196,6 +196,23 @@ mod tests {
     }
 
     #[test]
+    fn one_bad_entry_in_a_flush_does_not_leave_the_others_unrecorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, id) = queued(dir.path());
+        let s = p.store();
+        let now = OffsetDateTime::now_utc();
+        let gone = id + 1_000;
+        let delivered = Attempt::Delivered;
+        let err = s
+            .record_attempts(&[(id, &delivered, now), (gone, &delivered, now)])
+            .unwrap_err();
+        assert!(err.to_string().contains(&gone.to_string()), "{err}");
+        let rec = s.outbox_entry(id).unwrap().unwrap();
+        assert_eq!((rec.state, rec.attempts), (OutboxState::Sent, 1));
+        assert!(s.outbox_entry(gone).unwrap().is_none());
+    }
+
+    #[test]
     fn a_cancel_during_an_attempt_stays_cancelled_unless_it_was_delivered() {
         let dir = tempfile::tempdir().unwrap();
         let (p, id) = queued(dir.path());
