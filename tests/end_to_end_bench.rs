@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo test --release --test end_to_end_bench -- --ignored --nocapture
 //! # CSIRTD_BENCH_MESSAGES=20000 (default), CSIRTD_BENCH_SIGNED=ed25519,
+//! # CSIRTD_BENCH_TEAM_KEY=ed25519 (unsigned reports, team-signed acks),
 //! # CSIRTD_BENCH_CONNECTIONS=4 (default), CSIRTD_BENCH_RELAY=hold (Postfix
 //! # accepts and holds instead of delivering into Dovecot)
 //! ```
@@ -36,8 +37,59 @@ fn maildir_to_postfix_end_to_end() {
     if let Ok(kind) = std::env::var("CSIRTD_BENCH_SIGNED") {
         args.extend(["--signed".to_string(), kind]);
     }
+    if let Ok(kind) = std::env::var("CSIRTD_BENCH_TEAM_KEY") {
+        args.extend(["--team-key".to_string(), kind]);
+    }
     let stdout = servers.bench(&args);
     assert!(stdout.contains("end to end (SMTP"), "{stdout}");
+}
+
+/// `--team-key`: the reports stay unsigned, every acknowledgement is
+/// signed by the team (the issue's "plain reports, signed acks"). Runs in
+/// the suite with the file transport; no server needed.
+#[test]
+fn team_key_signs_the_acknowledgements_of_unsigned_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args([
+            "bench",
+            "--end-to-end",
+            "--messages",
+            "40",
+            "--team-key",
+            "ed25519",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("unsigned reports, acknowledgements signed Ed25519"),
+        "{stdout}"
+    );
+    let files = |sub: &str, ext: &str| -> Vec<String> {
+        std::fs::read_dir(dir.path().join(sub))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ext) || ext.is_empty())
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    };
+    let acks = files("outbox", "eml");
+    assert!(acks.len() > 20, "{} acknowledgements", acks.len());
+    for ack in &acks {
+        assert!(ack.contains("multipart/signed"), "an unsigned ack:\n{ack}");
+        assert!(ack.contains("-----BEGIN PGP SIGNATURE-----"), "{ack}");
+    }
+    let reports = files("maildir/cur", "");
+    assert_eq!(reports.len(), 40);
+    assert!(reports.iter().all(|r| !r.contains("BEGIN PGP SIGNATURE")));
 }
 
 /// What the relay alone can take on this machine: Postfix's `smtp-source`

@@ -29,7 +29,9 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub))?;
     }
-    let signing = match args.signed {
+    // The team key signs the acknowledgements either way; the reporters
+    // sign only with --signed.
+    let signing = match args.signed.or(args.team_key) {
         Some(kind) => Some(signed::setup(dir, kind)?),
         None => None,
     };
@@ -74,7 +76,10 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         &maildir,
         args.messages,
         args.seed,
-        signing.as_ref().map(|(s, _)| s),
+        signing
+            .as_ref()
+            .filter(|_| args.signed.is_some())
+            .map(|(s, _)| s),
         prefix,
     )?;
     println!(
@@ -119,9 +124,10 @@ pub fn run(dir: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "end to end ({transport}{}): {} reports in {:.2} s to the last acceptance: {:.0} msg/s; {} acknowledgements sent ({:.0}/s), {}",
-        match args.signed {
-            Some(k) => format!(", signed {k:?}"),
-            None => String::new(),
+        match (args.signed, args.team_key) {
+            (Some(k), _) => format!(", signed {k:?}"),
+            (None, Some(k)) => format!(", unsigned reports, acknowledgements signed {k:?}"),
+            (None, None) => String::new(),
         },
         args.messages,
         span.as_secs_f64(),

@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// every acknowledgement signed by the team key of the same kind
     #[arg(long, value_enum)]
     pub signed: Option<signed::KeyKind>,
+    /// With --end-to-end and without --signed: unsigned reports, every
+    /// acknowledgement signed by a team key of this kind (what a team
+    /// sends to constituents who do not sign)
+    #[arg(long, value_enum, conflicts_with = "signed")]
+    pub team_key: Option<signed::KeyKind>,
     /// With --signed: also encrypt each acknowledgement to the reporter's key
     #[arg(long)]
     pub encrypt_acks: bool,
