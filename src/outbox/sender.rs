@@ -338,17 +338,18 @@ impl Sender {
     }
 
     /// Records the outcomes of one flush, in one transaction (see
-    /// `Store::record_attempts`), then logs and counts each.
+    /// `Store::record_attempts`), then logs and counts each: what the
+    /// transport did is logged even when an entry could not be recorded.
     fn record(&self, outcomes: Vec<Outcome>, pass: &mut Pass) -> anyhow::Result<()> {
         let attempts: Vec<_> = outcomes
             .iter()
             .map(|o| (o.entry.id, &o.attempt, o.at))
             .collect();
-        self.store.record_attempts(&attempts)?;
+        let recorded = self.store.record_attempts(&attempts);
         for o in outcomes {
             self.note(o, pass);
         }
-        Ok(())
+        Ok(recorded?)
     }
 
     fn note(&self, o: Outcome, pass: &mut Pass) {
