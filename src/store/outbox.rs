@@ -284,8 +284,7 @@ fn record_in(
     // An advisory without a ticket has no ticket history to write to.
     let event = event.filter(|_| rec.ticket != super::advisory::NO_TICKET);
     if let Some(e) = event {
-        let n = read_u64(t[T_COUNTERS].get(EVENT_COUNTER)?.as_deref()) + 1;
-        t[T_COUNTERS].insert(EVENT_COUNTER, &n.to_be_bytes())?;
+        let n = super::commit::next(&t[T_COUNTERS], EVENT_COUNTER)?;
         t[T_EVENTS].insert(&ticket_seq_key(rec.ticket, n), encode(&e))?;
     }
     t[T_OUTBOX].insert(&id.to_be_bytes(), encode(&rec))?;
